@@ -1,0 +1,175 @@
+/*
+ * The job configuration: a YAML file parsed with libyaml into a plain struct
+ * with documented defaults, validated in one place before any solver or file
+ * exists. Schema: docs/config.md.
+ */
+#ifndef KPSWEEP_CONFIG_H
+#define KPSWEEP_CONFIG_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kpsweep/error.h"
+#include "kpsweep/model.h"
+
+#define KPS_MAX_AXES 8
+#define KPS_MAX_BINS 512
+#define KPS_PATH_MAX 4096
+
+typedef enum kps_axis_kind {
+  KPS_AXIS_VALUES = 0, /* explicit list */
+  KPS_AXIS_LINEAR = 1, /* {linear: [start, stop, count]} inclusive */
+  KPS_AXIS_LOG = 2     /* {log: [start, stop, count]} geometric, inclusive */
+} kps_axis_kind;
+
+typedef struct kps_axis {
+  char name[64];      /* parameter name, "tau2" or "L2" */
+  int param;          /* model parameter index, -1 for tau2/L2 */
+  kps_axis_kind kind;
+  size_t n;           /* number of values, >= 1 */
+  double *values;     /* n values, owned */
+  int line, column;   /* source position of the axis (1-based) */
+} kps_axis;
+
+typedef enum kps_direction {
+  KPS_DIR_OFF = -1, /* switch a response off (antagonism) */
+  KPS_DIR_ON = 1    /* switch a response on */
+} kps_direction;
+
+typedef enum kps_movable {
+  KPS_MOVE_BELOW_THRESHOLD = 0, /* only ligands with tau < tau_c (default) */
+  KPS_MOVE_ALL = 1
+} kps_movable;
+
+/* One component a ligand histogram is drawn from. */
+typedef struct kps_draw_component {
+  int half_normal;   /* 0: N(mean, sd); 1: |N(mean, sd)| */
+  double mean, sd;   /* binding-time distribution (s) */
+  double count;      /* ligands drawn from it */
+} kps_draw_component;
+
+typedef struct kps_attack_config {
+  int enabled;                 /* any attack at all; default 0 */
+  kps_direction direction;     /* default KPS_DIR_OFF */
+  kps_movable movable;         /* default below threshold */
+  int fgsm_L, fgsm_tau;        /* per sweep point; default 1 when enabled */
+  double fgsm_eps_L_max;       /* bisection upper bound in L; default 1e7 */
+  double fgsm_eps_tau_max;     /* default tau_c */
+  double tau_min;              /* clip floor for tau attacks; default 1e-3 */
+  int descent;                 /* iterative descent on a histogram, per line */
+  double descent_eta;          /* default 0.2 */
+  int descent_max_steps;       /* default 1000 */
+  int pgd;                     /* PGD per sweep point; default 1 when enabled */
+  double pgd_eps, pgd_step;    /* L-inf budget on tau and step; default 0.5, 0.05 */
+  int pgd_steps;               /* default 20 */
+  /* The histogram for the descent: explicit bins or drawn. */
+  double bin_width;            /* default 0.2 */
+  size_t n_bins;               /* explicit bins given */
+  double bin_tau[KPS_MAX_BINS], bin_L[KPS_MAX_BINS];
+  size_t n_draw;               /* draw components (used when n_bins == 0) */
+  kps_draw_component draw[8];
+  uint64_t seed;               /* default 1 */
+  double tau_max;              /* histogram upper edge; default 2 tau_c */
+} kps_attack_config;
+
+typedef struct kps_solver_config {
+  double rtol;          /* CVODE relative tolerance, default 1e-6 */
+  double atol_rel;      /* absolute tolerance relative to totals, default 1e-12 */
+  double newton_tol;    /* Newton step, relative per component, default 1e-10 */
+  double t_max;         /* integration horizon (s), default 1e7 */
+  long max_steps;       /* CVODE steps per cold solve, default 20000 */
+  int warm_start;       /* continuation along tau2, default 1 */
+} kps_solver_config;
+
+typedef struct kps_run_config {
+  char output[KPS_PATH_MAX]; /* default "results/<job name>.h5" */
+  double checkpoint_every;   /* seconds between flushes, default 60 */
+  long chunk;                /* lines per work request, 0 = auto (default) */
+  double memory_limit_mb;    /* per-rank plan limit, default 1024 */
+  double progress_every;     /* seconds between progress lines, default 2 */
+} kps_run_config;
+
+typedef struct kps_stats_config {
+  int boundary;         /* compute L2*(tau2) and L1*; default 1 */
+  int line_stats;       /* tau*, p, tau_infl, regime; default 1 */
+} kps_stats_config;
+
+typedef struct kps_config {
+  char source[KPS_PATH_MAX]; /* file name used in messages */
+  char *text;                /* the YAML text, owned, NUL-terminated */
+  size_t text_len;
+  char name[128];            /* job name, default: file stem */
+
+  const kps_model *model;
+  double params[KPS_MAX_PARAMS]; /* fixed values: defaults, then `params:` */
+
+  size_t n_axes;                 /* model-parameter axes, in config order */
+  kps_axis axes[KPS_MAX_AXES];
+
+  double agonist_tau, agonist_L; /* default 4.0 s, 4000 */
+  kps_axis tau2;                 /* antagonist binding-time axis, required */
+  kps_axis L2;                   /* antagonist dose axis, default [6000] */
+
+  int threshold_explicit;        /* 1 when threshold.value is given */
+  double threshold_value;        /* explicit O_th */
+  double tau_c;                  /* default 3.0 s */
+  double L_ref;                  /* default NaN = model default (10 R) */
+
+  kps_solver_config solver;
+  kps_run_config run;
+  kps_stats_config stats;
+  kps_attack_config attack;
+} kps_config;
+
+/* Fills every field with its documented default (no model, no axes). */
+void kps_config_defaults(kps_config *cfg);
+
+/*
+ * Parses YAML text into cfg (which must hold defaults) and validates it.
+ * `source` names the file in messages "source:line:column: key: reason".
+ * On failure writes the message into err[0..errlen) and returns
+ * KPS_ERR_CONFIG; cfg must still be passed to kps_config_destroy.
+ * Not collective.
+ */
+kps_err kps_config_parse(kps_config *cfg, const char *source, const char *text,
+                         size_t len, char *err, size_t errlen);
+
+/*
+ * Reads the file on rank 0, broadcasts its bytes, parses on every rank.
+ * A missing file or a config error is reported once (rank 0) and returned
+ * as KPS_ERR_IO / KPS_ERR_CONFIG on every rank. Collective on comm.
+ */
+kps_err kps_config_load(kps_config *cfg, const char *path, MPI_Comm comm);
+
+/* Frees what cfg owns and resets it to defaults. Not collective. */
+void kps_config_destroy(kps_config *cfg);
+
+/*
+ * A canonical text of everything that determines the numbers (model,
+ * parameters, axes, ligands, threshold, solver, stats, attacks; not the run
+ * section). Two configs with the same canonical text give identical results.
+ * Returns a malloc'd string. Not collective.
+ */
+char *kps_config_canonical(const kps_config *cfg);
+
+/* 64-bit FNV-1a hash of a byte string (used for the canonical text). */
+uint64_t kps_hash64(const void *data, size_t len);
+
+/* Number of model-parameter points (product of the axis sizes, >= 1). */
+size_t kps_config_n_param_points(const kps_config *cfg);
+
+/* Number of lines (tasks): parameter points x L2 values. */
+size_t kps_config_n_lines(const kps_config *cfg);
+
+/* Number of sweep points: lines x tau2 values. */
+size_t kps_config_n_points(const kps_config *cfg);
+
+/*
+ * Model parameters of line `line` (row-major over axes..., L2 last) into p,
+ * and the L2 value into *L2. Not collective.
+ */
+void kps_config_line_params(const kps_config *cfg, size_t line, double *p,
+                            double *L2);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * kpsweep error codes and error reporting.
+ *
+ * One code type for the whole library, generated from one table so that a
+ * code and its message cannot drift apart. 0 is success; infrastructure
+ * failures are negative. Per-point solver outcomes are not errors: they are
+ * data (see kpsweep/status.h).
+ */
+#ifndef KPSWEEP_ERROR_H
+#define KPSWEEP_ERROR_H
+
+#include <stdarg.h>
+
+#define KPS_ERR_LIST(X)                                                     \
+  X(KPS_OK, 0, "success")                                                   \
+  X(KPS_ERR_USAGE, -1, "invalid command-line usage")                        \
+  X(KPS_ERR_CONFIG, -2, "invalid configuration")                            \
+  X(KPS_ERR_IO, -3, "file input/output failed")                             \
+  X(KPS_ERR_MPI, -4, "an MPI call failed")                                  \
+  X(KPS_ERR_HDF5, -5, "an HDF5 call failed")                                \
+  X(KPS_ERR_CVODE, -6, "a SUNDIALS/CVODE call failed")                      \
+  X(KPS_ERR_NOMEM, -7, "out of memory")                                     \
+  X(KPS_ERR_INTERNAL, -8, "internal error (a bug)")                         \
+  X(KPS_ERR_INTERRUPTED, -9, "interrupted by a signal; output is resumable") \
+  X(KPS_ERR_MISMATCH, -10, "results file does not match this configuration") \
+  X(KPS_ERR_EXISTS, -11, "output exists (use --force or --resume)")         \
+  X(KPS_ERR_LIMIT, -12, "plan exceeds a configured limit")
+
+typedef enum kps_err_code {
+#define KPS_ERR_ENUM_(name, value, msg) name = value,
+  KPS_ERR_LIST(KPS_ERR_ENUM_)
+#undef KPS_ERR_ENUM_
+} kps_err_code;
+
+/* Library functions return kps_err: KPS_OK or one of the negative codes. */
+typedef int kps_err;
+
+/* Symbolic name of a code ("KPS_ERR_CONFIG"). Not collective. */
+const char *kps_err_name(kps_err code);
+
+/* Human-readable message for a code. Not collective. */
+const char *kps_strerror(kps_err code);
+
+/*
+ * Prints "kpsweep: error: FILE:LINE (FUNC): message" on stderr. Used by the
+ * checking macros; FILE/LINE are the caller's source position. Not collective.
+ */
+void kps_error_report(const char *file, int line, const char *func,
+                      kps_err code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/*
+ * Generic check for functions of this library: jump to the enclosing
+ * function's `cleanup:` label with `rc` set when a call fails. The callee has
+ * already reported the failure.
+ */
+#define KPS_CHECK(call)                                                      \
+  do {                                                                       \
+    kps_err kps_chk_rc_ = (call);                                            \
+    if (kps_chk_rc_ != KPS_OK) {                                             \
+      rc = kps_chk_rc_;                                                      \
+      goto cleanup;                                                          \
+    }                                                                        \
+  } while (0)
+
+/* Report and jump to cleanup with code `code`. */
+#define KPS_FAIL(code, ...)                                                  \
+  do {                                                                       \
+    rc = (code);                                                             \
+    kps_error_report(__FILE__, __LINE__, __func__, rc, __VA_ARGS__);         \
+    goto cleanup;                                                            \
+  } while (0)
+
+/* Allocation check: NULL jumps to cleanup with KPS_ERR_NOMEM. */
+#define KPS_CHECK_ALLOC(ptr)                                                 \
+  do {                                                                       \
+    if ((ptr) == NULL) KPS_FAIL(KPS_ERR_NOMEM, "allocation of %s failed", #ptr); \
+  } while (0)
+
+#endif
