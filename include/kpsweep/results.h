@@ -1,0 +1,87 @@
+/*
+ * The result fields of a sweep and the in-memory batch that holds the lines
+ * a rank computed since its last flush.
+ *
+ * Every field is stored as one dataset (docs/output.md). Point fields have
+ * one value per sweep point (shape: parameter axes..., L2, tau2); line
+ * fields one value per line (shape: parameter axes..., L2). The list below is
+ * the single source of truth for names, types, units and docs.
+ */
+#ifndef KPSWEEP_RESULTS_H
+#define KPSWEEP_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kpsweep/error.h"
+
+typedef enum kps_dtype { KPS_F64 = 0, KPS_I32 = 1, KPS_I8 = 2 } kps_dtype;
+typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1 } kps_scope;
+
+/* X(id, name, type, scope, unit, description) */
+#define KPS_FIELD_LIST(X)                                                                    \
+  X(F_O, "O", KPS_F64, KPS_POINT, "molecules", "output at steady state (sum of C_N)")        \
+  X(F_O_REL, "O_rel", KPS_F64, KPS_POINT, "1", "O / O_th (T_{N,m} for ideal)")              \
+  X(F_FC, "FC", KPS_F64, KPS_POINT, "1", "fold change O(agonist+antagonist)/O(agonist)")   \
+  X(F_DECISION, "decision", KPS_I8, KPS_POINT, "1", "1 respond (O > O_th), 0 not, -1 unknown") \
+  X(F_DO_DTAU2, "dO_dtau2", KPS_F64, KPS_POINT, "molecules/s", "dO/dtau_2 (exact, IFT)")     \
+  X(F_DO_DL2, "dO_dL2", KPS_F64, KPS_POINT, "1", "dO/dL_2 (exact, IFT)")                     \
+  X(F_DO_DTAU1, "dO_dtau1", KPS_F64, KPS_POINT, "molecules/s", "dO/dtau_1 (exact, IFT)")     \
+  X(F_DO_DL1, "dO_dL1", KPS_F64, KPS_POINT, "1", "dO/dL_1 (exact, IFT)")                     \
+  X(F_STATUS, "status", KPS_I8, KPS_POINT, "1", "solver status code (see attribute status_codes)") \
+  X(F_CV_STEPS, "cv_steps", KPS_I32, KPS_POINT, "1", "CVODE steps (0 when warm-started)")   \
+  X(F_NEWTON, "newton_iters", KPS_I32, KPS_POINT, "1", "Newton polish iterations")          \
+  X(F_O_TH, "O_th", KPS_F64, KPS_LINE, "molecules", "decision threshold O_th")              \
+  X(F_O_AG, "O_agonist", KPS_F64, KPS_LINE, "molecules", "output of the agonist alone")
+
+typedef enum kps_field_id {
+#define KPS_FIELD_ENUM_(id, name, type, scope, unit, doc) id,
+  KPS_FIELD_LIST(KPS_FIELD_ENUM_)
+#undef KPS_FIELD_ENUM_
+  KPS_N_FIELDS
+} kps_field_id;
+
+typedef struct kps_field_info {
+  const char *name;
+  kps_dtype type;
+  kps_scope scope;
+  const char *unit;
+  const char *doc;
+} kps_field_info;
+
+/* The field table, KPS_N_FIELDS entries. Not collective. */
+const kps_field_info *kps_fields(void);
+
+/* Size in bytes of one value of a dtype. */
+size_t kps_dtype_size(kps_dtype t);
+
+/* Lines computed by one rank since its last flush. */
+typedef struct kps_batch {
+  size_t n_tau;       /* points per line */
+  size_t n_lines;     /* lines held */
+  size_t cap;         /* capacity in lines */
+  uint64_t *line_ids; /* global line index of each held line */
+  void *data[KPS_N_FIELDS]; /* per field: cap * (n_tau or 1) values */
+} kps_batch;
+
+/* Allocates a batch for `cap` lines of n_tau points. Not collective. */
+kps_err kps_batch_create(size_t n_tau, size_t cap, kps_batch **out);
+
+/* Frees the batch and sets *b to NULL; accepts NULL. */
+void kps_batch_destroy(kps_batch **b);
+
+/* Appends a line (grows when full) and returns its row, or -1 on no memory. */
+long kps_batch_add(kps_batch *b, uint64_t line_id);
+
+/* Empties the batch (keeps capacity). */
+void kps_batch_clear(kps_batch *b);
+
+/* Typed pointers to the first value of field f in row `row`. */
+double *kps_batch_f64(kps_batch *b, kps_field_id f, size_t row);
+int32_t *kps_batch_i32(kps_batch *b, kps_field_id f, size_t row);
+int8_t *kps_batch_i8(kps_batch *b, kps_field_id f, size_t row);
+
+/* Values per line of field f (n_tau for point fields, 1 for line fields). */
+size_t kps_batch_field_len(const kps_batch *b, kps_field_id f);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * The distributed sweep: rank 0 is the master, which hands out chunks of
+ * consecutive lines on demand, sized from measured line times; the other
+ * ranks compute lines and buffer them until a collective flush. With one
+ * rank the same loop runs in-process. Flushes happen every
+ * checkpoint_every seconds, when a worker's buffer is full, and at the end;
+ * each one records the completed lines in the file, so a killed or
+ * signalled run can be resumed. See docs/cluster.md.
+ */
+#ifndef KPSWEEP_SWEEP_H
+#define KPSWEEP_SWEEP_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "kpsweep/config.h"
+#include "kpsweep/writer.h"
+
+typedef struct kps_sweep_options {
+  const char *output;            /* results file */
+  kps_open_mode mode;            /* new, force or resume */
+  int quiet;                     /* no progress lines */
+  volatile sig_atomic_t *stop;   /* set by SIGTERM/SIGUSR1 handlers; may be NULL */
+} kps_sweep_options;
+
+typedef struct kps_sweep_summary {
+  uint64_t lines_total, lines_done, lines_resumed;
+  uint64_t points_failed;
+  double wall_seconds, hdf5_seconds, busy_seconds;
+  int interrupted, resumed;
+  double master_seconds;  /* CPU time of the master process */
+  uint64_t messages;      /* work requests served by the master */
+} kps_sweep_summary;
+
+/*
+ * Runs the sweep of cfg into opt->output. Returns KPS_OK when every line is
+ * done, KPS_ERR_INTERRUPTED when a signal stopped it after a final flush,
+ * or an infrastructure error. The summary is valid on rank 0.
+ * Collective on comm.
+ */
+kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_Comm comm,
+                      kps_sweep_summary *sum);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * Checking macros, one per external library. Each reports the failing call
+ * with file and line, sets `rc` and jumps to the function's `cleanup:` label.
+ * MPI checks need MPI_ERRORS_RETURN on the communicator (set by the sweep
+ * context), otherwise MPI aborts before the macro sees the code.
+ */
+#ifndef KPSWEEP_CHECK_H
+#define KPSWEEP_CHECK_H
+
+#include <hdf5.h>
+#include <mpi.h>
+
+#include "kpsweep/error.h"
+
+#define KPS_CHECK_MPI(call)                                                   \
+  do {                                                                        \
+    int kps_mpi_rc_ = (call);                                                 \
+    if (kps_mpi_rc_ != MPI_SUCCESS) {                                         \
+      char kps_mpi_msg_[MPI_MAX_ERROR_STRING];                                \
+      int kps_mpi_len_ = 0;                                                   \
+      MPI_Error_string(kps_mpi_rc_, kps_mpi_msg_, &kps_mpi_len_);             \
+      KPS_FAIL(KPS_ERR_MPI, "%s: %s", #call, kps_mpi_msg_);                    \
+    }                                                                         \
+  } while (0)
+
+/* For HDF5 calls returning herr_t (negative on failure). */
+#define KPS_CHECK_H5(call)                                                    \
+  do {                                                                        \
+    if ((call) < 0) KPS_FAIL(KPS_ERR_HDF5, "%s failed", #call);               \
+  } while (0)
+
+/* For HDF5 calls returning an id: assigns it to `id`. */
+#define KPS_CHECK_H5_ID(id, call)                                             \
+  do {                                                                        \
+    (id) = (call);                                                            \
+    if ((id) < 0) KPS_FAIL(KPS_ERR_HDF5, "%s failed", #call);                 \
+  } while (0)
+
+/* For SUNDIALS/CVODE calls returning an int flag (negative on failure). */
+#define KPS_CHECK_CV(call)                                                    \
+  do {                                                                        \
+    int kps_cv_rc_ = (call);                                                  \
+    if (kps_cv_rc_ < 0)                                                       \
+      KPS_FAIL(KPS_ERR_CVODE, "%s returned %d", #call, kps_cv_rc_);           \
+  } while (0)
+
+#endif

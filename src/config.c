@@ -1,0 +1,1380 @@
+/*
+ * The job configuration: YAML (via yaml_tree) -> kps_config, validated in one
+ * place. Sections are described by tables of keys (type, target field,
+ * range), so a new scalar key is one table line, and the canonical text walks
+ * the same tables. Every error is "SOURCE:LINE:COLUMN: KEY: reason".
+ */
+#include "kpsweep/config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "yaml_tree.h"
+
+/* A config is a few kilobytes; the bound keeps the broadcast an int count. */
+#define CONFIG_MAX_BYTES (16L * 1024 * 1024)
+/* Bound on one axis, so that a typo in a count cannot exhaust memory. */
+#define AXIS_MAX_COUNT 10000000.0
+/* Beyond this many axis combinations the m < N style check is left per point. */
+#define CHECK_MAX_COMBINATIONS 1000000
+/* Dotted key paths. */
+#define KEY_LEN 256
+#define MAX_DRAW ((size_t)(sizeof(((kps_attack_config *)0)->draw) / \
+                           sizeof(((kps_attack_config *)0)->draw[0])))
+
+/* ------------------------------------------------------------------------ */
+/* Parse context and error formatting                                        */
+
+typedef struct pctx {
+  kps_config *cfg;
+  const kps_ynode *root;
+  const char *source;
+  char *err;
+  size_t errlen;
+} pctx;
+
+__attribute__((format(printf, 4, 5))) static kps_err
+cfg_error(const pctx *ctx, const kps_ynode *at, const char *key,
+          const char *fmt, ...) {
+  int line = at ? at->line : 1, column = at ? at->column : 1;
+  int n = snprintf(ctx->err, ctx->errlen, "%s:%d:%d: %s: ", ctx->source, line,
+                   column, key);
+  if (n >= 0 && (size_t)n < ctx->errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err + n, ctx->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+  }
+  return KPS_ERR_CONFIG;
+}
+
+/* "prefix.name" into out[KEY_LEN], truncated (key paths are short). */
+static void join_key(char *out, const char *prefix, const char *name) {
+  size_t n = 0;
+  for (const char *c = prefix; *c && n < KEY_LEN - 1; ++c) out[n++] = *c;
+  if (prefix[0] && n < KEY_LEN - 1) out[n++] = '.';
+  for (const char *c = name; *c && n < KEY_LEN - 1; ++c) out[n++] = *c;
+  out[n] = '\0';
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scalars                                                                   */
+
+enum { R_MIN_OPEN = 1u, R_MAX_OPEN = 2u, R_INTEGER = 4u };
+
+typedef struct range {
+  double min, max;
+  unsigned flags;
+} range;
+
+#define R_ANY {-HUGE_VAL, HUGE_VAL, 0}
+#define R_POS {0.0, HUGE_VAL, R_MIN_OPEN}
+#define R_NONNEG {0.0, HUGE_VAL, 0}
+#define R_TOL {0.0, 1.0, R_MIN_OPEN | R_MAX_OPEN}
+#define R_COUNT1 {1.0, 1e15, R_INTEGER}
+#define R_COUNT0 {0.0, 1e15, R_INTEGER}
+#define R_INT1 {1.0, 2147483647.0, R_INTEGER}
+
+/* Strict decimal syntax: strtod alone would also take hex, inf and nan. */
+static int is_decimal(const char *s, size_t len) {
+  const char *p = s;
+  int digits = 0;
+  if (*p == '+' || *p == '-') ++p;
+  while (*p >= '0' && *p <= '9') ++p, ++digits;
+  if (*p == '.') {
+    ++p;
+    while (*p >= '0' && *p <= '9') ++p, ++digits;
+  }
+  if (!digits) return 0;
+  if (*p == 'e' || *p == 'E') {
+    ++p;
+    if (*p == '+' || *p == '-') ++p;
+    if (!(*p >= '0' && *p <= '9')) return 0;
+    while (*p >= '0' && *p <= '9') ++p;
+  }
+  return (size_t)(p - s) == len;
+}
+
+static kps_err expect_scalar(const pctx *ctx, const kps_ynode *v,
+                             const char *key, const char *what) {
+  if (v->kind != KPS_YNODE_SCALAR)
+    return cfg_error(ctx, v, key, "expected %s, got %s", what,
+                     kps_ynode_kind_name(v->kind));
+  return KPS_OK;
+}
+
+static kps_err get_number(const pctx *ctx, const kps_ynode *v, const char *key,
+                          double *out) {
+  kps_err rc = expect_scalar(ctx, v, key, "a number");
+  if (rc) return rc;
+  if (!v->plain)
+    return cfg_error(ctx, v, key, "expected a number, got the string \"%s\"",
+                     v->text);
+  if (v->len == 0 || strcmp(v->text, "~") == 0 || strcmp(v->text, "null") == 0)
+    return cfg_error(ctx, v, key, "expected a number, got no value");
+  if (!is_decimal(v->text, v->len))
+    return cfg_error(ctx, v, key, "expected a number, got \"%s\"", v->text);
+  double x = strtod(v->text, NULL);
+  if (!isfinite(x))
+    return cfg_error(ctx, v, key, "number %s is out of range", v->text);
+  *out = x;
+  return KPS_OK;
+}
+
+static kps_err check_range(const pctx *ctx, const kps_ynode *at,
+                           const char *key, double x, const range *r) {
+  int lo_bad = (r->flags & R_MIN_OPEN) ? !(x > r->min) : !(x >= r->min);
+  int hi_bad = (r->flags & R_MAX_OPEN) ? !(x < r->max) : !(x <= r->max);
+  if (lo_bad || hi_bad) {
+    const char *lo = (r->flags & R_MIN_OPEN) ? ">" : ">=";
+    const char *hi = (r->flags & R_MAX_OPEN) ? "<" : "<=";
+    if (isinf(r->max))
+      return cfg_error(ctx, at, key, "must be %s %.17g, got %.17g", lo, r->min,
+                       x);
+    if (isinf(r->min))
+      return cfg_error(ctx, at, key, "must be %s %.17g, got %.17g", hi, r->max,
+                       x);
+    return cfg_error(ctx, at, key, "must be %s %.17g and %s %.17g, got %.17g",
+                     lo, r->min, hi, r->max, x);
+  }
+  if ((r->flags & R_INTEGER) && x != floor(x))
+    return cfg_error(ctx, at, key, "must be an integer, got %.17g", x);
+  return KPS_OK;
+}
+
+static kps_err get_ranged(const pctx *ctx, const kps_ynode *v, const char *key,
+                          const range *r, double *out) {
+  kps_err rc = get_number(ctx, v, key, out);
+  if (rc) return rc;
+  return check_range(ctx, v, key, *out, r);
+}
+
+static kps_err get_bool(const pctx *ctx, const kps_ynode *v, const char *key,
+                        int *out) {
+  kps_err rc = expect_scalar(ctx, v, key, "a boolean");
+  if (rc) return rc;
+  if (v->plain) {
+    if (strcasecmp(v->text, "true") == 0 || strcasecmp(v->text, "yes") == 0) {
+      *out = 1;
+      return KPS_OK;
+    }
+    if (strcasecmp(v->text, "false") == 0 || strcasecmp(v->text, "no") == 0) {
+      *out = 0;
+      return KPS_OK;
+    }
+  }
+  return cfg_error(ctx, v, key,
+                   "expected a boolean (true, false, yes, no), got \"%s\"",
+                   v->text);
+}
+
+static kps_err get_string(const pctx *ctx, const kps_ynode *v, const char *key,
+                          const char **out) {
+  kps_err rc = expect_scalar(ctx, v, key, "a string");
+  if (rc) return rc;
+  if (v->len == 0) return cfg_error(ctx, v, key, "must not be empty");
+  if (strlen(v->text) != v->len)
+    return cfg_error(ctx, v, key, "must not contain NUL characters");
+  *out = v->text;
+  return KPS_OK;
+}
+
+/* Mapping with unique keys: duplicates would silently override each other. */
+static kps_err expect_map(const pctx *ctx, const kps_ynode *v,
+                          const char *key) {
+  if (v->kind != KPS_YNODE_MAPPING)
+    return cfg_error(ctx, v, key, "expected a mapping, got %s",
+                     kps_ynode_kind_name(v->kind));
+  for (size_t i = 1; i < v->n; ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (strcmp(v->keys[i]->text, v->keys[j]->text) == 0) {
+        char sub[KEY_LEN];
+        join_key(sub, key, v->keys[i]->text);
+        return cfg_error(ctx, v->keys[i], sub,
+                         "duplicate key (first given at line %d)",
+                         v->keys[j]->line);
+      }
+  return KPS_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Key tables                                                                */
+
+typedef struct key_spec key_spec;
+typedef kps_err (*key_fn)(pctx *ctx, const kps_ynode *v, const char *key,
+                          const key_spec *spec);
+
+enum { KS_NOT_CANONICAL = 1u, KS_SCALAR_AXIS = 2u };
+
+struct key_spec {
+  const char *name;
+  key_fn parse;
+  size_t offset;              /* target field within kps_config */
+  range r;                    /* numbers: valid range (axes: every value) */
+  size_t size;                /* strings: buffer size */
+  const key_spec *sub;        /* sections: their keys, NULL-name terminated */
+  const char *const *names;   /* enums: names, NULL-terminated ... */
+  const int *values;          /* ... and their values */
+  unsigned flags;             /* KS_* */
+};
+
+static void *field(pctx *ctx, const key_spec *spec) {
+  return (char *)ctx->cfg + spec->offset;
+}
+
+static kps_err key_double(pctx *ctx, const kps_ynode *v, const char *key,
+                          const key_spec *spec) {
+  return get_ranged(ctx, v, key, &spec->r, (double *)field(ctx, spec));
+}
+
+static kps_err key_long(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec) {
+  double x = 0.0;
+  kps_err rc = get_ranged(ctx, v, key, &spec->r, &x);
+  if (!rc) *(long *)field(ctx, spec) = (long)x;
+  return rc;
+}
+
+static kps_err key_int(pctx *ctx, const kps_ynode *v, const char *key,
+                       const key_spec *spec) {
+  double x = 0.0;
+  kps_err rc = get_ranged(ctx, v, key, &spec->r, &x);
+  if (!rc) *(int *)field(ctx, spec) = (int)x;
+  return rc;
+}
+
+static kps_err key_bool(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec) {
+  return get_bool(ctx, v, key, (int *)field(ctx, spec));
+}
+
+/* Seeds use the full uint64 range, which a double cannot hold exactly. */
+static kps_err key_u64(pctx *ctx, const kps_ynode *v, const char *key,
+                       const key_spec *spec) {
+  kps_err rc = expect_scalar(ctx, v, key, "an integer");
+  if (rc) return rc;
+  const char *s = v->text;
+  int ok = v->plain && v->len > 0 && v->len == strspn(s, "0123456789");
+  errno = 0;
+  unsigned long long x = ok ? strtoull(s, NULL, 10) : 0;
+  if (!ok || errno == ERANGE)
+    return cfg_error(ctx, v, key,
+                     "expected an integer in [0, 18446744073709551615], got "
+                     "\"%s\"",
+                     s);
+  *(uint64_t *)field(ctx, spec) = (uint64_t)x;
+  return KPS_OK;
+}
+
+static kps_err key_path(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec) {
+  const char *s = NULL;
+  kps_err rc = get_string(ctx, v, key, &s);
+  if (rc) return rc;
+  if (v->len >= spec->size)
+    return cfg_error(ctx, v, key, "longer than %zu characters", spec->size - 1);
+  memcpy(field(ctx, spec), s, v->len + 1);
+  return KPS_OK;
+}
+
+/* The job name becomes part of the default output path. */
+static int is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+static kps_err key_name(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec) {
+  kps_err rc = key_path(ctx, v, key, spec);
+  if (rc) return rc;
+  for (const char *c = v->text; *c; ++c)
+    if (!is_name_char(*c))
+      return cfg_error(ctx, v, key,
+                       "may hold only letters, digits, '.', '_' and '-', got "
+                       "\"%s\"",
+                       v->text);
+  return KPS_OK;
+}
+
+/* Compared case-insensitively on the text: YAML 1.1 would read off as false. */
+static kps_err key_enum(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec) {
+  kps_err rc = expect_scalar(ctx, v, key, "a name");
+  if (rc) return rc;
+  for (size_t i = 0; spec->names[i]; ++i)
+    if (strcasecmp(v->text, spec->names[i]) == 0) {
+      *(int *)field(ctx, spec) = spec->values[i];
+      return KPS_OK;
+    }
+  char known[256] = "";
+  for (size_t i = 0; spec->names[i]; ++i) {
+    size_t n = strlen(known);
+    snprintf(known + n, sizeof known - n, "%s%s", i ? ", " : "",
+             spec->names[i]);
+  }
+  return cfg_error(ctx, v, key, "unknown value \"%s\" (expected one of: %s)",
+                   v->text, known);
+}
+
+static kps_err key_threshold_value(pctx *ctx, const kps_ynode *v,
+                                   const char *key, const key_spec *spec) {
+  kps_err rc = key_double(ctx, v, key, spec);
+  if (!rc) ctx->cfg->threshold_explicit = 1;
+  return rc;
+}
+
+static kps_err parse_section(pctx *ctx, const kps_ynode *map,
+                             const char *prefix, const key_spec *table);
+
+static kps_err key_section(pctx *ctx, const kps_ynode *v, const char *key,
+                           const key_spec *spec) {
+  return parse_section(ctx, v, key, spec->sub);
+}
+
+/* The model is read before everything else; in the table it is only known. */
+static kps_err key_model(pctx *ctx, const kps_ynode *v, const char *key,
+                         const key_spec *spec) {
+  (void)ctx, (void)v, (void)key, (void)spec;
+  return KPS_OK;
+}
+
+static kps_err key_params(pctx *ctx, const kps_ynode *v, const char *key,
+                          const key_spec *spec);
+static kps_err key_axes(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec);
+static kps_err key_axis(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec);
+static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
+                             const key_spec *spec);
+
+#define AT(f) .offset = offsetof(kps_config, f)
+#define DOUBLE(n, f, rg) {.name = n, .parse = key_double, AT(f), .r = rg}
+#define LONG(n, f, rg) {.name = n, .parse = key_long, AT(f), .r = rg}
+#define INT(n, f, rg) {.name = n, .parse = key_int, AT(f), .r = rg}
+#define BOOL(n, f) {.name = n, .parse = key_bool, AT(f)}
+#define END {.name = NULL}
+
+static const char *const direction_names[] = {"off", "on", NULL};
+static const int direction_values[] = {KPS_DIR_OFF, KPS_DIR_ON};
+static const char *const movable_names[] = {"below_threshold", "all", NULL};
+static const int movable_values[] = {KPS_MOVE_BELOW_THRESHOLD, KPS_MOVE_ALL};
+
+static const key_spec agonist_keys[] = {
+    DOUBLE("tau", agonist_tau, R_POS),
+    DOUBLE("L", agonist_L, R_NONNEG),
+    END,
+};
+
+static const key_spec antagonist_keys[] = {
+    {.name = "tau", .parse = key_axis, AT(tau2), .r = R_POS,
+     .flags = KS_SCALAR_AXIS},
+    {.name = "L", .parse = key_axis, AT(L2), .r = R_NONNEG,
+     .flags = KS_SCALAR_AXIS},
+    END,
+};
+
+static const key_spec threshold_keys[] = {
+    DOUBLE("tau_c", tau_c, R_POS),
+    DOUBLE("L_ref", L_ref, R_POS),
+    {.name = "value", .parse = key_threshold_value, AT(threshold_value),
+     .r = R_POS},
+    END,
+};
+
+static const key_spec solver_keys[] = {
+    DOUBLE("rtol", solver.rtol, R_TOL),
+    DOUBLE("atol_rel", solver.atol_rel, R_TOL),
+    DOUBLE("newton_tol", solver.newton_tol, R_TOL),
+    DOUBLE("t_max", solver.t_max, R_POS),
+    LONG("max_steps", solver.max_steps, R_COUNT1),
+    BOOL("warm_start", solver.warm_start),
+    END,
+};
+
+static const key_spec run_keys[] = {
+    {.name = "output", .parse = key_path, AT(run.output),
+     .size = sizeof(((kps_run_config *)0)->output)},
+    DOUBLE("checkpoint_every", run.checkpoint_every, R_POS),
+    LONG("chunk", run.chunk, R_COUNT0),
+    DOUBLE("memory_limit_mb", run.memory_limit_mb, R_POS),
+    DOUBLE("progress_every", run.progress_every, R_POS),
+    END,
+};
+
+static const key_spec stats_keys[] = {
+    BOOL("boundary", stats.boundary),
+    BOOL("line_stats", stats.line_stats),
+    END,
+};
+
+static const key_spec attack_keys[] = {
+    BOOL("enabled", attack.enabled),
+    {.name = "direction", .parse = key_enum, AT(attack.direction),
+     .names = direction_names, .values = direction_values},
+    {.name = "movable", .parse = key_enum, AT(attack.movable),
+     .names = movable_names, .values = movable_values},
+    BOOL("fgsm_L", attack.fgsm_L),
+    BOOL("fgsm_tau", attack.fgsm_tau),
+    DOUBLE("fgsm_eps_L_max", attack.fgsm_eps_L_max, R_POS),
+    DOUBLE("fgsm_eps_tau_max", attack.fgsm_eps_tau_max, R_POS),
+    DOUBLE("tau_min", attack.tau_min, R_POS),
+    BOOL("descent", attack.descent),
+    DOUBLE("descent_eta", attack.descent_eta, R_POS),
+    INT("descent_max_steps", attack.descent_max_steps, R_INT1),
+    BOOL("pgd", attack.pgd),
+    DOUBLE("pgd_eps", attack.pgd_eps, R_POS),
+    DOUBLE("pgd_step", attack.pgd_step, R_POS),
+    INT("pgd_steps", attack.pgd_steps, R_INT1),
+    DOUBLE("bin_width", attack.bin_width, R_POS),
+    DOUBLE("tau_max", attack.tau_max, R_POS),
+    {.name = "seed", .parse = key_u64, AT(attack.seed)},
+    {.name = "histogram", .parse = key_histogram, AT(attack)},
+    END,
+};
+
+static const key_spec top_keys[] = {
+    {.name = "name", .parse = key_name, AT(name),
+     .size = sizeof(((kps_config *)0)->name), .flags = KS_NOT_CANONICAL},
+    {.name = "model", .parse = key_model},
+    {.name = "params", .parse = key_params},
+    {.name = "axes", .parse = key_axes},
+    {.name = "agonist", .parse = key_section, .sub = agonist_keys},
+    {.name = "antagonist", .parse = key_section, .sub = antagonist_keys},
+    {.name = "threshold", .parse = key_section, .sub = threshold_keys},
+    {.name = "solver", .parse = key_section, .sub = solver_keys},
+    {.name = "run", .parse = key_section, .sub = run_keys,
+     .flags = KS_NOT_CANONICAL},
+    {.name = "stats", .parse = key_section, .sub = stats_keys},
+    {.name = "attacks", .parse = key_section, .sub = attack_keys},
+    END,
+};
+
+static void list_names(char *out, size_t n, const key_spec *table) {
+  out[0] = '\0';
+  for (size_t i = 0; table[i].name; ++i) {
+    size_t used = strlen(out);
+    snprintf(out + used, n - used, "%s%s", i ? ", " : "", table[i].name);
+  }
+}
+
+static const key_spec *find_spec(const key_spec *table, const char *name) {
+  for (const key_spec *s = table; s->name; ++s)
+    if (strcmp(s->name, name) == 0) return s;
+  return NULL;
+}
+
+/*
+ * A mapping whose keys are all in table. Unknown keys are reported before any
+ * value: a misspelt key explains the errors it would otherwise cause (at the
+ * top level, "missing model" for "modle").
+ */
+static kps_err check_known_keys(const pctx *ctx, const kps_ynode *map,
+                                const char *prefix, const key_spec *table) {
+  kps_err rc = expect_map(ctx, map, prefix[0] ? prefix : "config");
+  if (rc) return rc;
+  for (size_t i = 0; i < map->n; ++i)
+    if (!find_spec(table, map->keys[i]->text)) {
+      char key[KEY_LEN], known[512];
+      join_key(key, prefix, map->keys[i]->text);
+      list_names(known, sizeof known, table);
+      return cfg_error(ctx, map->keys[i], key, "unknown key (known keys: %s)",
+                       known);
+    }
+  return KPS_OK;
+}
+
+static kps_err parse_section(pctx *ctx, const kps_ynode *map,
+                             const char *prefix, const key_spec *table) {
+  kps_err rc = check_known_keys(ctx, map, prefix, table);
+  if (rc) return rc;
+  for (size_t i = 0; i < map->n; ++i) {
+    char key[KEY_LEN];
+    const key_spec *spec = find_spec(table, map->keys[i]->text);
+    join_key(key, prefix, map->keys[i]->text);
+    rc = spec->parse(ctx, map->items[i], key, spec);
+    if (rc) return rc;
+  }
+  return KPS_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Model parameters and axes                                                 */
+
+static void list_params(char *out, size_t n, const kps_model *m) {
+  out[0] = '\0';
+  for (int j = 0; j < m->n_params; ++j) {
+    size_t used = strlen(out);
+    snprintf(out + used, n - used, "%s%s", j ? ", " : "", m->params[j].name);
+  }
+}
+
+static kps_err param_index(pctx *ctx, const kps_ynode *k, const char *key,
+                           int *j) {
+  const kps_model *m = ctx->cfg->model;
+  *j = kps_model_param_index(m, k->text);
+  if (*j < 0) {
+    char known[512];
+    list_params(known, sizeof known, m);
+    return cfg_error(ctx, k, key,
+                     "unknown parameter of model %s (parameters: %s)", m->name,
+                     known);
+  }
+  return KPS_OK;
+}
+
+static range param_range(const kps_param_info *info) {
+  range r = {info->min, info->max, 0};
+  if (info->flags & KPS_PARAM_INTEGER) r.flags |= R_INTEGER;
+  return r;
+}
+
+static kps_err key_params(pctx *ctx, const kps_ynode *v, const char *key,
+                          const key_spec *spec) {
+  (void)spec;
+  kps_err rc = expect_map(ctx, v, key);
+  if (rc) return rc;
+  for (size_t i = 0; i < v->n; ++i) {
+    char sub[KEY_LEN];
+    int j;
+    join_key(sub, key, v->keys[i]->text);
+    rc = param_index(ctx, v->keys[i], sub, &j);
+    if (rc) return rc;
+    range r = param_range(&ctx->cfg->model->params[j]);
+    rc = get_ranged(ctx, v->items[i], sub, &r, &ctx->cfg->params[j]);
+    if (rc) return rc;
+  }
+  return KPS_OK;
+}
+
+/* Reads three numbers [start, stop, count] of a linear or log axis. */
+static kps_err get_triple(pctx *ctx, const kps_ynode *v, const char *key,
+                          double *start, double *stop, double *count) {
+  if (v->kind != KPS_YNODE_SEQUENCE || v->n != 3)
+    return cfg_error(ctx, v, key,
+                     "expected a sequence [start, stop, count], got %s",
+                     v->kind == KPS_YNODE_SEQUENCE
+                         ? "a sequence of another length"
+                         : kps_ynode_kind_name(v->kind));
+  kps_err rc = get_number(ctx, v->items[0], key, start);
+  if (!rc) rc = get_number(ctx, v->items[1], key, stop);
+  if (rc) return rc;
+  const range rc_count = {1.0, AXIS_MAX_COUNT, R_INTEGER};
+  return get_ranged(ctx, v->items[2], key, &rc_count, count);
+}
+
+/*
+ * Parses an axis: a mapping with exactly one of values/linear/log, or (with
+ * KS_SCALAR_AXIS) a bare number or list. Every value is checked against r.
+ * On success the axis owns its values; on failure *ax is untouched.
+ */
+static kps_err parse_axis(pctx *ctx, const kps_ynode *v, const char *key,
+                          unsigned flags, const range *r, kps_axis *ax) {
+  kps_err rc = KPS_OK;
+  double *vals = NULL;
+  const kps_ynode *list = v; /* the node holding the values */
+  kps_axis_kind kind = KPS_AXIS_VALUES;
+  char sub[KEY_LEN];
+  size_t n = 0;
+
+  snprintf(sub, sizeof sub, "%s", key);
+  if (v->kind == KPS_YNODE_MAPPING) {
+    static const char *const kinds[] = {"values", "linear", "log"};
+    const kps_ynode *found = NULL;
+    KPS_CHECK(expect_map(ctx, v, key));
+    for (size_t i = 0; i < v->n; ++i) {
+      int which = -1;
+      for (int k = 0; k < 3; ++k)
+        if (strcmp(v->keys[i]->text, kinds[k]) == 0) which = k;
+      join_key(sub, key, v->keys[i]->text);
+      if (which < 0) {
+        rc = cfg_error(ctx, v->keys[i], sub,
+                       "unknown key (an axis has one of: values, linear, log)");
+        goto cleanup;
+      }
+      if (found) {
+        rc = cfg_error(ctx, v->keys[i], sub,
+                       "an axis has exactly one of values, linear, log");
+        goto cleanup;
+      }
+      found = v->items[i];
+      kind = (kps_axis_kind)which;
+    }
+    if (!found) {
+      rc = cfg_error(ctx, v, key, "an axis needs one of values, linear, log");
+      goto cleanup;
+    }
+    join_key(sub, key, kinds[kind]);
+    list = found;
+    if (kind == KPS_AXIS_VALUES && list->kind != KPS_YNODE_SEQUENCE) {
+      rc = cfg_error(ctx, list, sub, "expected a sequence of numbers, got %s",
+                     kps_ynode_kind_name(list->kind));
+      goto cleanup;
+    }
+  } else if (!(flags & KS_SCALAR_AXIS)) {
+    rc = cfg_error(ctx, v, key,
+                   "expected an axis mapping {values: [...]}, {linear: [...]} "
+                   "or {log: [...]}, got %s",
+                   kps_ynode_kind_name(v->kind));
+    goto cleanup;
+  }
+
+  if (kind == KPS_AXIS_VALUES) {
+    n = list->kind == KPS_YNODE_SEQUENCE ? list->n : 1;
+    if (n == 0) {
+      rc = cfg_error(ctx, list, sub, "empty axis");
+      goto cleanup;
+    }
+    vals = malloc(n * sizeof *vals);
+    if (!vals) {
+      cfg_error(ctx, list, sub, "out of memory");
+      rc = KPS_ERR_NOMEM;
+      goto cleanup;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const kps_ynode *item = list->kind == KPS_YNODE_SEQUENCE ? list->items[i]
+                                                               : list;
+      char ikey[KEY_LEN + 24];
+      if (list->kind == KPS_YNODE_SEQUENCE)
+        snprintf(ikey, sizeof ikey, "%s[%zu]", sub, i);
+      else
+        snprintf(ikey, sizeof ikey, "%s", sub);
+      KPS_CHECK(get_ranged(ctx, item, ikey, r, &vals[i]));
+    }
+  } else {
+    double start = 0.0, stop = 0.0, count = 0.0;
+    KPS_CHECK(get_triple(ctx, list, sub, &start, &stop, &count));
+    if (kind == KPS_AXIS_LOG && !(start > 0.0 && stop > 0.0)) {
+      rc = cfg_error(ctx, list, sub,
+                     "a log axis needs start > 0 and stop > 0, got %.17g, %.17g",
+                     start, stop);
+      goto cleanup;
+    }
+    n = (size_t)count;
+    vals = malloc(n * sizeof *vals);
+    if (!vals) {
+      cfg_error(ctx, list, sub, "out of memory");
+      rc = KPS_ERR_NOMEM;
+      goto cleanup;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      double f = n > 1 ? (double)i / (double)(n - 1) : 0.0;
+      vals[i] = kind == KPS_AXIS_LINEAR
+                    ? start + (stop - start) * f
+                    : exp(log(start) + (log(stop) - log(start)) * f);
+    }
+    /* The end points are exactly what was written, free of rounding. */
+    vals[0] = start;
+    if (n > 1) vals[n - 1] = stop;
+    for (size_t i = 0; i < n; ++i) {
+      rc = check_range(ctx, list, sub, vals[i], r);
+      if (rc) {
+        size_t used = strlen(ctx->err);
+        snprintf(ctx->err + used, ctx->errlen - used, " (value %zu of the axis)",
+                 i + 1);
+        goto cleanup;
+      }
+    }
+  }
+  free(ax->values);
+  ax->values = vals;
+  vals = NULL;
+  ax->n = n;
+  ax->kind = kind;
+  ax->line = v->line;
+  ax->column = v->column;
+cleanup:
+  free(vals);
+  return rc;
+}
+
+static kps_err key_axis(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec) {
+  return parse_axis(ctx, v, key, spec->flags, &spec->r,
+                    (kps_axis *)field(ctx, spec));
+}
+
+static kps_err key_axes(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec) {
+  (void)spec;
+  kps_config *cfg = ctx->cfg;
+  const kps_ynode *params = kps_ynode_get(ctx->root, "params");
+  kps_err rc = expect_map(ctx, v, key);
+  if (rc) return rc;
+  if (v->n > KPS_MAX_AXES)
+    return cfg_error(ctx, v->keys[KPS_MAX_AXES], key,
+                     "at most %d axes are supported", KPS_MAX_AXES);
+  for (size_t i = 0; i < v->n; ++i) {
+    const kps_ynode *k = v->keys[i];
+    char sub[KEY_LEN];
+    int j;
+    join_key(sub, key, k->text);
+    rc = param_index(ctx, k, sub, &j);
+    if (rc) return rc;
+    const kps_ynode *fixed = kps_ynode_get(params, k->text);
+    if (fixed)
+      return cfg_error(ctx, k, sub,
+                       "parameter is both swept here and fixed in params "
+                       "(line %d)",
+                       fixed->line);
+    kps_axis *ax = &cfg->axes[cfg->n_axes];
+    range r = param_range(&cfg->model->params[j]);
+    rc = parse_axis(ctx, v->items[i], sub, 0, &r, ax);
+    if (rc) return rc;
+    snprintf(ax->name, sizeof ax->name, "%s", k->text);
+    ax->param = j;
+    ++cfg->n_axes;
+  }
+  return KPS_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Attack histogram                                                          */
+
+typedef struct rec_field {
+  const char *name;
+  range r;
+  int is_dist; /* "normal" / "half_normal" stored as 0 / 1 */
+} rec_field;
+
+/* A mapping of numbers with exactly the given keys, all required. */
+static kps_err parse_record(pctx *ctx, const kps_ynode *v, const char *key,
+                            const rec_field *fields, size_t nf, double *out) {
+  kps_err rc = expect_map(ctx, v, key);
+  if (rc) return rc;
+  int seen[8] = {0};
+  for (size_t i = 0; i < v->n; ++i) {
+    char sub[KEY_LEN];
+    size_t f = nf;
+    join_key(sub, key, v->keys[i]->text);
+    for (size_t j = 0; j < nf; ++j)
+      if (strcmp(fields[j].name, v->keys[i]->text) == 0) f = j;
+    if (f == nf) {
+      char known[128] = "";
+      for (size_t j = 0; j < nf; ++j) {
+        size_t used = strlen(known);
+        snprintf(known + used, sizeof known - used, "%s%s", j ? ", " : "",
+                 fields[j].name);
+      }
+      return cfg_error(ctx, v->keys[i], sub, "unknown key (known keys: %s)",
+                       known);
+    }
+    seen[f] = 1;
+    const kps_ynode *val = v->items[i];
+    if (fields[f].is_dist) {
+      rc = expect_scalar(ctx, val, sub, "a distribution name");
+      if (rc) return rc;
+      if (strcmp(val->text, "normal") == 0)
+        out[f] = 0.0;
+      else if (strcmp(val->text, "half_normal") == 0)
+        out[f] = 1.0;
+      else
+        return cfg_error(ctx, val, sub,
+                         "unknown distribution \"%s\" (expected normal or "
+                         "half_normal)",
+                         val->text);
+    } else {
+      rc = get_ranged(ctx, val, sub, &fields[f].r, &out[f]);
+      if (rc) return rc;
+    }
+  }
+  for (size_t j = 0; j < nf; ++j)
+    if (!seen[j]) {
+      char sub[KEY_LEN];
+      join_key(sub, key, fields[j].name);
+      return cfg_error(ctx, v, sub, "missing required key");
+    }
+  return KPS_OK;
+}
+
+static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
+                             const key_spec *spec) {
+  (void)spec;
+  static const rec_field bin_fields[] = {{"tau", R_POS, 0},
+                                         {"L", R_NONNEG, 0}};
+  static const rec_field draw_fields[] = {{"dist", R_ANY, 1},
+                                          {"mean", R_ANY, 0},
+                                          {"sd", R_POS, 0},
+                                          {"count", R_NONNEG, 0}};
+  kps_attack_config *a = &ctx->cfg->attack;
+  kps_err rc = expect_map(ctx, v, key);
+  if (rc) return rc;
+  if (v->n == 0)
+    return cfg_error(ctx, v, key, "expected one of bins or draw");
+  for (size_t i = 0; i < v->n; ++i) {
+    const kps_ynode *k = v->keys[i], *list = v->items[i];
+    char sub[KEY_LEN];
+    join_key(sub, key, k->text);
+    int is_bins = strcmp(k->text, "bins") == 0;
+    if (!is_bins && strcmp(k->text, "draw") != 0)
+      return cfg_error(ctx, k, sub, "unknown key (known keys: bins, draw)");
+    if (i > 0)
+      return cfg_error(ctx, k, sub,
+                       "bins and draw are mutually exclusive; give one");
+    if (list->kind != KPS_YNODE_SEQUENCE)
+      return cfg_error(ctx, list, sub, "expected a sequence, got %s",
+                       kps_ynode_kind_name(list->kind));
+    size_t max = is_bins ? KPS_MAX_BINS : MAX_DRAW;
+    if (list->n == 0) return cfg_error(ctx, list, sub, "must not be empty");
+    if (list->n > max)
+      return cfg_error(ctx, list->items[max], sub, "at most %zu entries", max);
+    for (size_t e = 0; e < list->n; ++e) {
+      char ekey[KEY_LEN + 24];
+      double vals[4];
+      snprintf(ekey, sizeof ekey, "%s[%zu]", sub, e);
+      if (is_bins) {
+        rc = parse_record(ctx, list->items[e], ekey, bin_fields, 2, vals);
+        if (rc) return rc;
+        a->bin_tau[e] = vals[0];
+        a->bin_L[e] = vals[1];
+      } else {
+        rc = parse_record(ctx, list->items[e], ekey, draw_fields, 4, vals);
+        if (rc) return rc;
+        a->draw[e].half_normal = vals[0] != 0.0;
+        a->draw[e].mean = vals[1];
+        a->draw[e].sd = vals[2];
+        a->draw[e].count = vals[3];
+      }
+    }
+    if (is_bins)
+      a->n_bins = list->n;
+    else
+      a->n_draw = list->n;
+  }
+  return KPS_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Whole-config checks                                                       */
+
+static kps_err parse_model(pctx *ctx) {
+  const kps_ynode *v = kps_ynode_get(ctx->root, "model");
+  char known[512] = "";
+  for (const kps_model *const *m = kps_model_list(); *m; ++m) {
+    size_t used = strlen(known);
+    snprintf(known + used, sizeof known - used, "%s%s",
+             m == kps_model_list() ? "" : ", ", (*m)->name);
+  }
+  if (!v)
+    return cfg_error(ctx, ctx->root, "model",
+                     "missing required key (known models: %s)", known);
+  const char *name = NULL;
+  kps_err rc = get_string(ctx, v, "model", &name);
+  if (rc) return rc;
+  ctx->cfg->model = kps_model_find(name);
+  if (!ctx->cfg->model)
+    return cfg_error(ctx, v, "model", "unknown model \"%s\" (known models: %s)",
+                     name, known);
+  kps_model_defaults(ctx->cfg->model, ctx->cfg->params);
+  return KPS_OK;
+}
+
+/*
+ * Whether some combination of the axis values, with the other parameters from
+ * fixed[], passes the model's check. The first failure's parameters and
+ * reason go to first[] and why[]. Sweeps too large to enumerate count as
+ * valid: their invalid points become per-point data.
+ */
+static int any_valid(const kps_config *cfg, const double *fixed,
+                     double *first, char *why, size_t whylen) {
+  const kps_model *m = cfg->model;
+  size_t total = 1;
+  for (size_t k = 0; k < cfg->n_axes; ++k) {
+    if (total > CHECK_MAX_COMBINATIONS / cfg->axes[k].n) return 1;
+    total *= cfg->axes[k].n;
+  }
+  double p[KPS_MAX_PARAMS];
+  char tmp[256];
+  for (size_t c = 0; c < total; ++c) {
+    size_t rest = c;
+    memcpy(p, fixed, sizeof p);
+    for (size_t k = cfg->n_axes; k-- > 0;) {
+      p[cfg->axes[k].param] = cfg->axes[k].values[rest % cfg->axes[k].n];
+      rest /= cfg->axes[k].n;
+    }
+    if (m->check_params(p, tmp, sizeof tmp) == 0) return 1;
+    if (c == 0) {
+      if (first) memcpy(first, p, sizeof p);
+      if (why) snprintf(why, whylen, "%s", tmp);
+    }
+  }
+  return 0;
+}
+
+/*
+ * The model's own constraints (m < N): fixed parameters must satisfy them;
+ * with axes, at least one combination must (the others become per-point
+ * invalid_params data). The error points at the fixed parameter whose reset
+ * to its default would make the sweep valid, the last such in `params:`.
+ */
+static kps_err check_model_params(pctx *ctx) {
+  const kps_config *cfg = ctx->cfg;
+  const kps_model *m = cfg->model;
+  const kps_ynode *params = kps_ynode_get(ctx->root, "params");
+  double first[KPS_MAX_PARAMS], q[KPS_MAX_PARAMS];
+  char why[256] = "";
+  if (!m->check_params || any_valid(cfg, cfg->params, first, why, sizeof why))
+    return KPS_OK;
+  const char *extra = cfg->n_axes ? " (for every combination of the axes)" : "";
+  for (size_t i = params ? params->n : 0; i-- > 0;) {
+    int j = kps_model_param_index(m, params->keys[i]->text);
+    memcpy(q, cfg->params, sizeof q);
+    q[j] = m->params[j].def;
+    if (any_valid(cfg, q, NULL, NULL, 0)) {
+      char key[KEY_LEN];
+      join_key(key, "params", params->keys[i]->text);
+      return cfg_error(ctx, params->items[i], key, "%s%s", why, extra);
+    }
+  }
+  if (params) return cfg_error(ctx, params, "params", "%s%s", why, extra);
+  if (cfg->n_axes > 0) {
+    const kps_axis *ax = &cfg->axes[0];
+    const kps_ynode at = {.line = ax->line, .column = ax->column};
+    char key[KEY_LEN];
+    join_key(key, "axes", ax->name);
+    return cfg_error(ctx, &at, key, "%s%s", why, extra);
+  }
+  return cfg_error(ctx, kps_ynode_get(ctx->root, "model"), "model", "%s%s",
+                   why, extra);
+}
+
+/* Default job name: the file stem, reduced to characters safe in a path. */
+static void default_name(kps_config *cfg) {
+  const char *base = strrchr(cfg->source, '/');
+  base = base ? base + 1 : cfg->source;
+  size_t n = strlen(base);
+  const char *dot = strrchr(base, '.');
+  if (dot && dot != base) n = (size_t)(dot - base);
+  if (dot == base) n = 0;
+  if (n >= sizeof cfg->name) n = sizeof cfg->name - 1;
+  if (n == 0) {
+    snprintf(cfg->name, sizeof cfg->name, "job");
+    return;
+  }
+  for (size_t i = 0; i < n; ++i)
+    cfg->name[i] = is_name_char(base[i]) ? base[i] : '_';
+  cfg->name[n] = '\0';
+}
+
+static kps_err finish(pctx *ctx) {
+  kps_config *cfg = ctx->cfg;
+  const kps_ynode *antagonist = kps_ynode_get(ctx->root, "antagonist");
+  const kps_ynode *attacks = kps_ynode_get(ctx->root, "attacks");
+  const kps_ynode *run = kps_ynode_get(ctx->root, "run");
+
+  if (cfg->tau2.n == 0)
+    return cfg_error(ctx, antagonist ? antagonist : ctx->root,
+                     "antagonist.tau",
+                     "missing required key (the antagonist binding-time axis)");
+  if (cfg->L2.n == 0) {
+    cfg->L2.values = malloc(sizeof *cfg->L2.values);
+    if (!cfg->L2.values) {
+      cfg_error(ctx, ctx->root, "antagonist.L", "out of memory");
+      return KPS_ERR_NOMEM;
+    }
+    cfg->L2.values[0] = 6000.0;
+    cfg->L2.n = 1;
+    cfg->L2.kind = KPS_AXIS_VALUES;
+  }
+  if (!kps_ynode_get(attacks, "fgsm_eps_tau_max"))
+    cfg->attack.fgsm_eps_tau_max = cfg->tau_c;
+  if (!kps_ynode_get(attacks, "tau_max")) cfg->attack.tau_max = 2.0 * cfg->tau_c;
+  if (!kps_ynode_get(ctx->root, "name")) default_name(cfg);
+  if (!kps_ynode_get(run, "output")) {
+    int n = snprintf(cfg->run.output, sizeof cfg->run.output, "results/%s.h5",
+                     cfg->name);
+    if (n < 0 || (size_t)n >= sizeof cfg->run.output)
+      return cfg_error(ctx, ctx->root, "run.output",
+                       "default output path is too long");
+  }
+
+  /* Point indices must fit a size_t and stay exact as doubles in the file. */
+  double total = (double)cfg->tau2.n * (double)cfg->L2.n;
+  for (size_t k = 0; k < cfg->n_axes; ++k) total *= (double)cfg->axes[k].n;
+  if (total > 9007199254740992.0)
+    return cfg_error(ctx, kps_ynode_get(ctx->root, "axes"), "axes",
+                     "the sweep has %.17g points, more than 2^53", total);
+  return check_model_params(ctx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public API                                                                */
+
+void kps_config_defaults(kps_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  snprintf(cfg->name, sizeof cfg->name, "job");
+  cfg->agonist_tau = 4.0;
+  cfg->agonist_L = 4000.0;
+  /* tau2 is required; L2's default [6000] is allocated by the parser, which
+   * can report failure (this function cannot). */
+  snprintf(cfg->tau2.name, sizeof cfg->tau2.name, "tau2");
+  cfg->tau2.param = -1;
+  snprintf(cfg->L2.name, sizeof cfg->L2.name, "L2");
+  cfg->L2.param = -1;
+  cfg->tau_c = 3.0;
+  cfg->L_ref = NAN;
+  cfg->solver = (kps_solver_config){.rtol = 1e-6,
+                                    .atol_rel = 1e-12,
+                                    .newton_tol = 1e-10,
+                                    .t_max = 1e7,
+                                    .max_steps = 20000,
+                                    .warm_start = 1};
+  snprintf(cfg->run.output, sizeof cfg->run.output, "results/%s.h5",
+           cfg->name);
+  cfg->run.checkpoint_every = 60.0;
+  cfg->run.chunk = 0;
+  cfg->run.memory_limit_mb = 1024.0;
+  cfg->run.progress_every = 2.0;
+  cfg->stats.boundary = 1;
+  cfg->stats.line_stats = 1;
+  kps_attack_config *a = &cfg->attack;
+  a->enabled = 0;
+  a->direction = KPS_DIR_OFF;
+  a->movable = KPS_MOVE_BELOW_THRESHOLD;
+  a->fgsm_L = a->fgsm_tau = 1;
+  a->fgsm_eps_L_max = 1e7;
+  a->fgsm_eps_tau_max = cfg->tau_c;
+  a->tau_min = 1e-3;
+  a->descent = 1;
+  a->descent_eta = 0.2;
+  a->descent_max_steps = 1000;
+  a->pgd = 1;
+  a->pgd_eps = 0.5;
+  a->pgd_step = 0.05;
+  a->pgd_steps = 20;
+  a->bin_width = 0.2;
+  a->seed = 1;
+  a->tau_max = 2.0 * cfg->tau_c;
+}
+
+kps_err kps_config_parse(kps_config *cfg, const char *source, const char *text,
+                         size_t len, char *err, size_t errlen) {
+  kps_err rc = KPS_OK;
+  kps_ynode *root = NULL;
+  kps_yerror yerr;
+  char local[8];
+  pctx ctx = {.cfg = cfg,
+              .source = cfg->source,
+              .err = (err && errlen) ? err : local,
+              .errlen = (err && errlen) ? errlen : sizeof local};
+
+  ctx.err[0] = '\0';
+  snprintf(cfg->source, sizeof cfg->source, "%s", source ? source : "<config>");
+  free(cfg->text);
+  cfg->text = malloc(len + 1);
+  if (!cfg->text) {
+    cfg->text_len = 0;
+    snprintf(ctx.err, ctx.errlen, "%s: out of memory", cfg->source);
+    rc = KPS_ERR_NOMEM;
+    goto cleanup;
+  }
+  memcpy(cfg->text, text, len);
+  cfg->text[len] = '\0';
+  cfg->text_len = len;
+
+  rc = kps_ytree_load(text, len, &root, &yerr);
+  if (rc) {
+    snprintf(ctx.err, ctx.errlen, "%s:%d:%d: yaml: %s", cfg->source, yerr.line,
+             yerr.column, yerr.reason);
+    goto cleanup;
+  }
+  if (!root) {
+    rc = cfg_error(&ctx, NULL, "model", "missing required key (empty config)");
+    goto cleanup;
+  }
+  ctx.root = root;
+  KPS_CHECK(check_known_keys(&ctx, root, "", top_keys));
+  KPS_CHECK(parse_model(&ctx));
+  KPS_CHECK(parse_section(&ctx, root, "", top_keys));
+  KPS_CHECK(finish(&ctx));
+cleanup:
+  kps_ytree_free(root);
+  return rc;
+}
+
+#define MPI_TRY(call)                                                       \
+  do {                                                                      \
+    int mpi_rc_ = (call);                                                   \
+    if (mpi_rc_ != MPI_SUCCESS) {                                           \
+      char mpi_msg_[MPI_MAX_ERROR_STRING] = "";                             \
+      int mpi_len_ = 0;                                                     \
+      MPI_Error_string(mpi_rc_, mpi_msg_, &mpi_len_);                       \
+      KPS_FAIL(KPS_ERR_MPI, "%s failed: %s", #call, mpi_msg_);              \
+    }                                                                       \
+  } while (0)
+
+/* Reads a whole file; on failure returns -1 with errno set. */
+static long long read_file(const char *path, char **out) {
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  int saved = 0;
+  if (!f) return -1;
+  for (;;) {
+    if (len == cap) {
+      cap = cap ? 2 * cap : 4096;
+      if (cap > (size_t)CONFIG_MAX_BYTES + 1) {
+        saved = EFBIG;
+        goto fail;
+      }
+      char *grown = realloc(buf, cap);
+      if (!grown) {
+        saved = ENOMEM;
+        goto fail;
+      }
+      buf = grown;
+    }
+    size_t got = fread(buf + len, 1, cap - len, f);
+    len += got;
+    if (got == 0) break;
+  }
+  if (ferror(f)) {
+    saved = errno ? errno : EIO;
+    goto fail;
+  }
+  if (len > (size_t)CONFIG_MAX_BYTES) {
+    saved = EFBIG;
+    goto fail;
+  }
+  fclose(f);
+  *out = buf;
+  return (long long)len;
+fail:
+  free(buf);
+  fclose(f);
+  errno = saved;
+  return -1;
+}
+
+kps_err kps_config_load(kps_config *cfg, const char *path, MPI_Comm comm) {
+  kps_err rc = KPS_OK;
+  int rank = 0, ok = 1, all_ok = 0;
+  long long len = -1;
+  char *buf = NULL;
+  char msg[2048];
+
+  MPI_TRY(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    len = read_file(path, &buf);
+    if (len < 0)
+      fprintf(stderr, "%s: cannot read the config file: %s\n", path,
+              strerror(errno));
+  }
+  MPI_TRY(MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, comm));
+  if (len < 0) {
+    rc = KPS_ERR_IO;
+    goto cleanup;
+  }
+  if (rank != 0) {
+    buf = malloc((size_t)len + 1);
+    ok = buf != NULL;
+  }
+  /* Every rank must take part in the byte broadcast, or none. */
+  MPI_TRY(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm));
+  if (!all_ok) {
+    if (rank == 0)
+      fprintf(stderr, "%s: out of memory for the config text\n", path);
+    rc = KPS_ERR_NOMEM;
+    goto cleanup;
+  }
+  MPI_TRY(MPI_Bcast(buf, (int)len, MPI_CHAR, 0, comm));
+  rc = kps_config_parse(cfg, path, buf, (size_t)len, msg, sizeof msg);
+  if (rc != KPS_OK && rank == 0) fprintf(stderr, "%s\n", msg);
+cleanup:
+  free(buf);
+  return rc;
+}
+
+void kps_config_destroy(kps_config *cfg) {
+  for (size_t k = 0; k < cfg->n_axes; ++k) free(cfg->axes[k].values);
+  free(cfg->tau2.values);
+  free(cfg->L2.values);
+  free(cfg->text);
+  kps_config_defaults(cfg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Canonical text and sizes                                                  */
+
+typedef struct sbuf {
+  char *p;
+  size_t len, cap;
+  int failed;
+} sbuf;
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b,
+                                                            const char *fmt,
+                                                            ...) {
+  if (b->failed) return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0,
+                      fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      b->failed = 1;
+      return;
+    }
+    if (b->p && (size_t)n < b->cap - b->len) {
+      b->len += (size_t)n;
+      return;
+    }
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + (size_t)n + 1) cap *= 2;
+    char *grown = realloc(b->p, cap);
+    if (!grown) {
+      b->failed = 1;
+      return;
+    }
+    b->p = grown;
+    b->cap = cap;
+  }
+}
+
+/* NaN is printed one way whatever its sign bit. */
+static void sb_double(sbuf *b, double x) {
+  if (isnan(x))
+    sb_printf(b, "nan");
+  else
+    sb_printf(b, "%.17g", x);
+}
+
+static void sb_axis(sbuf *b, const char *key, const kps_axis *ax) {
+  sb_printf(b, "%s=[", key);
+  for (size_t i = 0; i < ax->n; ++i) {
+    if (i) sb_printf(b, ",");
+    sb_double(b, ax->values[i]);
+  }
+  sb_printf(b, "]\n");
+}
+
+static void sb_histogram(sbuf *b, const char *key, const kps_attack_config *a) {
+  sb_printf(b, "%s.bins=[", key);
+  for (size_t i = 0; i < a->n_bins; ++i) {
+    sb_printf(b, "%s(", i ? "," : "");
+    sb_double(b, a->bin_tau[i]);
+    sb_printf(b, ",");
+    sb_double(b, a->bin_L[i]);
+    sb_printf(b, ")");
+  }
+  sb_printf(b, "]\n%s.draw=[", key);
+  for (size_t i = 0; i < a->n_draw; ++i) {
+    const kps_draw_component *d = &a->draw[i];
+    sb_printf(b, "%s(%s,", i ? "," : "",
+              d->half_normal ? "half_normal" : "normal");
+    sb_double(b, d->mean);
+    sb_printf(b, ",");
+    sb_double(b, d->sd);
+    sb_printf(b, ",");
+    sb_double(b, d->count);
+    sb_printf(b, ")");
+  }
+  sb_printf(b, "]\n");
+}
+
+/* One line per table key, formatted by the key's type. */
+static void sb_section(sbuf *b, const kps_config *cfg, const char *prefix,
+                       const key_spec *table) {
+  for (const key_spec *s = table; s->name; ++s) {
+    const void *f = (const char *)cfg + s->offset;
+    char key[KEY_LEN];
+    join_key(key, prefix, s->name);
+    if (s->parse == key_double || s->parse == key_threshold_value) {
+      sb_printf(b, "%s=", key);
+      sb_double(b, *(const double *)f);
+      sb_printf(b, "\n");
+    } else if (s->parse == key_long) {
+      sb_printf(b, "%s=%ld\n", key, *(const long *)f);
+    } else if (s->parse == key_int || s->parse == key_bool) {
+      sb_printf(b, "%s=%d\n", key, *(const int *)f);
+    } else if (s->parse == key_u64) {
+      sb_printf(b, "%s=%" PRIu64 "\n", key, *(const uint64_t *)f);
+    } else if (s->parse == key_enum) {
+      int v = *(const int *)f;
+      const char *name = "?";
+      for (size_t i = 0; s->names[i]; ++i)
+        if (s->values[i] == v) name = s->names[i];
+      sb_printf(b, "%s=%s\n", key, name);
+    } else if (s->parse == key_axis) {
+      sb_axis(b, key, (const kps_axis *)f);
+    } else if (s->parse == key_histogram) {
+      sb_histogram(b, key, &cfg->attack);
+    } else if (s->parse == key_path || s->parse == key_name) {
+      sb_printf(b, "%s=%s\n", key, (const char *)f);
+    }
+  }
+}
+
+char *kps_config_canonical(const kps_config *cfg) {
+  sbuf b = {0};
+  sb_printf(&b, "kpsweep-config 1\n");
+  sb_printf(&b, "model=%s\n", cfg->model ? cfg->model->name : "");
+  int n_params = cfg->model ? cfg->model->n_params : 0;
+  for (int j = 0; j < n_params; ++j) {
+    int swept = 0;
+    for (size_t k = 0; k < cfg->n_axes; ++k) swept |= cfg->axes[k].param == j;
+    if (swept) continue;
+    sb_printf(&b, "param.%s=", cfg->model->params[j].name);
+    sb_double(&b, cfg->params[j]);
+    sb_printf(&b, "\n");
+  }
+  for (size_t k = 0; k < cfg->n_axes; ++k) {
+    char key[KEY_LEN];
+    join_key(key, "axis", cfg->axes[k].name);
+    sb_axis(&b, key, &cfg->axes[k]);
+  }
+  for (const key_spec *s = top_keys; s->name; ++s) {
+    if (s->sub && !(s->flags & KS_NOT_CANONICAL))
+      sb_section(&b, cfg, s->name, s->sub);
+  }
+  sb_printf(&b, "threshold.explicit=%d\n", cfg->threshold_explicit);
+  if (b.failed) {
+    free(b.p);
+    return NULL;
+  }
+  return b.p;
+}
+
+uint64_t kps_hash64(const void *data, size_t len) {
+  const unsigned char *p = data;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < len; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+size_t kps_config_n_param_points(const kps_config *cfg) {
+  size_t n = 1;
+  for (size_t k = 0; k < cfg->n_axes; ++k) n *= cfg->axes[k].n;
+  return n;
+}
+
+size_t kps_config_n_lines(const kps_config *cfg) {
+  return kps_config_n_param_points(cfg) * cfg->L2.n;
+}
+
+size_t kps_config_n_points(const kps_config *cfg) {
+  return kps_config_n_lines(cfg) * cfg->tau2.n;
+}
+
+void kps_config_line_params(const kps_config *cfg, size_t line, double *p,
+                            double *L2) {
+  size_t nl2 = cfg->L2.n ? cfg->L2.n : 1;
+  size_t rest = line / nl2;
+  if (cfg->model)
+    memcpy(p, cfg->params, (size_t)cfg->model->n_params * sizeof *p);
+  for (size_t k = cfg->n_axes; k-- > 0;) {
+    const kps_axis *ax = &cfg->axes[k];
+    p[ax->param] = ax->values[rest % ax->n];
+    rest /= ax->n;
+  }
+  *L2 = cfg->L2.n ? cfg->L2.values[line % nl2] : NAN;
+}

@@ -1,0 +1,369 @@
+/*
+ * Steady states (CVODE + Newton polish) and implicit-function-theorem
+ * gradients. See kpsweep/solver.h for the method; docs/models.md for the
+ * reasons behind the convergence test.
+ */
+#include "kpsweep/solver.h"
+
+#include <cvode/cvode.h>
+#include <math.h>
+#include <nvector/nvector_serial.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sundials/sundials_config.h>
+#include <sunlinsol/sunlinsol_dense.h>
+#include <sunmatrix/sunmatrix_dense.h>
+
+#include "check.h"
+#include "kpsweep/status.h"
+#include "linalg.h"
+
+/*
+ * Algorithmic constants
+ *   T_FIRST        first time (s) at which a Newton polish is tried
+ *   T_FACTOR       growth of the check times (geometric schedule)
+ *   NEWTON_MAXIT   iterations of one polish attempt
+ *   NEWTON_GIVEUP_* an attempt whose step is still above GIVEUP_STEP after
+ *                  GIVEUP_IT iterations stops early
+ *   STATE_TOL      relative tolerance of the physical-state check
+ *   FALLBACK_RTOL  rtol factor of the fallback cold solve
+ *   FALLBACK_STEPS step-budget factor of the fallback cold solve
+ */
+#define T_FIRST 0.05
+#define T_FACTOR 2.0
+#define NEWTON_MAXIT 25
+#define NEWTON_GIVEUP_IT 6
+#define NEWTON_GIVEUP_STEP 1e-3
+#define STATE_TOL 1e-9
+#define FALLBACK_RTOL 1e-3
+#define FALLBACK_STEPS 10
+
+struct kps_solver {
+  kps_solver_config opt;
+  int cap; /* workspace capacity (state size) */
+  double *J, *f, *dy, *yw, *lam, *col;
+  int *piv;
+  SUNContext sunctx;
+  void *cvode;
+  N_Vector yv;
+  SUNMatrix A;
+  SUNLinearSolver LS;
+  int cv_n; /* state size the CVODE objects were built for, 0 = none */
+  const kps_model *cb_model;
+  const kps_inputs *cb_in;
+};
+
+static int cv_rhs(sunrealtype t, N_Vector y, N_Vector ydot, void *data) {
+  (void)t;
+  const kps_solver *s = data;
+  s->cb_model->rhs(s->cb_in, N_VGetArrayPointer(y), N_VGetArrayPointer(ydot));
+  return 0;
+}
+
+static int cv_jac(sunrealtype t, N_Vector y, N_Vector fy, SUNMatrix J,
+                  void *data, N_Vector t1, N_Vector t2, N_Vector t3) {
+  (void)t, (void)fy, (void)t1, (void)t2, (void)t3;
+  const kps_solver *s = data;
+  s->cb_model->jacobian(s->cb_in, N_VGetArrayPointer(y), SM_DATA_D(J));
+  return 0;
+}
+
+#if SUNDIALS_VERSION_MAJOR < 7
+/* A failed point is data: CVODE's own messages would only repeat it. */
+static void cv_silent(int code, const char *module, const char *fn, char *msg,
+                      void *data) {
+  (void)code, (void)module, (void)fn, (void)msg, (void)data;
+}
+#endif
+
+static void free_cvode(kps_solver *s) {
+  if (s->cvode) CVodeFree(&s->cvode);
+  if (s->LS) SUNLinSolFree(s->LS);
+  if (s->A) SUNMatDestroy(s->A);
+  if (s->yv) N_VDestroy(s->yv);
+  s->LS = NULL, s->A = NULL, s->yv = NULL, s->cv_n = 0;
+}
+
+static kps_err ensure_workspace(kps_solver *s, int n) {
+  kps_err rc = KPS_OK;
+  if (n <= s->cap) return KPS_OK;
+  free(s->J), free(s->f), free(s->dy), free(s->yw), free(s->lam), free(s->col);
+  free(s->piv);
+  s->cap = 0;
+  s->J = malloc(sizeof(double) * (size_t)n * (size_t)n);
+  s->f = malloc(sizeof(double) * (size_t)n);
+  s->dy = malloc(sizeof(double) * (size_t)n);
+  s->yw = malloc(sizeof(double) * (size_t)n);
+  s->lam = malloc(sizeof(double) * (size_t)n);
+  s->col = malloc(sizeof(double) * (size_t)n);
+  s->piv = malloc(sizeof(int) * (size_t)n);
+  KPS_CHECK_ALLOC(s->J);
+  KPS_CHECK_ALLOC(s->f);
+  KPS_CHECK_ALLOC(s->dy);
+  KPS_CHECK_ALLOC(s->yw);
+  KPS_CHECK_ALLOC(s->lam);
+  KPS_CHECK_ALLOC(s->col);
+  KPS_CHECK_ALLOC(s->piv);
+  s->cap = n;
+cleanup:
+  return rc;
+}
+
+/* Builds the CVODE objects for state size n once; later points re-init. */
+static kps_err ensure_cvode(kps_solver *s, int n, const double *y0) {
+  kps_err rc = KPS_OK;
+  if (s->cv_n == n) {
+    memcpy(N_VGetArrayPointer(s->yv), y0, sizeof(double) * (size_t)n);
+    KPS_CHECK_CV(CVodeReInit(s->cvode, 0.0, s->yv));
+    return KPS_OK;
+  }
+  free_cvode(s);
+  s->yv = N_VNew_Serial(n, s->sunctx);
+  KPS_CHECK_ALLOC(s->yv);
+  memcpy(N_VGetArrayPointer(s->yv), y0, sizeof(double) * (size_t)n);
+  s->A = SUNDenseMatrix(n, n, s->sunctx);
+  KPS_CHECK_ALLOC(s->A);
+  s->LS = SUNLinSol_Dense(s->yv, s->A, s->sunctx);
+  KPS_CHECK_ALLOC(s->LS);
+  s->cvode = CVodeCreate(CV_BDF, s->sunctx);
+  KPS_CHECK_ALLOC(s->cvode);
+  KPS_CHECK_CV(CVodeInit(s->cvode, cv_rhs, 0.0, s->yv));
+  KPS_CHECK_CV(CVodeSetUserData(s->cvode, s));
+  KPS_CHECK_CV(CVodeSetLinearSolver(s->cvode, s->LS, s->A));
+  KPS_CHECK_CV(CVodeSetJacFn(s->cvode, cv_jac));
+#if SUNDIALS_VERSION_MAJOR < 7
+  KPS_CHECK_CV(CVodeSetErrHandlerFn(s->cvode, cv_silent, NULL));
+#endif
+  s->cv_n = n;
+cleanup:
+  if (rc != KPS_OK) free_cvode(s);
+  return rc;
+}
+
+kps_err kps_solver_create(const kps_solver_config *opt, kps_solver **out) {
+  kps_err rc = KPS_OK;
+  kps_solver *s = calloc(1, sizeof *s);
+  KPS_CHECK_ALLOC(s);
+  s->opt = *opt;
+#if SUNDIALS_VERSION_MAJOR >= 7
+  KPS_CHECK_CV(SUNContext_Create(SUN_COMM_NULL, &s->sunctx));
+  KPS_CHECK_CV(SUNContext_ClearErrHandlers(s->sunctx));
+#else
+  KPS_CHECK_CV(SUNContext_Create(NULL, &s->sunctx));
+#endif
+  *out = s;
+  s = NULL;
+cleanup:
+  kps_solver_destroy(&s);
+  return rc;
+}
+
+void kps_solver_destroy(kps_solver **sp) {
+  if (!sp || !*sp) return;
+  kps_solver *s = *sp;
+  free_cvode(s);
+  if (s->sunctx) SUNContext_Free(&s->sunctx);
+  free(s->J), free(s->f), free(s->dy), free(s->yw), free(s->lam), free(s->col);
+  free(s->piv);
+  free(s);
+  *sp = NULL;
+}
+
+int kps_model_state_size(const kps_model *m, const double *p, int K) {
+  return m->closed_form ? 0 : m->n_state(p, K);
+}
+
+/*
+ * Newton polish of f(y) = 0 from y (in place on success). Converged when the
+ * last step is below newton_tol relative to every component: the error is
+ * then about the square of that, and a step test stays meaningful where the
+ * residual stalls on cancellation in R - sum C (science.md section 3).
+ */
+static int newton_polish(kps_solver *s, const kps_model *m,
+                         const kps_inputs *in, double *y, int n, long *iters) {
+  double *yw = s->yw;
+  memcpy(yw, y, sizeof(double) * (size_t)n);
+  for (int it = 0; it < NEWTON_MAXIT; ++it) {
+    ++*iters;
+    m->rhs(in, yw, s->f);
+    m->jacobian(in, yw, s->J);
+    if (kps_lu_factor(s->J, n, s->piv)) return KPS_ST_SINGULAR;
+    for (int i = 0; i < n; ++i) s->dy[i] = -s->f[i];
+    kps_lu_solve(s->J, n, s->piv, s->dy);
+    double worst = 0.0;
+    for (int i = 0; i < n; ++i) {
+      yw[i] += s->dy[i];
+      const double a = fabs(yw[i]);
+      const double r = fabs(s->dy[i]) / (a > 1e-300 ? a : 1e-300);
+      if (!(r <= worst)) worst = r; /* NaN propagates into worst */
+    }
+    if (isnan(worst) || isinf(worst)) return KPS_ST_NO_STEADY;
+    /* A polish that is still far off after a few iterations is not in the
+     * basin of quadratic convergence; the caller integrates further. */
+    if (it >= NEWTON_GIVEUP_IT && worst > NEWTON_GIVEUP_STEP) return KPS_ST_NO_STEADY;
+    if (worst <= s->opt.newton_tol) {
+      if (m->check_state(in, yw, STATE_TOL)) return KPS_ST_NEGATIVE;
+      memcpy(y, yw, sizeof(double) * (size_t)n);
+      return KPS_ST_OK;
+    }
+  }
+  return KPS_ST_NO_STEADY;
+}
+
+static int status_of_cvode_flag(int flag) {
+  switch (flag) {
+    case CV_TOO_MUCH_WORK: return KPS_ST_TOO_MUCH_WORK;
+    case CV_CONV_FAILURE:
+    case CV_ERR_FAILURE:
+    case CV_TOO_MUCH_ACC: return KPS_ST_CONV_FAILURE;
+    default: return KPS_ST_SOLVER_ERROR;
+  }
+}
+
+/* One cold attempt at the given tolerance and step budget. */
+static int cold_attempt(kps_solver *s, const kps_model *m, const kps_inputs *in,
+                        double *y, int n, double rtol, long max_steps,
+                        kps_solve_stats *st) {
+  kps_err rc = KPS_OK;
+  int status = KPS_ST_NO_STEADY;
+  s->cb_model = m;
+  s->cb_in = in;
+  m->initial_state(in, y);
+  double scale = 1.0;
+  for (int i = 0; i < n; ++i) scale = fmax(scale, fabs(y[i]));
+  for (int i = 0; i < in->K; ++i) scale = fmax(scale, in->L[i]);
+  KPS_CHECK(ensure_cvode(s, n, y));
+  KPS_CHECK_CV(CVodeSStolerances(s->cvode, rtol, s->opt.atol_rel * scale));
+  KPS_CHECK_CV(CVodeSetMaxNumSteps(s->cvode, max_steps));
+  double *yc = N_VGetArrayPointer(s->yv);
+  double t = 0.0;
+  long steps = 0;
+  for (double tout = T_FIRST; tout <= s->opt.t_max * T_FACTOR; tout *= T_FACTOR) {
+    if (tout > s->opt.t_max) tout = s->opt.t_max;
+    int flag = CVode(s->cvode, tout, s->yv, &t, CV_NORMAL);
+    long nst = 0;
+    CVodeGetNumSteps(s->cvode, &nst);
+    steps = nst;
+    if (flag < 0) {
+      status = status_of_cvode_flag(flag);
+      break;
+    }
+    memcpy(y, yc, sizeof(double) * (size_t)n);
+    status = newton_polish(s, m, in, y, n, &st->newton_iters);
+    if (status == KPS_ST_OK || tout >= s->opt.t_max) break;
+    if (steps > max_steps) {
+      status = KPS_ST_TOO_MUCH_WORK;
+      break;
+    }
+  }
+  long nfe = 0, nje = 0;
+  CVodeGetNumRhsEvals(s->cvode, &nfe);
+  CVodeGetNumJacEvals(s->cvode, &nje);
+  st->cv_steps += steps;
+  st->cv_rhs += nfe;
+  st->cv_jac += nje;
+  st->t_steady = t;
+cleanup:
+  if (rc != KPS_OK) status = KPS_ST_SOLVER_ERROR;
+  return status;
+}
+
+int kps_solver_steady(kps_solver *s, const kps_model *m, const kps_inputs *in,
+                      double *y, int warm, kps_solve_stats *st) {
+  kps_err rc = KPS_OK;
+  int status = KPS_ST_SOLVER_ERROR;
+  const int n = m->n_state(in->p, in->K);
+  memset(st, 0, sizeof *st);
+  KPS_CHECK(ensure_workspace(s, n));
+  if (warm) {
+    status = newton_polish(s, m, in, y, n, &st->newton_iters);
+    if (status == KPS_ST_OK) return status;
+  }
+  st->cold = 1;
+  status = cold_attempt(s, m, in, y, n, s->opt.rtol, s->opt.max_steps, st);
+  if (status != KPS_ST_OK) {
+    status = cold_attempt(s, m, in, y, n, s->opt.rtol * FALLBACK_RTOL,
+                          s->opt.max_steps * FALLBACK_STEPS, st);
+    if (status == KPS_ST_OK) status = KPS_ST_FALLBACK;
+  }
+cleanup:
+  if (rc != KPS_OK) status = KPS_ST_SOLVER_ERROR;
+  return status;
+}
+
+/* Factorises J at y and solves J^T lambda = dO/dy into s->lam. */
+static int adjoint(kps_solver *s, const kps_model *m, const kps_inputs *in,
+                   const double *y, int n, double *O) {
+  m->jacobian(in, y, s->J);
+  if (kps_lu_factor(s->J, n, s->piv)) return KPS_ST_SINGULAR;
+  *O = m->output(in, y, s->lam);
+  kps_lu_solve_transposed(s->J, n, s->piv, s->lam);
+  return KPS_ST_OK;
+}
+
+static double adjoint_dot(kps_solver *s, const kps_model *m,
+                          const kps_inputs *in, const double *y, int n, int which) {
+  m->dfdp(in, y, which, s->col);
+  double g = 0.0;
+  for (int i = 0; i < n; ++i) g -= s->lam[i] * s->col[i];
+  return g;
+}
+
+int kps_solver_gradients(kps_solver *s, const kps_model *m,
+                         const kps_inputs *in, const double *y,
+                         const int *which, int n_which, double *g) {
+  const int n = m->n_state(in->p, in->K);
+  if (ensure_workspace(s, n) != KPS_OK) return KPS_ST_SOLVER_ERROR;
+  double O;
+  int status = adjoint(s, m, in, y, n, &O);
+  if (status != KPS_ST_OK) return status;
+  for (int k = 0; k < n_which; ++k) g[k] = adjoint_dot(s, m, in, y, n, which[k]);
+  return KPS_ST_OK;
+}
+
+static void fill_nan(double *a, int n) {
+  if (a)
+    for (int i = 0; i < n; ++i) a[i] = NAN;
+}
+
+int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
+                 double *y, int warm, kps_eval *ev) {
+  const int K = in->K;
+  memset(&ev->stats, 0, sizeof ev->stats);
+  ev->O = NAN;
+  if (m->closed_form) {
+    int bad = m->closed_form(in, &ev->O, ev->dO_dtau, ev->dO_dL, ev->dO_dp);
+    ev->status = bad ? KPS_ST_SOLVER_ERROR : KPS_ST_OK;
+    if (bad) {
+      ev->O = NAN;
+      fill_nan(ev->dO_dtau, K), fill_nan(ev->dO_dL, K), fill_nan(ev->dO_dp, m->n_params);
+    } else if (ev->dO_dp) {
+      for (int j = 0; j < m->n_params; ++j)
+        if (m->params[j].flags & KPS_PARAM_INTEGER) ev->dO_dp[j] = NAN;
+    }
+    return ev->status;
+  }
+  const int n = m->n_state(in->p, K);
+  ev->status = kps_solver_steady(s, m, in, y, warm, &ev->stats);
+  fill_nan(ev->dO_dtau, K), fill_nan(ev->dO_dL, K), fill_nan(ev->dO_dp, m->n_params);
+  if (!kps_status_is_ok(ev->status)) return ev->status;
+  const int need = ev->dO_dtau || ev->dO_dL || ev->dO_dp;
+  if (!need) {
+    ev->O = m->output(in, y, NULL);
+    return ev->status;
+  }
+  int st = adjoint(s, m, in, y, n, &ev->O);
+  if (st != KPS_ST_OK) {
+    ev->status = st;
+    return st;
+  }
+  for (int i = 0; i < K; ++i) {
+    if (ev->dO_dtau) ev->dO_dtau[i] = adjoint_dot(s, m, in, y, n, i);
+    if (ev->dO_dL) ev->dO_dL[i] = adjoint_dot(s, m, in, y, n, K + i);
+  }
+  if (ev->dO_dp)
+    for (int j = 0; j < m->n_params; ++j)
+      if (!(m->params[j].flags & KPS_PARAM_INTEGER))
+        ev->dO_dp[j] = adjoint_dot(s, m, in, y, n, 2 * K + j);
+  return ev->status;
+}

@@ -1,0 +1,436 @@
+/*
+ * Master/worker scheduling of lines, collective flushes, signals and
+ * resume. Protocol (all on a private duplicate of the caller's
+ * communicator):
+ *   worker -> master  TAG_REQUEST  report of the last chunk, asks for work
+ *   master -> worker  TAG_WORK     a range [first, first+count) of lines
+ *                     TAG_FLUSH    join a collective flush, then ask again
+ *                     TAG_STOP     join the final flush and leave
+ * Every reply answers exactly one request, so when a worker is told to
+ * flush or stop it holds no unfinished work and the master knows exactly
+ * which lines are complete.
+ */
+#include "kpsweep/sweep.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "check.h"
+#include "kpsweep/line.h"
+#include "kpsweep/progress.h"
+#include "kpsweep/status.h"
+
+enum kps_tag { TAG_REQUEST = 101, TAG_WORK = 102, TAG_FLUSH = 103, TAG_STOP = 104 };
+
+/* Request flags. */
+enum { REQ_INTERRUPTED = 1, REQ_BATCH_FULL = 2 };
+
+/* Request payload: flags, lines done, failed points, busy nanoseconds. */
+enum { RQ_FLAGS, RQ_LINES, RQ_FAILED, RQ_BUSY_NS, RQ_LEN };
+
+/*
+ * Scheduling constants
+ *   CHUNK_SECONDS   target compute time of one chunk
+ *   TAIL_SHARE      a chunk never exceeds remaining / (TAIL_SHARE * workers),
+ *                   so the last chunks shrink and no worker is left with a
+ *                   long tail
+ *   POLL_MIN_NS, POLL_MAX_NS   back-off of an idle wait (no busy polling)
+ */
+#define CHUNK_SECONDS 0.2
+#define TAIL_SHARE 4
+#define POLL_MIN_NS 20000L
+#define POLL_MAX_NS 1000000L
+
+typedef struct sweep_ctx {
+  const kps_config *cfg;
+  const kps_sweep_options *opt;
+  MPI_Comm comm;
+  int rank, size;
+  kps_writer *writer;
+  kps_line_worker *lw;
+  kps_batch *batch;
+  size_t batch_cap;        /* lines a rank buffers before it asks for a flush */
+  uint64_t n_lines, n_tau;
+  double busy_s, flush_s, lines_mine;
+} sweep_ctx;
+
+static void sleep_ns(long ns) {
+  struct timespec ts = {0, ns};
+  nanosleep(&ts, NULL);
+}
+
+static int stop_requested(const sweep_ctx *c) { return c->opt->stop && *c->opt->stop; }
+
+static uint64_t count_failed(const kps_batch *b, size_t row) {
+  const int8_t *st = kps_batch_i8((kps_batch *)b, F_STATUS, row);
+  uint64_t n = 0;
+  for (size_t j = 0; j < b->n_tau; ++j)
+    if (!kps_status_is_ok(st[j])) ++n;
+  return n;
+}
+
+/* Computes lines [first, first+count) into the batch; stops early on a signal. */
+static kps_err compute_range(sweep_ctx *c, uint64_t first, uint64_t count, uint64_t *done,
+                             uint64_t *failed) {
+  kps_err rc = KPS_OK;
+  const double t0 = kps_now();
+  *done = 0;
+  for (uint64_t l = first; l < first + count; ++l) {
+    if (stop_requested(c)) break;
+    KPS_CHECK(kps_line_compute(c->lw, l, c->batch));
+    *failed += count_failed(c->batch, c->batch->n_lines - 1);
+    ++*done;
+  }
+cleanup:
+  c->busy_s += kps_now() - t0;
+  c->lines_mine += (double)*done;
+  return rc;
+}
+
+static kps_err flush(sweep_ctx *c, const uint64_t *ranges, size_t n_ranges) {
+  kps_err rc = KPS_OK;
+  const double t0 = kps_now();
+  KPS_CHECK(kps_writer_flush(c->writer, c->batch, ranges, n_ranges));
+  kps_batch_clear(c->batch);
+cleanup:
+  c->flush_s += kps_now() - t0;
+  return rc;
+}
+
+/* Lines per chunk from the measured time per line. */
+static uint64_t chunk_size(const sweep_ctx *c, double t_line, uint64_t remaining, int workers) {
+  if (c->cfg->run.chunk > 0) return (uint64_t)c->cfg->run.chunk;
+  double want = t_line > 0 ? CHUNK_SECONDS / t_line : 1.0;
+  const double cap = fmax(1.0, (double)remaining / (double)(TAIL_SHARE * workers));
+  if (want > cap) want = cap;
+  if (want > (double)c->batch_cap) want = (double)c->batch_cap;
+  return want < 1.0 ? 1 : (uint64_t)want;
+}
+
+/* Work bookkeeping of the master: done map, next line, ranges since the last flush. */
+typedef struct plan_state {
+  uint8_t *done;     /* one byte per line: O(lines) on the master only */
+  uint64_t next;     /* lowest line never handed out */
+  uint64_t *ranges;  /* pairs (first, count) completed since the last flush */
+  size_t n_ranges, cap_ranges;
+  uint64_t lines_done, failed;
+  double t_line;     /* exponential average of seconds per line */
+} plan_state;
+
+static int next_range(plan_state *ps, uint64_t n_lines, uint64_t want, uint64_t *first,
+                      uint64_t *count) {
+  while (ps->next < n_lines && ps->done[ps->next]) ++ps->next;
+  if (ps->next >= n_lines) return 0;
+  *first = ps->next;
+  uint64_t k = 0;
+  while (k < want && ps->next < n_lines && !ps->done[ps->next]) ++k, ++ps->next;
+  *count = k;
+  return 1;
+}
+
+static kps_err commit_range(plan_state *ps, uint64_t first, uint64_t count) {
+  kps_err rc = KPS_OK;
+  if (count == 0) return KPS_OK;
+  if (ps->n_ranges == ps->cap_ranges) {
+    size_t cap = ps->cap_ranges ? 2 * ps->cap_ranges : 64;
+    uint64_t *r = realloc(ps->ranges, sizeof(uint64_t) * 2 * cap);
+    KPS_CHECK_ALLOC(r);
+    ps->ranges = r;
+    ps->cap_ranges = cap;
+  }
+  ps->ranges[2 * ps->n_ranges] = first;
+  ps->ranges[2 * ps->n_ranges + 1] = count;
+  ++ps->n_ranges;
+  memset(ps->done + first, 1, count);
+  ps->lines_done += count;
+cleanup:
+  return rc;
+}
+
+/* Ranges must reach the writer sorted so the done map is written in order. */
+static int cmp_range(const void *a, const void *b) {
+  const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static kps_err master_flush(sweep_ctx *c, plan_state *ps) {
+  qsort(ps->ranges, ps->n_ranges, 2 * sizeof(uint64_t), cmp_range);
+  kps_err rc = flush(c, ps->ranges, ps->n_ranges);
+  ps->n_ranges = 0;
+  return rc;
+}
+
+static kps_err run_serial(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *interrupted) {
+  kps_err rc = KPS_OK;
+  double next_flush = kps_now() + c->cfg->run.checkpoint_every;
+  uint64_t first, count;
+  while (!stop_requested(c) &&
+         next_range(ps, c->n_lines, chunk_size(c, ps->t_line, c->n_lines - ps->next, 1), &first,
+                    &count)) {
+    uint64_t done = 0;
+    const double t0 = kps_now();
+    KPS_CHECK(compute_range(c, first, count, &done, &ps->failed));
+    if (done) ps->t_line = (kps_now() - t0) / (double)done;
+    KPS_CHECK(commit_range(ps, first, done));
+    kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
+    if (kps_now() >= next_flush || c->batch->n_lines >= c->batch_cap) {
+      KPS_CHECK(master_flush(c, ps));
+      next_flush = kps_now() + c->cfg->run.checkpoint_every;
+    }
+  }
+  *interrupted = stop_requested(c) && ps->lines_done < c->n_lines;
+  KPS_CHECK(master_flush(c, ps));
+cleanup:
+  return rc;
+}
+
+static kps_err master_send(sweep_ctx *c, int dest, int tag, uint64_t first, uint64_t count) {
+  kps_err rc = KPS_OK;
+  uint64_t msg[2] = {first, count};
+  KPS_CHECK_MPI(MPI_Send(msg, 2, MPI_UINT64_T, dest, tag, c->comm));
+cleanup:
+  return rc;
+}
+
+static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *interrupted,
+                          uint64_t *messages) {
+  kps_err rc = KPS_OK;
+  const int workers = c->size - 1;
+  uint64_t *assigned = calloc((size_t)c->size * 2, sizeof(uint64_t));
+  uint8_t *waiting = calloc((size_t)c->size, 1);
+  KPS_CHECK_ALLOC(assigned);
+  KPS_CHECK_ALLOC(waiting);
+  int n_waiting = 0, n_stopped = 0, stopping = 0, flush_wanted = 0;
+  double next_flush = kps_now() + c->cfg->run.checkpoint_every;
+  long poll = POLL_MIN_NS;
+  while (n_stopped < workers) {
+    int have = 0;
+    MPI_Status st;
+    KPS_CHECK_MPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, c->comm, &have, &st));
+    if (stop_requested(c)) stopping = 1;
+    kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
+    if (!have) {
+      sleep_ns(poll);
+      poll = poll * 2 > POLL_MAX_NS ? POLL_MAX_NS : poll * 2;
+      continue;
+    }
+    poll = POLL_MIN_NS;
+    uint64_t rq[RQ_LEN];
+    const int w = st.MPI_SOURCE;
+    KPS_CHECK_MPI(MPI_Recv(rq, RQ_LEN, MPI_UINT64_T, w, TAG_REQUEST, c->comm, MPI_STATUS_IGNORE));
+    ++*messages;
+    KPS_CHECK(commit_range(ps, assigned[2 * w], rq[RQ_LINES]));
+    assigned[2 * w] = assigned[2 * w + 1] = 0;
+    ps->failed += rq[RQ_FAILED];
+    if (rq[RQ_LINES] > 0) {
+      const double t = 1e-9 * (double)rq[RQ_BUSY_NS] / (double)rq[RQ_LINES];
+      ps->t_line = ps->t_line > 0 ? 0.7 * ps->t_line + 0.3 * t : t;
+    }
+    if (rq[RQ_FLAGS] & REQ_INTERRUPTED) stopping = 1;
+    if (rq[RQ_FLAGS] & REQ_BATCH_FULL) flush_wanted = 1;
+
+    uint64_t first = 0, count = 0;
+    const uint64_t remaining = c->n_lines - ps->next;
+    if (!stopping && (flush_wanted || kps_now() >= next_flush)) {
+      waiting[w] = 1;
+      ++n_waiting;
+    } else if (!stopping &&
+               next_range(ps, c->n_lines, chunk_size(c, ps->t_line, remaining, workers), &first,
+                          &count)) {
+      assigned[2 * w] = first;
+      assigned[2 * w + 1] = count;
+      KPS_CHECK(master_send(c, w, TAG_WORK, first, count));
+    } else {
+      /* No work is left (or a signal came): every waiting worker stops too,
+       * so that all ranks meet in the same final flush. */
+      KPS_CHECK(master_send(c, w, TAG_STOP, 0, 0));
+      ++n_stopped;
+      for (int v = 1; v < c->size; ++v)
+        if (waiting[v]) {
+          KPS_CHECK(master_send(c, v, TAG_STOP, 0, 0));
+          waiting[v] = 0, --n_waiting, ++n_stopped;
+        }
+      stopping = 1;
+    }
+    if (n_waiting > 0 && n_waiting + n_stopped == workers) {
+      for (int v = 1; v < c->size; ++v)
+        if (waiting[v]) {
+          KPS_CHECK(master_send(c, v, TAG_FLUSH, 0, 0));
+          waiting[v] = 0;
+        }
+      n_waiting = 0;
+      flush_wanted = 0;
+      KPS_CHECK(master_flush(c, ps));
+      next_flush = kps_now() + c->cfg->run.checkpoint_every;
+    }
+  }
+  *interrupted = ps->lines_done < c->n_lines && stopping;
+  KPS_CHECK(master_flush(c, ps));
+cleanup:
+  free(assigned);
+  free(waiting);
+  return rc;
+}
+
+/* Waits for the master's reply without spinning a core. */
+static kps_err worker_wait(sweep_ctx *c, MPI_Status *st) {
+  kps_err rc = KPS_OK;
+  long poll = 1000L;
+  for (;;) {
+    int have = 0;
+    KPS_CHECK_MPI(MPI_Iprobe(0, MPI_ANY_TAG, c->comm, &have, st));
+    if (have) break;
+    sleep_ns(poll);
+    poll = poll * 2 > POLL_MAX_NS ? POLL_MAX_NS : poll * 2;
+  }
+cleanup:
+  return rc;
+}
+
+static kps_err run_worker(sweep_ctx *c) {
+  kps_err rc = KPS_OK;
+  uint64_t rq[RQ_LEN] = {0};
+  for (;;) {
+    rq[RQ_FLAGS] = (stop_requested(c) ? REQ_INTERRUPTED : 0) |
+                   (c->batch->n_lines >= c->batch_cap ? REQ_BATCH_FULL : 0);
+    KPS_CHECK_MPI(MPI_Send(rq, RQ_LEN, MPI_UINT64_T, 0, TAG_REQUEST, c->comm));
+    memset(rq, 0, sizeof rq);
+    MPI_Status st;
+    KPS_CHECK(worker_wait(c, &st));
+    uint64_t msg[2];
+    KPS_CHECK_MPI(MPI_Recv(msg, 2, MPI_UINT64_T, 0, st.MPI_TAG, c->comm, MPI_STATUS_IGNORE));
+    if (st.MPI_TAG == TAG_WORK) {
+      const double t0 = kps_now();
+      KPS_CHECK(compute_range(c, msg[0], msg[1], &rq[RQ_LINES], &rq[RQ_FAILED]));
+      rq[RQ_BUSY_NS] = (uint64_t)(1e9 * (kps_now() - t0));
+    } else if (st.MPI_TAG == TAG_FLUSH) {
+      KPS_CHECK(flush(c, NULL, 0));
+    } else if (st.MPI_TAG == TAG_STOP) {
+      KPS_CHECK(flush(c, NULL, 0));
+      break;
+    } else {
+      KPS_FAIL(KPS_ERR_INTERNAL, "unexpected message tag %d", st.MPI_TAG);
+    }
+  }
+cleanup:
+  return rc;
+}
+
+static double cpu_seconds(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+         (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
+static size_t bytes_per_line(const kps_config *cfg) {
+  size_t b = 0;
+  const kps_field_info *fi = kps_fields();
+  for (int f = 0; f < KPS_N_FIELDS; ++f)
+    b += kps_dtype_size(fi[f].type) * (fi[f].scope == KPS_POINT ? cfg->tau2.n : 1);
+  return b + sizeof(uint64_t);
+}
+
+kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_Comm comm,
+                      kps_sweep_summary *sum) {
+  kps_err rc = KPS_OK;
+  sweep_ctx c = {.cfg = cfg, .opt = opt, .comm = MPI_COMM_NULL};
+  plan_state ps = {0};
+  double *per_rank = NULL;
+  int resumed = 0, interrupted = 0;
+  uint64_t messages = 0;
+  memset(sum, 0, sizeof *sum);
+  const double t_start = kps_now();
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  const double epoch_start = (double)wall.tv_sec + 1e-9 * (double)wall.tv_nsec;
+  const double cpu0 = cpu_seconds();
+
+  KPS_CHECK_MPI(MPI_Comm_dup(comm, &c.comm));
+  KPS_CHECK_MPI(MPI_Comm_set_errhandler(c.comm, MPI_ERRORS_RETURN));
+  KPS_CHECK_MPI(MPI_Comm_rank(c.comm, &c.rank));
+  KPS_CHECK_MPI(MPI_Comm_size(c.comm, &c.size));
+  c.n_lines = kps_config_n_lines(cfg);
+  c.n_tau = cfg->tau2.n;
+  c.batch_cap = (size_t)fmax(1.0, 0.5e6 * cfg->run.memory_limit_mb / (double)bytes_per_line(cfg));
+
+  KPS_CHECK(kps_writer_open(cfg, opt->output, opt->mode, c.comm, &c.writer, &resumed));
+  KPS_CHECK(kps_batch_create(c.n_tau, c.batch_cap < 64 ? c.batch_cap : 64, &c.batch));
+  if (c.rank == 0) {
+    ps.done = calloc(c.n_lines ? c.n_lines : 1, 1);
+    KPS_CHECK_ALLOC(ps.done);
+  }
+  if (resumed) KPS_CHECK(kps_writer_read_done(c.writer, 0, ps.done));
+  if (c.rank == 0)
+    for (uint64_t l = 0; l < c.n_lines; ++l) ps.lines_done += ps.done[l];
+  const uint64_t at_start = ps.lines_done;
+  if (c.size == 1 || c.rank > 0) KPS_CHECK(kps_line_worker_create(cfg, &c.lw));
+
+  kps_progress pg;
+  kps_progress_init(&pg, c.n_lines * c.n_tau, at_start * c.n_tau, cfg->run.progress_every,
+                    opt->quiet || c.rank != 0);
+  if (c.size == 1) KPS_CHECK(run_serial(&c, &ps, &pg, &interrupted));
+  else if (c.rank == 0) KPS_CHECK(run_master(&c, &ps, &pg, &interrupted, &messages));
+  else KPS_CHECK(run_worker(&c));
+  if (c.rank == 0) kps_progress_update(&pg, ps.lines_done * c.n_tau, ps.failed, 1);
+
+  /* Everyone learns the outcome and the per-rank counts for the record. */
+  KPS_CHECK_MPI(MPI_Bcast(&interrupted, 1, MPI_INT, 0, c.comm));
+  per_rank = calloc((size_t)c.size * 2, sizeof(double));
+  KPS_CHECK_ALLOC(per_rank);
+  double mine[2] = {c.lines_mine, c.busy_s};
+  KPS_CHECK_MPI(MPI_Allgather(mine, 2, MPI_DOUBLE, per_rank, 2, MPI_DOUBLE, c.comm));
+  double *lines_r = per_rank, *busy_r = per_rank + c.size;
+  {
+    double *tmp = malloc(sizeof(double) * 2 * (size_t)c.size);
+    KPS_CHECK_ALLOC(tmp);
+    for (int r = 0; r < c.size; ++r) tmp[r] = per_rank[2 * r], tmp[c.size + r] = per_rank[2 * r + 1];
+    memcpy(per_rank, tmp, sizeof(double) * 2 * (size_t)c.size);
+    free(tmp);
+  }
+  double flush_max = 0.0, busy_total = 0.0;
+  KPS_CHECK_MPI(MPI_Allreduce(&c.flush_s, &flush_max, 1, MPI_DOUBLE, MPI_MAX, c.comm));
+  KPS_CHECK_MPI(MPI_Allreduce(&c.busy_s, &busy_total, 1, MPI_DOUBLE, MPI_SUM, c.comm));
+  uint64_t counts[2] = {ps.lines_done, ps.failed};
+  KPS_CHECK_MPI(MPI_Bcast(counts, 2, MPI_UINT64_T, 0, c.comm));
+  clock_gettime(CLOCK_REALTIME, &wall);
+  kps_run_record rec = {
+      .start_time = epoch_start,
+      .end_time = (double)wall.tv_sec + 1e-9 * (double)wall.tv_nsec,
+      .complete = counts[0] == c.n_lines,
+      .interrupted = interrupted,
+      .n_ranks = c.size,
+      .rank_lines = lines_r,
+      .rank_busy_s = busy_r,
+      .hdf5_seconds = flush_max,
+      .lines_done = counts[0],
+      .lines_computed = (double)(counts[0] - at_start),
+  };
+  KPS_CHECK(kps_writer_close(&c.writer, &rec));
+
+  sum->lines_total = c.n_lines;
+  sum->lines_done = counts[0];
+  sum->lines_resumed = at_start;
+  sum->points_failed = counts[1];
+  sum->wall_seconds = kps_now() - t_start;
+  sum->hdf5_seconds = flush_max;
+  sum->busy_seconds = busy_total;
+  sum->interrupted = interrupted;
+  sum->resumed = resumed;
+  sum->master_seconds = cpu_seconds() - cpu0;
+  sum->messages = messages;
+  if (interrupted) rc = KPS_ERR_INTERRUPTED;
+cleanup:
+  kps_writer_abort(&c.writer);
+  kps_batch_destroy(&c.batch);
+  kps_line_worker_destroy(&c.lw);
+  free(ps.done);
+  free(ps.ranges);
+  free(per_rank);
+  if (c.comm != MPI_COMM_NULL) MPI_Comm_free(&c.comm);
+  return rc;
+}
