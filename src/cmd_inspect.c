@@ -165,7 +165,7 @@ int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm) {
     for (uint64_t j = 0; j < per_line; ++j) {
       const int s = status[l * per_line + j];
       if (s >= -1 && s < 15) ++counts[s + 1];
-      if (!kps_status_is_ok(s)) ++failed;
+      if (kps_status_is_failure(s)) ++failed;
     }
   }
   char line[256];

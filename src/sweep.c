@@ -69,7 +69,7 @@ static uint64_t count_failed(const kps_batch *b, size_t row) {
   const int8_t *st = kps_batch_i8((kps_batch *)b, F_STATUS, row);
   uint64_t n = 0;
   for (size_t j = 0; j < b->n_tau; ++j)
-    if (!kps_status_is_ok(st[j])) ++n;
+    if (kps_status_is_failure(st[j])) ++n;
   return n;
 }
 

@@ -31,7 +31,12 @@ static inline int tap_ok(int cond, const char *fmt, ...) {
 
 /* |a - b| <= rtol * max(|a|, |b|) + atol, with NaNs failing. */
 static inline int tap_close(double a, double b, double rtol, double atol,
-                            const char *what) {
+                            const char *fmt, ...) {
+  char what[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
   double d = fabs(a - b), s = fmax(fabs(a), fabs(b));
   int cond = !isnan(a) && !isnan(b) && d <= rtol * s + atol;
   return tap_ok(cond, "%s: %.17g vs %.17g (rel %.3g)", what, a, b,

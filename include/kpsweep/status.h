@@ -34,4 +34,11 @@ static inline int kps_status_is_ok(int status) {
   return status == KPS_ST_OK || status == KPS_ST_FALLBACK;
 }
 
+/* Whether a computed point failed (invalid parameter combinations are not
+ * failures: they are outside the model's domain by design of the grid). */
+static inline int kps_status_is_failure(int status) {
+  return status != KPS_ST_NOT_COMPUTED && status != KPS_ST_INVALID_PARAMS &&
+         !kps_status_is_ok(status);
+}
+
 #endif

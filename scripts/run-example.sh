@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One command on a fresh machine: install what is missing, build, run the
+# default job (jobs/examples/default.yaml) on 2 MPI ranks, and plot its
+# regime phase diagram next to the results file.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+JOB="${1:-jobs/examples/default.yaml}"
+NAME="$(basename "$JOB" .yaml)"
+OUT="results/$NAME.h5"
+mkdir -p results
+mpirun -n "${KPS_RANKS:-2}" "$BUILD/src/kpsweep" run "$JOB" -o "$OUT" --force
+"$PYTHON" analysis/plot_phase.py "$OUT" -o "results/$NAME-phase.png"
+echo
+echo "results:       $ROOT/$OUT"
+echo "phase diagram: $ROOT/results/$NAME-phase.png"
+echo "inspect with:  $BUILD/src/kpsweep inspect $OUT"

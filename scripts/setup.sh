@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what kpsweep needs (Debian packages; fast when already present)
+# and configures + builds it in ./build. Sourced by run-example.sh and test.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${KPS_BUILD_DIR:-$ROOT/build}"
+
+packages=(libopenmpi-dev openmpi-bin libsundials-dev libhdf5-openmpi-dev libyaml-dev
+          meson ninja-build pkg-config hdf5-tools
+          python3-h5py python3-numpy python3-matplotlib python3-scipy
+          slurm-wlm munge)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "[setup] installing: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f "$BUILD/build.ninja" ]; then
+  meson setup "$BUILD" "$ROOT" --buildtype=release >/dev/null
+fi
+ninja -C "$BUILD" >/dev/null
+echo "[setup] built $BUILD/src/kpsweep ($("$BUILD/src/kpsweep" --version))"
+
+# mpirun as root needs these; more ranks than cores need oversubscription.
+if [ "$(id -u)" -eq 0 ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export PYTHON="${PYTHON:-/usr/bin/python3}"
+export KPS_BUILD_DIR="$BUILD"
