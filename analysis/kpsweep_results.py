@@ -361,7 +361,7 @@ def param_points(results, axes=None, max_points=None):
 
 def point_label(results, names, index):
     """A label such as 'N=3, m=1' for parameter indices `index` of axes `names`."""
-    return ", ".join(f"{n}={results.axes[n][i]:g}" for n, i in zip(names, index))
+    return ", ".join(f"{n}={results.axes[n][i]:.4g}" for n, i in zip(names, index))
 
 
 def cli_error(prog, message):

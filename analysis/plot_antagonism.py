@@ -152,13 +152,15 @@ def plot(results, out, max_panels=12, max_lines=8):
     for ax, (title, curves) in zip(axs.flat, panels):
         drawn += draw_curves(ax, results, curves, fc_all, o_rel_all)
         ax.set_title(title or "", fontsize=11)
-        ax.legend(fontsize=8, loc="lower right", framealpha=0.85)
+        ax.legend(fontsize=8, loc="best", framealpha=0.85)
     for ax in axs.flat[len(panels):]:
         ax.set_visible(False)
     for ax in axs[:, 0]:
         ax.set_ylabel("fold change FC", fontsize=11)
-    for ax in axs[-1, :]:
-        ax.set_xlabel(r"antagonist binding time $\tau_2$ (s)", fontsize=11)
+    for col in range(ncols):
+        bottom = axs[(len(panels) - 1 - col) // ncols, col]
+        bottom.tick_params(labelbottom=True)
+        bottom.set_xlabel(r"antagonist binding time $\tau_2$ (s)", fontsize=11)
     if drawn == 0:
         plt.close(fig)
         raise ResultsError(f"{results.path}: no computed antagonism curve")

@@ -99,6 +99,12 @@ static int usage_error(MPI_Comm comm, const char *verb, const char *msg, const c
   return KPS_EXIT_USAGE;
 }
 
+/* An unreadable job file is a usage error (exit 2), like an invalid one. */
+static kps_err config_load(kps_config *cfg, const char *path, MPI_Comm comm) {
+  kps_err rc = kps_config_load(cfg, path, comm);
+  return rc == KPS_ERR_IO ? KPS_ERR_CONFIG : rc;
+}
+
 /* Memory estimate of a plan, in bytes per rank. */
 typedef struct plan_memory {
   double master, worker_per_flush, per_line;
@@ -171,7 +177,7 @@ static int cmd_validate(int argc, char **argv, MPI_Comm comm) {
   if (argc != 1) return usage_error(comm, "validate", "expected exactly one CONFIG", NULL);
   kps_config cfg;
   kps_config_defaults(&cfg);
-  kps_err rc = kps_config_load(&cfg, argv[0], comm);
+  kps_err rc = config_load(&cfg, argv[0], comm);
   if (rc == KPS_OK) {
     if (is_root(comm)) print_plan(&cfg);
     rc = check_plan(&cfg, is_root(comm));
@@ -211,7 +217,7 @@ static int cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *
 
   kps_config cfg;
   kps_config_defaults(&cfg);
-  kps_err rc = kps_config_load(&cfg, config, comm);
+  kps_err rc = config_load(&cfg, config, comm);
   if (rc == KPS_OK) rc = check_plan(&cfg, is_root(comm));
   if (rc == KPS_OK) {
     kps_sweep_options opt = {

@@ -1,0 +1,293 @@
+#!/usr/bin/python3
+"""Regime phase diagram of a kpsweep results file.
+
+    plot_phase.py FILE [-o OUT.png] [--x AXIS --y AXIS] [--L2-index K]
+
+A heatmap of tau*/tau_c, the strongest antagonist's binding time relative to
+the threshold, over two parameter axes (default: the first two; N and m for
+`ideal`). Cells without an interior tau* (the "edge" regime: the weakest
+ligands antagonise most) are hatched, invalid parameter combinations are
+grey. With one parameter axis it draws tau*/tau_c against it; with none,
+the antagonism curve. Other parameter axes are held at their first value.
+tau*, FC(tau*) and the regime come from /lines/tau_star, /lines/tau_star_rel,
+/lines/FC_star and /lines/regime when the file has them, else from the FC
+curves. Prints the path of the PNG it wrote.
+"""
+
+import argparse
+import math
+import os
+import sys
+from typing import NamedTuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
+
+import plot_antagonism  # noqa: E402
+from kpsweep_results import (Results, ResultsError, axis_label, cli_error,  # noqa: E402
+                             fc_minimum)
+
+DPI = 200
+
+# Regimes of a phase-table cell.
+CRITICAL = "critical"   # interior tau* on the tau2 axis
+BEYOND = "beyond"       # FC still falls at the top of the axis: tau* >= its last value
+EDGE = "edge"           # no interior tau*: minimum at the lowest tau2
+INVALID = "invalid"     # every point has status invalid_params
+MISSING = "missing"     # nothing computed (or every point failed)
+
+
+class PhaseTable(NamedTuple):
+    """tau* over up to two parameter axes, at one L2 index.
+
+    x, y: the axis names (None when absent); x_values, y_values: their
+    values; fixed: {axis: value} of the other parameter axes (held at index
+    0); L2: the antagonist dose; tau_c: the threshold binding time (s).
+    The cell arrays have shape (len(x_values), len(y_values)) (a missing
+    axis counts as length 1): tau_star (s, NaN without one), tau_star_rel
+    (tau*/tau_c), fc_star (FC at tau*), o_rel_star (O_rel at tau*, the T of
+    the closed form for `ideal`), regime (one of the constants above) and
+    from_file (True where the file's line statistics were used).
+    """
+
+    x: str
+    y: str
+    x_values: np.ndarray
+    y_values: np.ndarray
+    fixed: dict
+    L2: float
+    tau_c: float
+    tau_star: np.ndarray
+    tau_star_rel: np.ndarray
+    fc_star: np.ndarray
+    o_rel_star: np.ndarray
+    regime: np.ndarray
+    from_file: np.ndarray
+
+
+def choose_axes(results, x=None, y=None):
+    """The (x, y) parameter axes to plot: given names, else the first two."""
+    params = results.param_axes
+    for name in (x, y):
+        if name is not None and name not in params:
+            raise ResultsError(f"{results.path}: no parameter axis {name!r} "
+                               f"(axes: {', '.join(params) or 'none'})")
+    if x is not None and x == y:
+        raise ResultsError("--x and --y must differ")
+    if x is None:
+        x = next((p for p in params if p != y), None)
+    if y is None:
+        y = next((p for p in params if p != x), None)
+    if x is None:
+        x, y = y, None
+    return x, y
+
+
+def _file_stats(results, index):
+    """(regime, tau*, tau*/tau_c, FC*) of a line from the file, or None."""
+    if not results.has("regime") or results.is_point_field("regime"):
+        return None
+    code = int(results.field("regime")[index])
+    if code not in (0, 1):
+        return None
+    if code == 0:
+        return EDGE, math.nan, math.nan, math.nan
+
+    def value(name):
+        if not results.has(name) or results.is_point_field(name):
+            return math.nan
+        return float(results.field(name)[index])
+
+    tau = value("tau_star")
+    rel = value("tau_star_rel")
+    if not math.isfinite(rel):
+        rel = tau / results.tau_c
+    if not math.isfinite(tau):
+        tau = rel * results.tau_c
+    return CRITICAL, tau, rel, value("FC_star")
+
+
+def phase_table(path, x=None, y=None, l2_index=0):
+    """Computes the PhaseTable of a results file (see the module docstring)."""
+    with Results(path) as results:
+        return _phase_table(results, x, y, l2_index)
+
+
+def _phase_table(results, x, y, l2_index):
+    x, y = choose_axes(results, x, y)
+    if not 0 <= l2_index < len(results.L2):
+        raise ResultsError(f"--L2-index {l2_index} out of range: the file has "
+                           f"{len(results.L2)} L2 value(s)")
+    params = results.param_axes
+    fixed = {p: float(results.axes[p][0]) for p in params if p not in (x, y)}
+    xv = results.axes[x] if x else np.array([math.nan])
+    yv = results.axes[y] if y else np.array([math.nan])
+    tau2 = results.tau2
+    fc_all, o_rel_all = results.field("FC"), results.field("O_rel")
+    status_all = results.field("status")
+    invalid = results.status_code("invalid_params")
+    shape = (len(xv), len(yv))
+    cells = {name: np.full(shape, math.nan) for name in ("tau", "rel", "fc", "orel")}
+    regime = np.full(shape, MISSING, dtype=object)
+    from_file = np.zeros(shape, dtype=bool)
+    for i, j in np.ndindex(*shape):
+        pos = {x: i, y: j}
+        index = tuple(pos.get(p, 0) for p in params) + (l2_index,)
+        fc, o_rel, status = fc_all[index], o_rel_all[index], status_all[index]
+        stats = _file_stats(results, index)
+        if stats is not None:
+            regime[i, j], tau, rel, fc_star = stats
+            from_file[i, j] = True
+        elif np.all(status == invalid):
+            regime[i, j] = INVALID
+            continue
+        else:
+            minimum = fc_minimum(tau2, fc)
+            if minimum is None:
+                continue
+            regime[i, j] = {"interior": CRITICAL, "upper_edge": BEYOND,
+                            "lower_edge": EDGE}[minimum.position]
+            if regime[i, j] == EDGE:
+                continue
+            tau, fc_star = minimum.tau, minimum.fc
+            rel = tau / results.tau_c
+        cells["tau"][i, j], cells["rel"][i, j], cells["fc"][i, j] = tau, rel, fc_star
+        if math.isfinite(tau):
+            curve_x, curve_y = plot_antagonism.sorted_finite(tau2, o_rel)
+            if curve_x.size:
+                cells["orel"][i, j] = np.interp(tau, curve_x, curve_y)
+    return PhaseTable(x, y, xv, yv, fixed, float(results.L2[l2_index]), results.tau_c,
+                      cells["tau"], cells["rel"], cells["fc"], cells["orel"], regime,
+                      from_file)
+
+
+def _subtitle(table, path):
+    parts = [os.path.basename(path), f"L2 = {table.L2:g}", rf"$\tau_c$ = {table.tau_c:g} s"]
+    parts += [f"{k} = {v:g}" for k, v in table.fixed.items()]
+    return ",  ".join(parts)
+
+
+def _heatmap(ax, fig, table):
+    """Draws the two-axis phase diagram."""
+    nx, ny = len(table.x_values), len(table.y_values)
+    rel = np.where(np.isin(table.regime, (CRITICAL, BEYOND)), table.tau_star_rel, np.nan)
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("white")
+    image = ax.imshow(np.ma.masked_invalid(rel.T), origin="lower", cmap=cmap, vmin=0.0,
+                      vmax=1.0, aspect="auto", extent=(-0.5, nx - 0.5, -0.5, ny - 0.5))
+    bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.03)
+    bar.set_label(r"strongest antagonist $\tau^*/\tau_c$", fontsize=12)
+    size = 11 if max(nx, ny) <= 8 else 8 if max(nx, ny) <= 14 else 0
+    for i, j in np.ndindex(nx, ny):
+        kind = table.regime[i, j]
+        text, color = "", "black"
+        if kind in (CRITICAL, BEYOND):
+            value = table.tau_star_rel[i, j]
+            text = f"{value:.2f}" if kind == CRITICAL else f"\u2265{value:.2f}"
+            color = "white" if value < 0.6 else "black"
+        elif kind == EDGE:
+            ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, facecolor="#f4e3c1",
+                                   edgecolor="#b07d2b", hatch="///", lw=0.0))
+            text = "edge:\nnone"
+        elif kind == INVALID:
+            ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, facecolor="0.8", lw=0.0))
+            text, color = "invalid", "0.45"
+        else:
+            text, color = "n/a", "0.45"
+        if size:
+            ax.text(i, j, text, ha="center", va="center", fontsize=size, color=color)
+    ax.set_xticks(range(nx))
+    ax.set_xticklabels([f"{v:.4g}" for v in table.x_values])
+    ax.set_yticks(range(ny))
+    ax.set_yticklabels([f"{v:.4g}" for v in table.y_values])
+    ax.set_xticks(np.arange(-0.5, nx), minor=True)
+    ax.set_yticks(np.arange(-0.5, ny), minor=True)
+    ax.grid(which="minor", color="white", lw=1.5)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xlabel(axis_label(table.x), fontsize=12)
+    ax.set_ylabel(axis_label(table.y), fontsize=12)
+    ax.legend(handles=[
+        Patch(facecolor="#f4e3c1", edgecolor="#b07d2b", hatch="///",
+              label=r"edge regime: no interior $\tau^*$"),
+        Patch(facecolor="0.8", label="invalid parameters"),
+        Patch(facecolor="white", edgecolor="0.5",
+              label=r"$\geq$: minimum at the end of the $\tau_2$ axis"),
+    ], loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=9, frameon=False)
+
+
+def _line_plot(ax, table):
+    """Draws tau*/tau_c against the single parameter axis."""
+    xv, rel, regime = table.x_values, table.tau_star_rel[:, 0], table.regime[:, 0]
+    crit = np.isin(regime, (CRITICAL, BEYOND))
+    ax.plot(xv[crit], rel[crit], "-o", color="tab:blue", lw=1.6, ms=5,
+            label=r"$\tau^*/\tau_c$ (critical regime)")
+    beyond = regime == BEYOND
+    if beyond.any():
+        ax.plot(xv[beyond], rel[beyond], "^", color="tab:orange", ms=8,
+                label=r"$\tau^* \geq$ end of the $\tau_2$ axis")
+    edge = regime == EDGE
+    if edge.any():
+        ax.plot(xv[edge], np.zeros(edge.sum()), "x", color="#b07d2b", ms=9, mew=2,
+                label=r"edge regime: no interior $\tau^*$")
+    if np.all(xv > 0) and xv.max() > 20 * xv.min():
+        ax.set_xscale("log")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel(axis_label(table.x), fontsize=12)
+    ax.set_ylabel(r"strongest antagonist $\tau^*/\tau_c$", fontsize=12)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+
+
+def plot(path, out, x=None, y=None, l2_index=0):
+    """Writes the phase diagram of results file `path` to `out`."""
+    with Results(path) as results:
+        table = _phase_table(results, x, y, l2_index)
+        if table.x is None:
+            fig, ax = plt.subplots(figsize=(7.5, 5.5))
+            curves = [((k,), f"L2 = {v:g}") for k, v in enumerate(results.L2)]
+            plot_antagonism.draw_curves(ax, results, curves, results.field("FC"),
+                                        results.field("O_rel"))
+            ax.set_xlabel(r"antagonist binding time $\tau_2$ (s)", fontsize=12)
+            ax.set_ylabel("fold change FC", fontsize=12)
+            ax.legend(handles=ax.get_legend_handles_labels()[0]
+                      + plot_antagonism.legend_handles(), fontsize=8)
+        elif table.y is None:
+            fig, ax = plt.subplots(figsize=(7.5, 5.5))
+            _line_plot(ax, table)
+        else:
+            nx, ny = len(table.x_values), len(table.y_values)
+            fig, ax = plt.subplots(figsize=(min(4.0 + 0.9 * nx, 16), min(3.2 + 0.75 * ny, 14)))
+            _heatmap(ax, fig, table)
+        fig.suptitle(f"Regime phase diagram: model {results.model}", fontsize=14)
+        ax.set_title(_subtitle(table, path), fontsize=10)
+        fig.tight_layout()
+        fig.savefig(out, dpi=DPI)
+        plt.close(fig)
+
+
+def main(argv=None):
+    """Command line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("file", help="kpsweep results file (.h5)")
+    parser.add_argument("-o", "--output", help="PNG to write (default: FILE_phase.png)")
+    parser.add_argument("--x", help="parameter axis along x (default: the first)")
+    parser.add_argument("--y", help="parameter axis along y (default: the next)")
+    parser.add_argument("--L2-index", type=int, default=0, dest="l2_index",
+                        help="index into the antagonist dose axis L2 (default 0)")
+    args = parser.parse_args(argv)
+    prog = os.path.basename(sys.argv[0])
+    out = args.output or os.path.splitext(args.file)[0] + "_phase.png"
+    try:
+        plot(args.file, out, args.x, args.y, args.l2_index)
+    except ResultsError as exc:
+        return cli_error(prog, str(exc))
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The command line as a user meets it: --help on every verb, --version,
+documented exit codes, config errors that name file:line:column and key,
+`validate` plans and limits, and `solve --json` keys."""
+import json
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from kps_testlib import Tap, kpsweep, write  # noqa: E402
+
+GOOD = """model: adaptive_sorting
+params: {N: 5, m: 2}
+antagonist:
+  tau: {linear: [0.1, 2.9, 20]}
+"""
+
+# (description, yaml text, line, key fragment)
+BAD = [
+    ("unknown key", "model: ideal\nantagonist:\n  tau: [1, 2]\nsolver:\n  rtoll: 1e-6\n", 5, "solver.rtoll"),
+    ("wrong type", "model: ideal\nantagonist:\n  tau: [1, 2]\nagonist: {tau: fast}\n", 4, "agonist.tau"),
+    ("out of range", "model: ideal\nantagonist:\n  tau: [1, 2]\nsolver: {rtol: -1}\n", 4, "solver.rtol"),
+    ("empty axis", "model: ideal\nantagonist:\n  tau: {values: []}\n", 3, "antagonist.tau"),
+    ("m >= N", "model: adaptive_sorting\nparams:\n  N: 3\n  m: 3\nantagonist:\n  tau: [1, 2]\n", 4, "params.m"),
+    ("non-positive binding time", "model: ideal\nantagonist:\n  tau: [1, -2]\n", 3, "antagonist.tau"),
+    ("unknown model", "model: nope\nantagonist:\n  tau: [1]\n", 1, "model"),
+    ("syntax error", "model: ideal\nantagonist: [\n", 3, "yaml"),
+]
+
+
+def main():
+    build = sys.argv[1]
+    tap = Tap()
+    tmp = tempfile.mkdtemp(prefix="kps-cli-")
+    for verb in ("run", "validate", "solve", "inspect"):
+        r = kpsweep(build, [verb, "--help"])
+        tap.ok(r.returncode == 0 and "usage: kpsweep " + verb in r.stdout,
+               f"kpsweep {verb} --help teaches its usage", r.stdout + r.stderr)
+    r = kpsweep(build, ["--help"])
+    tap.ok(r.returncode == 0 and "exit status" in r.stdout and "validate" in r.stdout,
+           "kpsweep --help lists verbs and exit codes", r.stdout)
+    r = kpsweep(build, ["--version"])
+    tap.ok(r.returncode == 0 and r.stdout.startswith("kpsweep "), "kpsweep --version", r.stdout)
+    r = kpsweep(build, [])
+    tap.ok(r.returncode == 2, "no verb: exit 2", r.stderr)
+    r = kpsweep(build, ["frobnicate"])
+    tap.ok(r.returncode == 2 and "unknown verb" in r.stderr, "unknown verb: exit 2", r.stderr)
+    r = kpsweep(build, ["run", "/nonexistent/job.yaml"])
+    tap.ok(r.returncode == 2 and "/nonexistent/job.yaml" in r.stderr,
+           "missing config file: exit 2 naming the file", r.stderr)
+    r = kpsweep(build, ["run", "a.yaml", "--bogus"])
+    tap.ok(r.returncode == 2 and "--bogus" in r.stderr, "unknown option: exit 2", r.stderr)
+
+    for desc, text, line, key in BAD:
+        path = write(os.path.join(tmp, "bad.yaml"), text)
+        for verb in ("validate", "run"):
+            r = kpsweep(build, [verb, path])
+            prefix = f"{path}:{line}:"
+            tap.ok(r.returncode == 2 and prefix in r.stderr and key in r.stderr,
+                   f"{verb}: {desc} -> exit 2 with '{prefix}' and key '{key}'", r.stderr)
+        out = os.path.join(tmp, "bad.h5")
+        tap.ok(not os.path.exists(out), f"{desc}: no results file was created")
+
+    good = write(os.path.join(tmp, "good.yaml"), GOOD)
+    r = kpsweep(build, ["validate", good])
+    tap.ok(r.returncode == 0 and "points      20" in r.stdout and "tasks       1 lines" in r.stdout
+           and "memory" in r.stdout, "validate prints points, tasks and a memory estimate", r.stdout)
+    big = write(os.path.join(tmp, "big.yaml"),
+                GOOD + "axes:\n  phi: {log: [0.001, 1, 1000000]}\nrun: {memory_limit_mb: 0.5}\n")
+    r = kpsweep(build, ["validate", big])
+    tap.ok(r.returncode == 2 and "memory_limit_mb" in r.stderr,
+           "a plan over run.memory_limit_mb is refused before starting", r.stdout + r.stderr)
+    r = kpsweep(build, ["run", big, "-o", os.path.join(tmp, "big.h5")])
+    tap.ok(r.returncode == 2 and not os.path.exists(os.path.join(tmp, "big.h5")),
+           "run refuses the same plan without creating a file", r.stderr)
+
+    r = kpsweep(build, ["solve", "--model", "shp1", "--ligand", "10:1000", "--ligand", "1:10000", "--json"])
+    ok = r.returncode == 0
+    doc = json.loads(r.stdout) if ok else {}
+    keys = ["model", "params", "ligands", "state", "output", "threshold", "decision", "grad_tau",
+            "grad_L", "grad_params", "status", "solver"]
+    tap.ok(ok and all(k in doc for k in keys), "solve --json has every documented key", r.stdout + r.stderr)
+    if ok:
+        tap.ok(doc["status"] == "ok" and len(doc["grad_tau"]) == 2 and len(doc["ligands"]) == 2,
+               "solve --json: status ok, one gradient per ligand", r.stdout)
+        tap.ok(all(k in doc["solver"] for k in ("steps", "rhs_evals", "jac_evals", "time_us")),
+               "solve --json: solver statistics", r.stdout)
+        tap.ok(abs(sum(doc["state"][5::6][:2]) - doc["output"]) <= 1e-12 * doc["output"],
+               "solve --json: output equals the sum of C_N in the state", r.stdout)
+    r = kpsweep(build, ["solve", "--model", "ideal", "--set", "N=4", "--set", "m=1", "--ligand", "2:100",
+                        "--tau-c", "2.5", "--json"])
+    doc = json.loads(r.stdout) if r.returncode == 0 else {}
+    tap.ok(doc and abs(doc["output"] / doc["threshold"]["value"] - (2 / 2.5) ** 3) < 1e-14,
+           "solve ideal: O/O_th = (tau/tau_c)^(N-m) for one ligand", r.stdout + r.stderr)
+    r = kpsweep(build, ["solve", "--model", "kpr", "--set", "nope=1"])
+    tap.ok(r.returncode == 2 and "nope" in r.stderr, "solve: unknown parameter is a usage error", r.stderr)
+    r = kpsweep(build, ["solve", "--model", "adaptive_sorting", "--set", "m=5"])
+    tap.ok(r.returncode == 2 and "m" in r.stderr, "solve: m >= N is a usage error", r.stderr)
+    r = kpsweep(build, ["inspect", good])
+    tap.ok(r.returncode == 2, "inspect of a non-HDF5 file: exit 2", r.stderr)
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
