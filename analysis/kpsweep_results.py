@@ -345,6 +345,14 @@ def crossings(x, y, level=1.0):
     return found
 
 
+def subsample(items, max_items=None):
+    """At most max_items evenly spaced elements of a list (all when None)."""
+    if max_items is None or len(items) <= max_items:
+        return list(items)
+    keep = np.unique(np.linspace(0, len(items) - 1, max_items).round().astype(int))
+    return [items[i] for i in keep]
+
+
 def param_points(results, axes=None, max_points=None):
     """Index tuples over the parameter axes `axes` (default: all), row-major.
 
@@ -352,11 +360,7 @@ def param_points(results, axes=None, max_points=None):
     """
     names = results.param_axes if axes is None else list(axes)
     shape = tuple(len(results.axes[n]) for n in names)
-    points = list(np.ndindex(*shape)) if shape else [()]
-    if max_points is not None and len(points) > max_points:
-        keep = np.unique(np.linspace(0, len(points) - 1, max_points).round().astype(int))
-        points = [points[i] for i in keep]
-    return points
+    return subsample(list(np.ndindex(*shape)), max_points)
 
 
 def point_label(results, names, index):

@@ -23,8 +23,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kpsweep_results import (Results, ResultsError, axis_label, cli_error,  # noqa: E402
-                             crossings, fc_minimum, param_points, point_label)
+from kpsweep_results import (Results, ResultsError, cli_error,  # noqa: E402
+                             crossings, fc_minimum, param_points, point_label,
+                             subsample)
 
 DPI = 200
 
@@ -124,20 +125,13 @@ def layout(results, max_panels, max_lines):
     for p in param_points(results, panel_axes, max_panels):
         curves = []
         if line_axis is None:
-            for k in param_points_1d(n_l2, max_lines):
+            for k in subsample(range(n_l2), max_lines):
                 curves.append((p + (k,), f"L2 = {results.L2[k]:g}"))
         else:
-            for k in param_points_1d(len(results.axes[line_axis]), max_lines):
+            for k in subsample(range(len(results.axes[line_axis])), max_lines):
                 curves.append((p + (k, 0), point_label(results, [line_axis], (k,))))
         panels.append((point_label(results, panel_axes, p), curves))
     return panels
-
-
-def param_points_1d(n, max_points):
-    """At most max_points evenly spaced indices of range(n)."""
-    if n <= max_points:
-        return list(range(n))
-    return sorted(set(np.linspace(0, n - 1, max_points).round().astype(int).tolist()))
 
 
 def plot(results, out, max_panels=12, max_lines=8):

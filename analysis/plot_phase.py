@@ -214,8 +214,8 @@ def _heatmap(ax, fig, table):
         Patch(facecolor="#f4e3c1", edgecolor="#b07d2b", hatch="///",
               label=r"edge regime: no interior $\tau^*$"),
         Patch(facecolor="0.8", label="invalid parameters"),
-        Patch(facecolor="white", edgecolor="0.5",
-              label=r"$\geq$: minimum at the end of the $\tau_2$ axis"),
+        Patch(facecolor="none", edgecolor="none",
+              label=r"$\geq$ x: FC still falls at the end of the $\tau_2$ axis"),
     ], loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=9, frameon=False)
 
 

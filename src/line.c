@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kpsweep/attack.h"
 #include "kpsweep/solver.h"
+#include "kpsweep/stats.h"
 #include "kpsweep/status.h"
 #include "kpsweep/threshold.h"
 
@@ -16,7 +18,12 @@ struct kps_line_worker {
   const kps_config *cfg;
   kps_solver *solver;
   double *y;          /* state of the current point (warm-start source) */
+  double *y_probe;    /* state of the statistics and attack probes */
   int y_cap;
+  kps_probe probe;
+  /* The histogram descent depends on the parameter point only. */
+  size_t descent_point;
+  kps_descent_result descent;
   size_t cached_point; /* parameter point whose O_th is cached, SIZE_MAX = none */
   double cached_O_th;
   int cached_status;
@@ -28,6 +35,7 @@ kps_err kps_line_worker_create(const kps_config *cfg, kps_line_worker **out) {
   KPS_CHECK_ALLOC(w);
   w->cfg = cfg;
   w->cached_point = SIZE_MAX;
+  w->descent_point = SIZE_MAX;
   KPS_CHECK(kps_solver_create(&cfg->solver, &w->solver));
   *out = w;
   w = NULL;
@@ -40,15 +48,20 @@ void kps_line_worker_destroy(kps_line_worker **wp) {
   if (!wp || !*wp) return;
   kps_solver_destroy(&(*wp)->solver);
   free((*wp)->y);
+  free((*wp)->y_probe);
   free(*wp);
   *wp = NULL;
 }
 
 static kps_err ensure_state(kps_line_worker *w, int n) {
   if (n <= w->y_cap) return KPS_OK;
-  double *y = realloc(w->y, sizeof(double) * (size_t)(n > 0 ? n : 1));
+  const size_t bytes = sizeof(double) * (size_t)(n > 0 ? n : 1);
+  double *y = realloc(w->y, bytes);
   if (!y) return KPS_ERR_NOMEM;
   w->y = y;
+  double *yp = realloc(w->y_probe, bytes);
+  if (!yp) return KPS_ERR_NOMEM;
+  w->y_probe = yp;
   w->y_cap = n;
   return KPS_OK;
 }
@@ -68,6 +81,85 @@ static void fill_row_failed(kps_batch *b, size_t row, int status) {
   for (size_t k = 0; k < b->n_tau; ++k) st[k] = (int8_t)status;
 }
 
+static void line_statistics(kps_line_worker *w, kps_batch *b, size_t row, double tau1,
+                            double L1, double L2, double O_ag) {
+  const kps_config *cfg = w->cfg;
+  kps_line_stats ls = {NAN, NAN, NAN, NAN, KPS_REGIME_UNKNOWN};
+  if (cfg->stats.line_stats) {
+    const double tau[2] = {tau1, cfg->tau2.values[0]}, L[2] = {L1, L2};
+    kps_probe_reset(&w->probe, 2, tau, L);
+    kps_line_statistics(&w->probe, cfg->tau2.values, cfg->tau2.n, kps_batch_f64(b, F_O, row),
+                        kps_batch_f64(b, F_DO_DTAU2, row), kps_batch_i8(b, F_STATUS, row), &ls);
+  }
+  *kps_batch_f64(b, F_TAU_STAR, row) = ls.tau_star;
+  *kps_batch_f64(b, F_TAU_STAR_REL, row) = ls.tau_star / cfg->tau_c;
+  *kps_batch_f64(b, F_FC_STAR, row) = ls.O_star / O_ag;
+  *kps_batch_f64(b, F_P_EDGE, row) = ls.p_edge;
+  *kps_batch_f64(b, F_TAU_INFL, row) = ls.tau_infl;
+  *kps_batch_i8(b, F_REGIME, row) = (int8_t)ls.regime;
+}
+
+/* Per point: dose boundaries L2*, L1* and the FGSM/PGD attacks. */
+static void point_boundaries_and_attacks(kps_line_worker *w, kps_batch *b, size_t row,
+                                         double tau1, double L1, double L2, double O_th) {
+  const kps_config *cfg = w->cfg;
+  const kps_attack_config *a = &cfg->attack;
+  double *L2s = kps_batch_f64(b, F_L2_STAR, row), *L1s = kps_batch_f64(b, F_L1_STAR, row);
+  double *fL = kps_batch_f64(b, F_FGSM_L, row), *ft = kps_batch_f64(b, F_FGSM_TAU, row);
+  int8_t *pf = kps_batch_i8(b, F_PGD_FLIP, row);
+  int32_t *ps = kps_batch_i32(b, F_PGD_STEPS, row);
+  const int8_t *st = kps_batch_i8(b, F_STATUS, row);
+  for (size_t j = 0; j < cfg->tau2.n; ++j) {
+    L2s[j] = L1s[j] = fL[j] = ft[j] = NAN;
+    pf[j] = -1, ps[j] = -1;
+    if (!kps_status_is_ok(st[j]) || isnan(O_th)) continue;
+    const double tau[2] = {tau1, cfg->tau2.values[j]}, L[2] = {L1, L2};
+    if (cfg->stats.boundary) {
+      kps_probe_reset(&w->probe, 2, tau, L);
+      kps_dose_boundary(&w->probe, 1, O_th, 0, &L2s[j]);
+      kps_dose_boundary(&w->probe, 0, O_th, 1, &L1s[j]);
+    }
+    if (!a->enabled) continue;
+    uint8_t mov[2];
+    kps_attack_movable(a, cfg->tau_c, 2, tau, mov);
+    kps_probe_reset(&w->probe, 2, tau, L);
+    kps_fgsm_result fr;
+    if (a->fgsm_L && kps_status_is_ok(kps_attack_fgsm(&w->probe, a, cfg->tau_c, O_th, mov, 0, &fr)) &&
+        fr.applicable)
+      fL[j] = fr.eps_star;
+    if (a->fgsm_tau && kps_status_is_ok(kps_attack_fgsm(&w->probe, a, cfg->tau_c, O_th, mov, 1, &fr)) &&
+        fr.applicable)
+      ft[j] = fr.eps_star;
+    kps_pgd_result pr;
+    if (a->pgd && kps_status_is_ok(kps_attack_pgd(&w->probe, a, cfg->tau_c, O_th, mov, &pr)) &&
+        pr.applicable)
+      pf[j] = (int8_t)pr.flipped, ps[j] = pr.steps;
+  }
+}
+
+/* The histogram descent, once per parameter point (cached across doses). */
+static void line_descent(kps_line_worker *w, kps_batch *b, size_t row, size_t point, int K,
+                         const double *tau, const double *L, double O_th) {
+  const kps_config *cfg = w->cfg;
+  if (point != w->descent_point) {
+    kps_descent_result *d = &w->descent;
+    *d = (kps_descent_result){0, 0, -1, NAN, NAN, NAN};
+    if (K > 0 && !isnan(O_th)) {
+      uint8_t mov[KPS_MAX_BINS];
+      kps_attack_movable(&cfg->attack, cfg->tau_c, K, tau, mov);
+      kps_probe_reset(&w->probe, K, tau, L);
+      if (!kps_status_is_ok(kps_attack_descent(&w->probe, &cfg->attack, cfg->tau_c, O_th, mov, d)))
+        d->applicable = 0;
+    }
+    w->descent_point = point;
+  }
+  const kps_descent_result *d = &w->descent;
+  *kps_batch_i8(b, F_DESC_FLIP, row) = (int8_t)(d->applicable ? d->flipped : -1);
+  *kps_batch_i32(b, F_DESC_STEPS, row) = d->applicable ? d->steps : -1;
+  *kps_batch_f64(b, F_DESC_TAU, row) = d->applicable ? d->tau_mean : NAN;
+  *kps_batch_f64(b, F_DESC_NEAR0, row) = d->applicable ? d->frac_near0 : NAN;
+}
+
 kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
   kps_err rc = KPS_OK;
   const kps_config *cfg = w->cfg;
@@ -83,7 +175,11 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     fill_row_failed(b, row, KPS_ST_INVALID_PARAMS);
     return KPS_OK;
   }
-  KPS_CHECK(ensure_state(w, kps_model_state_size(m, p, 2)));
+  double htau[KPS_MAX_BINS], hL[KPS_MAX_BINS];
+  const int K_hist = cfg->attack.enabled && cfg->attack.descent
+                         ? kps_attack_histogram(&cfg->attack, htau, hL) : 0;
+  KPS_CHECK(ensure_state(w, kps_model_state_size(m, p, K_hist > 2 ? K_hist : 2)));
+  w->probe = (kps_probe){.s = w->solver, .m = m, .p = p, .y = w->y_probe};
 
   /* The threshold depends on the parameter point only, not on L2. */
   const size_t point = (size_t)line / cfg->L2.n;
@@ -127,6 +223,9 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     steps[j] = (int32_t)e.stats.cv_steps;
     nit[j] = (int32_t)e.stats.newton_iters;
   }
+  line_statistics(w, b, row, tau_ag, L_ag, L2, O_ag);
+  point_boundaries_and_attacks(w, b, row, tau_ag, L_ag, L2, O_th);
+  line_descent(w, b, row, point, K_hist, htau, hL, O_th);
 cleanup:
   return rc;
 }

@@ -31,8 +31,24 @@ typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1 } kps_scope;
   X(F_STATUS, "status", KPS_I8, KPS_POINT, "1", "solver status code (see attribute status_codes)") \
   X(F_CV_STEPS, "cv_steps", KPS_I32, KPS_POINT, "1", "CVODE steps (0 when warm-started)")   \
   X(F_NEWTON, "newton_iters", KPS_I32, KPS_POINT, "1", "Newton polish iterations")          \
+  X(F_L2_STAR, "L2_star", KPS_F64, KPS_POINT, "molecules", "smallest antagonist dose that switches the response off (0: already off, inf: none)") \
+  X(F_L1_STAR, "L1_star", KPS_F64, KPS_POINT, "molecules", "smallest agonist dose that responds against this antagonist load (inf: none)") \
+  X(F_FGSM_L, "fgsm_L_eps", KPS_F64, KPS_POINT, "molecules", "smallest FGSM eps in count space that flips the decision (inf: none up to eps_max, NaN: not applicable)") \
+  X(F_FGSM_TAU, "fgsm_tau_eps", KPS_F64, KPS_POINT, "s", "smallest FGSM eps in binding-time space that flips the decision") \
+  X(F_PGD_FLIP, "pgd_flipped", KPS_I8, KPS_POINT, "1", "PGD on binding times flipped the decision (1), did not (0), not applicable (-1)") \
+  X(F_PGD_STEPS, "pgd_steps", KPS_I32, KPS_POINT, "1", "PGD steps to the flip (or all steps)") \
   X(F_O_TH, "O_th", KPS_F64, KPS_LINE, "molecules", "decision threshold O_th")              \
-  X(F_O_AG, "O_agonist", KPS_F64, KPS_LINE, "molecules", "output of the agonist alone")
+  X(F_O_AG, "O_agonist", KPS_F64, KPS_LINE, "molecules", "output of the agonist alone")     \
+  X(F_TAU_STAR, "tau_star", KPS_F64, KPS_LINE, "s", "strongest antagonist: interior zero of dO/dtau2 (NaN: none, edge regime)") \
+  X(F_TAU_STAR_REL, "tau_star_rel", KPS_F64, KPS_LINE, "1", "tau_star / tau_c")                \
+  X(F_FC_STAR, "FC_star", KPS_F64, KPS_LINE, "1", "fold change at tau_star")                  \
+  X(F_P_EDGE, "p_edge", KPS_F64, KPS_LINE, "1", "edge exponent d log|dO/dtau2| / d log tau2 at the lower end of the axis") \
+  X(F_TAU_INFL, "tau_infl", KPS_F64, KPS_LINE, "s", "interior extremum of dO/dtau2 below tau_star (NaN: none)") \
+  X(F_REGIME, "regime", KPS_I8, KPS_LINE, "1", "1 critical (interior tau_star), 0 edge (weakest ligands), 2 beyond (tau_star above the axis), -1 unknown") \
+  X(F_DESC_FLIP, "descent_flipped", KPS_I8, KPS_LINE, "1", "histogram descent flipped the decision (1), not (0), not run (-1)") \
+  X(F_DESC_STEPS, "descent_steps", KPS_I32, KPS_LINE, "1", "descent steps to the flip (or all steps)") \
+  X(F_DESC_TAU, "descent_tau_mean", KPS_F64, KPS_LINE, "s", "count-weighted mean binding time of the moved ligands at the end") \
+  X(F_DESC_NEAR0, "descent_frac_near0", KPS_F64, KPS_LINE, "1", "share of moved ligands left within one bin of tau = 0")
 
 typedef enum kps_field_id {
 #define KPS_FIELD_ENUM_(id, name, type, scope, unit, doc) id,

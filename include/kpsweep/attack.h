@@ -1,0 +1,75 @@
+/*
+ * Gradient attacks on the ligand input (science.md section 5): the cell is
+ * the classifier, the adversary moves ligands. Direction s = -1 switches a
+ * response off (antagonism), +1 switches one on. Which ligands may move is
+ * a mask (default: those below threshold, tau < tau_c). Not collective.
+ */
+#ifndef KPSWEEP_ATTACK_H
+#define KPSWEEP_ATTACK_H
+
+#include <stdint.h>
+
+#include "kpsweep/config.h"
+#include "kpsweep/probe.h"
+
+/* Outcome of an FGSM attack. */
+typedef struct kps_fgsm_result {
+  int applicable;  /* the starting decision is the one the attack removes */
+  double eps_star; /* smallest eps that flips; +inf when eps_max does not */
+  double O_new;    /* output at eps_star (or at eps_max when none flips) */
+  int decision;    /* decision there */
+} kps_fgsm_result;
+
+/*
+ * FGSM in count space (space 0: L_j <- max(0, L_j + s eps sign dO/dL_j)) or
+ * binding-time space (space 1: tau_j <- clip(tau_j + s eps sign dO/dtau_j,
+ * tau_min, tau_c)) on the probe's current input, for eps in [0, eps_max];
+ * the smallest flipping eps is found by a scan and bracketed refinement.
+ * The probe's inputs are restored. Returns a kps_status.
+ */
+int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
+                    const uint8_t *movable, int space, kps_fgsm_result *res);
+
+/* Outcome of PGD. */
+typedef struct kps_pgd_result {
+  int applicable, flipped, steps; /* steps: to the flip, or all when none */
+  double O_final;
+} kps_pgd_result;
+
+/*
+ * PGD on binding times with an L-infinity budget: pgd_steps projected sign
+ * steps of size pgd_step, stopping at the flip. Inputs restored afterwards.
+ */
+int kps_attack_pgd(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
+                   const uint8_t *movable, kps_pgd_result *res);
+
+/* Outcome of the iterative descent on a histogram. */
+typedef struct kps_descent_result {
+  int applicable, flipped, steps;
+  double tau_mean;   /* count-weighted mean tau of the movable ligands at the end */
+  double frac_near0; /* share of movable ligands with tau < bin_width at the end */
+  double O_final;
+} kps_descent_result;
+
+/*
+ * The published descent: tau_j <- tau_j + s eta q_j / max|q| with q_j the
+ * per-ligand gradient dO/dtau_j / L_j of every movable bin; bins pushed
+ * below 0 are reset to the first bin's centre; stops at the flip or after
+ * descent_max_steps. Leaves the final histogram in the probe.
+ */
+int kps_attack_descent(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
+                       const uint8_t *movable, kps_descent_result *res);
+
+/*
+ * The descent's starting histogram: the configured bins, or the draw
+ * components sampled with the seed and binned (width bin_width on
+ * [0, tau_max]); empty bins are dropped. Returns the number of bins K
+ * (0 when none is configured). Deterministic for a given config.
+ */
+int kps_attack_histogram(const kps_attack_config *a, double *tau, double *L);
+
+/* Movable mask for K ligands: tau_j < tau_c, or every ligand. */
+void kps_attack_movable(const kps_attack_config *a, double tau_c, int K, const double *tau,
+                        uint8_t *movable);
+
+#endif

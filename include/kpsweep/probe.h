@@ -1,0 +1,51 @@
+/*
+ * A probe evaluates one model at inputs that change a little between calls
+ * (root finding, attacks): it keeps the last steady state and warm-starts
+ * from it, falling back to a cold solve inside the solver. Not collective.
+ */
+#ifndef KPSWEEP_PROBE_H
+#define KPSWEEP_PROBE_H
+
+#include "kpsweep/config.h"
+#include "kpsweep/solver.h"
+
+typedef struct kps_probe {
+  kps_solver *s;
+  const kps_model *m;
+  const double *p;
+  int K;
+  double tau[KPS_MAX_BINS], L[KPS_MAX_BINS];
+  double *y;  /* state buffer (caller-owned, n_state(p, K) values) */
+  int warm;   /* y holds a steady state of a nearby input */
+  long evals; /* evaluations made */
+} kps_probe;
+
+/* Sets the inputs and forgets the warm state. */
+void kps_probe_reset(kps_probe *pr, int K, const double *tau, const double *L);
+
+/*
+ * Evaluates at the current inputs; fills O and, when g is not NULL, the
+ * gradients dO/dtau (g[0..K)) and dO/dL (g[K..2K)). Returns a kps_status.
+ */
+int kps_probe_eval(kps_probe *pr, double *O, double *g);
+
+/*
+ * Finds x in [a, b] with f(x) = 0 given f(a), f(b) of opposite signs, by the
+ * Illinois variant of regula falsi with bisection safeguards, to a relative
+ * width of xtol. f returns a kps_status. Returns the status of the last
+ * evaluation that failed, or KPS_ST_OK.
+ */
+typedef int (*kps_scalar_fn)(void *ctx, double x, double *f);
+int kps_bracket_root(kps_scalar_fn f, void *ctx, double a, double fa, double b, double fb,
+                     double xtol, double *root);
+
+/*
+ * Safeguarded Newton for f(x) = 0 on a bracket [a, b] (f(a), f(b) of
+ * opposite signs); fd returns f and f'. Falls back to bisection when a step
+ * leaves the bracket or does not shrink it fast enough.
+ */
+typedef int (*kps_scalar_fd)(void *ctx, double x, double *f, double *df);
+int kps_bracket_newton(kps_scalar_fd f, void *ctx, double a, double fa, double b, double fb,
+                       double xtol, double *root);
+
+#endif

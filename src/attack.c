@@ -1,0 +1,246 @@
+/*
+ * FGSM (counts, binding times), PGD and the iterative descent on a ligand
+ * histogram; the drawn histograms of the descent. Choices beyond
+ * science.md section 5 are in docs/statistics.md.
+ */
+#include "kpsweep/attack.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "kpsweep/stats.h"
+#include "kpsweep/status.h"
+
+/*
+ * Constants
+ *   FGSM_SCAN   grid points of the eps scan before the first flip is refined
+ *   EPS_XTOL    relative width of the refined flipping eps
+ */
+#define FGSM_SCAN 64
+#define EPS_XTOL 1e-12
+#define KPS_PI 3.14159265358979323846
+
+void kps_attack_movable(const kps_attack_config *a, double tau_c, int K, const double *tau,
+                        uint8_t *movable) {
+  for (int j = 0; j < K; ++j)
+    movable[j] = a->movable == KPS_MOVE_ALL || tau[j] < tau_c;
+}
+
+static int sgn(double x) { return (x > 0) - (x < 0); }
+
+typedef struct fgsm_ctx {
+  kps_probe *pr;
+  const kps_attack_config *a;
+  const uint8_t *movable;
+  int space;
+  double tau_c, O_th;
+  double tau0[KPS_MAX_BINS], L0[KPS_MAX_BINS];
+  int dir[KPS_MAX_BINS]; /* s * sign of the gradient at the start */
+} fgsm_ctx;
+
+/* O(eps) - O_th along the FGSM ray. */
+static int fgsm_f(void *ctx, double eps, double *f) {
+  fgsm_ctx *c = ctx;
+  kps_probe *pr = c->pr;
+  for (int j = 0; j < pr->K; ++j) {
+    pr->tau[j] = c->tau0[j], pr->L[j] = c->L0[j];
+    if (!c->movable[j]) continue;
+    if (c->space == 0) {
+      pr->L[j] = fmax(0.0, c->L0[j] + eps * c->dir[j]);
+    } else {
+      double t = c->tau0[j] + eps * c->dir[j];
+      pr->tau[j] = fmin(fmax(t, c->a->tau_min), c->tau_c);
+    }
+  }
+  double O;
+  int st = kps_probe_eval(pr, &O, NULL);
+  *f = O - c->O_th;
+  return st;
+}
+
+static void restore(kps_probe *pr, const double *tau0, const double *L0) {
+  memcpy(pr->tau, tau0, sizeof(double) * (size_t)pr->K);
+  memcpy(pr->L, L0, sizeof(double) * (size_t)pr->K);
+  pr->warm = 0;
+}
+
+int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
+                    const uint8_t *movable, int space, kps_fgsm_result *res) {
+  fgsm_ctx c;
+  fgsm_ctx *cx = &c;
+  memset(res, 0, sizeof *res);
+  res->eps_star = NAN, res->O_new = NAN, res->decision = -1;
+  const int K = pr->K, s = a->direction;
+  cx->pr = pr, cx->a = a, cx->movable = movable, cx->space = space;
+  cx->tau_c = tau_c, cx->O_th = O_th;
+  memcpy(cx->tau0, pr->tau, sizeof(double) * (size_t)K);
+  memcpy(cx->L0, pr->L, sizeof(double) * (size_t)K);
+  double O, g[2 * KPS_MAX_BINS];
+  pr->warm = 0;
+  int st = kps_probe_eval(pr, &O, g);
+  if (!kps_status_is_ok(st)) goto done;
+  const int d0 = O > O_th;
+  res->applicable = (s == KPS_DIR_OFF) == (d0 == 1);
+  if (!res->applicable) goto done;
+  for (int j = 0; j < K; ++j) cx->dir[j] = s * sgn(space == 0 ? g[K + j] : g[j]);
+  const double eps_max = space == 0 ? a->fgsm_eps_L_max : a->fgsm_eps_tau_max;
+  double prev = 0.0, fprev = O - O_th, f = fprev, eps = 0.0;
+  int found = 0;
+  for (int k = 1; k <= FGSM_SCAN; ++k) {
+    eps = eps_max * k / FGSM_SCAN;
+    st = fgsm_f(cx, eps, &f);
+    if (!kps_status_is_ok(st)) goto done;
+    if ((f > 0) != (fprev > 0)) {
+      found = 1;
+      break;
+    }
+    prev = eps, fprev = f;
+  }
+  if (!found) {
+    res->eps_star = INFINITY;
+    res->O_new = f + O_th;
+    res->decision = f > 0;
+    goto done;
+  }
+  pr->warm = 0;
+  st = kps_bracket_root(fgsm_f, cx, prev, fprev, eps, f, EPS_XTOL, &res->eps_star);
+  if (!kps_status_is_ok(st)) goto done;
+  /* Report the input just past the crossing, where the decision has flipped. */
+  double fs;
+  st = fgsm_f(cx, res->eps_star, &fs);
+  if ((fs > 0) == d0) {
+    res->eps_star = nextafter(res->eps_star, INFINITY) + EPS_XTOL * res->eps_star;
+    st = fgsm_f(cx, res->eps_star, &fs);
+  }
+  res->O_new = fs + O_th;
+  res->decision = fs > 0;
+done:
+  restore(pr, cx->tau0, cx->L0);
+  return st;
+}
+
+int kps_attack_pgd(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
+                   const uint8_t *movable, kps_pgd_result *res) {
+  double tau0[KPS_MAX_BINS], L0[KPS_MAX_BINS], g[2 * KPS_MAX_BINS], O;
+  const int K = pr->K, s = a->direction;
+  memset(res, 0, sizeof *res);
+  res->O_final = NAN;
+  memcpy(tau0, pr->tau, sizeof(double) * (size_t)K);
+  memcpy(L0, pr->L, sizeof(double) * (size_t)K);
+  pr->warm = 0;
+  int st = kps_probe_eval(pr, &O, g);
+  if (!kps_status_is_ok(st)) goto done;
+  const int d0 = O > O_th;
+  res->applicable = (s == KPS_DIR_OFF) == (d0 == 1);
+  if (!res->applicable) goto done;
+  for (int step = 1; step <= a->pgd_steps; ++step) {
+    for (int j = 0; j < K; ++j) {
+      if (!movable[j]) continue;
+      double t = pr->tau[j] + s * a->pgd_step * sgn(g[j]);
+      t = fmin(fmax(t, tau0[j] - a->pgd_eps), tau0[j] + a->pgd_eps);
+      pr->tau[j] = fmin(fmax(t, a->tau_min), tau_c);
+    }
+    st = kps_probe_eval(pr, &O, g);
+    if (!kps_status_is_ok(st)) goto done;
+    res->steps = step;
+    if ((O > O_th) != d0) {
+      res->flipped = 1;
+      break;
+    }
+  }
+  res->O_final = O;
+done:
+  restore(pr, tau0, L0);
+  return st;
+}
+
+int kps_attack_descent(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
+                       const uint8_t *movable, kps_descent_result *res) {
+  double g[2 * KPS_MAX_BINS], O;
+  const int K = pr->K, s = a->direction;
+  (void)tau_c;
+  memset(res, 0, sizeof *res);
+  res->tau_mean = res->frac_near0 = res->O_final = NAN;
+  pr->warm = 0;
+  int st = kps_probe_eval(pr, &O, g);
+  if (!kps_status_is_ok(st)) return st;
+  const int d0 = O > O_th;
+  res->applicable = (s == KPS_DIR_OFF) == (d0 == 1);
+  if (!res->applicable) return KPS_ST_OK;
+  for (int step = 1; step <= a->descent_max_steps; ++step) {
+    double qmax = 0.0;
+    for (int j = 0; j < K; ++j)
+      if (movable[j] && pr->L[j] > 0) qmax = fmax(qmax, fabs(g[j] / pr->L[j]));
+    if (!(qmax > 0.0)) break;
+    for (int j = 0; j < K; ++j) {
+      if (!movable[j] || !(pr->L[j] > 0)) continue;
+      pr->tau[j] += s * a->descent_eta * (g[j] / pr->L[j]) / qmax;
+      if (pr->tau[j] < 0.0) pr->tau[j] = 0.5 * a->bin_width;
+    }
+    st = kps_probe_eval(pr, &O, g);
+    if (!kps_status_is_ok(st)) return st;
+    res->steps = step;
+    if ((O > O_th) != d0) {
+      res->flipped = 1;
+      break;
+    }
+  }
+  double wsum = 0.0, tsum = 0.0, near0 = 0.0;
+  for (int j = 0; j < K; ++j) {
+    if (!movable[j]) continue;
+    wsum += pr->L[j];
+    tsum += pr->L[j] * pr->tau[j];
+    if (pr->tau[j] < a->bin_width) near0 += pr->L[j];
+  }
+  res->tau_mean = wsum > 0 ? tsum / wsum : NAN;
+  res->frac_near0 = wsum > 0 ? near0 / wsum : NAN;
+  res->O_final = O;
+  return KPS_ST_OK;
+}
+
+/* splitmix64: a small, well-mixed generator; reproducible from the seed. */
+static uint64_t splitmix64(uint64_t *state) {
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static double uniform01(uint64_t *state) {
+  return ((double)(splitmix64(state) >> 11) + 0.5) * 0x1.0p-53;
+}
+
+/* Standard normal by the Box-Muller transform (one value per call). */
+static double normal01(uint64_t *state) {
+  const double u1 = uniform01(state), u2 = uniform01(state);
+  return sqrt(-2.0 * log(u1)) * cos(2.0 * KPS_PI * u2);
+}
+
+int kps_attack_histogram(const kps_attack_config *a, double *tau, double *L) {
+  if (a->n_bins > 0) {
+    for (size_t j = 0; j < a->n_bins; ++j) tau[j] = a->bin_tau[j], L[j] = a->bin_L[j];
+    return (int)a->n_bins;
+  }
+  if (a->n_draw == 0) return 0;
+  int n_grid = (int)ceil(a->tau_max / a->bin_width);
+  if (n_grid > KPS_MAX_BINS) n_grid = KPS_MAX_BINS;
+  if (n_grid < 1) n_grid = 1;
+  double counts[KPS_MAX_BINS] = {0};
+  uint64_t state = a->seed;
+  for (size_t c = 0; c < a->n_draw; ++c) {
+    const kps_draw_component *d = &a->draw[c];
+    const long n = (long)llround(d->count);
+    for (long i = 0; i < n; ++i) {
+      double t = d->mean + d->sd * normal01(&state);
+      if (d->half_normal) t = fabs(t);
+      int k = (int)floor(t / a->bin_width);
+      if (k < 0) k = 0;
+      if (k >= n_grid) k = n_grid - 1;
+      counts[k] += 1.0;
+    }
+  }
+  int K = 0;
+  for (int k = 0; k < n_grid; ++k)
+    if (counts[k] > 0) tau[K] = (k + 0.5) * a->bin_width, L[K] = counts[k], ++K;
+  return K;
+}

@@ -1,0 +1,95 @@
+/* Warm-started point evaluations and a bracketing root finder. */
+#include "kpsweep/probe.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "kpsweep/status.h"
+
+/* Root finder: maximum iterations before giving up on a bracket. */
+#define ROOT_MAXIT 200
+
+void kps_probe_reset(kps_probe *pr, int K, const double *tau, const double *L) {
+  pr->K = K;
+  memcpy(pr->tau, tau, sizeof(double) * (size_t)K);
+  memcpy(pr->L, L, sizeof(double) * (size_t)K);
+  pr->warm = 0;
+}
+
+int kps_probe_eval(kps_probe *pr, double *O, double *g) {
+  const kps_inputs in = {.p = pr->p, .K = pr->K, .tau = pr->tau, .L = pr->L};
+  kps_eval ev = {.dO_dtau = g, .dO_dL = g ? g + pr->K : NULL};
+  ++pr->evals;
+  const int st = kps_evaluate(pr->s, pr->m, &in, pr->y, pr->warm, &ev);
+  pr->warm = kps_status_is_ok(st) && !pr->m->closed_form;
+  *O = ev.O;
+  return st;
+}
+
+int kps_bracket_root(kps_scalar_fn f, void *ctx, double a, double fa, double b, double fb,
+                     double xtol, double *root) {
+  int side = 0;
+  for (int it = 0; it < ROOT_MAXIT; ++it) {
+    if (fa == 0.0) {
+      *root = a;
+      return KPS_ST_OK;
+    }
+    if (fb == 0.0) {
+      *root = b;
+      return KPS_ST_OK;
+    }
+    if (fabs(b - a) <= xtol * fmax(fabs(a), fabs(b))) break;
+    double x = (a * fb - b * fa) / (fb - fa);
+    /* Keep the secant step well inside the bracket; bisect otherwise. */
+    const double lo = fmin(a, b), hi = fmax(a, b), w = hi - lo;
+    if (!(x > lo + 1e-3 * w && x < hi - 1e-3 * w) || it % 8 == 7) x = 0.5 * (a + b);
+    double fx;
+    const int st = f(ctx, x, &fx);
+    if (!kps_status_is_ok(st)) return st;
+    if ((fx < 0) == (fa < 0)) {
+      a = x, fa = fx;
+      if (side == -1) fb *= 0.5;
+      side = -1;
+    } else {
+      b = x, fb = fx;
+      if (side == 1) fa *= 0.5;
+      side = 1;
+    }
+  }
+  *root = fabs(fa) < fabs(fb) ? a : b;
+  return KPS_ST_OK;
+}
+
+int kps_bracket_newton(kps_scalar_fd f, void *ctx, double a, double fa, double b, double fb,
+                       double xtol, double *root) {
+  if (fa == 0.0 || fb == 0.0) {
+    *root = fa == 0.0 ? a : b;
+    return KPS_ST_OK;
+  }
+  /* Orient so that f(lo) < 0 < f(hi). */
+  double lo = fa < 0 ? a : b, hi = fa < 0 ? b : a;
+  double x = 0.5 * (a + b), fx, dfx, dx_old = fabs(b - a), dx = dx_old;
+  int st = f(ctx, x, &fx, &dfx);
+  if (!kps_status_is_ok(st)) return st;
+  for (int it = 0; it < ROOT_MAXIT; ++it) {
+    const double newton = x - fx / dfx;
+    const int inside = (newton - lo) * (newton - hi) < 0.0;
+    if (!inside || !isfinite(newton) || fabs(2.0 * fx) > fabs(dx_old * dfx)) {
+      dx_old = dx;
+      dx = 0.5 * (hi - lo);
+      x = lo + dx;
+    } else {
+      dx_old = dx;
+      dx = fx / dfx;
+      x = newton;
+    }
+    if (fabs(dx) <= xtol * fabs(x) || fabs(hi - lo) <= xtol * fmax(fabs(lo), fabs(hi))) break;
+    st = f(ctx, x, &fx, &dfx);
+    if (!kps_status_is_ok(st)) return st;
+    if (fx == 0.0) break;
+    if (fx < 0) lo = x;
+    else hi = x;
+  }
+  *root = x;
+  return KPS_ST_OK;
+}

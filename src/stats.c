@@ -1,0 +1,180 @@
+/*
+ * Line statistics (tau*, edge exponent, inflection, regime) and dose
+ * boundaries (L2*, L1*). Definitions and choices: science.md section 6 and
+ * docs/statistics.md.
+ */
+#include "kpsweep/stats.h"
+
+#include <math.h>
+
+#include "kpsweep/status.h"
+
+/*
+ * Constants
+ *   EDGE_STEP    relative step of the log-slope at the lower edge
+ *   ROOT_XTOL    relative width at which tau* and doses are accepted
+ *   GOLDEN_XTOL  relative width of the inflection search
+ *   DOSE_MAX     largest dose tried before a boundary is declared absent
+ *   DOSE_FACTOR  growth of the bracketing scan of a dose boundary
+ */
+#define EDGE_STEP 1e-4
+#define ROOT_XTOL 1e-13
+#define GOLDEN_XTOL 1e-9
+#define DOSE_MAX 1e15
+#define DOSE_FACTOR 4.0
+
+/* dO/dtau of the probe's second ligand at tau2 = x. */
+static int g_at(void *ctx, double x, double *gx) {
+  kps_probe *pr = ctx;
+  double O, g[2 * 2];
+  pr->tau[1] = x;
+  int st = kps_probe_eval(pr, &O, g);
+  *gx = g[1];
+  return st;
+}
+
+/* Minimises sgn * g(x) on [a, b] by golden-section search. */
+static int golden(kps_probe *pr, double sgn, double a, double b, double *xmin) {
+  const double r = 0.5 * (sqrt(5.0) - 1.0);
+  double c = b - r * (b - a), d = a + r * (b - a), gc, gd;
+  int st = g_at(pr, c, &gc);
+  if (kps_status_is_ok(st)) st = g_at(pr, d, &gd);
+  while (kps_status_is_ok(st) && fabs(b - a) > GOLDEN_XTOL * fabs(b)) {
+    if (sgn * gc < sgn * gd) {
+      b = d, d = c, gd = gc;
+      c = b - r * (b - a);
+      st = g_at(pr, c, &gc);
+    } else {
+      a = c, c = d, gc = gd;
+      d = a + r * (b - a);
+      st = g_at(pr, d, &gd);
+    }
+  }
+  *xmin = 0.5 * (a + b);
+  return st;
+}
+
+int kps_line_statistics(kps_probe *pr, const double *tau2, size_t n, const double *O,
+                        const double *g, const int8_t *status, kps_line_stats *out) {
+  out->tau_star = out->O_star = out->p_edge = out->tau_infl = NAN;
+  out->regime = KPS_REGIME_UNKNOWN;
+  if (n < 3) return KPS_ST_OK;
+  for (size_t j = 0; j < n; ++j) {
+    if (!kps_status_is_ok(status[j])) return status[j];
+    if (j > 0 && !(tau2[j] > tau2[j - 1])) return KPS_ST_OK;
+  }
+  /* Edge exponent: local log-slope of |dO/dtau2| at the lower end. */
+  double gh;
+  pr->warm = 0;
+  int st = g_at(pr, tau2[0] * (1.0 + EDGE_STEP), &gh);
+  if (!kps_status_is_ok(st)) return st;
+  if (g[0] != 0.0 && gh != 0.0 && (g[0] > 0) == (gh > 0))
+    out->p_edge = log(fabs(gh) / fabs(g[0])) / log1p(EDGE_STEP);
+
+  /* tau*: the grid minimum of O, refined to the zero of dO/dtau2 next to it. */
+  size_t jm = 0;
+  for (size_t j = 1; j < n; ++j)
+    if (O[j] < O[jm]) jm = j;
+  size_t upper = n - 1; /* the inflection search stays below tau* */
+  if (jm > 0 && jm < n - 1) {
+    size_t a = g[jm] <= 0.0 ? jm : jm - 1;
+    if (!(g[a] <= 0.0 && g[a + 1] >= 0.0)) a = a == jm ? jm - 1 : jm;
+    if (g[a] <= 0.0 && g[a + 1] >= 0.0) {
+      pr->warm = 0;
+      double root;
+      st = kps_bracket_root(g_at, pr, tau2[a], g[a], tau2[a + 1], g[a + 1], ROOT_XTOL, &root);
+      if (!kps_status_is_ok(st)) return st;
+      double Ostar, gg[4];
+      pr->tau[1] = root;
+      st = kps_probe_eval(pr, &Ostar, gg);
+      if (!kps_status_is_ok(st)) return st;
+      out->tau_star = root;
+      out->O_star = Ostar;
+      upper = a;
+    }
+  }
+  out->regime = !isnan(out->tau_star) ? KPS_REGIME_CRITICAL
+                : jm == n - 1          ? KPS_REGIME_BEYOND
+                                       : KPS_REGIME_EDGE;
+
+  /* Inflection: an interior extremum of dO/dtau2 on [tau2[0], tau2[upper]]. */
+  if (upper >= 2) {
+    size_t kmin = 0, kmax = 0;
+    for (size_t j = 1; j <= upper; ++j) {
+      if (g[j] < g[kmin]) kmin = j;
+      if (g[j] > g[kmax]) kmax = j;
+    }
+    /* Below tau* the gradient is negative: its extremum is a minimum. */
+    size_t k = out->regime == KPS_REGIME_CRITICAL ? kmin : (fabs(g[kmin]) > fabs(g[kmax]) ? kmin : kmax);
+    const double sgn = k == kmin ? 1.0 : -1.0;
+    if (k > 0 && k < upper) {
+      pr->warm = 0;
+      double x;
+      st = golden(pr, sgn, tau2[k - 1], tau2[k + 1], &x);
+      if (!kps_status_is_ok(st)) return st;
+      out->tau_infl = x;
+    }
+  }
+  return KPS_ST_OK;
+}
+
+/* O - O_th and its derivative in the dose of ligand `which`. */
+typedef struct dose_ctx {
+  kps_probe *pr;
+  int which;
+  double O_th;
+} dose_ctx;
+
+static int dose_fd(void *ctx, double x, double *f, double *df) {
+  dose_ctx *c = ctx;
+  double O, g[2 * KPS_MAX_BINS];
+  c->pr->L[c->which] = x;
+  int st = kps_probe_eval(c->pr, &O, g);
+  *f = O - c->O_th;
+  if (df) *df = g[c->pr->K + c->which];
+  return st;
+}
+
+int kps_dose_boundary(kps_probe *pr, int which, double O_th, int target, double *dose) {
+  dose_ctx c = {pr, which, O_th};
+  const double L0 = pr->L[which];
+  *dose = NAN;
+  double f0, fx, x;
+  pr->warm = 0;
+  int st = dose_fd(&c, 0.0, &f0, NULL);
+  if (!kps_status_is_ok(st)) goto done;
+  if ((f0 > 0) == (target == 1)) {
+    *dose = 0.0;
+    goto done;
+  }
+  /* Scan up geometrically from the current dose (or 1) for a sign change. */
+  double lo = 0.0, flo = f0;
+  x = L0 > 0 ? L0 : 1.0;
+  for (;;) {
+    st = dose_fd(&c, x, &fx, NULL);
+    if (!kps_status_is_ok(st)) goto done;
+    if ((fx > 0) != (f0 > 0)) break;
+    lo = x, flo = fx;
+    if (x > DOSE_MAX) {
+      *dose = INFINITY;
+      goto done;
+    }
+    x *= DOSE_FACTOR;
+  }
+  /* A first probe beyond the crossing: shrink towards 0 to tighten the bracket. */
+  while (lo == 0.0 && x > 1e-9) {
+    double xs = x / DOSE_FACTOR, fs;
+    st = dose_fd(&c, xs, &fs, NULL);
+    if (!kps_status_is_ok(st)) goto done;
+    if ((fs > 0) == (f0 > 0)) {
+      lo = xs, flo = fs;
+      break;
+    }
+    x = xs, fx = fs;
+  }
+  st = kps_bracket_newton(dose_fd, &c, lo, flo, x, fx, ROOT_XTOL, dose);
+done:
+  pr->L[which] = L0;
+  pr->warm = 0;
+  return st;
+}
