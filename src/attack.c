@@ -76,7 +76,6 @@ int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, dou
   memcpy(cx->tau0, pr->tau, sizeof(double) * (size_t)K);
   memcpy(cx->L0, pr->L, sizeof(double) * (size_t)K);
   double O, g[2 * KPS_MAX_BINS];
-  pr->warm = 0;
   int st = kps_probe_eval(pr, &O, g);
   if (!kps_status_is_ok(st)) goto done;
   const int d0 = O > O_th;
@@ -102,7 +101,6 @@ int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, dou
     res->decision = f > 0;
     goto done;
   }
-  pr->warm = 0;
   st = kps_bracket_root(fgsm_f, cx, prev, fprev, eps, f, EPS_XTOL, &res->eps_star);
   if (!kps_status_is_ok(st)) goto done;
   /* Report the input just past the crossing, where the decision has flipped. */
@@ -127,7 +125,6 @@ int kps_attack_pgd(kps_probe *pr, const kps_attack_config *a, double tau_c, doub
   res->O_final = NAN;
   memcpy(tau0, pr->tau, sizeof(double) * (size_t)K);
   memcpy(L0, pr->L, sizeof(double) * (size_t)K);
-  pr->warm = 0;
   int st = kps_probe_eval(pr, &O, g);
   if (!kps_status_is_ok(st)) goto done;
   const int d0 = O > O_th;
@@ -161,7 +158,6 @@ int kps_attack_descent(kps_probe *pr, const kps_attack_config *a, double tau_c, 
   (void)tau_c;
   memset(res, 0, sizeof *res);
   res->tau_mean = res->frac_near0 = res->O_final = NAN;
-  pr->warm = 0;
   int st = kps_probe_eval(pr, &O, g);
   if (!kps_status_is_ok(st)) return st;
   const int d0 = O > O_th;

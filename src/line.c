@@ -99,42 +99,58 @@ static void line_statistics(kps_line_worker *w, kps_batch *b, size_t row, double
   *kps_batch_i8(b, F_REGIME, row) = (int8_t)ls.regime;
 }
 
-/* Per point: dose boundaries L2*, L1* and the FGSM/PGD attacks. */
-static void point_boundaries_and_attacks(kps_line_worker *w, kps_batch *b, size_t row,
-                                         double tau1, double L1, double L2, double O_th) {
+/*
+ * Point j's dose boundaries L2*, L1* and FGSM/PGD attacks. Each starts warm
+ * from the point's steady state y (copied, so the line's continuation is
+ * untouched).
+ */
+static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j, double tau1,
+                         double L1, double L2, double O_th, int n) {
   const kps_config *cfg = w->cfg;
   const kps_attack_config *a = &cfg->attack;
   double *L2s = kps_batch_f64(b, F_L2_STAR, row), *L1s = kps_batch_f64(b, F_L1_STAR, row);
   double *fL = kps_batch_f64(b, F_FGSM_L, row), *ft = kps_batch_f64(b, F_FGSM_TAU, row);
   int8_t *pf = kps_batch_i8(b, F_PGD_FLIP, row);
   int32_t *ps = kps_batch_i32(b, F_PGD_STEPS, row);
-  const int8_t *st = kps_batch_i8(b, F_STATUS, row);
-  for (size_t j = 0; j < cfg->tau2.n; ++j) {
-    L2s[j] = L1s[j] = fL[j] = ft[j] = NAN;
-    pf[j] = -1, ps[j] = -1;
-    if (!kps_status_is_ok(st[j]) || isnan(O_th)) continue;
-    const double tau[2] = {tau1, cfg->tau2.values[j]}, L[2] = {L1, L2};
-    if (cfg->stats.boundary) {
-      kps_probe_reset(&w->probe, 2, tau, L);
-      kps_dose_boundary(&w->probe, 1, O_th, 0, &L2s[j]);
-      kps_dose_boundary(&w->probe, 0, O_th, 1, &L1s[j]);
-    }
-    if (!a->enabled) continue;
-    uint8_t mov[2];
-    kps_attack_movable(a, cfg->tau_c, 2, tau, mov);
-    kps_probe_reset(&w->probe, 2, tau, L);
-    kps_fgsm_result fr;
-    if (a->fgsm_L && kps_status_is_ok(kps_attack_fgsm(&w->probe, a, cfg->tau_c, O_th, mov, 0, &fr)) &&
-        fr.applicable)
-      fL[j] = fr.eps_star;
-    if (a->fgsm_tau && kps_status_is_ok(kps_attack_fgsm(&w->probe, a, cfg->tau_c, O_th, mov, 1, &fr)) &&
-        fr.applicable)
-      ft[j] = fr.eps_star;
-    kps_pgd_result pr;
-    if (a->pgd && kps_status_is_ok(kps_attack_pgd(&w->probe, a, cfg->tau_c, O_th, mov, &pr)) &&
-        pr.applicable)
-      pf[j] = (int8_t)pr.flipped, ps[j] = pr.steps;
+  L2s[j] = L1s[j] = fL[j] = ft[j] = NAN;
+  pf[j] = -1, ps[j] = -1;
+  if (!kps_status_is_ok(kps_batch_i8(b, F_STATUS, row)[j]) || isnan(O_th)) return;
+  const double tau[2] = {tau1, cfg->tau2.values[j]}, L[2] = {L1, L2};
+  kps_probe *pr = &w->probe;
+  const int warm = !cfg->model->closed_form;
+#define KPS_PROBE_AT_POINT()                                             \
+  do {                                                                   \
+    kps_probe_reset(pr, 2, tau, L);                                      \
+    if (warm) memcpy(w->y_probe, w->y, sizeof(double) * (size_t)n);      \
+    pr->warm = warm;                                                     \
+  } while (0)
+  if (cfg->stats.boundary) {
+    KPS_PROBE_AT_POINT();
+    kps_dose_boundary(pr, 1, O_th, 0, &L2s[j]);
+    KPS_PROBE_AT_POINT();
+    kps_dose_boundary(pr, 0, O_th, 1, &L1s[j]);
   }
+  if (!a->enabled) return;
+  uint8_t mov[2];
+  kps_attack_movable(a, cfg->tau_c, 2, tau, mov);
+  kps_fgsm_result fr;
+  if (a->fgsm_L) {
+    KPS_PROBE_AT_POINT();
+    if (kps_status_is_ok(kps_attack_fgsm(pr, a, cfg->tau_c, O_th, mov, 0, &fr)) && fr.applicable)
+      fL[j] = fr.eps_star;
+  }
+  if (a->fgsm_tau) {
+    KPS_PROBE_AT_POINT();
+    if (kps_status_is_ok(kps_attack_fgsm(pr, a, cfg->tau_c, O_th, mov, 1, &fr)) && fr.applicable)
+      ft[j] = fr.eps_star;
+  }
+  kps_pgd_result pgd;
+  if (a->pgd) {
+    KPS_PROBE_AT_POINT();
+    if (kps_status_is_ok(kps_attack_pgd(pr, a, cfg->tau_c, O_th, mov, &pgd)) && pgd.applicable)
+      pf[j] = (int8_t)pgd.flipped, ps[j] = pgd.steps;
+  }
+#undef KPS_PROBE_AT_POINT
 }
 
 /* The histogram descent, once per parameter point (cached across doses). */
@@ -178,6 +194,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
   double htau[KPS_MAX_BINS], hL[KPS_MAX_BINS];
   const int K_hist = cfg->attack.enabled && cfg->attack.descent
                          ? kps_attack_histogram(&cfg->attack, htau, hL) : 0;
+  const int n_state = kps_model_state_size(m, p, 2);
   KPS_CHECK(ensure_state(w, kps_model_state_size(m, p, K_hist > 2 ? K_hist : 2)));
   w->probe = (kps_probe){.s = w->solver, .m = m, .p = p, .y = w->y_probe};
 
@@ -222,9 +239,9 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     g_t2[j] = gt[1], g_L2[j] = gL[1], g_t1[j] = gt[0], g_L1[j] = gL[0];
     steps[j] = (int32_t)e.stats.cv_steps;
     nit[j] = (int32_t)e.stats.newton_iters;
+    point_extras(w, b, row, j, tau_ag, L_ag, L2, O_th, n_state);
   }
   line_statistics(w, b, row, tau_ag, L_ag, L2, O_ag);
-  point_boundaries_and_attacks(w, b, row, tau_ag, L_ag, L2, O_th);
   line_descent(w, b, row, point, K_hist, htau, hL, O_th);
 cleanup:
   return rc;

@@ -16,12 +16,14 @@
  *   GOLDEN_XTOL  relative width of the inflection search
  *   DOSE_MAX     largest dose tried before a boundary is declared absent
  *   DOSE_FACTOR  growth of the bracketing scan of a dose boundary
+ *   DOSE_MIN     below DOSE_MIN times the current dose the scan tries 0
  */
 #define EDGE_STEP 1e-4
 #define ROOT_XTOL 1e-13
 #define GOLDEN_XTOL 1e-9
 #define DOSE_MAX 1e15
 #define DOSE_FACTOR 4.0
+#define DOSE_MIN 1e-12
 
 /* dO/dtau of the probe's second ligand at tau2 = x. */
 static int g_at(void *ctx, double x, double *gx) {
@@ -139,40 +141,44 @@ int kps_dose_boundary(kps_probe *pr, int which, double O_th, int target, double 
   dose_ctx c = {pr, which, O_th};
   const double L0 = pr->L[which];
   *dose = NAN;
-  double f0, fx, x;
-  pr->warm = 0;
-  int st = dose_fd(&c, 0.0, &f0, NULL);
+  double f0, fx, lo, flo, hi, fhi;
+  /* Start at the current dose, warm when the probe holds its state. */
+  int st = dose_fd(&c, L0, &f0, NULL);
   if (!kps_status_is_ok(st)) goto done;
   if ((f0 > 0) == (target == 1)) {
-    *dose = 0.0;
-    goto done;
-  }
-  /* Scan up geometrically from the current dose (or 1) for a sign change. */
-  double lo = 0.0, flo = f0;
-  x = L0 > 0 ? L0 : 1.0;
-  for (;;) {
-    st = dose_fd(&c, x, &fx, NULL);
-    if (!kps_status_is_ok(st)) goto done;
-    if ((fx > 0) != (f0 > 0)) break;
+    /* The target decision already holds: the crossing lies below L0. */
+    hi = L0, fhi = f0;
+    double x = L0;
+    for (;;) {
+      x = x > 0 ? x / DOSE_FACTOR : 0.0;
+      if (x < DOSE_MIN * L0) x = 0.0;
+      st = dose_fd(&c, x, &fx, NULL);
+      if (!kps_status_is_ok(st)) goto done;
+      if ((fx > 0) != (target == 1)) break;
+      hi = x, fhi = fx;
+      if (x == 0.0) {
+        *dose = 0.0;
+        goto done;
+      }
+    }
     lo = x, flo = fx;
-    if (x > DOSE_MAX) {
-      *dose = INFINITY;
-      goto done;
+  } else {
+    lo = L0, flo = f0;
+    double x = L0 > 0 ? L0 : 1.0;
+    for (;;) {
+      x *= DOSE_FACTOR;
+      if (x > DOSE_MAX) {
+        *dose = INFINITY;
+        goto done;
+      }
+      st = dose_fd(&c, x, &fx, NULL);
+      if (!kps_status_is_ok(st)) goto done;
+      if ((fx > 0) == (target == 1)) break;
+      lo = x, flo = fx;
     }
-    x *= DOSE_FACTOR;
+    hi = x, fhi = fx;
   }
-  /* A first probe beyond the crossing: shrink towards 0 to tighten the bracket. */
-  while (lo == 0.0 && x > 1e-9) {
-    double xs = x / DOSE_FACTOR, fs;
-    st = dose_fd(&c, xs, &fs, NULL);
-    if (!kps_status_is_ok(st)) goto done;
-    if ((fs > 0) == (f0 > 0)) {
-      lo = xs, flo = fs;
-      break;
-    }
-    x = xs, fx = fs;
-  }
-  st = kps_bracket_newton(dose_fd, &c, lo, flo, x, fx, ROOT_XTOL, dose);
+  st = kps_bracket_newton(dose_fd, &c, lo, flo, hi, fhi, ROOT_XTOL, dose);
 done:
   pr->L[which] = L0;
   pr->warm = 0;

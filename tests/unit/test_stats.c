@@ -1,0 +1,230 @@
+/*
+ * Critical points, decision boundaries and attacks (science.md sections 5, 6)
+ * against the closed forms of `ideal`:
+ *   tau* = tau_c (m T / N)^(1/(N-m)) with T at tau*; p = m - 1 (m > 0) or
+ *   N - 1 (m = 0); regime edge for m = 0, critical for m > 0;
+ *   L2* from the linear boundary sum_j L_j w(tau_j) = 0,
+ *   w(tau) = tau^m (tau^(N-m) - tau_c^(N-m)); FGSM in counts flips exactly
+ *   at eps = L2* - L2; descent sends ligands to tau -> 0 for m = 0 and
+ *   gathers them near tau* for m >= 1.
+ * adaptive_sorting in its ideal limit gives the same statistics within 1 %,
+ * and shp1's strongest antagonist lies strictly inside (0, tau_c).
+ * Lines are computed through the engine (kps_line_compute) from YAML jobs.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tap.h"
+#include "kpsweep/attack.h"
+#include "kpsweep/line.h"
+#include "kpsweep/results.h"
+#include "kpsweep/stats.h"
+#include "kpsweep/status.h"
+
+static const double TC = 3.0;
+
+static kps_config *load(const char *yaml) {
+  kps_config *cfg = malloc(sizeof *cfg);
+  char err[1024];
+  kps_config_defaults(cfg);
+  if (kps_config_parse(cfg, "test.yaml", yaml, strlen(yaml), err, sizeof err) != KPS_OK) {
+    printf("# config error: %s\n", err);
+    exit(99);
+  }
+  return cfg;
+}
+
+/* Computes every line of cfg into a new batch. */
+static kps_batch *run_lines(const kps_config *cfg) {
+  kps_line_worker *w = NULL;
+  kps_batch *b = NULL;
+  if (kps_line_worker_create(cfg, &w) || kps_batch_create(cfg->tau2.n, 4, &b)) exit(99);
+  for (size_t l = 0; l < kps_config_n_lines(cfg); ++l)
+    if (kps_line_compute(w, l, b)) exit(99);
+  kps_line_worker_destroy(&w);
+  return b;
+}
+
+static double w_ideal(double tau, double N, double m) { return pow(tau, m) * (pow(tau, N - m) - pow(TC, N - m)); }
+
+static double T_ideal(double N, double m, double t1, double L1, double t2, double L2) {
+  return (L1 * pow(t1, N) + L2 * pow(t2, N)) / (pow(TC, N - m) * (L1 * pow(t1, m) + L2 * pow(t2, m)));
+}
+
+static void test_ideal_lines(void) {
+  kps_config *cfg = load(
+      "model: ideal\n"
+      "axes:\n  N: {values: [1, 2, 3, 4, 5]}\n  m: {values: [0, 1, 2, 3, 4]}\n"
+      "agonist: {tau: 4.0, L: 4000}\n"
+      "antagonist:\n  tau: {log: [1.0e-4, 2.9, 400]}\n  L: 6000\n"
+      "threshold: {tau_c: 3.0}\n"
+      "attacks: {enabled: true, fgsm_eps_L_max: 1.0e9}\n");
+  kps_batch *b = run_lines(cfg);
+  const size_t n = cfg->tau2.n;
+  for (size_t r = 0; r < b->n_lines; ++r) {
+    double p[KPS_MAX_PARAMS], L2;
+    kps_config_line_params(cfg, b->line_ids[r], p, &L2);
+    const double N = p[0], m = p[1];
+    if (m >= N) {
+      tap_ok(kps_batch_i8(b, F_STATUS, r)[0] == KPS_ST_INVALID_PARAMS, "N=%g m=%g: invalid_params", N, m);
+      continue;
+    }
+    const double ts = *kps_batch_f64(b, F_TAU_STAR, r);
+    const int regime = *kps_batch_i8(b, F_REGIME, r);
+    const double pe = *kps_batch_f64(b, F_P_EDGE, r);
+    if (m == 0) {
+      tap_ok(regime == KPS_REGIME_EDGE && isnan(ts), "ideal N=%g m=0: edge regime, no tau* (regime %d)", N, regime);
+      tap_close(pe, N - 1, 1e-3, 1e-6, "ideal N=%g m=0: edge exponent p = N - 1", N);
+    } else if (TC * pow(m * T_ideal(N, m, 4.0, 4000, 2.9, 6000) / N, 1.0 / (N - m)) > 2.9) {
+      /* The closed-form tau* at the end of the axis lies beyond it. */
+      tap_ok(regime == KPS_REGIME_BEYOND && isnan(ts), "ideal N=%g m=%g: tau* beyond the axis (regime %d)", N, m, regime);
+    } else {
+      tap_ok(regime == KPS_REGIME_CRITICAL, "ideal N=%g m=%g: critical regime (%d)", N, m, regime);
+      const double T = T_ideal(N, m, 4.0, 4000, ts, 6000);
+      tap_close(ts, TC * pow(m * T / N, 1.0 / (N - m)), 1e-9, 0,
+                "ideal N=%g m=%g: tau* = tau_c (m T/N)^(1/(N-m))", N, m);
+      tap_close(*kps_batch_f64(b, F_TAU_STAR_REL, r), ts / TC, 1e-15, 0, "ideal N=%g m=%g: tau*/tau_c", N, m);
+      tap_close(*kps_batch_f64(b, F_FC_STAR, r),
+                T_ideal(N, m, 4.0, 4000, ts, 6000) / T_ideal(N, m, 4.0, 4000, 1.0, 0.0), 1e-9, 0,
+                "ideal N=%g m=%g: FC(tau*)", N, m);
+      tap_close(pe, m - 1, 1e-3, 2e-3, "ideal N=%g m=%g: edge exponent p = m - 1", N, m);
+      /* tau_infl: where d2T/dtau2^2 = 0 below tau*, checked by central
+       * differences of the closed-form gradient around it. */
+      const double ti = *kps_batch_f64(b, F_TAU_INFL, r);
+      if (m > 1) {
+        double g[3];
+        for (int k = -1; k <= 1; ++k) {
+          const double t = ti * (1 + 1e-3 * k), S_m = 4000 * pow(4, m) + 6000 * pow(t, m),
+                       S_N = 4000 * pow(4, N) + 6000 * pow(t, N);
+          g[k + 1] = 6000 * pow(t, m - 1) * (N * pow(t, N - m) * S_m - m * S_N) / (S_m * S_m);
+        }
+        tap_ok(ti > 0 && ti < ts && g[1] <= g[0] && g[1] <= g[2],
+               "ideal N=%g m=%g: tau_infl %.6g < tau* is a minimum of dO/dtau2", N, m, ti);
+      } else {
+        tap_ok(isnan(ti), "ideal N=%g m=1: no interior inflection (%.4g)", N, ti);
+      }
+    }
+    /* Boundaries and FGSM at a few points of the line. */
+    const double *L2s = kps_batch_f64(b, F_L2_STAR, r), *L1s = kps_batch_f64(b, F_L1_STAR, r);
+    const double *fL = kps_batch_f64(b, F_FGSM_L, r);
+    const int8_t *dec = kps_batch_i8(b, F_DECISION, r);
+    for (size_t j = 0; j < n; j += 57) {
+      const double t2 = cfg->tau2.values[j];
+      const double want2 = -4000 * w_ideal(4.0, N, m) / w_ideal(t2, N, m);
+      tap_close(L2s[j], want2, 1e-9, 0, "ideal N=%g m=%g tau2=%.4g: L2* on the linear boundary", N, m, t2);
+      const double want1 = -6000 * w_ideal(t2, N, m) / w_ideal(4.0, N, m);
+      tap_close(L1s[j], want1, 1e-9, 0, "ideal N=%g m=%g tau2=%.4g: L1* on the linear boundary", N, m, t2);
+      if (dec[j] == 1)
+        tap_close(fL[j], want2 - 6000, 1e-9, 0,
+                  "ideal N=%g m=%g tau2=%.4g: FGSM in counts flips exactly at L2* - L2", N, m, t2);
+      else
+        tap_ok(isnan(fL[j]), "ideal N=%g m=%g tau2=%.4g: FGSM not applicable when already off", N, m, t2);
+    }
+  }
+  kps_batch_destroy(&b);
+  kps_config_destroy(cfg);
+  free(cfg);
+}
+
+static void test_descent(void) {
+  const kps_model *m = kps_model_find("ideal");
+  kps_config cfg;
+  kps_config_defaults(&cfg);
+  kps_solver *s = NULL;
+  kps_solver_create(&cfg.solver, &s);
+  kps_attack_config a = cfg.attack;
+  a.enabled = 1, a.descent = 1, a.descent_max_steps = 400, a.bin_width = 0.2, a.descent_eta = 0.05;
+  a.n_draw = 2;
+  a.draw[0] = (kps_draw_component){0, 3.5, 0.1, 4000};
+  a.draw[1] = (kps_draw_component){1, 0.0, 1.0 / 3.0, 300};
+  a.tau_max = 6.0, a.seed = 7;
+  double tau[KPS_MAX_BINS], L[KPS_MAX_BINS], y[1];
+  const int K = kps_attack_histogram(&a, tau, L);
+  double total = 0;
+  for (int j = 0; j < K; ++j) total += L[j];
+  tap_ok(K > 2 && total == 4300, "drawn histogram: %d bins holding all 4300 ligands", K);
+  for (int mm = 0; mm <= 3; ++mm) {
+    double p[2] = {5, mm};
+    kps_probe pr = {.s = s, .m = m, .p = p, .y = y};
+    kps_probe_reset(&pr, K, tau, L);
+    uint8_t mov[KPS_MAX_BINS];
+    kps_attack_movable(&a, TC, K, tau, mov);
+    kps_descent_result d;
+    kps_attack_descent(&pr, &a, TC, pow(TC, 5 - mm), mov, &d);
+    tap_ok(d.applicable && !d.flipped, "descent N=5 m=%d: runs its steps without flipping (T stays > 1)", mm);
+    if (mm == 0) {
+      tap_ok(d.frac_near0 == 1.0 && d.tau_mean < a.bin_width,
+             "descent N=5 m=0: every moved ligand ends near tau = 0 (share %.3f, mean %.3g)", d.frac_near0, d.tau_mean);
+    } else {
+      /* tau* of the final histogram: S_k over its bins. */
+      double SN = 0, Sm = 0;
+      for (int j = 0; j < K; ++j) SN += pr.L[j] * pow(pr.tau[j], 5), Sm += pr.L[j] * pow(pr.tau[j], mm);
+      const double T = SN / Sm / pow(TC, 5 - mm), ts = TC * pow(mm * T / 5, 1.0 / (5 - mm));
+      tap_close(d.tau_mean, ts, 0.03, 0,
+                "descent N=5 m=%d: ligands gather at tau* = %.4g of the final histogram", mm, ts);
+      tap_ok(d.frac_near0 == 0.0, "descent N=5 m=%d: none left near tau = 0", mm);
+    }
+  }
+  kps_solver_destroy(&s);
+  kps_config_destroy(&cfg);
+}
+
+/* adaptive_sorting in the 1 % limit set of science.md 2.3 against ideal, through the engine. */
+static void test_as_limit(void) {
+  static const struct { int N, m; double delta; } sets[] = {{3, 1, 1e2}, {5, 2, 1e5}};
+  for (size_t k = 0; k < 2; ++k) {
+    char yaml[1024];
+    const char *tail =
+        "agonist: {tau: 4.0, L: 4000}\n"
+        "antagonist:\n  tau: {linear: [0.1, 2.9, 57]}\n  L: 6000\n"
+        "threshold: {tau_c: 3.0}\n";
+    snprintf(yaml, sizeof yaml,
+             "model: adaptive_sorting\nparams: {N: %d, m: %d, phi: 1.0e-3, kappa: 0.1, R: 1.0e5, delta: %g}\n%s",
+             sets[k].N, sets[k].m, sets[k].delta, tail);
+    kps_config *as = load(yaml);
+    snprintf(yaml, sizeof yaml, "model: ideal\nparams: {N: %d, m: %d}\n%s", sets[k].N, sets[k].m, tail);
+    kps_config *id = load(yaml);
+    kps_batch *ba = run_lines(as), *bi = run_lines(id);
+    tap_ok(*kps_batch_i8(ba, F_REGIME, 0) == KPS_REGIME_CRITICAL, "AS limit N=%d m=%d: critical regime", sets[k].N, sets[k].m);
+    tap_close(*kps_batch_f64(ba, F_TAU_STAR, 0), *kps_batch_f64(bi, F_TAU_STAR, 0), 0.01, 0,
+              "AS limit N=%d m=%d: tau* within 1 %% of ideal", sets[k].N, sets[k].m);
+    tap_close(*kps_batch_f64(ba, F_FC_STAR, 0), *kps_batch_f64(bi, F_FC_STAR, 0), 0.01, 0,
+              "AS limit N=%d m=%d: FC(tau*) within 1 %% of ideal", sets[k].N, sets[k].m);
+    double worst = 0;
+    for (size_t j = 0; j < as->tau2.n; ++j) {
+      const double x = kps_batch_f64(ba, F_L2_STAR, 0)[j], y = kps_batch_f64(bi, F_L2_STAR, 0)[j];
+      /* The limit holds while ligands do not saturate the receptors (R = 1e5). */
+      if (isfinite(y) && y < 0.5e5) worst = fmax(worst, fabs(x / y - 1));
+    }
+    tap_ok(worst < 0.01, "AS limit N=%d m=%d: L2*(tau2) within 1 %% of ideal where L2* < R/2 (max %.3g %%)",
+           sets[k].N, sets[k].m, 100 * worst);
+    kps_batch_destroy(&ba), kps_batch_destroy(&bi);
+    kps_config_destroy(as), kps_config_destroy(id);
+    free(as), free(id);
+  }
+}
+
+static void test_shp1(void) {
+  kps_config *cfg = load("model: shp1\nagonist: {tau: 10.0, L: 1000}\n"
+                         "antagonist:\n  tau: {linear: [0.05, 2.95, 59]}\n  L: 10000\n"
+                         "threshold: {tau_c: 3.0}\n");
+  kps_batch *b = run_lines(cfg);
+  const double ts = *kps_batch_f64(b, F_TAU_STAR, 0);
+  tap_ok(*kps_batch_i8(b, F_REGIME, 0) == KPS_REGIME_CRITICAL && ts > 0.05 && ts < TC,
+         "shp1: the strongest antagonist tau* = %.4g lies strictly inside (0, tau_c)", ts);
+  tap_ok(*kps_batch_f64(b, F_FC_STAR, 0) < 1.0, "shp1: FC(tau*) = %.4g < 1 (antagonism)",
+         *kps_batch_f64(b, F_FC_STAR, 0));
+  kps_batch_destroy(&b);
+  kps_config_destroy(cfg);
+  free(cfg);
+}
+
+int main(void) {
+  test_ideal_lines();
+  test_descent();
+  test_as_limit();
+  test_shp1();
+  return tap_done();
+}
