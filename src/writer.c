@@ -345,7 +345,7 @@ cleanup:
 kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode mode,
                         MPI_Comm comm, kps_writer **out, int *resumed) {
   kps_err rc = KPS_OK;
-  hid_t fapl = H5I_INVALID_HID;
+  hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
   kps_writer *w = calloc(1, sizeof *w);
   KPS_CHECK_ALLOC(w);
   w->comm = comm;
@@ -374,18 +374,24 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
   KPS_CHECK_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
   KPS_CHECK_H5(H5Pset_all_coll_metadata_ops(fapl, 1));
   KPS_CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
+  /* Dense attribute storage (1.8 format): the job text and its canonical
+   * form can exceed the 64 KiB of compact attributes. */
+  KPS_CHECK_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST));
+  KPS_CHECK_H5_ID(fcpl, H5Pcreate(H5P_FILE_CREATE));
+  KPS_CHECK_H5(H5Pset_attr_phase_change(fcpl, 0, 0));
   if (exists && mode == KPS_OPEN_RESUME) {
     KPS_CHECK_H5_ID(w->file, H5Fopen(path, H5F_ACC_RDWR, fapl));
     KPS_CHECK(open_layout(w, cfg, path));
     *resumed = 1;
   } else {
-    KPS_CHECK_H5_ID(w->file, H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
+    KPS_CHECK_H5_ID(w->file, H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl));
     KPS_CHECK(create_layout(w, cfg));
     KPS_CHECK_H5(H5Fflush(w->file, H5F_SCOPE_GLOBAL));
   }
   *out = w;
   w = NULL;
 cleanup:
+  if (fcpl >= 0) H5Pclose(fcpl);
   if (fapl >= 0) H5Pclose(fapl);
   kps_writer_abort(&w);
   return rc;
@@ -413,40 +419,51 @@ cleanup:
 }
 
 /*
- * Selects, in a dataspace of the line shape (plus tau2 when with_tau), the
- * lines ids[0..n) (sorted). Consecutive ids that differ only in the last
- * line dimension become one hyperslab.
+ * Adds to `space` the lines [a, b) (consecutive ids), split into at most a
+ * few boxes per dimension: each box is aligned to the largest line block
+ * (a run over the inner dimensions) that fits.
  */
+static kps_err select_run(const kps_writer *w, hid_t space, uint64_t a, uint64_t b, int with_tau,
+                          H5S_seloper_t *op) {
+  kps_err rc = KPS_OK;
+  const int nd = w->nd_line;
+  uint64_t stride[KPS_MAX_AXES + 2];
+  stride[nd - 1] = 1;
+  for (int d = nd - 2; d >= 0; --d) stride[d] = stride[d + 1] * w->ldims[d + 1];
+  while (a < b) {
+    int d = 0;
+    while (d < nd - 1 && (a % stride[d] != 0 || a + stride[d] > b)) ++d;
+    const uint64_t pos = (a / stride[d]) % w->ldims[d];
+    uint64_t c = (b - a) / stride[d];
+    if (c > w->ldims[d] - pos) c = w->ldims[d] - pos;
+    hsize_t start[KPS_MAX_AXES + 3], count[KPS_MAX_AXES + 3];
+    uint64_t id = a;
+    for (int k = nd - 1; k >= 0; --k) {
+      start[k] = id % w->ldims[k];
+      id /= w->ldims[k];
+      count[k] = k < d ? 1 : k == d ? c : w->ldims[k];
+    }
+    if (with_tau) start[nd] = 0, count[nd] = w->n_tau;
+    KPS_CHECK_H5(H5Sselect_hyperslab(space, *op, start, NULL, count, NULL));
+    *op = H5S_SELECT_OR;
+    a += c * stride[d];
+  }
+cleanup:
+  return rc;
+}
+
+/* Selects the lines ids[0..n) (sorted) in a dataspace of the line shape
+ * (plus tau2 when with_tau). */
 static kps_err select_lines(const kps_writer *w, hid_t space, const uint64_t *ids, size_t n,
                             int with_tau) {
   kps_err rc = KPS_OK;
-  if (n == 0) {
-    KPS_CHECK_H5(H5Sselect_none(space));
-    return KPS_OK;
-  }
-  const int nd = w->nd_line;
-  const hsize_t last = w->ldims[nd - 1];
-  hsize_t start[KPS_MAX_AXES + 3], count[KPS_MAX_AXES + 3];
+  KPS_CHECK_H5(H5Sselect_none(space));
   H5S_seloper_t op = H5S_SELECT_SET;
   size_t i = 0;
   while (i < n) {
     size_t j = i + 1;
-    while (j < n && ids[j] == ids[j - 1] + 1 && ids[j] / last == ids[i] / last) ++j;
-    uint64_t id = ids[i];
-    for (int d = nd - 1; d >= 0; --d) {
-      start[d] = id % w->ldims[d];
-      id /= w->ldims[d];
-      count[d] = 1;
-    }
-    count[nd - 1] = (hsize_t)(j - i);
-    int dims = nd;
-    if (with_tau) {
-      start[dims] = 0;
-      count[dims] = w->n_tau;
-      ++dims;
-    }
-    KPS_CHECK_H5(H5Sselect_hyperslab(space, op, start, NULL, count, NULL));
-    op = H5S_SELECT_OR;
+    while (j < n && ids[j] == ids[j - 1] + 1) ++j;
+    KPS_CHECK(select_run(w, space, ids[i], ids[j - 1] + 1, with_tau, &op));
     i = j;
   }
 cleanup:

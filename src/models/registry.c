@@ -11,12 +11,14 @@ extern const kps_model kps_model_ideal;
 extern const kps_model kps_model_kpr;
 extern const kps_model kps_model_adaptive_sorting;
 extern const kps_model kps_model_shp1;
+extern const kps_model kps_model_null;
 
 static const kps_model *const registry[] = {
     &kps_model_ideal,
     &kps_model_kpr,
     &kps_model_adaptive_sorting,
     &kps_model_shp1,
+    &kps_model_null,
     NULL,
 };
 
