@@ -1,12 +1,14 @@
 /*
  * `kpsweep solve`: one point, cold-solved, printed as a table or as JSON
- * (docs/solve.md). Runs on rank 0 only; other ranks return at once.
+ * (docs/solve.md), optionally attacked (FGSM, PGD, histogram descent).
+ * Runs on rank 0 only; other ranks return at once.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kpsweep/attack.h"
 #include "kpsweep/cli.h"
 #include "kpsweep/config.h"
 #include "kpsweep/progress.h"
@@ -14,18 +16,22 @@
 #include "kpsweep/status.h"
 #include "kpsweep/threshold.h"
 
-#define MAX_LIGANDS KPS_MAX_BINS
-
 static const char *solve_help =
-    "usage: kpsweep solve [--model NAME] [--set NAME=VALUE]... [--ligand TAU:L]...\n"
-    "                     [--tau-c S] [--L-ref N | --threshold-value O] [--rtol R] [--json]\n"
+    "usage: kpsweep solve [--config JOB.yaml] [--model NAME] [--set NAME=VALUE]...\n"
+    "                     [--ligand TAU:L]... [--tau-c S] [--L-ref N | --threshold-value O]\n"
+    "                     [--rtol R] [--attack NAME]... [--direction off|on]\n"
+    "                     [--movable below|all] [--json]\n"
     "\n"
     "Solves one point to steady state (CVODE from the all-free state, Newton polish)\n"
     "and prints the state, the output O, the threshold O_th, the decision (O > O_th),\n"
     "and the exact gradients dO/dtau_i, dO/dL_i and dO/dtheta for every continuous\n"
     "model parameter (implicit function theorem at the steady state).\n"
     "\n"
-    "  --model NAME         ideal | kpr | adaptive_sorting | shp1 (default adaptive_sorting)\n"
+    "  --config JOB.yaml    take model, fixed parameters, threshold, solver and attack\n"
+    "                       settings from a job file; the ligands default to its agonist\n"
+    "                       and the first antagonist tau2 and dose (or its histogram)\n"
+    "  --model NAME         ideal | kpr | adaptive_sorting | shp1 | null\n"
+    "                       (default adaptive_sorting)\n"
     "  --set NAME=VALUE     override a model parameter (repeatable); --list-params shows them\n"
     "  --ligand TAU:L       one ligand type with binding time TAU (s) and count L\n"
     "                       (repeatable; default: the agonist 4:4000 and antagonist 1:6000)\n"
@@ -33,14 +39,34 @@ static const char *solve_help =
     "  --L-ref N            threshold reference count (default 10 R)\n"
     "  --threshold-value O  explicit threshold instead of tau_c/L_ref\n"
     "  --rtol R             CVODE relative tolerance (default 1e-6)\n"
+    "  --attack NAME        fgsm_L | fgsm_tau | pgd | descent | all (repeatable): attack the\n"
+    "                       ligand input; descent moves the given ligands as a histogram\n"
+    "  --direction off|on   switch a response off (antagonism, default) or on\n"
+    "  --movable below|all  ligands the adversary may move (default: tau < tau_c)\n"
     "  --json               machine-readable output (keys documented in docs/solve.md)\n"
     "  --list-params        print the model's parameters with defaults and ranges\n"
     "\n"
-    "example:\n"
-    "  kpsweep solve --model shp1 --ligand 10:1000 --ligand 1:10000 --json\n";
+    "examples:\n"
+    "  kpsweep solve --model shp1 --ligand 10:1000 --ligand 1:10000 --json\n"
+    "  kpsweep solve --model ideal --ligand 4:4000 --ligand 1:6000 --attack all\n";
+
+enum { ATK_FGSM_L = 1, ATK_FGSM_TAU = 2, ATK_PGD = 4, ATK_DESCENT = 8 };
+
+typedef struct solve_opts {
+  const kps_model *m;
+  double p[KPS_MAX_PARAMS];
+  int K;
+  double tau[KPS_MAX_BINS], L[KPS_MAX_BINS];
+  double tau_c, L_ref, th_value;
+  int explicit_th, json, list;
+  unsigned attacks;
+  kps_solver_config solver;
+  kps_attack_config attack;
+} solve_opts;
 
 static void json_num(double v) {
   if (isfinite(v)) printf("%.17g", v);
+  else if (isinf(v)) printf("\"%sinf\"", v < 0 ? "-" : "");
   else printf("null");
 }
 
@@ -68,220 +94,363 @@ static int parse_double(const char *s, double *out) {
   return end != s && *end == '\0';
 }
 
-int kps_cmd_solve(int argc, char **argv, MPI_Comm comm) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  if (rank != 0) return KPS_EXIT_OK;
-  const kps_model *m = kps_model_find("adaptive_sorting");
-  const char *sets[64];
-  int n_sets = 0, json = 0, K = 0, list = 0, explicit_th = 0;
-  static double tau[MAX_LIGANDS], L[MAX_LIGANDS];
-  double tau_c = 3.0, L_ref = NAN, th_value = NAN;
-  kps_config defaults;
-  kps_config_defaults(&defaults);
-  kps_solver_config sopt = defaults.solver;
-  kps_config_destroy(&defaults);
-  for (int i = 0; i < argc; ++i) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    double x;
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      fputs(solve_help, stdout);
-      return KPS_EXIT_OK;
-    } else if (!strcmp(a, "--json")) {
-      json = 1;
-    } else if (!strcmp(a, "--list-params")) {
-      list = 1;
-    } else if (!v) {
-      fprintf(stderr, "kpsweep solve: %s needs a value\nTry 'kpsweep solve --help'.\n", a);
-      return KPS_EXIT_USAGE;
-    } else if (!strcmp(a, "--model")) {
-      m = kps_model_find(v);
-      if (!m) {
-        fprintf(stderr, "kpsweep solve: unknown model '%s'; known:", v);
-        for (const kps_model *const *k = kps_model_list(); *k; ++k) fprintf(stderr, " %s", (*k)->name);
-        fprintf(stderr, "\n");
-        return KPS_EXIT_USAGE;
-      }
-      ++i;
-    } else if (!strcmp(a, "--set")) {
-      if (n_sets == 64) {
-        fprintf(stderr, "kpsweep solve: too many --set options\n");
-        return KPS_EXIT_USAGE;
-      }
-      sets[n_sets++] = v;
-      ++i;
-    } else if (!strcmp(a, "--ligand")) {
-      char buf[128];
-      snprintf(buf, sizeof buf, "%s", v);
-      char *colon = strchr(buf, ':');
-      if (!colon || K == MAX_LIGANDS) {
-        fprintf(stderr, "kpsweep solve: --ligand wants TAU:L, got '%s'\n", v);
-        return KPS_EXIT_USAGE;
-      }
-      *colon = '\0';
-      if (!parse_double(buf, &tau[K]) || !parse_double(colon + 1, &L[K]) || !(tau[K] > 0) ||
-          !(L[K] >= 0)) {
-        fprintf(stderr, "kpsweep solve: --ligand '%s': need TAU > 0 and L >= 0\n", v);
-        return KPS_EXIT_USAGE;
-      }
-      ++K, ++i;
-    } else if (!strcmp(a, "--tau-c") || !strcmp(a, "--L-ref") ||
-               !strcmp(a, "--threshold-value") || !strcmp(a, "--rtol")) {
-      if (!parse_double(v, &x) || !(x > 0)) {
-        fprintf(stderr, "kpsweep solve: %s wants a positive number, got '%s'\n", a, v);
-        return KPS_EXIT_USAGE;
-      }
-      if (!strcmp(a, "--tau-c")) tau_c = x;
-      else if (!strcmp(a, "--L-ref")) L_ref = x;
-      else if (!strcmp(a, "--rtol")) sopt.rtol = x;
-      else explicit_th = 1, th_value = x;
-      ++i;
-    } else {
-      fprintf(stderr, "kpsweep solve: unknown option '%s'\nTry 'kpsweep solve --help'.\n", a);
-      return KPS_EXIT_USAGE;
+static int fail(const char *fmt, const char *arg) {
+  fprintf(stderr, "kpsweep solve: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\nTry 'kpsweep solve --help'.\n");
+  return KPS_EXIT_USAGE;
+}
+
+/* Reads a job file (not collective: solve runs on one rank). */
+static int from_config(solve_opts *o, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return fail("cannot read the config file %s", path);
+  char *text = NULL;
+  size_t len = 0, cap = 0, got;
+  char buf[65536];
+  while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+    if (len + got + 1 > cap) {
+      cap = 2 * (len + got + 1);
+      char *t = realloc(text, cap);
+      if (!t) break;
+      text = t;
+    }
+    memcpy(text + len, buf, got);
+    len += got;
+  }
+  fclose(f);
+  kps_config cfg;
+  kps_config_defaults(&cfg);
+  char err[2048];
+  int code = KPS_EXIT_OK;
+  if (!text || kps_config_parse(&cfg, path, text, len, err, sizeof err) != KPS_OK) {
+    fprintf(stderr, "%s\n", text ? err : "out of memory");
+    code = KPS_EXIT_USAGE;
+  } else {
+    o->m = cfg.model;
+    memcpy(o->p, cfg.params, sizeof o->p);
+    o->tau_c = cfg.tau_c, o->L_ref = cfg.L_ref;
+    o->explicit_th = cfg.threshold_explicit, o->th_value = cfg.threshold_value;
+    o->solver = cfg.solver;
+    o->attack = cfg.attack;
+    o->K = kps_attack_histogram(&cfg.attack, o->tau, o->L);
+    if (o->K == 0) {
+      o->tau[0] = cfg.agonist_tau, o->L[0] = cfg.agonist_L;
+      o->tau[1] = cfg.tau2.values[0], o->L[1] = cfg.L2.values[0];
+      o->K = 2;
     }
   }
-  if (list) {
-    list_params(m);
-    return KPS_EXIT_OK;
+  kps_config_destroy(&cfg);
+  free(text);
+  return code;
+}
+
+static int parse_args(solve_opts *o, int argc, char **argv) {
+  const char *sets[64];
+  int n_sets = 0, K_cli = 0, have_model = 0;
+  for (int i = 0; i < argc; ++i)
+    if (!strcmp(argv[i], "--config")) {
+      if (i + 1 >= argc) return fail("%s needs a value", argv[i]);
+      int code = from_config(o, argv[i + 1]);
+      if (code) return code;
+    }
+  for (int i = 0; i < argc; ++i) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    double x;
+    if (!strcmp(a, "--json")) o->json = 1;
+    else if (!strcmp(a, "--list-params")) o->list = 1;
+    else if (!v) return fail("%s needs a value (or is unknown)", a);
+    else if (!strcmp(a, "--config")) ++i;
+    else if (!strcmp(a, "--model")) {
+      if (!(o->m = kps_model_find(v))) return fail("unknown model '%s' (see kpsweep solve --help)", v);
+      if (!have_model) kps_model_defaults(o->m, o->p);
+      have_model = 1, ++i;
+    } else if (!strcmp(a, "--set")) {
+      if (n_sets == 64) return fail("%s", "too many --set options");
+      sets[n_sets++] = v, ++i;
+    } else if (!strcmp(a, "--ligand")) {
+      char b[128];
+      snprintf(b, sizeof b, "%s", v);
+      char *colon = strchr(b, ':');
+      if (!colon || K_cli == KPS_MAX_BINS) return fail("--ligand wants TAU:L, got '%s'", v);
+      *colon = '\0';
+      if (!parse_double(b, &o->tau[K_cli]) || !parse_double(colon + 1, &o->L[K_cli]) ||
+          !(o->tau[K_cli] > 0) || !(o->L[K_cli] >= 0))
+        return fail("--ligand '%s': need TAU > 0 and L >= 0", v);
+      ++K_cli, ++i;
+    } else if (!strcmp(a, "--attack")) {
+      unsigned bit = !strcmp(v, "fgsm_L") ? ATK_FGSM_L : !strcmp(v, "fgsm_tau") ? ATK_FGSM_TAU
+                     : !strcmp(v, "pgd") ? ATK_PGD : !strcmp(v, "descent") ? ATK_DESCENT
+                     : !strcmp(v, "all") ? 15u : 0u;
+      if (!bit) return fail("unknown attack '%s' (fgsm_L, fgsm_tau, pgd, descent, all)", v);
+      o->attacks |= bit, ++i;
+    } else if (!strcmp(a, "--direction")) {
+      if (strcmp(v, "off") && strcmp(v, "on")) return fail("--direction wants off or on, got '%s'", v);
+      o->attack.direction = !strcmp(v, "on") ? KPS_DIR_ON : KPS_DIR_OFF, ++i;
+    } else if (!strcmp(a, "--movable")) {
+      if (strcmp(v, "below") && strcmp(v, "all")) return fail("--movable wants below or all, got '%s'", v);
+      o->attack.movable = !strcmp(v, "all") ? KPS_MOVE_ALL : KPS_MOVE_BELOW_THRESHOLD, ++i;
+    } else if (!strcmp(a, "--tau-c") || !strcmp(a, "--L-ref") || !strcmp(a, "--threshold-value") ||
+               !strcmp(a, "--rtol")) {
+      if (!parse_double(v, &x) || !(x > 0)) return fail("this option wants a positive number, got '%s'", v);
+      if (!strcmp(a, "--tau-c")) o->tau_c = x;
+      else if (!strcmp(a, "--L-ref")) o->L_ref = x;
+      else if (!strcmp(a, "--rtol")) o->solver.rtol = x;
+      else o->explicit_th = 1, o->th_value = x;
+      ++i;
+    } else {
+      return fail("unknown option '%s'", a);
+    }
   }
-  double p[KPS_MAX_PARAMS];
-  kps_model_defaults(m, p);
+  if (K_cli > 0) o->K = K_cli;
   for (int s = 0; s < n_sets; ++s) {
     char name[64];
     const char *eq = strchr(sets[s], '=');
     double x;
-    if (!eq || (size_t)(eq - sets[s]) >= sizeof name) {
-      fprintf(stderr, "kpsweep solve: --set wants NAME=VALUE, got '%s'\n", sets[s]);
-      return KPS_EXIT_USAGE;
-    }
+    if (!eq || (size_t)(eq - sets[s]) >= sizeof name) return fail("--set wants NAME=VALUE, got '%s'", sets[s]);
     memcpy(name, sets[s], (size_t)(eq - sets[s]));
     name[eq - sets[s]] = '\0';
-    const int j = kps_model_param_index(m, name);
-    if (j < 0) {
-      fprintf(stderr, "kpsweep solve: model %s has no parameter '%s' (see --list-params)\n",
-              m->name, name);
-      return KPS_EXIT_USAGE;
-    }
-    const kps_param_info *pi = &m->params[j];
+    const int j = kps_model_param_index(o->m, name);
+    if (j < 0) return fail("no parameter '%s' in this model (see --list-params)", name);
+    const kps_param_info *pi = &o->m->params[j];
     if (!parse_double(eq + 1, &x) || x < pi->min || x > pi->max ||
-        ((pi->flags & KPS_PARAM_INTEGER) && x != floor(x))) {
-      fprintf(stderr, "kpsweep solve: %s=%s is outside [%g, %g]%s\n", name, eq + 1, pi->min,
-              pi->max, pi->flags & KPS_PARAM_INTEGER ? " or not an integer" : "");
-      return KPS_EXIT_USAGE;
-    }
-    p[j] = x;
+        ((pi->flags & KPS_PARAM_INTEGER) && x != floor(x)))
+      return fail("--set %s: value outside the parameter's range or not an integer", sets[s]);
+    o->p[j] = x;
   }
   char why[256];
-  if (m->check_params && m->check_params(p, why, sizeof why)) {
-    fprintf(stderr, "kpsweep solve: %s\n", why);
-    return KPS_EXIT_USAGE;
-  }
-  if (K == 0) {
-    tau[0] = 4.0, L[0] = 4000.0, tau[1] = 1.0, L[1] = 6000.0;
-    K = 2;
-  }
+  if (o->m->check_params && o->m->check_params(o->p, why, sizeof why)) return fail("%s", why);
+  return KPS_EXIT_OK;
+}
 
-  kps_solver *solver = NULL;
-  if (kps_solver_create(&sopt, &solver) != KPS_OK) return KPS_EXIT_FAILURE;
-  const int n = kps_model_state_size(m, p, K);
-  double *y = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-  double *gt = calloc((size_t)K, sizeof(double)), *gL = calloc((size_t)K, sizeof(double));
-  double gp[KPS_MAX_PARAMS];
-  int code = KPS_EXIT_FAILURE;
-  if (!y || !gt || !gL) goto cleanup;
-  const kps_inputs in = {.p = p, .K = K, .tau = tau, .L = L};
-  kps_eval ev = {.dO_dtau = gt, .dO_dL = gL, .dO_dp = gp};
-  const double t0 = kps_now();
-  const int status = kps_evaluate(solver, m, &in, y, 0, &ev);
-  const double usec = 1e6 * (kps_now() - t0);
-  double O_th = NAN;
-  const int th_status = kps_threshold(solver, m, p, explicit_th, th_value, tau_c, L_ref, &O_th);
-  const int decision = kps_status_is_ok(status) && kps_status_is_ok(th_status) ? ev.O > O_th : -1;
-  const double L_ref_used = kps_threshold_L_ref(m, p, L_ref);
-
-  if (json) {
-    printf("{\n  \"model\": \"%s\",\n  \"params\": {", m->name);
-    for (int j = 0; j < m->n_params; ++j) {
-      printf("%s\"%s\": ", j ? ", " : "", m->params[j].name);
-      json_num(p[j]);
-    }
-    printf("},\n  \"ligands\": [");
-    for (int i = 0; i < K; ++i) {
-      printf("%s{\"tau\": ", i ? ", " : "");
-      json_num(tau[i]);
+static void print_histogram(const kps_probe *pr, int json) {
+  for (int j = 0; j < pr->K; ++j) {
+    if (json) {
+      printf("%s{\"tau\": ", j ? ", " : "");
+      json_num(pr->tau[j]);
       printf(", \"L\": ");
-      json_num(L[i]);
+      json_num(pr->L[j]);
       printf("}");
+    } else {
+      printf("           final bin %-3d tau=%-10.6g L=%g\n", j, pr->tau[j], pr->L[j]);
     }
-    printf("],\n  \"state\": ");
-    if (n > 0 && kps_status_is_ok(status)) json_array(y, n);
-    else printf(n > 0 ? "null" : "[]");
-    printf(",\n  \"state_names\": [");
-    for (int k = 0; k < n; ++k) {
-      char nm[64];
-      m->state_name(p, K, k, nm, sizeof nm);
-      printf("%s\"%s\"", k ? ", " : "", nm);
+  }
+}
+
+/* Runs the requested attacks and prints their outcomes (JSON: an object). */
+static void run_attacks(const solve_opts *o, kps_solver *s, double O_th, double *y) {
+  kps_probe pr = {.s = s, .m = o->m, .p = o->p, .y = y};
+  uint8_t mov[KPS_MAX_BINS];
+  kps_attack_movable(&o->attack, o->tau_c, o->K, o->tau, mov);
+  kps_attack_config a = o->attack;
+  if (!(a.fgsm_eps_tau_max > 0) || !isfinite(a.fgsm_eps_tau_max)) a.fgsm_eps_tau_max = o->tau_c;
+  if (o->json) printf(",\n  \"attacks\": {");
+  int first = 1;
+  for (int space = 0; space < 2; ++space) {
+    if (!(o->attacks & (space ? ATK_FGSM_TAU : ATK_FGSM_L))) continue;
+    kps_fgsm_result r;
+    kps_probe_reset(&pr, o->K, o->tau, o->L);
+    int st = kps_attack_fgsm(&pr, &a, o->tau_c, O_th, mov, space, &r);
+    const char *name = space ? "fgsm_tau" : "fgsm_L";
+    if (o->json) {
+      printf("%s\n    \"%s\": {\"status\": \"%s\", \"applicable\": %s, \"eps_star\": ", first ? "" : ",",
+             name, kps_status_name(st), r.applicable ? "true" : "false");
+      json_num(r.eps_star);
+      printf(", \"output\": ");
+      json_num(r.O_new);
+      printf(", \"decision\": %d}", r.decision);
+    } else if (!r.applicable) {
+      printf("attack     %-9s not applicable (the decision is already the target)\n", name);
+    } else {
+      printf("attack     %-9s smallest flipping eps = %.10g -> O = %.8g, decision %d\n", name,
+             r.eps_star, r.O_new, r.decision);
     }
-    printf("],\n  \"output\": ");
-    json_num(ev.O);
-    printf(",\n  \"threshold\": {\"value\": ");
-    json_num(O_th);
-    printf(", \"explicit\": %s, \"tau_c\": ", explicit_th ? "true" : "false");
-    json_num(tau_c);
-    printf(", \"L_ref\": ");
-    json_num(L_ref_used);
-    printf(", \"status\": \"%s\"},\n  \"decision\": %d,\n  \"margin\": ", kps_status_name(th_status),
-           decision);
-    json_num(log(ev.O / O_th));
-    printf(",\n  \"grad_tau\": ");
-    json_array(gt, K);
-    printf(",\n  \"grad_L\": ");
-    json_array(gL, K);
-    printf(",\n  \"grad_params\": {");
-    int first = 1;
-    for (int j = 0; j < m->n_params; ++j) {
-      if (m->params[j].flags & KPS_PARAM_INTEGER) continue;
-      printf("%s\"%s\": ", first ? "" : ", ", m->params[j].name);
-      json_num(gp[j]);
-      first = 0;
+    first = 0;
+  }
+  if (o->attacks & ATK_PGD) {
+    kps_pgd_result r;
+    kps_probe_reset(&pr, o->K, o->tau, o->L);
+    int st = kps_attack_pgd(&pr, &a, o->tau_c, O_th, mov, &r);
+    if (o->json) {
+      printf("%s\n    \"pgd\": {\"status\": \"%s\", \"applicable\": %s, \"flipped\": %s, \"steps\": %d, "
+             "\"output\": ", first ? "" : ",", kps_status_name(st), r.applicable ? "true" : "false",
+             r.flipped ? "true" : "false", r.steps);
+      json_num(r.O_final);
+      printf("}");
+    } else {
+      printf("attack     pgd       %s after %d steps (eps %g, step %g) -> O = %.8g\n",
+             !r.applicable ? "not applicable" : r.flipped ? "flipped" : "did not flip", r.steps,
+             a.pgd_eps, a.pgd_step, r.O_final);
     }
-    printf("},\n  \"status\": \"%s\",\n  \"status_code\": %d,\n", kps_status_name(status), status);
-    printf("  \"solver\": {\"steps\": %ld, \"rhs_evals\": %ld, \"jac_evals\": %ld, "
-           "\"newton_iters\": %ld, \"t_steady\": ",
-           ev.stats.cv_steps, ev.stats.cv_rhs, ev.stats.cv_jac, ev.stats.newton_iters);
-    json_num(ev.stats.t_steady);
-    printf(", \"time_us\": %.1f}\n}\n", usec);
-  } else {
+    first = 0;
+  }
+  if (o->attacks & ATK_DESCENT) {
+    kps_descent_result r;
+    kps_probe_reset(&pr, o->K, o->tau, o->L);
+    int st = kps_attack_descent(&pr, &a, o->tau_c, O_th, mov, &r);
+    if (o->json) {
+      printf("%s\n    \"descent\": {\"status\": \"%s\", \"applicable\": %s, \"flipped\": %s, \"steps\": %d, "
+             "\"tau_mean\": ", first ? "" : ",", kps_status_name(st), r.applicable ? "true" : "false",
+             r.flipped ? "true" : "false", r.steps);
+      json_num(r.tau_mean);
+      printf(", \"frac_near0\": ");
+      json_num(r.frac_near0);
+      printf(", \"output\": ");
+      json_num(r.O_final);
+      printf(", \"final\": [");
+      print_histogram(&pr, 1);
+      printf("]}");
+    } else {
+      printf("attack     descent   %s after %d steps (eta %g); moved ligands: mean tau %.6g, "
+             "%.1f%% near tau = 0\n",
+             !r.applicable ? "not applicable" : r.flipped ? "flipped" : "did not flip", r.steps,
+             a.descent_eta, r.tau_mean, 100 * r.frac_near0);
+      if (r.applicable) print_histogram(&pr, 0);
+    }
+  }
+  if (o->json) printf("\n  }");
+}
+
+static void print_result(const solve_opts *o, const double *y, int n, const kps_eval *ev,
+                         int status, double O_th, int th_status, double usec) {
+  const kps_model *m = o->m;
+  const int K = o->K;
+  const int decision = kps_status_is_ok(status) && kps_status_is_ok(th_status) ? ev->O > O_th : -1;
+  if (!o->json) {
     printf("model      %s\n", m->name);
     printf("params    ");
-    for (int j = 0; j < m->n_params; ++j) printf(" %s=%g", m->params[j].name, p[j]);
+    for (int j = 0; j < m->n_params; ++j) printf(" %s=%g", m->params[j].name, o->p[j]);
     printf("\n");
-    for (int i = 0; i < K; ++i) printf("ligand %-3d tau=%-10g L=%g\n", i, tau[i], L[i]);
+    for (int i = 0; i < K; ++i) printf("ligand %-3d tau=%-10g L=%g\n", i, o->tau[i], o->L[i]);
     printf("status     %s (%s)\n", kps_status_name(status), kps_status_doc(status));
     if (kps_status_is_ok(status))
       for (int k = 0; k < n; ++k) {
         char nm[64];
-        m->state_name(p, K, k, nm, sizeof nm);
+        m->state_name(o->p, K, k, nm, sizeof nm);
         printf("state      %-10s %.10g\n", nm, y[k]);
       }
-    printf("output     O = %.12g\n", ev.O);
+    printf("output     O = %.12g\n", ev->O);
     printf("threshold  O_th = %.12g (%s)\n", O_th,
-           explicit_th ? "explicit" : "one ligand type at tau_c, L_ref");
+           o->explicit_th ? "explicit" : "one ligand type at tau_c, L_ref");
     printf("decision   %s (O/O_th = %.6g)\n",
-           decision < 0 ? "unknown" : decision ? "respond" : "no response", ev.O / O_th);
+           decision < 0 ? "unknown" : decision ? "respond" : "no response", ev->O / O_th);
     for (int i = 0; i < K; ++i)
-      printf("gradient   dO/dtau_%d = %-14.8g dO/dL_%d = %.8g\n", i, gt[i], i, gL[i]);
+      printf("gradient   dO/dtau_%d = %-14.8g dO/dL_%d = %.8g\n", i, ev->dO_dtau[i], i, ev->dO_dL[i]);
     for (int j = 0; j < m->n_params; ++j)
       if (!(m->params[j].flags & KPS_PARAM_INTEGER))
-        printf("gradient   dO/d%-7s = %.8g\n", m->params[j].name, gp[j]);
+        printf("gradient   dO/d%-7s = %.8g\n", m->params[j].name, ev->dO_dp[j]);
     printf("solver     %ld CVODE steps, %ld rhs, %ld Jacobians, %ld Newton iterations, %.1f us\n",
-           ev.stats.cv_steps, ev.stats.cv_rhs, ev.stats.cv_jac, ev.stats.newton_iters, usec);
+           ev->stats.cv_steps, ev->stats.cv_rhs, ev->stats.cv_jac, ev->stats.newton_iters, usec);
+    return;
   }
+  printf("{\n  \"model\": \"%s\",\n  \"params\": {", m->name);
+  for (int j = 0; j < m->n_params; ++j) {
+    printf("%s\"%s\": ", j ? ", " : "", m->params[j].name);
+    json_num(o->p[j]);
+  }
+  printf("},\n  \"ligands\": [");
+  for (int i = 0; i < K; ++i) {
+    printf("%s{\"tau\": ", i ? ", " : "");
+    json_num(o->tau[i]);
+    printf(", \"L\": ");
+    json_num(o->L[i]);
+    printf("}");
+  }
+  printf("],\n  \"state\": ");
+  if (n > 0 && kps_status_is_ok(status)) json_array(y, n);
+  else printf(n > 0 ? "null" : "[]");
+  printf(",\n  \"state_names\": [");
+  for (int k = 0; k < n; ++k) {
+    char nm[64];
+    m->state_name(o->p, K, k, nm, sizeof nm);
+    printf("%s\"%s\"", k ? ", " : "", nm);
+  }
+  printf("],\n  \"output\": ");
+  json_num(ev->O);
+  printf(",\n  \"threshold\": {\"value\": ");
+  json_num(O_th);
+  printf(", \"explicit\": %s, \"tau_c\": ", o->explicit_th ? "true" : "false");
+  json_num(o->tau_c);
+  printf(", \"L_ref\": ");
+  json_num(kps_threshold_L_ref(m, o->p, o->L_ref));
+  printf(", \"status\": \"%s\"},\n  \"decision\": %d,\n  \"margin\": ", kps_status_name(th_status),
+         decision);
+  json_num(log(ev->O / O_th));
+  printf(",\n  \"grad_tau\": ");
+  json_array(ev->dO_dtau, K);
+  printf(",\n  \"grad_L\": ");
+  json_array(ev->dO_dL, K);
+  printf(",\n  \"grad_params\": {");
+  int first = 1;
+  for (int j = 0; j < m->n_params; ++j) {
+    if (m->params[j].flags & KPS_PARAM_INTEGER) continue;
+    printf("%s\"%s\": ", first ? "" : ", ", m->params[j].name);
+    json_num(ev->dO_dp[j]);
+    first = 0;
+  }
+  printf("},\n  \"status\": \"%s\",\n  \"status_code\": %d,\n", kps_status_name(status), status);
+  printf("  \"solver\": {\"steps\": %ld, \"rhs_evals\": %ld, \"jac_evals\": %ld, "
+         "\"newton_iters\": %ld, \"t_steady\": ",
+         ev->stats.cv_steps, ev->stats.cv_rhs, ev->stats.cv_jac, ev->stats.newton_iters);
+  json_num(ev->stats.t_steady);
+  printf(", \"time_us\": %.1f}", usec);
+}
+
+int kps_cmd_solve(int argc, char **argv, MPI_Comm comm) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  if (rank != 0) return KPS_EXIT_OK;
+  for (int i = 0; i < argc; ++i)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(solve_help, stdout);
+      return KPS_EXIT_OK;
+    }
+  solve_opts *o = calloc(1, sizeof *o);
+  if (!o) return KPS_EXIT_FAILURE;
+  kps_config defaults;
+  kps_config_defaults(&defaults);
+  o->solver = defaults.solver;
+  o->attack = defaults.attack;
+  kps_config_destroy(&defaults);
+  o->m = kps_model_find("adaptive_sorting");
+  kps_model_defaults(o->m, o->p);
+  o->tau_c = 3.0, o->L_ref = NAN, o->th_value = NAN;
+  o->tau[0] = 4.0, o->L[0] = 4000.0, o->tau[1] = 1.0, o->L[1] = 6000.0;
+  o->K = 2;
+  kps_solver *solver = NULL;
+  double *y = NULL, *gt = NULL, *gL = NULL;
+  int code = parse_args(o, argc, argv);
+  if (code != KPS_EXIT_OK || o->list) {
+    if (o->list) list_params(o->m);
+    goto cleanup;
+  }
+  code = KPS_EXIT_FAILURE;
+  if (kps_solver_create(&o->solver, &solver) != KPS_OK) goto cleanup;
+  const int n = kps_model_state_size(o->m, o->p, o->K);
+  y = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+  gt = calloc((size_t)o->K, sizeof(double));
+  gL = calloc((size_t)o->K, sizeof(double));
+  double gp[KPS_MAX_PARAMS];
+  if (!y || !gt || !gL) goto cleanup;
+  const kps_inputs in = {.p = o->p, .K = o->K, .tau = o->tau, .L = o->L};
+  kps_eval ev = {.dO_dtau = gt, .dO_dL = gL, .dO_dp = gp};
+  const double t0 = kps_now();
+  const int status = kps_evaluate(solver, o->m, &in, y, 0, &ev);
+  const double usec = 1e6 * (kps_now() - t0);
+  double O_th = NAN;
+  const int th_status =
+      kps_threshold(solver, o->m, o->p, o->explicit_th, o->th_value, o->tau_c, o->L_ref, &O_th);
+  print_result(o, y, n, &ev, status, O_th, th_status, usec);
+  if (o->attacks && kps_status_is_ok(status) && kps_status_is_ok(th_status)) {
+    double *yp = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+    if (yp) run_attacks(o, solver, O_th, yp);
+    free(yp);
+  }
+  if (o->json) printf("\n}\n");
   code = kps_status_is_ok(status) ? KPS_EXIT_OK : KPS_EXIT_FAILURE;
 cleanup:
   free(y), free(gt), free(gL);
   kps_solver_destroy(&solver);
+  free(o);
   return code;
 }
