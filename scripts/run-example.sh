@@ -11,8 +11,12 @@ NAME="$(basename "$JOB" .yaml)"
 OUT="results/$NAME.h5"
 mkdir -p results
 mpirun -n "${KPS_RANKS:-2}" "$BUILD/src/kpsweep" run "$JOB" -o "$OUT" --force
-"$PYTHON" analysis/plot_phase.py "$OUT" -o "results/$NAME-phase.png"
+"$PYTHON" analysis/plot_phase.py "$OUT" -o "results/$NAME-phase.png" >/dev/null
+"$PYTHON" analysis/plot_antagonism.py "$OUT" -o "results/$NAME-antagonism.png" >/dev/null
+"$PYTHON" analysis/plot_boundary.py "$OUT" -o "results/$NAME-boundary.png" >/dev/null || true
 echo
-echo "results:       $ROOT/$OUT"
-echo "phase diagram: $ROOT/results/$NAME-phase.png"
-echo "inspect with:  $BUILD/src/kpsweep inspect $OUT"
+echo "results:            $ROOT/$OUT"
+echo "phase diagram:      $ROOT/results/$NAME-phase.png"
+echo "antagonism curves:  $ROOT/results/$NAME-antagonism.png"
+echo "decision boundary:  $ROOT/results/$NAME-boundary.png"
+echo "inspect with:       $BUILD/src/kpsweep inspect $OUT"
