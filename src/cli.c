@@ -117,7 +117,7 @@ static plan_memory estimate_memory(const kps_config *cfg) {
   for (int f = 0; f < KPS_N_FIELDS; ++f)
     per_line += (double)kps_dtype_size(fi[f].type) * (fi[f].scope == KPS_POINT ? (double)cfg->tau2.n : 1.0);
   pm.per_line = per_line;
-  pm.master = (double)kps_config_n_lines(cfg);
+  pm.master = (double)kps_config_n_lines(cfg) / 8.0 + (double)(1u << 20);
   /* A worker buffers at most half of the limit before it asks for a flush,
    * or the whole plan when that is smaller. */
   pm.worker_per_flush = fmin(0.5e6 * cfg->run.memory_limit_mb,
@@ -144,9 +144,12 @@ static void print_plan(const kps_config *cfg) {
   printf("job         %s\n", cfg->name);
   printf("model       %s (%s)\n", cfg->model->name, cfg->model->summary);
   printf("parameters ");
-  for (int j = 0; j < cfg->model->n_params; ++j)
-    printf(" %s=%g", cfg->model->params[j].name, cfg->params[j]);
-  printf("\n");
+  for (int j = 0; j < cfg->model->n_params; ++j) {
+    int swept = 0;
+    for (size_t a = 0; a < cfg->n_axes; ++a) swept |= cfg->axes[a].param == j;
+    if (!swept) printf(" %s=%g", cfg->model->params[j].name, cfg->params[j]);
+  }
+  printf("%s\n", cfg->n_axes ? " (fixed; swept ones below)" : "");
   for (size_t a = 0; a < cfg->n_axes; ++a)
     printf("axis        %-8s %zu values in [%g, %g]\n", cfg->axes[a].name, cfg->axes[a].n,
            cfg->axes[a].values[0], cfg->axes[a].values[cfg->axes[a].n - 1]);
@@ -164,7 +167,7 @@ static void print_plan(const kps_config *cfg) {
          kps_config_n_lines(cfg), cfg->tau2.n, kps_config_n_param_points(cfg), cfg->L2.n);
   printf("output      %s (%.3g MB of results)\n", cfg->run.output,
          pm.per_line * (double)kps_config_n_lines(cfg) / 1e6);
-  printf("memory      master %.3g MB (progress map), worker up to %.3g MB between flushes; "
+  printf("memory      master %.3g MB (done-line bit map, read buffer), worker up to %.3g MB between flushes; "
          "limit %g MB per rank\n",
          pm.master / 1e6, pm.worker_per_flush / 1e6, cfg->run.memory_limit_mb);
 }

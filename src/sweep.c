@@ -117,7 +117,7 @@ static uint64_t chunk_size(const sweep_ctx *c, double t_line, uint64_t remaining
 
 /* Work bookkeeping of the master: done map, next line, ranges since the last flush. */
 typedef struct plan_state {
-  uint8_t *done;     /* one byte per line: O(lines) on the master only */
+  uint8_t *done;     /* bit map of finished lines: O(lines) bits, master only */
   uint64_t next;     /* lowest line never handed out */
   uint64_t *ranges;  /* pairs (first, count) completed since the last flush */
   size_t n_ranges, cap_ranges;
@@ -125,13 +125,17 @@ typedef struct plan_state {
   double t_line;     /* exponential average of seconds per line */
 } plan_state;
 
+static int is_done(const plan_state *ps, uint64_t l) {
+  return (ps->done[l / 8] >> (l % 8)) & 1u;
+}
+
 static int next_range(plan_state *ps, uint64_t n_lines, uint64_t want, uint64_t *first,
                       uint64_t *count) {
-  while (ps->next < n_lines && ps->done[ps->next]) ++ps->next;
+  while (ps->next < n_lines && is_done(ps, ps->next)) ++ps->next;
   if (ps->next >= n_lines) return 0;
   *first = ps->next;
   uint64_t k = 0;
-  while (k < want && ps->next < n_lines && !ps->done[ps->next]) ++k, ++ps->next;
+  while (k < want && ps->next < n_lines && !is_done(ps, ps->next)) ++k, ++ps->next;
   *count = k;
   return 1;
 }
@@ -149,7 +153,7 @@ static kps_err commit_range(plan_state *ps, uint64_t first, uint64_t count) {
   ps->ranges[2 * ps->n_ranges] = first;
   ps->ranges[2 * ps->n_ranges + 1] = count;
   ++ps->n_ranges;
-  memset(ps->done + first, 1, count);
+  for (uint64_t l = first; l < first + count; ++l) ps->done[l / 8] |= (uint8_t)(1u << (l % 8));
   ps->lines_done += count;
 cleanup:
   return rc;
@@ -367,12 +371,12 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   c.flush_s += kps_now() - t_open;
   KPS_CHECK(kps_batch_create(c.n_tau, c.batch_cap < 64 ? c.batch_cap : 64, &c.batch));
   if (c.rank == 0) {
-    ps.done = calloc(c.n_lines ? c.n_lines : 1, 1);
+    ps.done = calloc((c.n_lines + 7) / 8 + 1, 1);
     KPS_CHECK_ALLOC(ps.done);
   }
   if (resumed) KPS_CHECK(kps_writer_read_done(c.writer, 0, ps.done));
   if (c.rank == 0)
-    for (uint64_t l = 0; l < c.n_lines; ++l) ps.lines_done += ps.done[l];
+    for (uint64_t l = 0; l < c.n_lines; ++l) ps.lines_done += (uint64_t)is_done(&ps, l);
   const uint64_t at_start = ps.lines_done;
   if (c.size == 1 || c.rank > 0) KPS_CHECK(kps_line_worker_create(cfg, &c.lw));
 

@@ -22,6 +22,8 @@
 
 /* Target number of values per HDF5 chunk (about 256 KiB of doubles). */
 #define CHUNK_TARGET 32768
+/* Lines of the progress map read per block on resume. */
+#define READ_BLOCK ((hsize_t)1 << 20)
 
 struct kps_writer {
   MPI_Comm comm;
@@ -397,21 +399,33 @@ cleanup:
   return rc;
 }
 
-kps_err kps_writer_read_done(kps_writer *w, int root, uint8_t *done) {
+kps_err kps_writer_read_done(kps_writer *w, int root, uint8_t *bits) {
   kps_err rc = KPS_OK;
   hid_t fsp = H5I_INVALID_HID, msp = H5I_INVALID_HID, xfer = H5I_INVALID_HID;
-  hsize_t n = w->n_lines;
+  uint8_t *block = NULL;
+  const hsize_t bs = READ_BLOCK;
   KPS_CHECK_H5_ID(fsp, H5Dget_space(w->done));
-  KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &n, NULL));
-  if (w->rank != root) {
-    KPS_CHECK_H5(H5Sselect_none(fsp));
-    KPS_CHECK_H5(H5Sselect_none(msp));
-  }
   KPS_CHECK_H5_ID(xfer, H5Pcreate(H5P_DATASET_XFER));
   KPS_CHECK_H5(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
-  uint8_t dummy = 0;
-  KPS_CHECK_H5(H5Dread(w->done, H5T_NATIVE_UINT8, msp, fsp, xfer, done ? done : &dummy));
+  block = malloc(bs);
+  KPS_CHECK_ALLOC(block);
+  if (bits && w->rank == root) memset(bits, 0, (w->n_lines + 7) / 8);
+  for (hsize_t start = 0; start < w->n_lines; start += bs) {
+    hsize_t count = w->n_lines - start < bs ? w->n_lines - start : bs;
+    KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &count, NULL));
+    KPS_CHECK_H5(H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &count, NULL));
+    if (w->rank != root) {
+      KPS_CHECK_H5(H5Sselect_none(fsp));
+      KPS_CHECK_H5(H5Sselect_none(msp));
+    }
+    KPS_CHECK_H5(H5Dread(w->done, H5T_NATIVE_UINT8, msp, fsp, xfer, block));
+    H5Sclose(msp), msp = H5I_INVALID_HID;
+    if (w->rank == root)
+      for (hsize_t k = 0; k < count; ++k)
+        if (block[k]) bits[(start + k) / 8] |= (uint8_t)(1u << ((start + k) % 8));
+  }
 cleanup:
+  free(block);
   if (xfer >= 0) H5Pclose(xfer);
   if (msp >= 0) H5Sclose(msp);
   if (fsp >= 0) H5Sclose(fsp);

@@ -34,10 +34,12 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
                         MPI_Comm comm, kps_writer **out, int *resumed);
 
 /*
- * Reads /progress/line_done into done (n_lines bytes) on rank `root` only;
- * other ranks pass NULL. Collective on the writer's communicator.
+ * Reads /progress/line_done on rank `root` into a bit map (bit l % 8 of
+ * byte l / 8 set when line l is done; (n_lines + 7) / 8 bytes), in blocks so
+ * that no byte-per-line copy is held; other ranks pass NULL. Collective on
+ * the writer's communicator.
  */
-kps_err kps_writer_read_done(kps_writer *w, int root, uint8_t *done);
+kps_err kps_writer_read_done(kps_writer *w, int root, uint8_t *bits);
 
 /*
  * Writes the lines held in b (rows sorted by line id; b may be NULL or
