@@ -238,7 +238,8 @@ static int cold_attempt(kps_solver *s, const kps_model *m, const kps_inputs *in,
   double *yc = N_VGetArrayPointer(s->yv);
   double t = 0.0;
   long steps = 0;
-  for (double tout = T_FIRST; tout <= s->opt.t_max * T_FACTOR; tout *= T_FACTOR) {
+  for (double tout = fmin(T_FIRST, s->opt.t_max); tout <= s->opt.t_max * T_FACTOR;
+       tout *= T_FACTOR) {
     if (tout > s->opt.t_max) tout = s->opt.t_max;
     int flag = CVode(s->cvode, tout, s->yv, &t, CV_NORMAL);
     long nst = 0;

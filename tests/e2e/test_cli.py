@@ -96,6 +96,22 @@ def main():
     tap.ok(r.returncode == 2 and "nope" in r.stderr, "solve: unknown parameter is a usage error", r.stderr)
     r = kpsweep(build, ["solve", "--model", "adaptive_sorting", "--set", "m=5"])
     tap.ok(r.returncode == 2 and "m" in r.stderr, "solve: m >= N is a usage error", r.stderr)
+    # A failed solve is data: the sweep goes on and stores the status.
+    failing = write(os.path.join(tmp, "fail.yaml"),
+                    GOOD + "solver: {t_max: 0.01, max_steps: 3}\n")
+    out = os.path.join(tmp, "fail.h5")
+    r = kpsweep(build, ["run", failing, "-o", out])
+    tap.ok(r.returncode == 0 and "20 failed points" in r.stdout,
+           "failing points do not stop the sweep (exit 0, 20 failed points)", r.stdout + r.stderr)
+    ins = kpsweep(build, ["inspect", out])
+    tap.ok("failed 20" in ins.stdout and "(complete)" in ins.stdout
+           and ("too_much_work    20 points" in ins.stdout or "no_steady_state  20 points" in ins.stdout),
+           "inspect reports the failures by status", ins.stdout)
+    r = kpsweep(build, ["solve", "--config", failing, "--json"])
+    doc = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+    tap.ok(r.returncode == 1 and doc.get("status") in ("too_much_work", "no_steady_state")
+           and doc["solver"]["steps"] > 0,
+           "solve of a failing point: exit 1, status and solver statistics in the JSON", r.stdout + r.stderr)
     r = kpsweep(build, ["inspect", good])
     tap.ok(r.returncode == 2, "inspect of a non-HDF5 file: exit 2", r.stderr)
     tap.done()
