@@ -133,7 +133,8 @@ SlurmdPort=$slurmd_port
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$tmp/munge.sock
+# cred_expire also delays a requeued job's restart (default 120 s).
+AuthInfo=socket=$tmp/munge.sock,cred_expire=5
 CredType=cred/munge
 MpiDefault=pmix
 ProctrackType=proctrack/linuxproc
