@@ -1,0 +1,62 @@
+"""The results file has exactly the documented layout: every field of
+include/kpsweep/results.h is a dataset of the documented shape in a file the
+engine wrote, every one is listed in docs/output.md, dimension scales are
+attached, and h5dump -H reads the file."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import h5py
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from kps_testlib import Tap, kpsweep, write  # noqa: E402
+
+JOB = """model: adaptive_sorting
+axes:
+  phi: {values: [0.05, 0.09]}
+  delta: {values: [1, 2, 3]}
+antagonist:
+  tau: {linear: [0.5, 2.5, 7]}
+  L: {values: [1000, 6000]}
+attacks: {enabled: true, descent: false}
+"""
+
+
+def main():
+    build, src = sys.argv[1], sys.argv[2]
+    tap = Tap()
+    header = open(os.path.join(src, "include", "kpsweep", "results.h")).read()
+    fields = re.findall(r'X\(F_\w+, "(\w+)", KPS_\w+, KPS_(POINT|LINE),', header)
+    tap.ok(len(fields) >= 20, f"{len(fields)} fields in KPS_FIELD_LIST")
+    doc = open(os.path.join(src, "docs", "output.md")).read()
+    tmp = tempfile.mkdtemp(prefix="kps-layout-")
+    out = os.path.join(tmp, "layout.h5")
+    r = kpsweep(build, ["run", write(os.path.join(tmp, "job.yaml"), JOB), "-o", out, "--quiet"], ranks=2)
+    tap.ok(r.returncode == 0, "run on 2 ranks", r.stderr)
+    with h5py.File(out, "r") as f:
+        for name, scope in fields:
+            path = f"/{'points' if scope == 'POINT' else 'lines'}/{name}"
+            want = (2, 3, 2, 7) if scope == "POINT" else (2, 3, 2)
+            ok = path in f and f[path].shape == want
+            tap.ok(ok, f"{path} has shape {want}", f[path].shape if path in f else "missing")
+            tap.ok(f"`{path}`" in doc, f"{path} is documented in docs/output.md")
+        listed = {f"/points/{k}" for k in f["points"]} | {f"/lines/{k}" for k in f["lines"]}
+        expected = {f"/{'points' if s == 'POINT' else 'lines'}/{n}" for n, s in fields}
+        tap.ok(listed == expected, "no undocumented datasets", listed ^ expected)
+        dims = [d.label or (d[0].name if len(d) else "") for d in f["points/O"].dims]
+        tap.ok([d.split("/")[-1] for d in dims] == ["phi", "delta", "L2", "tau2"],
+               "dimension scales phi, delta, L2, tau2 attached to /points/O", dims)
+        for attr in ("kpsweep_version", "git_revision", "config", "config_hash", "n_ranks",
+                     "start_time", "end_time", "rank_lines", "rank_busy_seconds", "complete"):
+            tap.ok(attr in f.attrs, f"provenance attribute {attr}")
+        tap.ok(list(f.attrs["rank_lines"]) == [0.0, 12.0], "per-rank line counts (master 0, worker 12)",
+               f.attrs["rank_lines"])
+    h = subprocess.run(["h5dump", "-H", out], capture_output=True, text=True)
+    tap.ok(h.returncode == 0 and 'DATASET "tau_star"' in h.stdout, "h5dump -H reads the file", h.stderr)
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
