@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kps_build_config.h"
 #include "kpsweep/config.h"
 #include "kpsweep/results.h"
@@ -80,10 +81,12 @@ int kps_exit_code(kps_err rc) {
   }
 }
 
-static int is_root(MPI_Comm comm) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  return rank == 0;
+int kps_is_root(MPI_Comm comm) {
+  kps_err rc = KPS_OK;
+  int rank = -1;
+  KPS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
+cleanup:
+  return rc == KPS_OK && rank == 0;
 }
 
 static int wants_help(int argc, char **argv) {
@@ -93,7 +96,7 @@ static int wants_help(int argc, char **argv) {
 }
 
 static int usage_error(MPI_Comm comm, const char *verb, const char *msg, const char *arg) {
-  if (is_root(comm))
+  if (kps_is_root(comm))
     fprintf(stderr, "kpsweep %s: %s%s%s\nTry 'kpsweep %s --help'.\n", verb, msg,
             arg ? ": " : "", arg ? arg : "", verb);
   return KPS_EXIT_USAGE;
@@ -174,7 +177,7 @@ static void print_plan(const kps_config *cfg) {
 
 static int cmd_validate(int argc, char **argv, MPI_Comm comm) {
   if (wants_help(argc, argv)) {
-    if (is_root(comm)) fputs(validate_help, stdout);
+    if (kps_is_root(comm)) fputs(validate_help, stdout);
     return KPS_EXIT_OK;
   }
   if (argc != 1) return usage_error(comm, "validate", "expected exactly one CONFIG", NULL);
@@ -182,9 +185,9 @@ static int cmd_validate(int argc, char **argv, MPI_Comm comm) {
   kps_config_defaults(&cfg);
   kps_err rc = config_load(&cfg, argv[0], comm);
   if (rc == KPS_OK) {
-    if (is_root(comm)) print_plan(&cfg);
-    rc = check_plan(&cfg, is_root(comm));
-    if (rc == KPS_OK && is_root(comm)) printf("valid\n");
+    if (kps_is_root(comm)) print_plan(&cfg);
+    rc = check_plan(&cfg, kps_is_root(comm));
+    if (rc == KPS_OK && kps_is_root(comm)) printf("valid\n");
   }
   kps_config_destroy(&cfg);
   return kps_exit_code(rc);
@@ -192,7 +195,7 @@ static int cmd_validate(int argc, char **argv, MPI_Comm comm) {
 
 static int cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *stop) {
   if (wants_help(argc, argv)) {
-    if (is_root(comm)) fputs(run_help, stdout);
+    if (kps_is_root(comm)) fputs(run_help, stdout);
     return KPS_EXIT_OK;
   }
   const char *config = NULL, *output = NULL;
@@ -221,7 +224,7 @@ static int cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *
   kps_config cfg;
   kps_config_defaults(&cfg);
   kps_err rc = config_load(&cfg, config, comm);
-  if (rc == KPS_OK) rc = check_plan(&cfg, is_root(comm));
+  if (rc == KPS_OK) rc = check_plan(&cfg, kps_is_root(comm));
   if (rc == KPS_OK) {
     kps_sweep_options opt = {
         .output = output ? output : cfg.run.output,
@@ -231,13 +234,13 @@ static int cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *
     };
     kps_sweep_summary sum;
     int size = 1;
-    MPI_Comm_size(comm, &size);
-    if (is_root(comm) && !quiet)
+    if (MPI_Comm_size(comm, &size) != MPI_SUCCESS) size = -1;
+    if (kps_is_root(comm) && !quiet)
       fprintf(stderr, "[kpsweep] %s: %zu points in %zu lines on %d rank%s -> %s\n", cfg.name,
               kps_config_n_points(&cfg), kps_config_n_lines(&cfg), size, size > 1 ? "s" : "",
               opt.output);
     rc = kps_sweep_run(&cfg, &opt, comm, &sum);
-    if ((rc == KPS_OK || rc == KPS_ERR_INTERRUPTED) && is_root(comm)) {
+    if ((rc == KPS_OK || rc == KPS_ERR_INTERRUPTED) && kps_is_root(comm)) {
       printf("%s %s: %llu/%llu lines (%llu resumed), %llu failed points, %.3f s wall, "
              "%.1f%% in HDF5\n",
              rc == KPS_OK ? "wrote" : "interrupted; saved", opt.output,
@@ -254,23 +257,23 @@ static int cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *
 
 int kps_cli_main(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *stop) {
   if (argc < 2) {
-    if (is_root(comm)) fputs(main_help, stderr);
+    if (kps_is_root(comm)) fputs(main_help, stderr);
     return KPS_EXIT_USAGE;
   }
   const char *verb = argv[1];
   if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || !strcmp(verb, "help")) {
-    if (is_root(comm)) fputs(main_help, stdout);
+    if (kps_is_root(comm)) fputs(main_help, stdout);
     return KPS_EXIT_OK;
   }
   if (!strcmp(verb, "--version")) {
-    if (is_root(comm)) printf("kpsweep %s (git %s)\n", KPS_VERSION, KPS_GIT_REVISION);
+    if (kps_is_root(comm)) printf("kpsweep %s (git %s)\n", KPS_VERSION, KPS_GIT_REVISION);
     return KPS_EXIT_OK;
   }
   if (!strcmp(verb, "run")) return cmd_run(argc - 2, argv + 2, comm, stop);
   if (!strcmp(verb, "validate")) return cmd_validate(argc - 2, argv + 2, comm);
   if (!strcmp(verb, "solve")) return kps_cmd_solve(argc - 2, argv + 2, comm);
   if (!strcmp(verb, "inspect")) return kps_cmd_inspect(argc - 2, argv + 2, comm);
-  if (is_root(comm))
+  if (kps_is_root(comm))
     fprintf(stderr, "kpsweep: unknown verb '%s'\n\n%s", verb, main_help);
   return KPS_EXIT_USAGE;
 }

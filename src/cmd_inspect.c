@@ -3,6 +3,7 @@
  * Reads on rank 0 only, with the serial driver; other ranks return at once.
  */
 #include <hdf5.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +11,13 @@
 
 #include "check.h"
 #include "kpsweep/cli.h"
+#include "kpsweep/config.h"
 #include "kpsweep/progress.h"
 #include "kpsweep/results.h"
 #include "kpsweep/status.h"
+
+/* Longest job text `--config` prints. */
+#define CONFIG_TEXT_MAX (16u << 20)
 
 static const char *inspect_help =
     "usage: kpsweep inspect FILE [--config]\n"
@@ -22,51 +27,62 @@ static const char *inspect_help =
     "the total, the run's rate, failed points by status. --config also prints the\n"
     "job file stored in it. Exits 2 when FILE is not a kpsweep results file.\n";
 
-static int read_str_attr(hid_t obj, const char *name, char *buf, size_t n) {
+/* Reads a string attribute into buf; an absent attribute gives "". */
+static kps_err read_str_attr(hid_t obj, const char *name, char *buf, size_t n) {
+  kps_err rc = KPS_OK;
+  hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID;
+  char *tmp = NULL;
   buf[0] = '\0';
-  if (H5Aexists(obj, name) <= 0) return 1;
-  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  if (a < 0) return 1;
-  hid_t t = H5Aget_type(a);
-  size_t sz = H5Tget_size(t);
-  char *tmp = calloc(sz + 1, 1);
-  int bad = !tmp || H5Aread(a, t, tmp) < 0;
-  if (!bad) snprintf(buf, n, "%s", tmp);
+  htri_t exists = H5Aexists(obj, name);
+  KPS_CHECK_H5(exists);
+  if (!exists) goto cleanup;
+  KPS_CHECK_H5_ID(a, H5Aopen(obj, name, H5P_DEFAULT));
+  KPS_CHECK_H5_ID(t, H5Aget_type(a));
+  tmp = calloc(H5Tget_size(t) + 1, 1);
+  KPS_CHECK_ALLOC(tmp);
+  KPS_CHECK_H5(H5Aread(a, t, tmp));
+  snprintf(buf, n, "%s", tmp);
+cleanup:
   free(tmp);
-  H5Tclose(t);
-  H5Aclose(a);
-  return bad;
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  return rc;
 }
 
-static double read_f64_attr(hid_t obj, const char *name) {
-  double v = -1;
-  if (H5Aexists(obj, name) <= 0) return v;
-  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  if (a >= 0) {
-    hid_t sp = H5Aget_space(a);
-    if (H5Sget_simple_extent_npoints(sp) == 1) H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-    H5Sclose(sp);
-    H5Aclose(a);
-  }
-  return v;
+/* Reads a scalar float64 attribute; an absent one gives NaN. */
+static kps_err read_f64_attr(hid_t obj, const char *name, double *v) {
+  kps_err rc = KPS_OK;
+  hid_t a = H5I_INVALID_HID;
+  *v = NAN;
+  htri_t exists = H5Aexists(obj, name);
+  KPS_CHECK_H5(exists);
+  if (!exists) goto cleanup;
+  KPS_CHECK_H5_ID(a, H5Aopen(obj, name, H5P_DEFAULT));
+  KPS_CHECK_H5(H5Aread(a, H5T_NATIVE_DOUBLE, v));
+cleanup:
+  if (a >= 0) H5Aclose(a);
+  return rc;
 }
 
 /* H5Literate callback: prints "/group/name (dims)" for each dataset. */
 static herr_t print_dataset(hid_t loc, const char *name, const H5L_info_t *info, void *group) {
   (void)info;
-  hid_t o = H5Oopen(loc, name, H5P_DEFAULT);
-  if (o < 0) return -1;
+  kps_err rc = KPS_OK;
+  hid_t o = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+  KPS_CHECK_H5_ID(o, H5Oopen(loc, name, H5P_DEFAULT));
   if (H5Iget_type(o) == H5I_DATASET) {
-    hid_t sp = H5Dget_space(o);
-    hsize_t dims[16];
+    hsize_t dims[KPS_MAX_AXES + 3];
+    KPS_CHECK_H5_ID(sp, H5Dget_space(o));
     int nd = H5Sget_simple_extent_dims(sp, dims, NULL);
+    KPS_CHECK_H5(nd);
     printf("  /%s/%-20s (", (const char *)group, name);
     for (int k = 0; k < nd; ++k) printf("%s%llu", k ? ", " : "", (unsigned long long)dims[k]);
     printf(")\n");
-    H5Sclose(sp);
   }
-  H5Oclose(o);
-  return 0;
+cleanup:
+  if (sp >= 0) H5Sclose(sp);
+  if (o >= 0) H5Oclose(o);
+  return rc == KPS_OK ? 0 : -1;
 }
 
 static kps_err read_all(hid_t file, const char *path, hid_t memtype, size_t elem, void **out,
@@ -88,9 +104,7 @@ cleanup:
 }
 
 int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  if (rank != 0) return KPS_EXIT_OK;
+  if (!kps_is_root(comm)) return KPS_EXIT_OK;
   const char *path = NULL;
   int show_config = 0;
   for (int i = 0; i < argc; ++i) {
@@ -114,36 +128,41 @@ int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm) {
   kps_err rc = KPS_OK;
   hid_t file = H5I_INVALID_HID;
   uint8_t *done = NULL;
+  char *text = NULL;
   int8_t *status = NULL;
-  char *cfgtext = NULL;
   if (H5Fis_hdf5(path) <= 0) {
     fprintf(stderr, "kpsweep inspect: %s is not a readable HDF5 file\n", path);
     return KPS_EXIT_USAGE;
   }
   KPS_CHECK_H5_ID(file, H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT));
   char version[64], model[64], job[128], created[64], start[64], end[64], source[4096];
-  if (read_str_attr(file, "kpsweep_version", version, sizeof version)) {
+  KPS_CHECK(read_str_attr(file, "kpsweep_version", version, sizeof version));
+  if (!version[0]) {
     fprintf(stderr, "kpsweep inspect: %s is not a kpsweep results file\n", path);
     rc = KPS_ERR_MISMATCH;
     goto cleanup;
   }
-  read_str_attr(file, "model", model, sizeof model);
-  read_str_attr(file, "job_name", job, sizeof job);
-  read_str_attr(file, "created", created, sizeof created);
-  read_str_attr(file, "start_time", start, sizeof start);
-  read_str_attr(file, "end_time", end, sizeof end);
-  read_str_attr(file, "config_source", source, sizeof source);
+  KPS_CHECK(read_str_attr(file, "model", model, sizeof model));
+  KPS_CHECK(read_str_attr(file, "job_name", job, sizeof job));
+  KPS_CHECK(read_str_attr(file, "created", created, sizeof created));
+  KPS_CHECK(read_str_attr(file, "start_time", start, sizeof start));
+  KPS_CHECK(read_str_attr(file, "end_time", end, sizeof end));
+  KPS_CHECK(read_str_attr(file, "config_source", source, sizeof source));
   printf("file        %s\n", path);
   printf("kpsweep     %s\n", version);
   printf("job         %s (config %s)\n", job, source);
   printf("model       %s\n", model);
   printf("created     %s\n", created);
-  const double t0 = read_f64_attr(file, "start_epoch"), t1 = read_f64_attr(file, "end_epoch");
-  const double run_s = t1 - t0, run_lines = read_f64_attr(file, "lines_computed");
+  double t0, t1, run_lines, n_ranks, h5s;
+  KPS_CHECK(read_f64_attr(file, "start_epoch", &t0));
+  KPS_CHECK(read_f64_attr(file, "end_epoch", &t1));
+  KPS_CHECK(read_f64_attr(file, "lines_computed", &run_lines));
+  KPS_CHECK(read_f64_attr(file, "n_ranks", &n_ranks));
+  KPS_CHECK(read_f64_attr(file, "hdf5_seconds", &h5s));
+  const double run_s = t1 - t0;
   if (start[0])
     printf("last run    %s .. %s, %.3f s on %g ranks, %.1f%% of it in HDF5\n", start, end, run_s,
-           read_f64_attr(file, "n_ranks"),
-           run_s > 0 ? 100.0 * read_f64_attr(file, "hdf5_seconds") / run_s : 0.0);
+           n_ranks, run_s > 0 ? 100.0 * h5s / run_s : 0.0);
   printf("datasets\n");
   static const char *groups[] = {"axes", "points", "lines", "progress"};
   for (size_t g = 0; g < sizeof groups / sizeof *groups; ++g) {
@@ -179,17 +198,13 @@ int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm) {
     if (counts[s + 1] && s != KPS_ST_NOT_COMPUTED)
       printf("status      %-16s %llu points\n", kps_status_name(s), (unsigned long long)counts[s + 1]);
   if (show_config) {
-    hid_t a = H5Aopen(file, "config", H5P_DEFAULT);
-    if (a >= 0) {
-      hid_t t = H5Aget_type(a);
-      cfgtext = calloc(H5Tget_size(t) + 1, 1);
-      if (cfgtext && H5Aread(a, t, cfgtext) >= 0) printf("config\n%s\n", cfgtext);
-      H5Tclose(t);
-      H5Aclose(a);
-    }
+    text = malloc(CONFIG_TEXT_MAX);
+    KPS_CHECK_ALLOC(text);
+    KPS_CHECK(read_str_attr(file, "config", text, CONFIG_TEXT_MAX));
+    printf("config\n%s\n", text);
   }
 cleanup:
-  free(cfgtext);
+  free(text);
   free(done);
   free(status);
   if (file >= 0) H5Fclose(file);

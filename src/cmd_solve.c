@@ -397,9 +397,7 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
 }
 
 int kps_cmd_solve(int argc, char **argv, MPI_Comm comm) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  if (rank != 0) return KPS_EXIT_OK;
+  if (!kps_is_root(comm)) return KPS_EXIT_OK;
   for (int i = 0; i < argc; ++i)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       fputs(solve_help, stdout);

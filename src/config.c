@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "check.h"
 #include "yaml_tree.h"
 
 /* A config is a few kilobytes; the bound keeps the broadcast an int count. */
@@ -1097,17 +1098,6 @@ cleanup:
   return rc;
 }
 
-#define MPI_TRY(call)                                                       \
-  do {                                                                      \
-    int mpi_rc_ = (call);                                                   \
-    if (mpi_rc_ != MPI_SUCCESS) {                                           \
-      char mpi_msg_[MPI_MAX_ERROR_STRING] = "";                             \
-      int mpi_len_ = 0;                                                     \
-      MPI_Error_string(mpi_rc_, mpi_msg_, &mpi_len_);                       \
-      KPS_FAIL(KPS_ERR_MPI, "%s failed: %s", #call, mpi_msg_);              \
-    }                                                                       \
-  } while (0)
-
 /* Reads a whole file; on failure returns -1 with errno set. */
 static long long read_file(const char *path, char **out) {
   FILE *f = fopen(path, "rb");
@@ -1158,14 +1148,14 @@ kps_err kps_config_load(kps_config *cfg, const char *path, MPI_Comm comm) {
   char *buf = NULL;
   char msg[2048];
 
-  MPI_TRY(MPI_Comm_rank(comm, &rank));
+  KPS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
   if (rank == 0) {
     len = read_file(path, &buf);
     if (len < 0)
       fprintf(stderr, "%s: cannot read the config file: %s\n", path,
               strerror(errno));
   }
-  MPI_TRY(MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, comm));
+  KPS_CHECK_MPI(MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, comm));
   if (len < 0) {
     rc = KPS_ERR_IO;
     goto cleanup;
@@ -1175,14 +1165,14 @@ kps_err kps_config_load(kps_config *cfg, const char *path, MPI_Comm comm) {
     ok = buf != NULL;
   }
   /* Every rank must take part in the byte broadcast, or none. */
-  MPI_TRY(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm));
+  KPS_CHECK_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm));
   if (!all_ok) {
     if (rank == 0)
       fprintf(stderr, "%s: out of memory for the config text\n", path);
     rc = KPS_ERR_NOMEM;
     goto cleanup;
   }
-  MPI_TRY(MPI_Bcast(buf, (int)len, MPI_CHAR, 0, comm));
+  KPS_CHECK_MPI(MPI_Bcast(buf, (int)len, MPI_CHAR, 0, comm));
   rc = kps_config_parse(cfg, path, buf, (size_t)len, msg, sizeof msg);
   if (rc != KPS_OK && rank == 0) fprintf(stderr, "%s\n", msg);
 cleanup:

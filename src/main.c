@@ -32,9 +32,9 @@ int main(int argc, char **argv) {
   /* A rank that failed alone would leave the others waiting in a
    * collective; only an abort can end them. */
   if (code == KPS_EXIT_FAILURE) {
-    int size = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    int size = 2;
+    if (MPI_Comm_size(MPI_COMM_WORLD, &size) != MPI_SUCCESS || size > 1)
+      MPI_Abort(MPI_COMM_WORLD, code);
   }
   MPI_Finalize();
   return code;

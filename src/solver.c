@@ -243,7 +243,7 @@ static int cold_attempt(kps_solver *s, const kps_model *m, const kps_inputs *in,
     if (tout > s->opt.t_max) tout = s->opt.t_max;
     int flag = CVode(s->cvode, tout, s->yv, &t, CV_NORMAL);
     long nst = 0;
-    CVodeGetNumSteps(s->cvode, &nst);
+    KPS_CHECK_CV(CVodeGetNumSteps(s->cvode, &nst));
     steps = nst;
     if (flag < 0) {
       status = status_of_cvode_flag(flag);
@@ -258,8 +258,8 @@ static int cold_attempt(kps_solver *s, const kps_model *m, const kps_inputs *in,
     }
   }
   long nfe = 0, nje = 0;
-  CVodeGetNumRhsEvals(s->cvode, &nfe);
-  CVodeGetNumJacEvals(s->cvode, &nje);
+  KPS_CHECK_CV(CVodeGetNumRhsEvals(s->cvode, &nfe));
+  KPS_CHECK_CV(CVodeGetNumJacEvals(s->cvode, &nje));
   st->cv_steps += steps;
   st->cv_rhs += nfe;
   st->cv_jac += nje;

@@ -29,6 +29,9 @@ int kps_exit_code(kps_err rc);
  */
 int kps_cli_main(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *stop);
 
+/* Whether this process is rank 0 of comm (0 when MPI fails). Not collective. */
+int kps_is_root(MPI_Comm comm);
+
 /* Verbs, each collective on comm; they return exit codes. */
 int kps_cmd_solve(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm);

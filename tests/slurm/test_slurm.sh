@@ -238,7 +238,7 @@ axes:
   phi: {log: [0.01, 0.3, 12]}
   delta: {values: [0.5, 1, 2, 4, 8]}
 antagonist:
-  tau: {linear: [0.1, 2.9, 200]}
+  tau: {linear: [0.1, 2.9, 160]}
   L: {values: [1000, 6000]}
 solver: {warm_start: false}
 run: {checkpoint_every: 0.5, progress_every: 0.25}
