@@ -8,7 +8,9 @@
  *                     TAG_STOP     join the final flush and leave
  * Every reply answers exactly one request, so when a worker is told to
  * flush or stop it holds no unfinished work and the master knows exactly
- * which lines are complete.
+ * which lines are complete. FLUSH and STOP go out only once every worker is
+ * idle, so no rank waits in a collective (which spins) while another still
+ * computes.
  */
 #include "kpsweep/sweep.h"
 
@@ -204,18 +206,21 @@ cleanup:
   return rc;
 }
 
+/* What an idle worker waits for. */
+enum { IDLE_NO = 0, IDLE_FLUSH = 1, IDLE_DONE = 2 };
+
 static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *interrupted,
                           uint64_t *messages) {
   kps_err rc = KPS_OK;
   const int workers = c->size - 1;
   uint64_t *assigned = calloc((size_t)c->size * 2, sizeof(uint64_t));
-  uint8_t *waiting = calloc((size_t)c->size, 1);
+  uint8_t *idle = calloc((size_t)c->size, 1);
   KPS_CHECK_ALLOC(assigned);
-  KPS_CHECK_ALLOC(waiting);
-  int n_waiting = 0, n_stopped = 0, stopping = 0, flush_wanted = 0;
+  KPS_CHECK_ALLOC(idle);
+  int n_flush = 0, n_done = 0, stopping = 0, flush_wanted = 0, finished = 0;
   double next_flush = kps_now() + c->cfg->run.checkpoint_every;
   long poll = POLL_MIN_NS;
-  while (n_stopped < workers) {
+  while (!finished) {
     int have = 0;
     MPI_Status st;
     KPS_CHECK_MPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, c->comm, &have, &st));
@@ -244,8 +249,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
     uint64_t first = 0, count = 0;
     const uint64_t remaining = c->n_lines - ps->next;
     if (!stopping && (flush_wanted || kps_now() >= next_flush)) {
-      waiting[w] = 1;
-      ++n_waiting;
+      idle[w] = IDLE_FLUSH, ++n_flush;
     } else if (!stopping &&
                next_range(ps, c->n_lines, chunk_size(c, ps->t_line, remaining, workers), &first,
                           &count)) {
@@ -253,25 +257,19 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
       assigned[2 * w + 1] = count;
       KPS_CHECK(master_send(c, w, TAG_WORK, first, count));
     } else {
-      /* No work is left (or a signal came): every waiting worker stops too,
-       * so that all ranks meet in the same final flush. */
-      KPS_CHECK(master_send(c, w, TAG_STOP, 0, 0));
-      ++n_stopped;
-      for (int v = 1; v < c->size; ++v)
-        if (waiting[v]) {
-          KPS_CHECK(master_send(c, v, TAG_STOP, 0, 0));
-          waiting[v] = 0, --n_waiting, ++n_stopped;
-        }
-      stopping = 1;
+      idle[w] = IDLE_DONE, ++n_done;
     }
-    if (n_waiting > 0 && n_waiting + n_stopped == workers) {
-      for (int v = 1; v < c->size; ++v)
-        if (waiting[v]) {
-          KPS_CHECK(master_send(c, v, TAG_FLUSH, 0, 0));
-          waiting[v] = 0;
-        }
-      n_waiting = 0;
-      flush_wanted = 0;
+    if (n_flush + n_done < workers) continue;
+    /* Every worker is idle (sleeping in worker_wait, not spinning in a
+     * collective): all meet in the flush now. Once any worker found no work
+     * left, nobody has any, and the flush is the final one. */
+    finished = n_done > 0;
+    for (int v = 1; v < c->size; ++v)
+      if (idle[v]) KPS_CHECK(master_send(c, v, finished ? TAG_STOP : TAG_FLUSH, 0, 0));
+    memset(idle, 0, (size_t)c->size);
+    n_flush = n_done = 0;
+    flush_wanted = 0;
+    if (!finished) {
       KPS_CHECK(master_flush(c, ps));
       next_flush = kps_now() + c->cfg->run.checkpoint_every;
     }
@@ -280,7 +278,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
   KPS_CHECK(master_flush(c, ps));
 cleanup:
   free(assigned);
-  free(waiting);
+  free(idle);
   return rc;
 }
 
