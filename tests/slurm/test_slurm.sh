@@ -9,6 +9,7 @@
 #       interrupted job requeues itself and completes on its own.
 # TAP output. Usage: test_slurm.sh BUILD_DIR SOURCE_DIR
 # Exit 77 (TAP skip) only when the SLURM/munge programs are not installed.
+# shellcheck disable=SC2317  # functions run from traps look unreachable
 set -uo pipefail
 
 build=$(cd "${1:?usage: test_slurm.sh BUILD_DIR SOURCE_DIR}" && pwd)
@@ -66,11 +67,11 @@ export SLURM_CONF=$tmp/slurm.conf
 jobs_submitted=()
 
 cleanup() {
-    local pidf pid i
+    local pidf pid j
     if [ ${#jobs_submitted[@]} -gt 0 ] && [ -f "$SLURM_CONF" ]; then
         timeout 5 scancel "${jobs_submitted[@]}" >/dev/null 2>&1
         # Give slurmd a moment to end what it started before it stops.
-        for i in $(seq 20); do
+        for _ in $(seq 20); do
             [ -z "$(timeout 3 squeue -h -o %i 2>/dev/null)" ] && break
             sleep 0.25
         done
@@ -79,7 +80,7 @@ cleanup() {
         [ -s "$tmp/$pidf" ] || continue
         pid=$(cat "$tmp/$pidf")
         kill -TERM "$pid" 2>/dev/null || continue
-        for i in $(seq 40); do
+        for _ in $(seq 40); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
@@ -119,7 +120,7 @@ chmod 0400 "$tmp/munge.key"
 munged --force --key-file="$tmp/munge.key" --socket="$tmp/munge.sock" \
     --pid-file="$tmp/munged.pid" --log-file="$tmp/munged.log" \
     --seed-file="$tmp/munge.seed" >"$tmp/munged.out" 2>&1
-for i in $(seq 50); do [ -S "$tmp/munge.sock" ] && break; sleep 0.1; done
+for _ in $(seq 50); do [ -S "$tmp/munge.sock" ] && break; sleep 0.1; done
 munge -S "$tmp/munge.sock" -n 2>/dev/null | unmunge -S "$tmp/munge.sock" >/dev/null 2>&1
 ok $? "private munged is up (credential round trip)" "$(cat "$tmp/munged.out" "$tmp/munged.log" 2>/dev/null)"
 
@@ -161,7 +162,7 @@ EOF
 slurmctld -f "$SLURM_CONF" -i >"$tmp/slurmctld.out" 2>&1
 slurmd -f "$SLURM_CONF" >"$tmp/slurmd.out" 2>&1
 state=
-for i in $(seq 100); do
+for _ in $(seq 100); do
     state=$(timeout 3 sinfo -h -o %T 2>/dev/null | head -n 1)
     [ "$state" = idle ] && break
     sleep 0.2
