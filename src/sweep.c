@@ -40,12 +40,21 @@ enum { RQ_FLAGS, RQ_LINES, RQ_FAILED, RQ_BUSY_NS, RQ_LEN };
  *   TAIL_SHARE      a chunk never exceeds remaining / (TAIL_SHARE * workers),
  *                   so the last chunks shrink and no worker is left with a
  *                   long tail
- *   POLL_MIN_NS, POLL_MAX_NS   back-off of an idle wait (no busy polling)
+ *   POLL_MIN_NS, POLL_MAX_NS   back-off of the master's idle wait (no busy
+ *                   polling: the master must not take a worker's core)
+ *   SPIN_NS         after a message, a rank probes without sleeping this long
+ *                   before it naps: a reply or the next request of a short
+ *                   chunk usually comes within microseconds, and a nap costs
+ *                   at least the timer slack (measured: a 50 us spin left
+ *                   one worker at 350 us per request, 200 us at 10 us)
+ *   WORKER_MAX_NS   then sleeps in growing naps up to this long
  */
 #define CHUNK_SECONDS 0.2
 #define TAIL_SHARE 4
 #define POLL_MIN_NS 20000L
-#define POLL_MAX_NS 1000000L
+#define POLL_MAX_NS 200000L
+#define SPIN_NS 200000L
+#define WORKER_MAX_NS 100000L
 
 typedef struct sweep_ctx {
   const kps_config *cfg;
@@ -93,14 +102,14 @@ cleanup:
   return rc;
 }
 
-static kps_err flush(sweep_ctx *c, const uint64_t *ranges, size_t n_ranges) {
+static kps_err flush(sweep_ctx *c, const uint64_t *ranges, size_t n_ranges, int final) {
   kps_err rc = KPS_OK;
   double t0 = kps_now();
   /* The collective write waits for the slowest rank anyway; meeting first
    * keeps that wait out of the time charged to HDF5. */
   KPS_CHECK_MPI(MPI_Barrier(c->comm));
   t0 = kps_now();
-  KPS_CHECK(kps_writer_flush(c->writer, c->batch, ranges, n_ranges));
+  KPS_CHECK(kps_writer_flush(c->writer, c->batch, ranges, n_ranges, final));
   kps_batch_clear(c->batch);
 cleanup:
   c->flush_s += kps_now() - t0;
@@ -167,9 +176,9 @@ static int cmp_range(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static kps_err master_flush(sweep_ctx *c, plan_state *ps) {
+static kps_err master_flush(sweep_ctx *c, plan_state *ps, int final) {
   qsort(ps->ranges, ps->n_ranges, 2 * sizeof(uint64_t), cmp_range);
-  kps_err rc = flush(c, ps->ranges, ps->n_ranges);
+  kps_err rc = flush(c, ps->ranges, ps->n_ranges, final);
   ps->n_ranges = 0;
   return rc;
 }
@@ -188,12 +197,12 @@ static kps_err run_serial(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
     KPS_CHECK(commit_range(ps, first, done));
     kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
     if (kps_now() >= next_flush || c->batch->n_lines >= c->batch_cap) {
-      KPS_CHECK(master_flush(c, ps));
+      KPS_CHECK(master_flush(c, ps, 0));
       next_flush = kps_now() + c->cfg->run.checkpoint_every;
     }
   }
   *interrupted = stop_requested(c) && ps->lines_done < c->n_lines;
-  KPS_CHECK(master_flush(c, ps));
+  KPS_CHECK(master_flush(c, ps, 1));
 cleanup:
   return rc;
 }
@@ -220,6 +229,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
   int n_flush = 0, n_done = 0, stopping = 0, flush_wanted = 0, finished = 0;
   double next_flush = kps_now() + c->cfg->run.checkpoint_every;
   long poll = POLL_MIN_NS;
+  double spin_until = kps_now() + 1e-9 * SPIN_NS;
   while (!finished) {
     int have = 0;
     MPI_Status st;
@@ -227,11 +237,13 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
     if (stop_requested(c)) stopping = 1;
     kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
     if (!have) {
+      if (kps_now() < spin_until) continue;
       sleep_ns(poll);
       poll = poll * 2 > POLL_MAX_NS ? POLL_MAX_NS : poll * 2;
       continue;
     }
     poll = POLL_MIN_NS;
+    spin_until = kps_now() + 1e-9 * SPIN_NS;
     uint64_t rq[RQ_LEN];
     const int w = st.MPI_SOURCE;
     KPS_CHECK_MPI(MPI_Recv(rq, RQ_LEN, MPI_UINT64_T, w, TAG_REQUEST, c->comm, MPI_STATUS_IGNORE));
@@ -270,12 +282,12 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
     n_flush = n_done = 0;
     flush_wanted = 0;
     if (!finished) {
-      KPS_CHECK(master_flush(c, ps));
+      KPS_CHECK(master_flush(c, ps, 0));
       next_flush = kps_now() + c->cfg->run.checkpoint_every;
     }
   }
   *interrupted = ps->lines_done < c->n_lines && stopping;
-  KPS_CHECK(master_flush(c, ps));
+  KPS_CHECK(master_flush(c, ps, 1));
 cleanup:
   free(assigned);
   free(idle);
@@ -285,13 +297,15 @@ cleanup:
 /* Waits for the master's reply without spinning a core. */
 static kps_err worker_wait(sweep_ctx *c, MPI_Status *st) {
   kps_err rc = KPS_OK;
-  long poll = 1000L;
+  long poll = POLL_MIN_NS;
+  const double spin_until = kps_now() + 1e-9 * SPIN_NS;
   for (;;) {
     int have = 0;
     KPS_CHECK_MPI(MPI_Iprobe(0, MPI_ANY_TAG, c->comm, &have, st));
     if (have) break;
+    if (kps_now() < spin_until) continue;
     sleep_ns(poll);
-    poll = poll * 2 > POLL_MAX_NS ? POLL_MAX_NS : poll * 2;
+    poll = poll * 2 > WORKER_MAX_NS ? WORKER_MAX_NS : poll * 2;
   }
 cleanup:
   return rc;
@@ -314,9 +328,9 @@ static kps_err run_worker(sweep_ctx *c) {
       KPS_CHECK(compute_range(c, msg[0], msg[1], &rq[RQ_LINES], &rq[RQ_FAILED]));
       rq[RQ_BUSY_NS] = (uint64_t)(1e9 * (kps_now() - t0));
     } else if (st.MPI_TAG == TAG_FLUSH) {
-      KPS_CHECK(flush(c, NULL, 0));
+      KPS_CHECK(flush(c, NULL, 0, 0));
     } else if (st.MPI_TAG == TAG_STOP) {
-      KPS_CHECK(flush(c, NULL, 0));
+      KPS_CHECK(flush(c, NULL, 0, 1));
       break;
     } else {
       KPS_FAIL(KPS_ERR_INTERNAL, "unexpected message tag %d", st.MPI_TAG);

@@ -432,13 +432,38 @@ cleanup:
   return rc;
 }
 
+/* Hyperslab boxes of a selection, built before they are combined. */
+typedef struct box_list {
+  int nd;        /* dimensions per box */
+  size_t n, cap;
+  hsize_t *start, *count;
+} box_list;
+
+static kps_err box_push(box_list *bl, const hsize_t *start, const hsize_t *count) {
+  kps_err rc = KPS_OK;
+  if (bl->n == bl->cap) {
+    size_t cap = bl->cap ? 2 * bl->cap : 16;
+    hsize_t *s2 = realloc(bl->start, sizeof(hsize_t) * cap * (size_t)bl->nd);
+    KPS_CHECK_ALLOC(s2);
+    bl->start = s2;
+    hsize_t *c2 = realloc(bl->count, sizeof(hsize_t) * cap * (size_t)bl->nd);
+    KPS_CHECK_ALLOC(c2);
+    bl->count = c2;
+    bl->cap = cap;
+  }
+  memcpy(bl->start + bl->n * (size_t)bl->nd, start, sizeof(hsize_t) * (size_t)bl->nd);
+  memcpy(bl->count + bl->n * (size_t)bl->nd, count, sizeof(hsize_t) * (size_t)bl->nd);
+  ++bl->n;
+cleanup:
+  return rc;
+}
+
 /*
- * Adds to `space` the lines [a, b) (consecutive ids), split into at most a
- * few boxes per dimension: each box is aligned to the largest line block
- * (a run over the inner dimensions) that fits.
+ * Boxes of the lines [a, b) (consecutive ids): each box is aligned to the
+ * largest block of lines over the inner dimensions that fits, so a run
+ * costs at most a few boxes per dimension.
  */
-static kps_err select_run(const kps_writer *w, hid_t space, uint64_t a, uint64_t b, int with_tau,
-                          H5S_seloper_t *op) {
+static kps_err run_boxes(const kps_writer *w, uint64_t a, uint64_t b, int with_tau, box_list *bl) {
   kps_err rc = KPS_OK;
   const int nd = w->nd_line;
   uint64_t stride[KPS_MAX_AXES + 2];
@@ -458,36 +483,101 @@ static kps_err select_run(const kps_writer *w, hid_t space, uint64_t a, uint64_t
       count[k] = k < d ? 1 : k == d ? c : w->ldims[k];
     }
     if (with_tau) start[nd] = 0, count[nd] = w->n_tau;
-    KPS_CHECK_H5(H5Sselect_hyperslab(space, *op, start, NULL, count, NULL));
-    *op = H5S_SELECT_OR;
+    KPS_CHECK(box_push(bl, start, count));
     a += c * stride[d];
   }
 cleanup:
   return rc;
 }
 
-/* Selects the lines ids[0..n) (sorted) in a dataspace of the line shape
- * (plus tau2 when with_tau). */
-static kps_err select_lines(const kps_writer *w, hid_t space, const uint64_t *ids, size_t n,
-                            int with_tau) {
+/*
+ * The union of boxes [lo, hi) as a selection on a copy of `space`, combined
+ * pairwise: adding boxes one by one to a selection costs time quadratic in
+ * their number in HDF5 1.10, a balanced merge does not.
+ */
+static hid_t combine_boxes(hid_t space, const box_list *bl, size_t lo, size_t hi) {
+  if (hi - lo == 1) {
+    hid_t sp = H5Scopy(space);
+    if (sp >= 0 && H5Sselect_hyperslab(sp, H5S_SELECT_SET, bl->start + lo * (size_t)bl->nd, NULL,
+                                       bl->count + lo * (size_t)bl->nd, NULL) < 0) {
+      H5Sclose(sp);
+      return H5I_INVALID_HID;
+    }
+    return sp;
+  }
+  const size_t mid = lo + (hi - lo) / 2;
+  hid_t a = combine_boxes(space, bl, lo, mid);
+  hid_t b = a >= 0 ? combine_boxes(space, bl, mid, hi) : H5I_INVALID_HID;
+  hid_t c = b >= 0 ? H5Scombine_select(a, H5S_SELECT_OR, b) : H5I_INVALID_HID;
+  if (a >= 0) H5Sclose(a);
+  if (b >= 0) H5Sclose(b);
+  return c;
+}
+
+/*
+ * A selection, on a copy of dataset's space, of the lines ids[0..n)
+ * (sorted), with the tau2 dimension when with_tau. The caller closes it.
+ */
+static kps_err select_lines(const kps_writer *w, hid_t dset, const uint64_t *ids, size_t n,
+                            int with_tau, hid_t *out) {
   kps_err rc = KPS_OK;
-  KPS_CHECK_H5(H5Sselect_none(space));
-  H5S_seloper_t op = H5S_SELECT_SET;
+  hid_t space = H5I_INVALID_HID;
+  box_list bl = {.nd = w->nd_line + (with_tau ? 1 : 0)};
+  KPS_CHECK_H5_ID(space, H5Dget_space(dset));
   size_t i = 0;
   while (i < n) {
     size_t j = i + 1;
     while (j < n && ids[j] == ids[j - 1] + 1) ++j;
-    KPS_CHECK(select_run(w, space, ids[i], ids[j - 1] + 1, with_tau, &op));
+    KPS_CHECK(run_boxes(w, ids[i], ids[j - 1] + 1, with_tau, &bl));
     i = j;
   }
+  if (bl.n == 0) {
+    KPS_CHECK_H5(H5Sselect_none(space));
+    *out = space;
+    space = H5I_INVALID_HID;
+  } else {
+    KPS_CHECK_H5_ID(*out, combine_boxes(space, &bl, 0, bl.n));
+  }
 cleanup:
+  free(bl.start);
+  free(bl.count);
+  if (space >= 0) H5Sclose(space);
+  return rc;
+}
+
+/* Selection of the progress map covering ranges (first, count) pairs. */
+static kps_err select_ranges(const kps_writer *w, const uint64_t *ranges, size_t n_ranges,
+                             hid_t *out, hsize_t *n_done) {
+  kps_err rc = KPS_OK;
+  hid_t space = H5I_INVALID_HID;
+  box_list bl = {.nd = 1};
+  *n_done = 0;
+  for (size_t k = 0; k < n_ranges; ++k) {
+    if (ranges[2 * k + 1] == 0) continue;
+    const hsize_t start = ranges[2 * k], count = ranges[2 * k + 1];
+    *n_done += count;
+    KPS_CHECK(box_push(&bl, &start, &count));
+  }
+  KPS_CHECK_H5_ID(space, H5Dget_space(w->done));
+  if (bl.n == 0) {
+    KPS_CHECK_H5(H5Sselect_none(space));
+    *out = space;
+    space = H5I_INVALID_HID;
+  } else {
+    KPS_CHECK_H5_ID(*out, combine_boxes(space, &bl, 0, bl.n));
+  }
+cleanup:
+  free(bl.start);
+  free(bl.count);
+  if (space >= 0) H5Sclose(space);
   return rc;
 }
 
 kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *ranges,
-                         size_t n_ranges) {
+                         size_t n_ranges, int final) {
   kps_err rc = KPS_OK;
-  hid_t xfer = H5I_INVALID_HID, fsp = H5I_INVALID_HID, msp = H5I_INVALID_HID;
+  hid_t xfer = H5I_INVALID_HID, msp = H5I_INVALID_HID, done_sp = H5I_INVALID_HID;
+  hid_t sel[2] = {H5I_INVALID_HID, H5I_INVALID_HID}; /* by scope: points, lines */
   uint8_t *ones = NULL;
   const size_t rows = b ? b->n_lines : 0;
   for (size_t r = 1; r < rows; ++r)
@@ -496,42 +586,40 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
   KPS_CHECK_H5_ID(xfer, H5Pcreate(H5P_DATASET_XFER));
   KPS_CHECK_H5(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
   const kps_field_info *fi = kps_fields();
+  /* Every dataset of a scope has the same extent: one selection serves all. */
+  KPS_CHECK(select_lines(w, w->dset[F_O], rows ? b->line_ids : NULL, rows, 1, &sel[KPS_POINT]));
+  KPS_CHECK(select_lines(w, w->dset[F_O_TH], rows ? b->line_ids : NULL, rows, 0, &sel[KPS_LINE]));
   static const char dummy[8];
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
     const int point = fi[f].scope == KPS_POINT;
     hsize_t nvals = rows * (point ? w->n_tau : 1);
-    KPS_CHECK_H5_ID(fsp, H5Dget_space(w->dset[f]));
-    KPS_CHECK(select_lines(w, fsp, rows ? b->line_ids : NULL, rows, point));
     hsize_t mdim = nvals > 0 ? nvals : 1;
     KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &mdim, NULL));
     if (nvals == 0) KPS_CHECK_H5(H5Sselect_none(msp));
-    KPS_CHECK_H5(H5Dwrite(w->dset[f], h5_type(fi[f].type), msp, fsp, xfer,
+    KPS_CHECK_H5(H5Dwrite(w->dset[f], h5_type(fi[f].type), msp, sel[fi[f].scope], xfer,
                           rows ? b->data[f] : dummy));
     H5Sclose(msp), msp = H5I_INVALID_HID;
-    H5Sclose(fsp), fsp = H5I_INVALID_HID;
   }
   /* The progress map is written after the data, so a line marked done is
    * always complete in the file. */
   hsize_t n_done = 0;
-  for (size_t k = 0; k < n_ranges; ++k) n_done += ranges[2 * k + 1];
-  KPS_CHECK_H5_ID(fsp, H5Dget_space(w->done));
-  KPS_CHECK_H5(H5Sselect_none(fsp));
-  for (size_t k = 0; k < n_ranges; ++k) {
-    hsize_t start = ranges[2 * k], count = ranges[2 * k + 1];
-    if (count > 0) KPS_CHECK_H5(H5Sselect_hyperslab(fsp, H5S_SELECT_OR, &start, NULL, &count, NULL));
-  }
+  KPS_CHECK(select_ranges(w, ranges, n_ranges, &done_sp, &n_done));
   hsize_t md = n_done > 0 ? n_done : 1;
   ones = malloc(md);
   KPS_CHECK_ALLOC(ones);
   memset(ones, 1, md);
   KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &md, NULL));
   if (n_done == 0) KPS_CHECK_H5(H5Sselect_none(msp));
-  KPS_CHECK_H5(H5Dwrite(w->done, H5T_NATIVE_UINT8, msp, fsp, xfer, ones));
-  KPS_CHECK_H5(H5Fflush(w->file, H5F_SCOPE_GLOBAL));
+  KPS_CHECK_H5(H5Dwrite(w->done, H5T_NATIVE_UINT8, msp, done_sp, xfer, ones));
+  /* A checkpoint must reach the disk; the final flush is followed by the
+   * close, which flushes anyway. */
+  if (!final) KPS_CHECK_H5(H5Fflush(w->file, H5F_SCOPE_GLOBAL));
 cleanup:
   free(ones);
+  if (done_sp >= 0) H5Sclose(done_sp);
+  if (sel[0] >= 0) H5Sclose(sel[0]);
+  if (sel[1] >= 0) H5Sclose(sel[1]);
   if (msp >= 0) H5Sclose(msp);
-  if (fsp >= 0) H5Sclose(fsp);
   if (xfer >= 0) H5Pclose(xfer);
   return rc;
 }

@@ -45,10 +45,11 @@ kps_err kps_writer_read_done(kps_writer *w, int root, uint8_t *bits);
  * Writes the lines held in b (rows sorted by line id; b may be NULL or
  * empty) and then marks complete the lines of n_ranges ranges
  * (ranges[2k] = first line, ranges[2k+1] = count; usually only the master
- * passes any). Collective.
+ * passes any). A checkpoint (final = 0) also flushes the file to disk; the
+ * final flush leaves that to kps_writer_close. Collective.
  */
 kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *ranges,
-                         size_t n_ranges);
+                         size_t n_ranges, int final);
 
 /* Provenance recorded when the run ends. */
 typedef struct kps_run_record {

@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# Benchmarks of the sweep machinery (printed, not asserted; see docs/scaling.md):
+#   1. master throughput with the `null` model (no model cost): tasks/s,
+#      per-task overhead and master CPU share, for chunk = 1 (no chunking),
+#      a fixed 64 and 0 (automatic), with 1 worker (mpirun -n 2) and
+#      2 workers (mpirun -n 3, one more rank than cores: the master sleeps);
+#   2. the share of wall time spent in HDF5 for jobs/examples/default.yaml and
+#      jobs/examples/adaptive_sorting.yaml, against the 2 % target;
+#   3. the speed-up of 2 workers over 1 for an ODE job of a few seconds
+#      (adaptive_sorting, cold starts), the single-process run for reference,
+#      and the same 2-worker run next to a process that spins like a
+#      busy-polling master would.
+# Every figure comes from one run on this machine; the machine may be shared,
+# so repeat runs to judge the noise. Exits 0 whatever the figures are.
+#
+# usage: scripts/bench-sweep.sh [--quick]
+#   KPS_BUILD_DIR=/tmp/b scripts/bench-sweep.sh   # build elsewhere than ./build
+#   KPS_BENCH_LINES=200000                        # lines of the null job (chunk 0/64)
+#   KPS_BENCH_LINES_C1=2000                       # lines of the null job with chunk 1
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+QUICK=0
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "bench-sweep: unknown option $a" >&2; exit 0 ;;
+  esac
+done
+
+if [ -f "$ROOT/scripts/setup.sh" ]; then
+  # installs missing packages, configures and builds $BUILD (default ./build)
+  set -e
+  source "$ROOT/scripts/setup.sh" || { echo "[bench] build failed" >&2; exit 0; }
+  set +e
+else
+  BUILD="${KPS_BUILD_DIR:-$ROOT/build}"
+  [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$ROOT" --buildtype=release >/dev/null
+  ninja -C "$BUILD" >/dev/null || { echo "[bench] build failed" >&2; exit 0; }
+  if [ "$(id -u)" -eq 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  fi
+  export OMPI_MCA_rmaps_base_oversubscribe=1
+fi
+set +e +u
+KPS="$BUILD/src/kpsweep"
+PY="${PYTHON:-/usr/bin/python3}"
+[ -x "$KPS" ] || { echo "[bench] $KPS missing" >&2; exit 0; }
+command -v mpirun >/dev/null || { echo "[bench] mpirun missing" >&2; exit 0; }
+
+LINES="${KPS_BENCH_LINES:-200000}"
+LINES_C1="${KPS_BENCH_LINES_C1:-2000}"
+PHI=24
+REPS=3
+if [ "$QUICK" = 1 ]; then
+  LINES="${KPS_BENCH_LINES:-50000}"
+  LINES_C1="${KPS_BENCH_LINES_C1:-1000}"
+  PHI=8
+  REPS=1
+fi
+
+T="$(mktemp -d /tmp/kps-bench.XXXXXX)"
+SPIN=""
+cleanup() {
+  if [ -n "$SPIN" ]; then kill "$SPIN" 2>/dev/null; fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+# Every rank runs under /usr/bin/time, which writes "user sys elapsed" of
+# that process to $T/time.<rank>.
+cat > "$T/timed" <<EOF
+#!/bin/sh
+exec /usr/bin/time -f "%U %S %e" -o "$T/time.\${OMPI_COMM_WORLD_RANK:-0}" "\$@"
+EOF
+chmod +x "$T/timed"
+HAVE_TIME=0
+[ -x /usr/bin/time ] && HAVE_TIME=1
+
+echo "[bench] $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
+     "$(lscpu | sed -n 's/^Model name: *//p' | head -1)," \
+     "revision $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
+     "$(mpirun --version 2>/dev/null | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+# run NAME NRANKS CONFIG: runs kpsweep, leaves "wall hdf5pct cpu0 el0 busy lines"
+# in $T/NAME.res (cpu0/el0: CPU and elapsed seconds of rank 0 from
+# /usr/bin/time; busy: sum of rank_busy_seconds from the file).
+run() {
+  local name="$1" n="$2" cfg="$3" out="$T/$1.h5" log="$T/$1.log"
+  rm -f "$T"/time.*
+  local wrap=()
+  [ "$HAVE_TIME" = 1 ] && wrap=("$T/timed")
+  if [ "$n" -eq 0 ]; then
+    "${wrap[@]}" "$KPS" run "$cfg" -o "$out" --force --quiet >"$log" 2>&1
+  else
+    mpirun -n "$n" "${wrap[@]}" "$KPS" run "$cfg" -o "$out" --force --quiet >"$log" 2>&1
+  fi
+  local rc=$?
+  local line wall pct cpu0="nan" el0="nan" busy="nan"
+  line="$(grep -E '^wrote ' "$log" | tail -1)"
+  if [ $rc -ne 0 ] || [ -z "$line" ]; then
+    echo "[bench] $name: kpsweep failed (rc $rc):" >&2
+    tail -5 "$log" >&2
+    echo "nan nan nan nan nan nan" > "$T/$name.res"
+    return
+  fi
+  wall="$(sed -n 's/.*, \([0-9.]*\) s wall.*/\1/p' <<<"$line")"
+  pct="$(sed -n 's/.* \([0-9.]*\)% in HDF5.*/\1/p' <<<"$line")"
+  if [ -f "$T/time.0" ]; then
+    read -r u s e < <(tail -1 "$T/time.0")
+    cpu0="$(awk -v u="$u" -v s="$s" 'BEGIN{print u + s}')"
+    el0="$e"
+  fi
+  busy="$("$PY" - "$out" 2>/dev/null <<'EOF'
+import sys
+try:
+    import h5py
+    with h5py.File(sys.argv[1], "r") as f:
+        import numpy
+        print(float(numpy.sum(numpy.atleast_1d(f.attrs["rank_busy_seconds"]))))
+except Exception:
+    print("nan")
+EOF
+)"
+  local lines
+  lines="$(sed -n 's/^wrote [^:]*: \([0-9]*\)\/.*/\1/p' <<<"$line")"
+  echo "$wall $pct $cpu0 $el0 ${busy:-nan} $lines" > "$T/$name.res"
+}
+
+# null job of N lines of one point each, fixed or automatic chunk
+null_job() {
+  cat > "$T/null_$2.yaml" <<EOF
+name: null_bench
+model: null
+axes:
+  c: {linear: [1, 2, $1]}
+agonist: {tau: 4.0, L: 4000}
+antagonist:
+  tau: {values: [1.0]}
+  L: 6000
+threshold: {tau_c: 3.0}
+run: {chunk: $3, checkpoint_every: 3600, progress_every: 3600}
+stats: {boundary: false, line_stats: false}
+EOF
+}
+
+############################################################################
+echo "== 1. Master throughput, null model (1 point per line, no model cost) =="
+null_job "$LINES_C1" c1 1
+null_job "$LINES" c64 64
+null_job "$LINES" c0 0
+run null_serial 0 "$T/null_c0.yaml"
+for n in 2 3; do
+  for c in c1 c64 c0; do run "null_${c}_n$n" "$n" "$T/null_$c.yaml"; done
+done
+{
+  printf "%-7s %2s %5s %7s %7s %7s %7s %8s %9s %9s %9s %10s %7s\n" \
+    "layout" "W" "chunk" "lines" "wall" "HDF5" "busy" "tasks/s" "wall/task" "lost/task" "disp/task" "m.cpu/task" "m.cpu%"
+  printf "%-7s %2s %5s %7s %7s %7s %7s %8s %9s %9s %9s %10s %7s\n" \
+    "" "" "" "" "s" "s" "s" "" "us" "us" "us" "us" "of wall"
+  for r in null_serial null_c1_n2 null_c64_n2 null_c0_n2 null_c1_n3 null_c64_n3 null_c0_n3; do
+    case "$r" in
+      null_serial) lay="serial"; W=1; ch="auto" ;;
+      *) n="${r##*_n}"; lay="-n $n"; W=$((n - 1)); ch="${r#null_c}"; ch="${ch%%_*}"; [ "$ch" = 0 ] && ch="auto" ;;
+    esac
+    read -r wall pct cpu0 el0 busy lines < "$T/$r.res"
+    awk -v lay="$lay" -v W="$W" -v ch="$ch" -v wall="$wall" -v pct="$pct" -v cpu0="$cpu0" \
+        -v el0="$el0" -v busy="$busy" -v lines="$lines" 'BEGIN {
+      if (wall == "nan" || lines + 0 == 0) { printf "%-7s %2s %5s %7s  (failed)\n", lay, W, ch, lines; exit }
+      tps = lines / wall; wpt = 1e6 * wall / lines; h5 = wall * pct / 100
+      lost = (busy == "nan") ? "n/a" : sprintf("%.2f", 1e6 * (W * wall - busy) / lines)
+      disp = (busy == "nan") ? "n/a" : sprintf("%.2f", 1e6 * (W * (wall - h5) - busy) / lines)
+      bs = (busy == "nan") ? "n/a" : sprintf("%.3f", busy)
+      mcpu = (cpu0 == "nan") ? "n/a" : sprintf("%.2f", 1e6 * cpu0 / lines)
+      mshare = (cpu0 == "nan" || el0 + 0 == 0) ? "n/a" : sprintf("%.0f%%", 100 * cpu0 / el0)
+      printf "%-7s %2s %5s %7d %7.3f %7.3f %7s %8.0f %9.2f %9s %9s %10s %7s\n", lay, W, ch, lines, wall, h5, bs, tps, wpt, lost, disp, mcpu, mshare
+    }'
+  done
+} | tee "$T/table1"
+read -r wall pct cpu0 el0 busy lines < "$T/null_c0_n3.res"
+awk -v W=2 -v wall="$wall" -v pct="$pct" -v cpu0="$cpu0" -v busy="$busy" -v lines="$lines" 'BEGIN {
+  if (wall == "nan") exit
+  if (cpu0 != "nan") { m = 1e6 * cpu0 / lines
+    printf "target: master overhead < 5 us/task amortised (auto chunk, 2 workers), master CPU:      %6.2f us/task  %s\n", m, (m < 5 ? "PASS" : "MISS") }
+  if (busy != "nan") { d = 1e6 * (W * wall * (1 - pct / 100) - busy) / lines
+    printf "target: master overhead < 5 us/task amortised (auto chunk, 2 workers), disp/task:       %6.2f us/task  %s\n", d, (d < 5 ? "PASS" : "MISS") }
+}'
+cat <<'EOF'
+  wall/task  = kpsweep wall seconds / lines (includes file creation and the final flush)
+  HDF5       = slowest rank's seconds in collective flushes (kpsweep's "% in HDF5" x wall)
+  busy       = sum over ranks of rank_busy_seconds (time inside line computations)
+  lost/task  = (W * wall - busy) / lines: worker time per task not spent computing
+               (waiting for the master, message latency, HDF5, start-up)
+  disp/task  = (W * (wall - HDF5) - busy) / lines: the same without the flushes, i.e. the
+               dispatch cost per task (requests, replies, idle-wait latency, start-up)
+  m.cpu/task = CPU seconds (user+sys, /usr/bin/time) of rank 0 / lines: the master's service
+               time per task, start-up and MPI_Init included
+  m.cpu%     = rank 0 CPU seconds / rank 0 elapsed seconds: a busy-polling master shows ~100 %
+  chunk 1 uses fewer lines (KPS_BENCH_LINES_C1) because each request costs a full round trip.
+EOF
+echo
+
+############################################################################
+echo "== 2. Share of wall time in HDF5 (collective flushes, as printed by kpsweep run) =="
+for j in default adaptive_sorting; do
+  run "${j}_serial" 0 "$ROOT/jobs/examples/$j.yaml"
+  run "${j}_n3" 3 "$ROOT/jobs/examples/$j.yaml"
+done
+printf "%-18s %-8s %8s %8s %8s %6s\n" "job" "layout" "wall s" "HDF5 %" "target" ""
+for j in default adaptive_sorting; do
+  for l in serial n3; do
+    read -r wall pct cpu0 el0 busy lines < "$T/${j}_$l.res"
+    awk -v j="$j" -v l="$([ $l = n3 ] && echo '-n 3' || echo serial)" -v wall="$wall" -v pct="$pct" 'BEGIN {
+      if (wall == "nan") { printf "%-18s %-8s  (failed)\n", j, l; exit }
+      printf "%-18s %-8s %8.3f %7.1f%% %8s %6s\n", j, l, wall, pct, "< 2 %", (pct + 0 < 2 ? "PASS" : "MISS")
+    }'
+  done
+done
+echo "  HDF5 % = slowest rank's time in collective flushes / wall; file creation and the"
+echo "  closing attributes are not in it (they are in wall)."
+echo
+
+############################################################################
+echo "== 3. Speed-up of 2 workers over 1: adaptive_sorting, $PHI x 3 lines x 200 points, cold starts, best of $REPS =="
+sed -e "s/phi: {log: \[0.01, 0.3, 4\]}/phi: {log: [0.01, 0.3, $PHI]}/" \
+    -e 's/^name: .*/name: ode_bench/' -e '/^run:/,$d' \
+    "$ROOT/jobs/examples/adaptive_sorting.yaml" > "$T/ode.yaml"
+printf 'solver: {warm_start: false}\nrun: {checkpoint_every: 3600, progress_every: 3600}\n' >> "$T/ode.yaml"
+# best of REPS runs each, interleaved, since the machine may be shared
+best() {
+  sort -g -k1,1 "$T"/"$1".r*.res | head -1 > "$T/$1.res"
+}
+for k in $(seq "$REPS"); do
+  run "ode_serial.r$k" 0 "$T/ode.yaml"
+  run "ode_n2.r$k" 2 "$T/ode.yaml"
+  run "ode_n3.r$k" 3 "$T/ode.yaml"
+done
+for r in ode_serial ode_n2 ode_n3; do
+  best "$r"
+  echo "  $r walls over $REPS runs: $(cut -d' ' -f1 "$T"/"$r".r*.res | tr '\n' ' ')s"
+done
+# A process that spins on one core for the length of the run: what a
+# busy-polling master would take from the workers (emulated; kpsweep's own
+# master sleeps between probes).
+( trap 'exit 0' TERM; while :; do :; done ) &
+SPIN=$!
+run ode_n3_spin 3 "$T/ode.yaml"
+kill "$SPIN" 2>/dev/null; wait "$SPIN" 2>/dev/null; SPIN=""
+printf "%-27s %7s %8s %8s %8s %8s %9s %9s\n" "layout" "wall" "speed-up" "speed-up" "lines/s" "busy" "rank0 cpu" "rank0 cpu"
+printf "%-27s %7s %8s %8s %8s %8s %9s %9s\n" "" "s" "vs -n 2" "vs serial" "" "s" "s" "% of wall"
+read -r w2 _ _ _ _ _ < "$T/ode_n2.res"
+read -r w1 _ _ _ _ _ < "$T/ode_serial.res"
+for r in ode_serial ode_n2 ode_n3 ode_n3_spin; do
+  case "$r" in
+    ode_serial) lay="serial (1 process)" ;;
+    ode_n2) lay="-n 2 (1 worker)" ;;
+    ode_n3) lay="-n 3 (2 workers)" ;;
+    ode_n3_spin) lay="-n 3 + 1 spinning proc." ;;
+  esac
+  read -r wall pct cpu0 el0 busy lines < "$T/$r.res"
+  awk -v lay="$lay" -v wall="$wall" -v w2="$w2" -v w1="$w1" -v cpu0="$cpu0" -v el0="$el0" \
+      -v busy="$busy" -v lines="$lines" 'BEGIN {
+    if (wall == "nan") { printf "%-27s  (failed)\n", lay; exit }
+    sp = (w2 == "nan") ? "n/a" : sprintf("%.2fx", w2 / wall)
+    sp1 = (w1 == "nan") ? "n/a" : sprintf("%.2fx", w1 / wall)
+    b = (busy == "nan") ? "n/a" : sprintf("%.3f", busy)
+    c = (cpu0 == "nan") ? "n/a" : sprintf("%.3f", cpu0)
+    s = (cpu0 == "nan" || el0 + 0 == 0) ? "n/a" : sprintf("%.1f%%", 100 * cpu0 / el0)
+    printf "%-27s %7.3f %8s %8s %8.1f %8s %9s %9s\n", lay, wall, sp, sp1, lines / wall, b, c, s
+  }'
+done
+echo "  busy: sum of rank_busy_seconds (line computations); when it differs between layouts the"
+echo "  cores were not equally fast during the runs (shared machine), and so is the speed-up."
+echo "  rank0 cpu: in the serial run rank 0 computes every line; under mpirun it is the master."
+echo "  The spinning process stands in for a busy-polling master (3 busy processes on $(nproc) cores)."
+exit 0
