@@ -73,7 +73,7 @@ awk -v w="$warm" -v c="$cold" -v sc="$sc" -v sn="$sn" -v sp="$sp" -v dO="$dO" 'B
   printf "%-52s %12s %10s %6s\n", "figure", "measured", "target", ""
   r1 = sc / w; r2 = sn / w; r0 = sp / w
   printf "%-52s %11.0fx %10s %6s\n", "scipy cold (vode to steady state) / kpsweep warm line", r0, ">= 1000x", (r0 >= 1000 ? "PASS" : "MISS")
-  printf "%-52s %11.0fx %10s %6s\n", "scipy cold (vode + our early Newton polish) / warm", r1, "(info)", "")
+  printf "%-52s %11.0fx %10s %6s\n", "scipy cold (vode + our early Newton polish) / warm", r1, "(info)", ""
   printf "%-52s %11.0fx %10s %6s\n", "scipy Newton continuation / kpsweep warm line", r2, ">= 50x", (r2 >= 50 ? "PASS" : "MISS")
   printf "%-52s %9.2f us %10s %6s\n", "kpsweep warm, amortised per point", w, "< 5 us", (w < 5 ? "PASS" : "MISS")
   printf "%-52s %9.1f us %10s %6s\n", "kpsweep cold per point", c, "< 400 us", (c < 400 ? "PASS" : "MISS")
