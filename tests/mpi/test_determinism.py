@@ -1,5 +1,6 @@
-"""The same job gives identical datasets on 1, 2, 3 and 5 ranks and under
-any chunking (compared with h5diff, bit for bit)."""
+"""The same job (with line statistics, dose boundaries and every attack) gives
+identical datasets on 1, 2, 3 and 5 ranks and under any chunking (compared
+with h5diff, bit for bit)."""
 import os
 import sys
 import tempfile
@@ -16,6 +17,11 @@ axes:
 antagonist:
   tau: {{linear: [0.1, 2.9, 40]}}
   L: {{values: [1000, 6000]}}
+attacks:
+  enabled: true
+  descent_max_steps: 50
+  histogram:
+    draw: [{{dist: normal, mean: 3.5, sd: 0.1, count: 400}}, {{dist: half_normal, mean: 0, sd: 0.5, count: 300}}]
 run: {{chunk: {chunk}, checkpoint_every: {ckpt}}}
 """
 
