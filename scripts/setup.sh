@@ -8,7 +8,7 @@ BUILD="${KPS_BUILD_DIR:-$ROOT/build}"
 packages=(libopenmpi-dev openmpi-bin libsundials-dev libhdf5-openmpi-dev libyaml-dev
           meson ninja-build pkg-config hdf5-tools
           python3-h5py python3-numpy python3-matplotlib python3-scipy
-          slurm-wlm munge)
+          slurm-wlm munge time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
