@@ -141,6 +141,10 @@ static kps_err create_axis(kps_writer *w, hid_t grp, const kps_axis *ax, hid_t *
                                 H5P_DEFAULT, H5P_DEFAULT));
   KPS_CHECK(write_from_root(w, d, H5T_NATIVE_DOUBLE, n, ax->values));
   KPS_CHECK_H5(H5DSset_scale(d, ax->name));
+  /* netCDF readers (xarray's h5netcdf engine) look a dimension up in the
+   * dataset's group and its ancestors, not in sibling /axes: a second,
+   * hard link at the root makes /points and /lines readable there. */
+  KPS_CHECK_H5(H5Lcreate_hard(grp, ax->name, w->file, ax->name, H5P_DEFAULT, H5P_DEFAULT));
   *out = d;
   d = H5I_INVALID_HID;
 cleanup:

@@ -53,6 +53,16 @@ def main():
             tap.ok(attr in f.attrs, f"provenance attribute {attr}")
         tap.ok(list(f.attrs["rank_lines"]) == [0.0, 12.0], "per-rank line counts (master 0, worker 12)",
                f.attrs["rank_lines"])
+    import xarray as xr
+    pts = xr.open_dataset(out, engine="h5netcdf", group="points")
+    tap.ok(pts["O"].dims == ("phi", "delta", "L2", "tau2") and pts["O"].shape == (2, 3, 2, 7),
+           "xarray (h5netcdf) opens /points with named dimensions", pts["O"].dims)
+    lines = xr.open_dataset(out, engine="h5netcdf", group="lines")
+    tap.ok(lines["tau_star"].dims == ("phi", "delta", "L2"), "xarray opens /lines", lines["tau_star"].dims)
+    root = xr.open_dataset(out, engine="h5netcdf")
+    tap.ok(list(root["tau2"].values) == [0.5 + k / 3 for k in range(7)] or
+           max(abs(a - b) for a, b in zip(root["tau2"].values, [0.5 + k / 3 for k in range(7)])) < 1e-15,
+           "the axis values are readable as coordinates at the root", root["tau2"].values)
     h = subprocess.run(["h5dump", "-H", out], capture_output=True, text=True)
     tap.ok(h.returncode == 0 and 'DATASET "tau_star"' in h.stdout, "h5dump -H reads the file", h.stderr)
     tap.done()
