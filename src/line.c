@@ -73,7 +73,7 @@ static void fill_row_failed(kps_batch *b, size_t row, int status) {
     size_t len = kps_batch_field_len(b, (kps_field_id)f);
     for (size_t k = 0; k < len; ++k) {
       if (fi[f].type == KPS_F64) kps_batch_f64(b, (kps_field_id)f, row)[k] = NAN;
-      else if (fi[f].type == KPS_I32) kps_batch_i32(b, (kps_field_id)f, row)[k] = 0;
+      else if (fi[f].type == KPS_I32) kps_batch_i32(b, (kps_field_id)f, row)[k] = -1;
       else kps_batch_i8(b, (kps_field_id)f, row)[k] = -1;
     }
   }
