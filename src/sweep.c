@@ -404,21 +404,15 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   KPS_CHECK_MPI(MPI_Bcast(&interrupted, 1, MPI_INT, 0, c.comm));
   per_rank = calloc((size_t)c.size * 2, sizeof(double));
   KPS_CHECK_ALLOC(per_rank);
-  double mine[2] = {c.lines_mine, c.busy_s};
-  KPS_CHECK_MPI(MPI_Allgather(mine, 2, MPI_DOUBLE, per_rank, 2, MPI_DOUBLE, c.comm));
   double *lines_r = per_rank, *busy_r = per_rank + c.size;
-  {
-    double *tmp = malloc(sizeof(double) * 2 * (size_t)c.size);
-    KPS_CHECK_ALLOC(tmp);
-    for (int r = 0; r < c.size; ++r) tmp[r] = per_rank[2 * r], tmp[c.size + r] = per_rank[2 * r + 1];
-    memcpy(per_rank, tmp, sizeof(double) * 2 * (size_t)c.size);
-    free(tmp);
-  }
+  KPS_CHECK_MPI(MPI_Allgather(&c.lines_mine, 1, MPI_DOUBLE, lines_r, 1, MPI_DOUBLE, c.comm));
+  KPS_CHECK_MPI(MPI_Allgather(&c.busy_s, 1, MPI_DOUBLE, busy_r, 1, MPI_DOUBLE, c.comm));
   double flush_max = 0.0, busy_total = 0.0;
   KPS_CHECK_MPI(MPI_Allreduce(&c.flush_s, &flush_max, 1, MPI_DOUBLE, MPI_MAX, c.comm));
   KPS_CHECK_MPI(MPI_Allreduce(&c.busy_s, &busy_total, 1, MPI_DOUBLE, MPI_SUM, c.comm));
-  uint64_t counts[2] = {ps.lines_done, ps.failed};
-  KPS_CHECK_MPI(MPI_Bcast(counts, 2, MPI_UINT64_T, 0, c.comm));
+  /* Attributes are written collectively: every rank needs rank 0's counts. */
+  uint64_t counts[3] = {ps.lines_done, ps.failed, at_start};
+  KPS_CHECK_MPI(MPI_Bcast(counts, 3, MPI_UINT64_T, 0, c.comm));
   clock_gettime(CLOCK_REALTIME, &wall);
   kps_run_record rec = {
       .start_time = epoch_start,
@@ -430,7 +424,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
       .rank_busy_s = busy_r,
       .hdf5_seconds = flush_max,
       .lines_done = counts[0],
-      .lines_computed = (double)(counts[0] - at_start),
+      .lines_computed = (double)(counts[0] - counts[2]),
   };
   const double t_close = kps_now();
   KPS_CHECK(kps_writer_close(&c.writer, &rec));
@@ -438,7 +432,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
 
   sum->lines_total = c.n_lines;
   sum->lines_done = counts[0];
-  sum->lines_resumed = at_start;
+  sum->lines_resumed = counts[2];
   sum->points_failed = counts[1];
   sum->wall_seconds = kps_now() - t_start;
   sum->hdf5_seconds = flush_max;
