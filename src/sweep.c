@@ -414,9 +414,11 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   uint64_t counts[3] = {ps.lines_done, ps.failed, at_start};
   KPS_CHECK_MPI(MPI_Bcast(counts, 3, MPI_UINT64_T, 0, c.comm));
   clock_gettime(CLOCK_REALTIME, &wall);
+  double times[2] = {epoch_start, (double)wall.tv_sec + 1e-9 * (double)wall.tv_nsec};
+  KPS_CHECK_MPI(MPI_Bcast(times, 2, MPI_DOUBLE, 0, c.comm));
   kps_run_record rec = {
-      .start_time = epoch_start,
-      .end_time = (double)wall.tv_sec + 1e-9 * (double)wall.tv_nsec,
+      .start_time = times[0],
+      .end_time = times[1],
       .complete = counts[0] == c.n_lines,
       .interrupted = interrupted,
       .n_ranks = c.size,

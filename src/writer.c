@@ -205,8 +205,11 @@ static kps_err write_provenance(kps_writer *w, const kps_config *cfg) {
   KPS_CHECK_ALLOC(codes);
   hid_t root = w->file;
   uint64_t hash = kps_hash64(canon, strlen(canon));
+  /* Attributes are written collectively with identical data: rank 0's clock. */
+  double t_now = now_epoch();
+  KPS_CHECK_MPI(MPI_Bcast(&t_now, 1, MPI_DOUBLE, 0, w->comm));
   char when[64];
-  iso_time(now_epoch(), when, sizeof when);
+  iso_time(t_now, when, sizeof when);
   int size = 0;
   KPS_CHECK_MPI(MPI_Comm_size(w->comm, &size));
   const double nranks = size, npts = (double)kps_config_n_points(cfg);
