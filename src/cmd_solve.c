@@ -35,7 +35,8 @@ static const char *solve_help =
     "  --set NAME=VALUE     override a model parameter (repeatable); --list-params shows them\n"
     "  --ligand TAU:L       one ligand type with binding time TAU (s) and count L\n"
     "                       (repeatable; default: the agonist 4:4000 and antagonist 1:6000)\n"
-    "  --tau-c S            threshold binding time (default 3)\n"
+    "  --tau-c S            threshold binding time (default 3); also ideal's tau_c\n"
+    "                       unless --set tau_c=... is given\n"
     "  --L-ref N            threshold reference count (default 10 R)\n"
     "  --threshold-value O  explicit threshold instead of tau_c/L_ref\n"
     "  --rtol R             CVODE relative tolerance (default 1e-6)\n"
@@ -59,6 +60,7 @@ typedef struct solve_opts {
   double tau[KPS_MAX_BINS], L[KPS_MAX_BINS];
   double tau_c, L_ref, th_value;
   int explicit_th, json, list;
+  int tau_c_fixed; /* the model's own tau_c was set (else it follows tau_c) */
   unsigned attacks;
   kps_solver_config solver;
   kps_attack_config attack;
@@ -130,6 +132,8 @@ static int from_config(solve_opts *o, const char *path) {
     o->m = cfg.model;
     memcpy(o->p, cfg.params, sizeof o->p);
     o->tau_c = cfg.tau_c, o->L_ref = cfg.L_ref;
+    const int j_tc = kps_model_param_index(cfg.model, "tau_c");
+    o->tau_c_fixed = j_tc >= 0 && cfg.params[j_tc] != cfg.tau_c;
     o->explicit_th = cfg.threshold_explicit, o->th_value = cfg.threshold_value;
     o->solver = cfg.solver;
     o->attack = cfg.attack;
@@ -217,7 +221,11 @@ static int parse_args(solve_opts *o, int argc, char **argv) {
         ((pi->flags & KPS_PARAM_INTEGER) && x != floor(x)))
       return fail("--set %s: value outside the parameter's range or not an integer", sets[s]);
     o->p[j] = x;
+    if (!strcmp(name, "tau_c")) o->tau_c_fixed = 1;
   }
+  /* As in jobs: a model's own tau_c follows the threshold's unless set. */
+  const int j_tc = kps_model_param_index(o->m, "tau_c");
+  if (j_tc >= 0 && !o->tau_c_fixed) o->p[j_tc] = o->tau_c;
   char why[256];
   if (o->m->check_params && o->m->check_params(o->p, why, sizeof why)) return fail("%s", why);
   return KPS_EXIT_OK;

@@ -982,6 +982,11 @@ static kps_err finish(pctx *ctx) {
     cfg->L2.n = 1;
     cfg->L2.kind = KPS_AXIS_VALUES;
   }
+  /* A model with its own tau_c (ideal's T_{N,m}) follows the threshold's
+   * unless the job fixes or sweeps it. */
+  const int j_tc = kps_model_param_index(cfg->model, "tau_c");
+  if (j_tc >= 0 && !kps_ynode_get(kps_ynode_get(ctx->root, "params"), "tau_c"))
+    cfg->params[j_tc] = cfg->tau_c;
   if (!kps_ynode_get(attacks, "fgsm_eps_tau_max"))
     cfg->attack.fgsm_eps_tau_max = cfg->tau_c;
   if (!kps_ynode_get(attacks, "tau_max")) cfg->attack.tau_max = 2.0 * cfg->tau_c;

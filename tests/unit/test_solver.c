@@ -43,7 +43,7 @@ static void test_ideal(kps_solver *s) {
   const double tc = 3.0;
   const double sets[][2] = {{1, 0}, {3, 1}, {5, 2}, {5, 4}, {4.5, 1.5}, {2, 0}};
   for (size_t k = 0; k < sizeof sets / sizeof *sets; ++k) {
-    double p[2] = {sets[k][0], sets[k][1]}, O_th;
+    double p[3] = {sets[k][0], sets[k][1], tc}, O_th;
     kps_threshold(s, m, p, 0, 0, tc, NAN, &O_th);
     double tau1 = 2.2, L1 = 1234;
     kps_inputs one = {.p = p, .K = 1, .tau = &tau1, .L = &L1};
@@ -51,12 +51,13 @@ static void test_ideal(kps_solver *s) {
     kps_evaluate(s, m, &one, NULL, 0, &ev);
     tap_close(ev.O / O_th, pow(tau1 / tc, p[0] - p[1]), 1e-14, 0,
               "ideal N=%g m=%g: single ligand T = (tau/tau_c)^(N-m)", p[0], p[1]);
-    double tau[3] = {4.0, 1.1, 0.3}, L[3] = {4000, 6000, 2500}, gt[3], gL[3], gp[2];
+    double tau[3] = {4.0, 1.1, 0.3}, L[3] = {4000, 6000, 2500}, gt[3], gL[3], gp[3];
     kps_inputs in = {.p = p, .K = 3, .tau = tau, .L = L};
     kps_eval e = {.dO_dtau = gt, .dO_dL = gL, .dO_dp = gp};
     kps_evaluate(s, m, &in, NULL, 0, &e);
     const double N = p[0], mm = p[1], T = T_closed(N, mm, tc, 3, tau, L);
-    tap_close(e.O / O_th, T, 1e-13, 0, "ideal N=%g m=%g: T_{N,m} for 3 ligand types", N, mm);
+    tap_close(O_th, 1.0, 1e-15, 0, "ideal N=%g m=%g: threshold at tau_c is T = 1", N, mm);
+    tap_close(e.O, T, 1e-13, 0, "ideal N=%g m=%g: output is T_{N,m} for 3 ligand types", N, mm);
     double Sm = 0, SN = 0;
     for (int i = 0; i < 3; ++i) Sm += L[i] * pow(tau[i], mm), SN += L[i] * pow(tau[i], N);
     for (int i = 0; i < 3; ++i) {
@@ -64,12 +65,12 @@ static void test_ideal(kps_solver *s) {
       const double dTdL = pow(tau[i], mm) * (pow(tau[i], N - mm) - T * tcnm) / (tcnm * Sm);
       const double dTdt = L[i] * pow(tau[i], mm - 1) * (N * pow(tau[i], N - mm) * Sm - mm * SN) /
                           (tcnm * Sm * Sm);
-      tap_close(gL[i] / O_th, dTdL, 1e-12, 1e-300, "ideal N=%g m=%g: dT/dL_%d formula", N, mm, i);
-      tap_close(gt[i] / O_th, dTdt, 1e-12, 1e-300, "ideal N=%g m=%g: dT/dtau_%d formula", N, mm, i);
+      tap_close(gL[i], dTdL, 1e-12, 1e-300, "ideal N=%g m=%g: dT/dL_%d formula", N, mm, i);
+      tap_close(gt[i], dTdt, 1e-12, 1e-300, "ideal N=%g m=%g: dT/dtau_%d formula", N, mm, i);
     }
-    for (int j = 0; j < 2; ++j) {
+    for (int j = 0; j < 3; ++j) {
       const double h = 1e-6;
-      double pp[2] = {p[0], p[1]}, pm[2] = {p[0], p[1]}, Op, Om;
+      double pp[3] = {p[0], p[1], p[2]}, pm[3] = {p[0], p[1], p[2]}, Op, Om;
       pp[j] += h, pm[j] -= h;
       kps_inputs ip = {.p = pp, .K = 3, .tau = tau, .L = L}, im = {.p = pm, .K = 3, .tau = tau, .L = L};
       kps_eval a = {0}, b = {0};
