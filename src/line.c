@@ -85,11 +85,26 @@ static void line_statistics(kps_line_worker *w, kps_batch *b, size_t row, double
                             double L1, double L2, double O_ag) {
   const kps_config *cfg = w->cfg;
   kps_line_stats ls = {NAN, NAN, NAN, NAN, KPS_REGIME_UNKNOWN};
-  if (cfg->stats.line_stats) {
+  const size_t n = cfg->tau2.n;
+  if (cfg->stats.line_stats && n > 0) {
     const double tau[2] = {tau1, cfg->tau2.values[0]}, L[2] = {L1, L2};
     kps_probe_reset(&w->probe, 2, tau, L);
-    kps_line_statistics(&w->probe, cfg->tau2.values, cfg->tau2.n, kps_batch_f64(b, F_O, row),
-                        kps_batch_f64(b, F_DO_DTAU2, row), kps_batch_i8(b, F_STATUS, row), &ls);
+    const double *t2 = cfg->tau2.values, *O = kps_batch_f64(b, F_O, row);
+    const double *g = kps_batch_f64(b, F_DO_DTAU2, row);
+    const int8_t *st = kps_batch_i8(b, F_STATUS, row);
+    /* The statistics read the axis upwards; a falling axis is read reversed. */
+    double *rev = n > 1 && t2[1] < t2[0] ? malloc(sizeof(double) * 3 * n) : NULL;
+    int8_t *rst = rev ? malloc(n) : NULL;
+    if (rev && rst) {
+      for (size_t j = 0; j < n; ++j) {
+        rev[j] = t2[n - 1 - j], rev[n + j] = O[n - 1 - j], rev[2 * n + j] = g[n - 1 - j];
+        rst[j] = st[n - 1 - j];
+      }
+      t2 = rev, O = rev + n, g = rev + 2 * n, st = rst;
+    }
+    kps_line_statistics(&w->probe, t2, n, O, g, st, &ls);
+    free(rev);
+    free(rst);
   }
   *kps_batch_f64(b, F_TAU_STAR, row) = ls.tau_star;
   *kps_batch_f64(b, F_TAU_STAR_REL, row) = ls.tau_star / cfg->tau_c;
