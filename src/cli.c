@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "kps_build_config.h"
+#include "kps_revision.h"
 #include "kpsweep/config.h"
 #include "kpsweep/results.h"
 #include "kpsweep/sweep.h"

@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "kps_build_config.h"
+#include "kps_revision.h"
 #include "kpsweep/status.h"
 
 /* Target number of values per HDF5 chunk (about 256 KiB of doubles). */
