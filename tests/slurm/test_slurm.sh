@@ -39,7 +39,7 @@ check() { # check DESCRIPTION DETAIL -- test-command...
 }
 finish() {
     echo "1..$n"
-    echo "$((n - failed)) passed, $failed failed"
+    echo "# $((n - failed)) passed, $failed failed"
     [ "$failed" = 0 ]
     exit
 }
