@@ -26,6 +26,8 @@
  *   NEWTON_GIVEUP_* an attempt whose step is still above GIVEUP_STEP after
  *                  GIVEUP_IT iterations stops early
  *   STATE_TOL      relative tolerance of the physical-state check
+ *   ABS_FLOOR      below this fraction of the largest amount a component
+ *                  counts as zero in the Newton step test
  *   FALLBACK_RTOL  rtol factor of the fallback cold solve
  *   FALLBACK_STEPS step-budget factor of the fallback cold solve
  */
@@ -35,6 +37,7 @@
 #define NEWTON_GIVEUP_IT 6
 #define NEWTON_GIVEUP_STEP 1e-3
 #define STATE_TOL 1e-9
+#define ABS_FLOOR 1e-20
 #define FALLBACK_RTOL 1e-3
 #define FALLBACK_STEPS 10
 
@@ -182,6 +185,15 @@ int kps_model_state_size(const kps_model *m, const double *p, int K) {
 static int newton_polish(kps_solver *s, const kps_model *m,
                          const kps_inputs *in, double *y, int n, long *iters) {
   double *yw = s->yw;
+  /* Components that are exactly zero at the steady state (the complexes of
+   * a ligand type with L = 0) carry round-off of ~1e-30: relative to
+   * themselves their steps never shrink. Below ABS_FLOOR times the scale of
+   * the amounts a component counts as zero; that floor (1e-20 of the
+   * largest count) sits far below any meaningful C_N. */
+  double scale = 1.0;
+  for (int i = 0; i < in->K; ++i) scale = fmax(scale, in->L[i]);
+  for (int i = 0; i < n; ++i) scale = fmax(scale, fabs(y[i]));
+  const double floor_abs = ABS_FLOOR * scale;
   memcpy(yw, y, sizeof(double) * (size_t)n);
   for (int it = 0; it < NEWTON_MAXIT; ++it) {
     ++*iters;
@@ -194,7 +206,7 @@ static int newton_polish(kps_solver *s, const kps_model *m,
     for (int i = 0; i < n; ++i) {
       yw[i] += s->dy[i];
       const double a = fabs(yw[i]);
-      const double r = fabs(s->dy[i]) / (a > 1e-300 ? a : 1e-300);
+      const double r = fabs(s->dy[i]) / (a > floor_abs ? a : floor_abs);
       if (!(r <= worst)) worst = r; /* NaN propagates into worst */
     }
     if (isnan(worst) || isinf(worst)) return KPS_ST_NO_STEADY;
