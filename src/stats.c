@@ -12,6 +12,8 @@
 /*
  * Constants
  *   EDGE_STEP    relative step of the log-slope at the lower edge
+ *   FLAT_REL     a line whose gradient could move O by less than this
+ *                fraction over the whole axis is flat
  *   ROOT_XTOL    relative width at which tau* and doses are accepted
  *   GOLDEN_XTOL  relative width of the inflection search
  *   DOSE_MAX     largest dose tried before a boundary is declared absent
@@ -19,6 +21,7 @@
  *   DOSE_MIN     below DOSE_MIN times the current dose the scan tries 0
  */
 #define EDGE_STEP 1e-4
+#define FLAT_REL 1e-12
 #define ROOT_XTOL 1e-13
 #define GOLDEN_XTOL 1e-9
 #define DOSE_MAX 1e15
@@ -65,6 +68,14 @@ int kps_line_statistics(kps_probe *pr, const double *tau2, size_t n, const doubl
     if (!kps_status_is_ok(status[j])) return status[j];
     if (j > 0 && !(tau2[j] > tau2[j - 1])) return KPS_ST_OK;
   }
+  /* A line along which tau2 changes nothing (no antagonist, L2 = 0) has no
+   * minimum to speak of: its "minimum" would be round-off. */
+  double gmax = 0.0, Omax = 0.0;
+  for (size_t j = 0; j < n; ++j) gmax = fmax(gmax, fabs(g[j])), Omax = fmax(Omax, fabs(O[j]));
+  if (gmax * (tau2[n - 1] - tau2[0]) <= FLAT_REL * Omax) {
+    out->regime = KPS_REGIME_FLAT;
+    return KPS_ST_OK;
+  }
   /* Edge exponent: local log-slope of |dO/dtau2| at the lower end. */
   double gh;
   pr->warm = 0;
@@ -95,9 +106,12 @@ int kps_line_statistics(kps_probe *pr, const double *tau2, size_t n, const doubl
       upper = a;
     }
   }
+  /* An interior grid minimum without a sign change of the gradient next to
+   * it (grid and gradient disagree) is left unlabelled. */
   out->regime = !isnan(out->tau_star) ? KPS_REGIME_CRITICAL
                 : jm == n - 1          ? KPS_REGIME_BEYOND
-                                       : KPS_REGIME_EDGE;
+                : jm == 0              ? KPS_REGIME_EDGE
+                                       : KPS_REGIME_UNKNOWN;
 
   /* Inflection: an interior extremum of dO/dtau2 on [tau2[0], tau2[upper]]. */
   if (upper >= 2) {

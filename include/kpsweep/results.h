@@ -44,7 +44,7 @@ typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1 } kps_scope;
   X(F_FC_STAR, "FC_star", KPS_F64, KPS_LINE, "1", "fold change at tau_star")                  \
   X(F_P_EDGE, "p_edge", KPS_F64, KPS_LINE, "1", "edge exponent d log|dO/dtau2| / d log tau2 at the lower end of the axis") \
   X(F_TAU_INFL, "tau_infl", KPS_F64, KPS_LINE, "s", "interior extremum of dO/dtau2 below tau_star (NaN: none)") \
-  X(F_REGIME, "regime", KPS_I8, KPS_LINE, "1", "1 critical (interior tau_star), 0 edge (weakest ligands), 2 beyond (tau_star above the axis), -1 unknown") \
+  X(F_REGIME, "regime", KPS_I8, KPS_LINE, "1", "1 critical (interior tau_star), 0 edge (weakest ligands), 2 beyond (tau_star above the axis), 3 flat (tau2 has no effect, e.g. L2 = 0), -1 unknown") \
   X(F_DESC_FLIP, "descent_flipped", KPS_I8, KPS_LINE, "1", "histogram descent flipped the decision (1), not (0), not run (-1)") \
   X(F_DESC_STEPS, "descent_steps", KPS_I32, KPS_LINE, "1", "descent steps to the flip (or all steps)") \
   X(F_DESC_TAU, "descent_tau_mean", KPS_F64, KPS_LINE, "s", "count-weighted mean binding time of the moved ligands at the end") \

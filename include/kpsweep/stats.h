@@ -16,7 +16,8 @@ enum {
   KPS_REGIME_UNKNOWN = -1, /* a point of the line failed */
   KPS_REGIME_EDGE = 0,     /* minimum of FC at the lower end: the weakest ligands */
   KPS_REGIME_CRITICAL = 1, /* interior tau* */
-  KPS_REGIME_BEYOND = 2    /* FC still falls at the upper end: tau* lies beyond the axis */
+  KPS_REGIME_BEYOND = 2,   /* FC still falls at the upper end: tau* lies beyond the axis */
+  KPS_REGIME_FLAT = 3      /* tau2 changes nothing along the line (e.g. L2 = 0) */
 };
 
 typedef struct kps_line_stats {

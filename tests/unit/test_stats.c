@@ -237,7 +237,22 @@ static void test_falling_axis(void) {
   free(cu), free(cd);
 }
 
+/* No antagonist (L2 = 0): the line is flat, not a random regime. */
+static void test_flat_line(void) {
+  kps_config *cfg = load("model: shp1\nagonist: {tau: 10.0, L: 1000}\n"
+                         "antagonist:\n  tau: {linear: [2.95, 0.05, 30]}\n  L: {values: [0, 10000]}\n");
+  kps_batch *b = run_lines(cfg);
+  tap_ok(*kps_batch_i8(b, F_REGIME, 0) == KPS_REGIME_FLAT && isnan(*kps_batch_f64(b, F_TAU_STAR, 0)),
+         "L2 = 0: regime flat, no tau* (regime %d)", *kps_batch_i8(b, F_REGIME, 0));
+  tap_ok(*kps_batch_i8(b, F_REGIME, 1) == KPS_REGIME_CRITICAL, "L2 = 1e4: critical (regime %d)",
+         *kps_batch_i8(b, F_REGIME, 1));
+  kps_batch_destroy(&b);
+  kps_config_destroy(cfg);
+  free(cfg);
+}
+
 int main(void) {
+  test_flat_line();
   test_falling_axis();
   test_ideal_lines();
   test_descent();
