@@ -39,6 +39,7 @@ BEYOND = "beyond"       # FC still falls at the top of the axis: tau* >= its las
 EDGE = "edge"           # no interior tau*: minimum at the lowest tau2
 INVALID = "invalid"     # every point has status invalid_params
 MISSING = "missing"     # nothing computed (or every point failed)
+FLAT = "flat"           # tau2 has no effect along the line (e.g. L2 = 0)
 
 
 class PhaseTable(NamedTuple):
@@ -92,6 +93,8 @@ def _file_stats(results, index):
     if not results.has("regime") or results.is_point_field("regime"):
         return None
     code = int(results.field("regime")[index])
+    if code == 3:
+        return FLAT, math.nan, math.nan, math.nan
     if code not in (0, 1):
         return None
     if code == 0:
@@ -196,6 +199,8 @@ def _heatmap(ax, fig, table):
         elif kind == INVALID:
             ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, facecolor="0.8", lw=0.0))
             text, color = "invalid", "0.45"
+        elif kind == FLAT:
+            text, color = "flat", "0.45"
         else:
             text, color = "n/a", "0.45"
         if size:
