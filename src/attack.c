@@ -6,6 +6,7 @@
 #include "kpsweep/attack.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kpsweep/stats.h"
@@ -13,10 +14,13 @@
 
 /*
  * Constants
- *   FGSM_SCAN   grid points of the eps scan before the first flip is refined
+ *   FGSM_SCAN   points of each of the two eps scans (linear on [0, eps_max],
+ *               geometric over FGSM_DECADES decades below eps_max) whose
+ *               union is searched for the first flip before it is refined
  *   EPS_XTOL    relative width of the refined flipping eps
  */
 #define FGSM_SCAN 64
+#define FGSM_DECADES 9.0
 #define EPS_XTOL 1e-12
 #define KPS_PI 3.14159265358979323846
 
@@ -27,6 +31,11 @@ void kps_attack_movable(const kps_attack_config *a, double tau_c, int K, const d
 }
 
 static int sgn(double x) { return (x > 0) - (x < 0); }
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
 
 typedef struct fgsm_ctx {
   kps_probe *pr;
@@ -48,8 +57,12 @@ static int fgsm_f(void *ctx, double eps, double *f) {
     if (c->space == 0) {
       pr->L[j] = fmax(0.0, c->L0[j] + eps * c->dir[j]);
     } else {
-      double t = c->tau0[j] + eps * c->dir[j];
-      pr->tau[j] = fmin(fmax(t, c->a->tau_min), c->tau_c);
+      /* The box is [tau_min, tau_c], widened to hold the starting value, so
+       * a ligand outside it (an agonist with movable: all) moves by eps
+       * rather than jumping onto the box at any eps > 0. */
+      const double t = c->tau0[j] + eps * c->dir[j];
+      const double lo = fmin(c->a->tau_min, c->tau0[j]), hi = fmax(c->tau_c, c->tau0[j]);
+      pr->tau[j] = fmin(fmax(t, lo), hi);
     }
   }
   double O;
@@ -83,10 +96,21 @@ int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, dou
   if (!res->applicable) goto done;
   for (int j = 0; j < K; ++j) cx->dir[j] = s * sgn(space == 0 ? g[K + j] : g[j]);
   const double eps_max = space == 0 ? a->fgsm_eps_L_max : a->fgsm_eps_tau_max;
+  /* The response along the ray need not be monotonic (a ligand pushed past
+   * tau*, a dose past a window of response): scan the union of a geometric
+   * grid (fine near 0) and a linear one (fine near eps_max), in order. */
+  double grid[2 * FGSM_SCAN];
+  int ng = 0;
+  for (int k = 1; k <= FGSM_SCAN; ++k) {
+    grid[ng++] = eps_max * pow(10.0, -FGSM_DECADES * (1.0 - (double)k / FGSM_SCAN));
+    grid[ng++] = eps_max * k / FGSM_SCAN;
+  }
+  qsort(grid, (size_t)ng, sizeof *grid, cmp_double);
   double prev = 0.0, fprev = O - O_th, f = fprev, eps = 0.0;
   int found = 0;
-  for (int k = 1; k <= FGSM_SCAN; ++k) {
-    eps = eps_max * k / FGSM_SCAN;
+  for (int k = 0; k < ng; ++k) {
+    if (grid[k] <= prev) continue;
+    eps = grid[k];
     st = fgsm_f(cx, eps, &f);
     if (!kps_status_is_ok(st)) goto done;
     if ((f > 0) != (fprev > 0)) {
@@ -135,7 +159,7 @@ int kps_attack_pgd(kps_probe *pr, const kps_attack_config *a, double tau_c, doub
       if (!movable[j]) continue;
       double t = pr->tau[j] + s * a->pgd_step * sgn(g[j]);
       t = fmin(fmax(t, tau0[j] - a->pgd_eps), tau0[j] + a->pgd_eps);
-      pr->tau[j] = fmin(fmax(t, a->tau_min), tau_c);
+      pr->tau[j] = fmin(fmax(t, fmin(a->tau_min, tau0[j])), fmax(tau_c, tau0[j]));
     }
     st = kps_probe_eval(pr, &O, g);
     if (!kps_status_is_ok(st)) goto done;

@@ -989,6 +989,11 @@ static kps_err finish(pctx *ctx) {
     cfg->params[j_tc] = cfg->tau_c;
   if (!kps_ynode_get(attacks, "fgsm_eps_tau_max"))
     cfg->attack.fgsm_eps_tau_max = cfg->tau_c;
+  const kps_ynode *tmin = kps_ynode_get(attacks, "tau_min");
+  if (tmin && !(cfg->attack.tau_min < cfg->tau_c))
+    return cfg_error(ctx, tmin, "attacks.tau_min",
+                     "must be below threshold.tau_c (%g): binding-time attacks move ligands "
+                     "within [tau_min, tau_c]", cfg->tau_c);
   if (!kps_ynode_get(attacks, "tau_max")) cfg->attack.tau_max = 2.0 * cfg->tau_c;
   if (!kps_ynode_get(ctx->root, "name")) default_name(cfg);
   if (!kps_ynode_get(run, "output")) {

@@ -251,7 +251,71 @@ static void test_flat_line(void) {
   free(cfg);
 }
 
+/*
+ * FGSM along the antagonist dose is the dose ray itself: its smallest
+ * flipping eps is L2* - L2 wherever that lies below eps_max, also on lines
+ * whose response is far from linear (shp1, no antagonist to start with).
+ */
+static void test_fgsm_matches_boundary(void) {
+  kps_config *cfg = load("model: shp1\nagonist: {tau: 10.0, L: 1000}\n"
+                         "antagonist:\n  tau: {linear: [0.05, 2.95, 30]}\n  L: {values: [0, 10000]}\n"
+                         "attacks: {enabled: true, descent: false}\n");
+  kps_batch *b = run_lines(cfg);
+  for (size_t r = 0; r < b->n_lines; ++r) {
+    const double L2 = cfg->L2.values[r];
+    double worst = 0;
+    int n = 0;
+    for (size_t j = 0; j < cfg->tau2.n; ++j) {
+      const double want = kps_batch_f64(b, F_L2_STAR, r)[j] - L2;
+      if (kps_batch_i8(b, F_DECISION, r)[j] != 1 || !(want < cfg->attack.fgsm_eps_L_max) ||
+          !(kps_batch_f64(b, F_DO_DL2, r)[j] < 0))
+        continue;
+      worst = fmax(worst, fabs(kps_batch_f64(b, F_FGSM_L, r)[j] / want - 1));
+      ++n;
+    }
+    tap_ok(n >= 5 && worst < 1e-9, "shp1 L2=%g: FGSM in counts flips at L2* - L2 (%d points, max rel %.2g)",
+           L2, n, worst);
+  }
+  kps_batch_destroy(&b);
+  kps_config_destroy(cfg);
+  free(cfg);
+}
+
+/* FGSM in binding times with every ligand movable: the agonist above tau_c
+ * moves by eps (its box is widened to hold it), it does not jump to tau_c. */
+static void test_fgsm_tau_all(void) {
+  const kps_model *m = kps_model_find("ideal");
+  kps_config cfg;
+  kps_config_defaults(&cfg);
+  kps_solver *s = NULL;
+  kps_solver_create(&cfg.solver, &s);
+  kps_attack_config a = cfg.attack;
+  a.enabled = 1, a.movable = KPS_MOVE_ALL, a.fgsm_eps_tau_max = 2.0;
+  double p[3] = {5, 2, TC}, tau[2] = {4.0, 1.0}, L[2] = {4000, 6000}, y[1];
+  kps_probe pr = {.s = s, .m = m, .p = p, .y = y};
+  kps_probe_reset(&pr, 2, tau, L);
+  uint8_t mov[2];
+  kps_attack_movable(&a, TC, 2, tau, mov);
+  kps_fgsm_result r;
+  kps_attack_fgsm(&pr, &a, TC, 1.0, mov, 1, &r);
+  /* Closed form: the agonist moves down, the antagonist up, T(4-e, 1+e) = 1. */
+  double lo = 0, hi = 2;
+  for (int it = 0; it < 200; ++it) {
+    const double e = 0.5 * (lo + hi);
+    const double t1 = 4 - e, t2 = fmin(1 + e, TC);
+    const double T = (4000 * pow(t1, 5) + 6000 * pow(t2, 5)) /
+                     (pow(TC, 3) * (4000 * t1 * t1 + 6000 * t2 * t2));
+    if (T > 1) lo = e;
+    else hi = e;
+  }
+  tap_close(r.eps_star, hi, 1e-9, 0, "FGSM in binding times, movable all: eps* from T(4 - eps, 1 + eps) = 1");
+  kps_solver_destroy(&s);
+  kps_config_destroy(&cfg);
+}
+
 int main(void) {
+  test_fgsm_matches_boundary();
+  test_fgsm_tau_all();
   test_flat_line();
   test_falling_axis();
   test_ideal_lines();
