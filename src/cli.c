@@ -121,7 +121,9 @@ static plan_memory estimate_memory(const kps_config *cfg) {
   for (int f = 0; f < KPS_N_FIELDS; ++f)
     per_line += (double)kps_dtype_size(fi[f].type) * (fi[f].scope == KPS_POINT ? (double)cfg->tau2.n : 1.0);
   pm.per_line = per_line;
-  pm.master = (double)kps_config_n_lines(cfg) / 8.0 + (double)(1u << 20);
+  /* One bit per line, and on resume a read buffer of up to 1 MiB lines. */
+  const double lines = (double)kps_config_n_lines(cfg);
+  pm.master = lines / 8.0 + fmin(lines, (double)(1u << 20));
   /* A worker buffers at most half of the limit before it asks for a flush,
    * or the whole plan when that is smaller. */
   pm.worker_per_flush = fmin(0.5e6 * cfg->run.memory_limit_mb,

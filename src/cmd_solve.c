@@ -90,10 +90,11 @@ static void list_params(const kps_model *m) {
   }
 }
 
+/* A finite number and nothing else (job files reject inf and nan too). */
 static int parse_double(const char *s, double *out) {
   char *end = NULL;
   *out = strtod(s, &end);
-  return end != s && *end == '\0';
+  return end != s && *end == '\0' && isfinite(*out);
 }
 
 static int fail(const char *fmt, const char *arg) {

@@ -116,13 +116,20 @@ cleanup:
   return rc;
 }
 
-/* Lines per chunk from the measured time per line. */
-static uint64_t chunk_size(const sweep_ctx *c, double t_line, uint64_t remaining, int workers) {
-  if (c->cfg->run.chunk > 0) return (uint64_t)c->cfg->run.chunk;
-  double want = t_line > 0 ? CHUNK_SECONDS / t_line : 1.0;
-  const double cap = fmax(1.0, (double)remaining / (double)(TAIL_SHARE * workers));
-  if (want > cap) want = cap;
-  if (want > (double)c->batch_cap) want = (double)c->batch_cap;
+/*
+ * Lines per chunk from the measured time per line, never more than the room
+ * left in the receiving rank's batch (`room` >= 1), so no rank buffers more
+ * than batch_cap lines between flushes.
+ */
+static uint64_t chunk_size(const sweep_ctx *c, double t_line, uint64_t remaining, int workers,
+                           uint64_t room) {
+  double want = (double)c->cfg->run.chunk;
+  if (c->cfg->run.chunk <= 0) {
+    want = t_line > 0 ? CHUNK_SECONDS / t_line : 1.0;
+    const double cap = fmax(1.0, (double)remaining / (double)(TAIL_SHARE * workers));
+    if (want > cap) want = cap;
+  }
+  if (want > (double)room) want = (double)room;
   return want < 1.0 ? 1 : (uint64_t)want;
 }
 
@@ -188,15 +195,17 @@ static kps_err run_serial(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
   double next_flush = kps_now() + c->cfg->run.checkpoint_every;
   uint64_t first, count;
   while (!stop_requested(c) &&
-         next_range(ps, c->n_lines, chunk_size(c, ps->t_line, c->n_lines - ps->next, 1), &first,
-                    &count)) {
+         next_range(ps, c->n_lines,
+                    chunk_size(c, ps->t_line, c->n_lines - ps->next, 1,
+                               c->batch_cap - c->batch->n_lines),
+                    &first, &count)) {
     uint64_t done = 0;
     const double t0 = kps_now();
     KPS_CHECK(compute_range(c, first, count, &done, &ps->failed));
     if (done) ps->t_line = (kps_now() - t0) / (double)done;
     KPS_CHECK(commit_range(ps, first, done));
     kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
-    if (kps_now() >= next_flush || c->batch->n_lines >= c->batch_cap) {
+    if ((kps_now() >= next_flush && ps->n_ranges > 0) || c->batch->n_lines >= c->batch_cap) {
       KPS_CHECK(master_flush(c, ps, 0));
       next_flush = kps_now() + c->cfg->run.checkpoint_every;
     }
@@ -223,8 +232,10 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
   kps_err rc = KPS_OK;
   const int workers = c->size - 1;
   uint64_t *assigned = calloc((size_t)c->size * 2, sizeof(uint64_t));
+  uint64_t *buffered = calloc((size_t)c->size, sizeof(uint64_t)); /* lines since the last flush */
   uint8_t *idle = calloc((size_t)c->size, 1);
   KPS_CHECK_ALLOC(assigned);
+  KPS_CHECK_ALLOC(buffered);
   KPS_CHECK_ALLOC(idle);
   int n_flush = 0, n_done = 0, stopping = 0, flush_wanted = 0, finished = 0;
   double next_flush = kps_now() + c->cfg->run.checkpoint_every;
@@ -250,6 +261,8 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
     ++*messages;
     KPS_CHECK(commit_range(ps, assigned[2 * w], rq[RQ_LINES]));
     assigned[2 * w] = assigned[2 * w + 1] = 0;
+    buffered[w] += rq[RQ_LINES];
+    if (buffered[w] >= c->batch_cap) flush_wanted = 1;
     ps->failed += rq[RQ_FAILED];
     if (rq[RQ_LINES] > 0) {
       const double t = 1e-9 * (double)rq[RQ_BUSY_NS] / (double)rq[RQ_LINES];
@@ -260,11 +273,14 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
 
     uint64_t first = 0, count = 0;
     const uint64_t remaining = c->n_lines - ps->next;
-    if (!stopping && (flush_wanted || kps_now() >= next_flush)) {
+    /* A timed checkpoint only when something was computed since the last. */
+    const int due = kps_now() >= next_flush && ps->n_ranges > 0;
+    if (!stopping && (flush_wanted || due)) {
       idle[w] = IDLE_FLUSH, ++n_flush;
     } else if (!stopping &&
-               next_range(ps, c->n_lines, chunk_size(c, ps->t_line, remaining, workers), &first,
-                          &count)) {
+               next_range(ps, c->n_lines,
+                          chunk_size(c, ps->t_line, remaining, workers, c->batch_cap - buffered[w]),
+                          &first, &count)) {
       assigned[2 * w] = first;
       assigned[2 * w + 1] = count;
       KPS_CHECK(master_send(c, w, TAG_WORK, first, count));
@@ -279,6 +295,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
     for (int v = 1; v < c->size; ++v)
       if (idle[v]) KPS_CHECK(master_send(c, v, finished ? TAG_STOP : TAG_FLUSH, 0, 0));
     memset(idle, 0, (size_t)c->size);
+    memset(buffered, 0, sizeof(uint64_t) * (size_t)c->size);
     n_flush = n_done = 0;
     flush_wanted = 0;
     if (!finished) {
@@ -290,6 +307,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
   KPS_CHECK(master_flush(c, ps, 1));
 cleanup:
   free(assigned);
+  free(buffered);
   free(idle);
   return rc;
 }
@@ -445,12 +463,17 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   sum->messages = messages;
   if (interrupted) rc = KPS_ERR_INTERRUPTED;
 cleanup:
-  kps_writer_abort(&c.writer);
+  /* After a failure that may be this rank's alone, closing the file or
+   * freeing the communicator (both collective) could wait forever for
+   * ranks that carry on: leave them to the caller's MPI_Abort. */
+  if (rc == KPS_OK || rc == KPS_ERR_INTERRUPTED || c.size == 1) {
+    kps_writer_abort(&c.writer);
+    if (c.comm != MPI_COMM_NULL) MPI_Comm_free(&c.comm);
+  }
   kps_batch_destroy(&c.batch);
   kps_line_worker_destroy(&c.lw);
   free(ps.done);
   free(ps.ranges);
   free(per_rank);
-  if (c.comm != MPI_COMM_NULL) MPI_Comm_free(&c.comm);
   return rc;
 }

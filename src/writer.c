@@ -56,7 +56,8 @@ static hid_t h5_file_type(kps_dtype t) {
   return H5T_IEEE_F64LE;
 }
 
-/* Writes (or replaces) a scalar/array attribute on obj. Collective. */
+/* Writes (or replaces) an attribute on obj: a scalar for n = 0, else an
+ * array of n values. Collective. */
 static kps_err attr_put(hid_t obj, const char *name, hid_t type, int n, const void *data) {
   kps_err rc = KPS_OK;
   hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
@@ -64,7 +65,7 @@ static kps_err attr_put(hid_t obj, const char *name, hid_t type, int n, const vo
   KPS_CHECK_H5(exists);
   if (exists) KPS_CHECK_H5(H5Adelete(obj, name));
   hsize_t dim = (hsize_t)n;
-  KPS_CHECK_H5_ID(sp, n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL));
+  KPS_CHECK_H5_ID(sp, n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL));
   KPS_CHECK_H5_ID(a, H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT));
   KPS_CHECK_H5(H5Awrite(a, type, data));
 cleanup:
@@ -79,14 +80,15 @@ static kps_err attr_str(hid_t obj, const char *name, const char *s) {
   KPS_CHECK_H5_ID(t, H5Tcopy(H5T_C_S1));
   KPS_CHECK_H5(H5Tset_size(t, strlen(s) + 1));
   KPS_CHECK_H5(H5Tset_strpad(t, H5T_STR_NULLTERM));
-  KPS_CHECK(attr_put(obj, name, t, 1, s));
+  KPS_CHECK(attr_put(obj, name, t, 0, s));
 cleanup:
   if (t >= 0) H5Tclose(t);
   return rc;
 }
 
-static kps_err attr_f64(hid_t obj, const char *name, int n, const double *v) {
-  return attr_put(obj, name, H5T_NATIVE_DOUBLE, n, v);
+/* A scalar float64 attribute. */
+static kps_err attr_f64(hid_t obj, const char *name, const double *v) {
+  return attr_put(obj, name, H5T_NATIVE_DOUBLE, 0, v);
 }
 
 static void iso_time(double t, char *buf, size_t n) {
@@ -221,11 +223,11 @@ static kps_err write_provenance(kps_writer *w, const kps_config *cfg) {
   KPS_CHECK(attr_str(root, "config", cfg->text));
   KPS_CHECK(attr_str(root, "config_source", cfg->source));
   KPS_CHECK(attr_str(root, "config_canonical", canon));
-  KPS_CHECK(attr_put(root, "config_hash", H5T_NATIVE_UINT64, 1, &hash));
+  KPS_CHECK(attr_put(root, "config_hash", H5T_NATIVE_UINT64, 0, &hash));
   KPS_CHECK(attr_str(root, "created", when));
   KPS_CHECK(attr_str(root, "status_codes", codes));
-  KPS_CHECK(attr_f64(root, "n_ranks_created", 1, &nranks));
-  KPS_CHECK(attr_f64(root, "n_points", 1, &npts));
+  KPS_CHECK(attr_f64(root, "n_ranks_created", &nranks));
+  KPS_CHECK(attr_f64(root, "n_points", &npts));
 cleanup:
   free(canon);
   free(codes);
@@ -642,16 +644,17 @@ kps_err kps_writer_close(kps_writer **wp, const kps_run_record *rec) {
   const double nr = rec->n_ranks, ld = (double)rec->lines_done;
   KPS_CHECK(attr_str(w->file, "start_time", t0));
   KPS_CHECK(attr_str(w->file, "end_time", t1));
-  KPS_CHECK(attr_f64(w->file, "start_epoch", 1, &rec->start_time));
-  KPS_CHECK(attr_f64(w->file, "end_epoch", 1, &rec->end_time));
-  KPS_CHECK(attr_f64(w->file, "lines_computed", 1, &rec->lines_computed));
-  KPS_CHECK(attr_f64(w->file, "complete", 1, &complete));
-  KPS_CHECK(attr_f64(w->file, "interrupted", 1, &interrupted));
-  KPS_CHECK(attr_f64(w->file, "n_ranks", 1, &nr));
-  KPS_CHECK(attr_f64(w->file, "lines_done", 1, &ld));
-  KPS_CHECK(attr_f64(w->file, "rank_lines", rec->n_ranks, rec->rank_lines));
-  KPS_CHECK(attr_f64(w->file, "rank_busy_seconds", rec->n_ranks, rec->rank_busy_s));
-  KPS_CHECK(attr_f64(w->file, "hdf5_seconds", 1, &rec->hdf5_seconds));
+  KPS_CHECK(attr_f64(w->file, "start_epoch", &rec->start_time));
+  KPS_CHECK(attr_f64(w->file, "end_epoch", &rec->end_time));
+  KPS_CHECK(attr_f64(w->file, "lines_computed", &rec->lines_computed));
+  KPS_CHECK(attr_f64(w->file, "complete", &complete));
+  KPS_CHECK(attr_f64(w->file, "interrupted", &interrupted));
+  KPS_CHECK(attr_f64(w->file, "n_ranks", &nr));
+  KPS_CHECK(attr_f64(w->file, "lines_done", &ld));
+  KPS_CHECK(attr_put(w->file, "rank_lines", H5T_NATIVE_DOUBLE, rec->n_ranks, rec->rank_lines));
+  KPS_CHECK(attr_put(w->file, "rank_busy_seconds", H5T_NATIVE_DOUBLE, rec->n_ranks,
+                     rec->rank_busy_s));
+  KPS_CHECK(attr_f64(w->file, "hdf5_seconds", &rec->hdf5_seconds));
   KPS_CHECK(attr_str(w->file, "git_revision_last_run", KPS_GIT_REVISION));
 cleanup:
   kps_writer_abort(wp);

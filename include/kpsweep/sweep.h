@@ -36,7 +36,9 @@ typedef struct kps_sweep_summary {
  * Runs the sweep of cfg into opt->output. Returns KPS_OK when every line is
  * done, KPS_ERR_INTERRUPTED when a signal stopped it after a final flush,
  * or an infrastructure error. The summary is valid on rank 0.
- * Collective on comm.
+ * Collective on comm. After an infrastructure error on a run of several
+ * ranks the file and the duplicated communicator are left open, since the
+ * failure may be this rank's alone: the caller must MPI_Abort (main does).
  */
 kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_Comm comm,
                       kps_sweep_summary *sum);

@@ -22,7 +22,7 @@ attacks:
   descent_max_steps: 50
   histogram:
     draw: [{{dist: normal, mean: 3.5, sd: 0.1, count: 400}}, {{dist: half_normal, mean: 0, sd: 0.5, count: 300}}]
-run: {{chunk: {chunk}, checkpoint_every: {ckpt}}}
+run: {{chunk: {chunk}, checkpoint_every: {ckpt}, memory_limit_mb: {mem}}}
 """
 
 
@@ -32,16 +32,20 @@ def main():
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-det-")
     ref = os.path.join(tmp, "ref.h5")
-    cfg = write(os.path.join(tmp, "det.yaml"), JOB.format(chunk=0, ckpt=60))
+    cfg = write(os.path.join(tmp, "det.yaml"), JOB.format(chunk=0, ckpt=60, mem=1024))
     r = kpsweep(build, ["run", cfg, "-o", ref, "--quiet"])
     tap.ok(r.returncode == 0, "reference run on 1 rank", r.stderr)
-    cases = [(2, 0, 60), (3, 0, 60), (5, 0, 60), (3, 1, 60), (3, 5, 0.001), (2, 7, 60), (1, 3, 0.001)]
-    for ranks, chunk, ckpt in cases:
-        cfg = write(os.path.join(tmp, f"det-{ranks}-{chunk}-{ckpt}.yaml"),
-                    JOB.format(chunk=chunk, ckpt=ckpt))
-        out = os.path.join(tmp, f"r{ranks}-c{chunk}-{ckpt}.h5")
+    # (ranks, chunk, checkpoint seconds, memory limit MB); 0.03 MB leaves room
+    # for about two lines per rank between flushes.
+    cases = [(2, 0, 60, 1024), (3, 0, 60, 1024), (5, 0, 60, 1024), (3, 1, 60, 1024),
+             (3, 5, 0.001, 1024), (2, 7, 60, 1024), (1, 3, 0.001, 1024), (3, 7, 60, 0.03),
+             (1, 0, 60, 0.03)]
+    for ranks, chunk, ckpt, mem in cases:
+        cfg = write(os.path.join(tmp, f"det-{ranks}-{chunk}-{ckpt}-{mem}.yaml"),
+                    JOB.format(chunk=chunk, ckpt=ckpt, mem=mem))
+        out = os.path.join(tmp, f"r{ranks}-c{chunk}-{ckpt}-{mem}.h5")
         r = kpsweep(build, ["run", cfg, "-o", out, "--quiet"], ranks=ranks)
-        what = f"{ranks} ranks, chunk {chunk or 'auto'}, checkpoint every {ckpt} s"
+        what = f"{ranks} ranks, chunk {chunk or 'auto'}, checkpoint every {ckpt} s, {mem} MB"
         if not tap.ok(r.returncode == 0, f"run with {what}", r.stdout + r.stderr):
             continue
         for group in ("/points", "/lines", "/progress", "/axes"):
