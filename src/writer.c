@@ -524,16 +524,30 @@ static hid_t combine_boxes(hid_t space, const box_list *bl, size_t lo, size_t hi
   return c;
 }
 
-/*
- * A selection, on a copy of dataset's space, of the lines ids[0..n)
- * (sorted), with the tau2 dimension when with_tau. The caller closes it.
- */
+/* The union of the boxes as a selection on a copy of dset's space (an empty
+ * selection when there are none). The caller closes it. */
+static kps_err select_boxes(hid_t dset, const box_list *bl, hid_t *out) {
+  kps_err rc = KPS_OK;
+  hid_t space = H5I_INVALID_HID;
+  KPS_CHECK_H5_ID(space, H5Dget_space(dset));
+  if (bl->n == 0) {
+    KPS_CHECK_H5(H5Sselect_none(space));
+    *out = space;
+    space = H5I_INVALID_HID;
+  } else {
+    KPS_CHECK_H5_ID(*out, combine_boxes(space, bl, 0, bl->n));
+  }
+cleanup:
+  if (space >= 0) H5Sclose(space);
+  return rc;
+}
+
+/* Selection of the lines ids[0..n) (sorted) in dset, with the tau2
+ * dimension when with_tau. The caller closes it. */
 static kps_err select_lines(const kps_writer *w, hid_t dset, const uint64_t *ids, size_t n,
                             int with_tau, hid_t *out) {
   kps_err rc = KPS_OK;
-  hid_t space = H5I_INVALID_HID;
   box_list bl = {.nd = w->nd_line + (with_tau ? 1 : 0)};
-  KPS_CHECK_H5_ID(space, H5Dget_space(dset));
   size_t i = 0;
   while (i < n) {
     size_t j = i + 1;
@@ -541,17 +555,10 @@ static kps_err select_lines(const kps_writer *w, hid_t dset, const uint64_t *ids
     KPS_CHECK(run_boxes(w, ids[i], ids[j - 1] + 1, with_tau, &bl));
     i = j;
   }
-  if (bl.n == 0) {
-    KPS_CHECK_H5(H5Sselect_none(space));
-    *out = space;
-    space = H5I_INVALID_HID;
-  } else {
-    KPS_CHECK_H5_ID(*out, combine_boxes(space, &bl, 0, bl.n));
-  }
+  KPS_CHECK(select_boxes(dset, &bl, out));
 cleanup:
   free(bl.start);
   free(bl.count);
-  if (space >= 0) H5Sclose(space);
   return rc;
 }
 
@@ -559,7 +566,6 @@ cleanup:
 static kps_err select_ranges(const kps_writer *w, const uint64_t *ranges, size_t n_ranges,
                              hid_t *out, hsize_t *n_done) {
   kps_err rc = KPS_OK;
-  hid_t space = H5I_INVALID_HID;
   box_list bl = {.nd = 1};
   *n_done = 0;
   for (size_t k = 0; k < n_ranges; ++k) {
@@ -568,18 +574,10 @@ static kps_err select_ranges(const kps_writer *w, const uint64_t *ranges, size_t
     *n_done += count;
     KPS_CHECK(box_push(&bl, &start, &count));
   }
-  KPS_CHECK_H5_ID(space, H5Dget_space(w->done));
-  if (bl.n == 0) {
-    KPS_CHECK_H5(H5Sselect_none(space));
-    *out = space;
-    space = H5I_INVALID_HID;
-  } else {
-    KPS_CHECK_H5_ID(*out, combine_boxes(space, &bl, 0, bl.n));
-  }
+  KPS_CHECK(select_boxes(w->done, &bl, out));
 cleanup:
   free(bl.start);
   free(bl.count);
-  if (space >= 0) H5Sclose(space);
   return rc;
 }
 
