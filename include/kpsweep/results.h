@@ -6,6 +6,7 @@
  * one value per sweep point (shape: parameter axes..., L2, tau2); line
  * fields one value per line (shape: parameter axes..., L2). The list below is
  * the single source of truth for names, types, units and docs.
+ * Nothing here is collective; a batch belongs to one rank.
  */
 #ifndef KPSWEEP_RESULTS_H
 #define KPSWEEP_RESULTS_H

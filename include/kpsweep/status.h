@@ -1,6 +1,7 @@
 /*
  * Per-point solver outcomes. These are data stored in the results file, not
  * errors: a failed solve at one sweep point never stops a sweep.
+ * Nothing here is collective.
  */
 #ifndef KPSWEEP_STATUS_H
 #define KPSWEEP_STATUS_H
