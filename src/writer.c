@@ -392,11 +392,17 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
   KPS_CHECK_H5_ID(fcpl, H5Pcreate(H5P_FILE_CREATE));
   KPS_CHECK_H5(H5Pset_attr_phase_change(fcpl, 0, 0));
   if (exists && mode == KPS_OPEN_RESUME) {
-    KPS_CHECK_H5_ID(w->file, H5Fopen(path, H5F_ACC_RDWR, fapl));
+    w->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    if (w->file < 0)
+      KPS_FAIL(KPS_ERR_HDF5, "cannot open %s for resuming (not an HDF5 file, or not writable)",
+               path);
     KPS_CHECK(open_layout(w, cfg, path));
     *resumed = 1;
   } else {
-    KPS_CHECK_H5_ID(w->file, H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl));
+    w->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+    if (w->file < 0)
+      KPS_FAIL(KPS_ERR_HDF5, "cannot create the results file %s (a directory? no write access?)",
+               path);
     KPS_CHECK(create_layout(w, cfg));
     KPS_CHECK_H5(H5Fflush(w->file, H5F_SCOPE_GLOBAL));
   }
