@@ -372,3 +372,17 @@ def cli_error(prog, message):
     """Prints 'prog: error: message' to stderr and returns exit status 2."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     return 2
+
+
+def run_plot(path, output, suffix, draw):
+    """The common tail of the plot scripts: draw(out) into `output` (default
+    PATH without .h5 + suffix), print the path written; a ResultsError
+    becomes a one-line message and exit status 2."""
+    prog = os.path.basename(sys.argv[0])
+    out = output or os.path.splitext(path)[0] + suffix
+    try:
+        draw(out)
+    except ResultsError as exc:
+        return cli_error(prog, str(exc))
+    print(out)
+    return 0

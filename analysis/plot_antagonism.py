@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kpsweep_results import (Results, ResultsError, cli_error,  # noqa: E402
+from kpsweep_results import (Results, ResultsError, run_plot,  # noqa: E402
                              crossings, fc_minimum, param_points, point_label,
                              subsample)
 
@@ -175,15 +175,12 @@ def main(argv=None):
     parser.add_argument("--max-lines", type=int, default=8,
                         help="most curves per panel (default 8)")
     args = parser.parse_args(argv)
-    prog = os.path.basename(sys.argv[0])
-    out = args.output or os.path.splitext(args.file)[0] + "_antagonism.png"
-    try:
+
+    def draw(out):
         with Results(args.file) as results:
             plot(results, out, max(1, args.max_panels), max(1, args.max_lines))
-    except ResultsError as exc:
-        return cli_error(prog, str(exc))
-    print(out)
-    return 0
+
+    return run_plot(args.file, args.output, "_antagonism.png", draw)
 
 
 if __name__ == "__main__":

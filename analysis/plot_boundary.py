@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from kpsweep_results import (Results, ResultsError, cli_error, param_points,  # noqa: E402
+from kpsweep_results import (Results, ResultsError, run_plot, param_points,  # noqa: E402
                              point_label, subsample)
 
 DPI = 200
@@ -133,15 +133,12 @@ def main(argv=None):
     parser.add_argument("--max-lines", type=int, default=10,
                         help="most parameter points to draw (default 10)")
     args = parser.parse_args(argv)
-    prog = os.path.basename(sys.argv[0])
-    out = args.output or os.path.splitext(args.file)[0] + "_boundary.png"
-    try:
+
+    def draw(out):
         with Results(args.file) as results:
             plot(results, out, args.l2_index, max(1, args.max_lines))
-    except ResultsError as exc:
-        return cli_error(prog, str(exc))
-    print(out)
-    return 0
+
+    return run_plot(args.file, args.output, "_boundary.png", draw)
 
 
 if __name__ == "__main__":

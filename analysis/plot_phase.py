@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 import plot_antagonism  # noqa: E402
-from kpsweep_results import (Results, ResultsError, axis_label, cli_error,  # noqa: E402
+from kpsweep_results import (Results, ResultsError, axis_label, run_plot,  # noqa: E402
                              fc_minimum)
 
 DPI = 200
@@ -284,14 +284,8 @@ def main(argv=None):
     parser.add_argument("--L2-index", type=int, default=0, dest="l2_index",
                         help="index into the antagonist dose axis L2 (default 0)")
     args = parser.parse_args(argv)
-    prog = os.path.basename(sys.argv[0])
-    out = args.output or os.path.splitext(args.file)[0] + "_phase.png"
-    try:
-        plot(args.file, out, args.x, args.y, args.l2_index)
-    except ResultsError as exc:
-        return cli_error(prog, str(exc))
-    print(out)
-    return 0
+    return run_plot(args.file, args.output, "_phase.png",
+                    lambda out: plot(args.file, out, args.x, args.y, args.l2_index))
 
 
 if __name__ == "__main__":
