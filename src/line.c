@@ -21,6 +21,9 @@ struct kps_line_worker {
   double *y_probe;    /* state of the statistics and attack probes */
   int y_cap;
   kps_probe probe;
+  /* The descent's histogram depends on the config only: drawn once. */
+  int K_hist;
+  double hist_tau[KPS_MAX_BINS], hist_L[KPS_MAX_BINS];
   /* The histogram descent depends on the parameter point only. */
   size_t descent_point;
   kps_descent_result descent;
@@ -36,6 +39,8 @@ kps_err kps_line_worker_create(const kps_config *cfg, kps_line_worker **out) {
   w->cfg = cfg;
   w->cached_point = SIZE_MAX;
   w->descent_point = SIZE_MAX;
+  if (cfg->attack.enabled && cfg->attack.descent)
+    w->K_hist = kps_attack_histogram(&cfg->attack, w->hist_tau, w->hist_L);
   KPS_CHECK(kps_solver_create(&cfg->solver, &w->solver));
   *out = w;
   w = NULL;
@@ -169,9 +174,11 @@ static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j,
 }
 
 /* The histogram descent, once per parameter point (cached across doses). */
-static void line_descent(kps_line_worker *w, kps_batch *b, size_t row, size_t point, int K,
-                         const double *tau, const double *L, double O_th) {
+static void line_descent(kps_line_worker *w, kps_batch *b, size_t row, size_t point,
+                         double O_th) {
   const kps_config *cfg = w->cfg;
+  const int K = w->K_hist;
+  const double *tau = w->hist_tau, *L = w->hist_L;
   if (point != w->descent_point) {
     kps_descent_result *d = &w->descent;
     *d = (kps_descent_result){0, 0, -1, NAN, NAN, NAN};
@@ -206,9 +213,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     fill_row_failed(b, row, KPS_ST_INVALID_PARAMS);
     return KPS_OK;
   }
-  double htau[KPS_MAX_BINS], hL[KPS_MAX_BINS];
-  const int K_hist = cfg->attack.enabled && cfg->attack.descent
-                         ? kps_attack_histogram(&cfg->attack, htau, hL) : 0;
+  const int K_hist = w->K_hist;
   const int n_state = kps_model_state_size(m, p, 2);
   KPS_CHECK(ensure_state(w, kps_model_state_size(m, p, K_hist > 2 ? K_hist : 2)));
   w->probe = (kps_probe){.s = w->solver, .m = m, .p = p, .y = w->y_probe};
@@ -257,7 +262,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     point_extras(w, b, row, j, tau_ag, L_ag, L2, O_th, n_state);
   }
   line_statistics(w, b, row, tau_ag, L_ag, L2, O_ag);
-  line_descent(w, b, row, point, K_hist, htau, hL, O_th);
+  line_descent(w, b, row, point, O_th);
 cleanup:
   return rc;
 }
