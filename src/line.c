@@ -29,7 +29,6 @@ struct kps_line_worker {
   kps_descent_result descent;
   size_t cached_point; /* parameter point whose O_th is cached, SIZE_MAX = none */
   double cached_O_th;
-  int cached_status;
 };
 
 kps_err kps_line_worker_create(const kps_config *cfg, kps_line_worker **out) {
@@ -119,6 +118,14 @@ static void line_statistics(kps_line_worker *w, kps_batch *b, size_t row, double
   *kps_batch_i8(b, F_REGIME, row) = (int8_t)ls.regime;
 }
 
+/* Puts the probe at a point, warm from the line's state there (a copy). */
+static void probe_at_point(kps_line_worker *w, const double *tau, const double *L, int n,
+                           int warm) {
+  kps_probe_reset(&w->probe, 2, tau, L);
+  if (warm) memcpy(w->y_probe, w->y, sizeof(double) * (size_t)n);
+  w->probe.warm = warm;
+}
+
 /*
  * Point j's dose boundaries L2*, L1* and FGSM/PGD attacks. Each starts warm
  * from the point's steady state y (copied, so the line's continuation is
@@ -138,16 +145,10 @@ static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j,
   const double tau[2] = {tau1, cfg->tau2.values[j]}, L[2] = {L1, L2};
   kps_probe *pr = &w->probe;
   const int warm = !cfg->model->closed_form;
-#define KPS_PROBE_AT_POINT()                                             \
-  do {                                                                   \
-    kps_probe_reset(pr, 2, tau, L);                                      \
-    if (warm) memcpy(w->y_probe, w->y, sizeof(double) * (size_t)n);      \
-    pr->warm = warm;                                                     \
-  } while (0)
   if (cfg->stats.boundary) {
-    KPS_PROBE_AT_POINT();
+    probe_at_point(w, tau, L, n, warm);
     kps_dose_boundary(pr, 1, O_th, 0, &L2s[j]);
-    KPS_PROBE_AT_POINT();
+    probe_at_point(w, tau, L, n, warm);
     kps_dose_boundary(pr, 0, O_th, 1, &L1s[j]);
   }
   if (!a->enabled) return;
@@ -155,22 +156,21 @@ static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j,
   kps_attack_movable(a, cfg->tau_c, 2, tau, mov);
   kps_fgsm_result fr;
   if (a->fgsm_L) {
-    KPS_PROBE_AT_POINT();
+    probe_at_point(w, tau, L, n, warm);
     if (kps_status_is_ok(kps_attack_fgsm(pr, a, cfg->tau_c, O_th, mov, 0, &fr)) && fr.applicable)
       fL[j] = fr.eps_star;
   }
   if (a->fgsm_tau) {
-    KPS_PROBE_AT_POINT();
+    probe_at_point(w, tau, L, n, warm);
     if (kps_status_is_ok(kps_attack_fgsm(pr, a, cfg->tau_c, O_th, mov, 1, &fr)) && fr.applicable)
       ft[j] = fr.eps_star;
   }
   kps_pgd_result pgd;
   if (a->pgd) {
-    KPS_PROBE_AT_POINT();
+    probe_at_point(w, tau, L, n, warm);
     if (kps_status_is_ok(kps_attack_pgd(pr, a, cfg->tau_c, O_th, mov, &pgd)) && pgd.applicable)
       pf[j] = (int8_t)pgd.flipped, ps[j] = pgd.steps;
   }
-#undef KPS_PROBE_AT_POINT
 }
 
 /* The histogram descent, once per parameter point (cached across doses). */
@@ -221,9 +221,9 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
   /* The threshold depends on the parameter point only, not on L2. */
   const size_t point = (size_t)line / cfg->L2.n;
   if (point != w->cached_point) {
-    w->cached_status = kps_threshold(w->solver, m, p, cfg->threshold_explicit,
-                                     cfg->threshold_value, cfg->tau_c, cfg->L_ref,
-                                     &w->cached_O_th);
+    /* A failed threshold solve leaves O_th NaN: decisions become -1. */
+    kps_threshold(w->solver, m, p, cfg->threshold_explicit, cfg->threshold_value, cfg->tau_c,
+                  cfg->L_ref, &w->cached_O_th);
     w->cached_point = point;
   }
   const double O_th = w->cached_O_th;
