@@ -11,6 +11,12 @@ double kps_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double kps_epoch_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 void kps_progress_init(kps_progress *p, uint64_t total, uint64_t at_start, double every,
                        int quiet) {
   p->total = total;

@@ -383,9 +383,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   uint64_t messages = 0;
   memset(sum, 0, sizeof *sum);
   const double t_start = kps_now();
-  struct timespec wall;
-  clock_gettime(CLOCK_REALTIME, &wall);
-  const double epoch_start = (double)wall.tv_sec + 1e-9 * (double)wall.tv_nsec;
+  const double epoch_start = kps_epoch_now();
   const double cpu0 = cpu_seconds();
 
   KPS_CHECK_MPI(MPI_Comm_dup(comm, &c.comm));
@@ -431,8 +429,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   /* Attributes are written collectively: every rank needs rank 0's counts. */
   uint64_t counts[3] = {ps.lines_done, ps.failed, at_start};
   KPS_CHECK_MPI(MPI_Bcast(counts, 3, MPI_UINT64_T, 0, c.comm));
-  clock_gettime(CLOCK_REALTIME, &wall);
-  double times[2] = {epoch_start, (double)wall.tv_sec + 1e-9 * (double)wall.tv_nsec};
+  double times[2] = {epoch_start, kps_epoch_now()};
   KPS_CHECK_MPI(MPI_Bcast(times, 2, MPI_DOUBLE, 0, c.comm));
   kps_run_record rec = {
       .start_time = times[0],

@@ -19,6 +19,7 @@
 #include "check.h"
 #include "kps_build_config.h"
 #include "kps_revision.h"
+#include "kpsweep/progress.h"
 #include "kpsweep/status.h"
 
 /* Target number of values per HDF5 chunk (about 256 KiB of doubles). */
@@ -96,12 +97,6 @@ static void iso_time(double t, char *buf, size_t n) {
   struct tm tm;
   gmtime_r(&s, &tm);
   strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static double now_epoch(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Chunk shape: fill from the innermost dimension outwards up to the target. */
@@ -209,7 +204,7 @@ static kps_err write_provenance(kps_writer *w, const kps_config *cfg) {
   hid_t root = w->file;
   uint64_t hash = kps_hash64(canon, strlen(canon));
   /* Attributes are written collectively with identical data: rank 0's clock. */
-  double t_now = now_epoch();
+  double t_now = kps_epoch_now();
   KPS_CHECK_MPI(MPI_Bcast(&t_now, 1, MPI_DOUBLE, 0, w->comm));
   char when[64];
   iso_time(t_now, when, sizeof when);

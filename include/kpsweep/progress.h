@@ -17,8 +17,11 @@ typedef struct kps_progress {
   int tty, quiet, printed;
 } kps_progress;
 
-/* Monotonic seconds. */
+/* Monotonic seconds (for durations). */
 double kps_now(void);
+
+/* Wall-clock seconds since the epoch (for timestamps). */
+double kps_epoch_now(void);
 
 void kps_progress_init(kps_progress *p, uint64_t total, uint64_t at_start, double every,
                        int quiet);
