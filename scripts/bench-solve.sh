@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds kpsweep, runs bench/bench_solve (C, one core) and bench/bench_scipy.py
 # (the scipy reference) in the same run, and prints the ratios against the
-# targets of /work/shared/notes/performance.md as figures with PASS/MISS.
+# targets of docs/benchmarks.md ("Floor and targets") with PASS/MISS.
 # Exits 0 even on MISS (these are measurements, not assertions); non-zero
 # only when something could not be built or run. See docs/benchmarks.md.
 #

@@ -4,7 +4,7 @@
 usage: /usr/bin/python3 tests/scipy/crosscheck.py BUILD_DIR
 
 The right-hand sides of kpr, adaptive_sorting and shp1 are written here in numpy
-from /work/shared/science.md section 2 (not from the C code). Their Jacobian is
+from docs/science.md section 2 (not from the C code). Their Jacobian is
 the complex-step derivative of that right-hand side (exact to rounding for these
 polynomial fields, and independent of the C analytic Jacobians). Each point is
 integrated with scipy.integrate.solve_ivp (BDF, rtol 1e-10, tiny atol, horizon
