@@ -8,7 +8,7 @@ BUILD="${KPS_BUILD_DIR:-$ROOT/build}"
 packages=(libopenmpi-dev openmpi-bin libsundials-dev libhdf5-openmpi-dev libyaml-dev
           meson ninja-build pkg-config hdf5-tools
           python3-h5py python3-numpy python3-matplotlib python3-scipy
-          python3-xarray python3-h5netcdf
+          python3-xarray python3-h5netcdf python3-mpmath
           slurm-wlm munge time)
 missing=()
 for p in "${packages[@]}"; do
