@@ -2,7 +2,7 @@
 """High-precision (mpmath) reference check of kpsweep's steady states and gradients.
 
 usage: /usr/bin/python3 tests/scipy/highprec.py BUILD_DIR [--points N] [--seed S]
-                                    [--floor F] [--report] [--verbose]
+                                    [--floor F] [--o-floor G] [--report] [--verbose]
 
 An independent route to every gradient the engine prints, at 50 significant
 digits (mpmath), for the four models of docs/science.md (sections 2-4):
@@ -39,7 +39,8 @@ ligand type, max_kind |e_ref| is replaced by |O|). Target: every entry within
 as dO/dbetaS of shp1, whose steady state does not depend on beta_S): its
 absolute error must stay below 1e-20 * max_kind |e_ref|. The failing entries
 that lie below the floor are marked "(below floor)" and counted apart;
---floor F changes the 1e-12. O is compared relatively (target 1e-10), the
+--floor F changes the 1e-12, and --o-floor G raises the floor to at least
+G * |O| (the natural scale of an elasticity; off by default). O is compared relatively (target 1e-10), the
 state componentwise relatively (target 1e-8, no floor: the engine converges
 every component relatively, and C_N may sit 20 or more decades below C_0).
 
@@ -641,7 +642,7 @@ class Tap:
 
 def parse_args(argv):
     opts = {"build": None, "points": DEFAULT_POINTS, "seed": SEED,
-            "floor": KIND_FLOOR,
+            "floor": KIND_FLOOR, "o_floor": 0.0,
             "report": os.environ.get("KPS_HIGHPREC_REPORT", "") not in ("", "0"),
             "verbose": bool(os.environ.get("VERBOSE"))}
     it = iter(argv)
@@ -650,6 +651,8 @@ def parse_args(argv):
             opts["points"] = int(next(it))
         elif a == "--floor":
             opts["floor"] = float(next(it))
+        elif a == "--o-floor":
+            opts["o_floor"] = float(next(it))
         elif a == "--seed":
             opts["seed"] = int(next(it))
         elif a == "--report":
@@ -661,9 +664,9 @@ def parse_args(argv):
         elif opts["build"] is None:
             opts["build"] = a
         else:
-            raise SystemExit("usage: highprec.py BUILD_DIR [--points N] [--seed S] [--floor F] [--report] [--verbose]")
+            raise SystemExit("usage: highprec.py BUILD_DIR [--points N] [--seed S] [--floor F] [--o-floor G] [--report] [--verbose]")
     if opts["build"] is None:
-        raise SystemExit("usage: highprec.py BUILD_DIR [--points N] [--seed S] [--floor F] [--report] [--verbose]")
+        raise SystemExit("usage: highprec.py BUILD_DIR [--points N] [--seed S] [--floor F] [--o-floor G] [--report] [--verbose]")
     return opts
 
 
@@ -770,7 +773,7 @@ def main():
                 continue
             e_ref = {x: scale_of(pm, tau, L, x) * ref["grad"][x] for x in xs}
             emax = kind_scale(e_ref, O_ref)
-            floor = opts["floor"] * emax
+            floor = max(opts["floor"] * emax, opts["o_floor"] * abs(O_ref))
             bad = False
             below_only = True
             for x in xs:
@@ -821,7 +824,8 @@ def main():
     tap = Tap()
     print("#")
     print("# worst relative error per model and kind (elasticities; floor %.0e x largest of"
-          " the kind)" % opts["floor"])
+          " the kind%s)" % (opts["floor"], ", at least %.0e |O|" % opts["o_floor"]
+                           if opts["o_floor"] else ""))
     print("# %-17s %-6s %-9s %s" % ("model", "kind", "worst", "where"))
     for model in MODELS:
         st = stats[model]
