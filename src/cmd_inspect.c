@@ -194,7 +194,7 @@ int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm) {
   printf("progress    %s; %llu/%llu lines%s\n", line, (unsigned long long)lines_done,
          (unsigned long long)n_lines,
          lines_done == n_lines ? " (complete)" : " (partial: continue with kpsweep run --resume)");
-  for (int s = KPS_ST_NOT_COMPUTED; s <= KPS_ST_SOLVER_ERROR; ++s)
+  for (int s = KPS_ST_NOT_COMPUTED; s <= KPS_ST_LAST; ++s)
     if (counts[s + 1] && s != KPS_ST_NOT_COMPUTED)
       printf("status      %-16s %llu points\n", kps_status_name(s), (unsigned long long)counts[s + 1]);
   if (show_config) {

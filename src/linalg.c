@@ -1,4 +1,7 @@
-/* Dense LU with partial pivoting (column-major), plain and transposed solves. */
+/*
+ * Dense LU with partial pivoting (column-major), plain and transposed solves,
+ * equilibration and residuals for iterative refinement.
+ */
 #include "linalg.h"
 
 #include <math.h>
@@ -75,4 +78,48 @@ void kps_lu_solve_transposed(const double *LU, int n, const int *piv, double *b)
       b[piv[k]] = t;
     }
   }
+}
+
+/* The power of two nearest below x > 0 (exact scaling factors). */
+static double pow2_floor(double x) {
+  int e;
+  frexp(x, &e);
+  return ldexp(1.0, e - 1);
+}
+
+void kps_equilibrate(const double *J, int n, const double *y, double floor_abs, double *rs,
+                     double *cs) {
+  for (int j = 0; j < n; ++j) cs[j] = pow2_floor(fmax(fabs(y[j]), floor_abs));
+  for (int i = 0; i < n; ++i) rs[i] = 0.0;
+  for (int j = 0; j < n; ++j) {
+    const double *cj = J + (long)j * n;
+    for (int i = 0; i < n; ++i) rs[i] = fmax(rs[i], fabs(cj[i]) * cs[j]);
+  }
+  for (int i = 0; i < n; ++i) rs[i] = rs[i] > 0.0 && isfinite(rs[i]) ? 1.0 / pow2_floor(rs[i]) : 1.0;
+}
+
+void kps_scale_matrix(const double *J, int n, const double *rs, const double *cs, double *A) {
+  for (int j = 0; j < n; ++j) {
+    const double *cj = J + (long)j * n;
+    double *aj = A + (long)j * n;
+    for (int i = 0; i < n; ++i) aj[i] = rs[i] * cj[i] * cs[j];
+  }
+}
+
+double kps_residual_transposed(const double *J, int n, const double *x, const double *b,
+                               double *r) {
+  double worst = 0.0;
+  for (int j = 0; j < n; ++j) {
+    const double *cj = J + (long)j * n;
+    long double s = b[j], mag = fabsl((long double)b[j]);
+    for (int i = 0; i < n; ++i) {
+      const long double t = (long double)cj[i] * x[i];
+      s -= t;
+      mag += fabsl(t);
+    }
+    r[j] = (double)s;
+    const double e = mag > 0 ? (double)(fabsl(s) / mag) : (s == 0 ? 0.0 : INFINITY);
+    if (!(e <= worst)) worst = e;
+  }
+  return worst;
 }

@@ -15,4 +15,24 @@ void kps_lu_solve(const double *LU, int n, const int *piv, double *b);
 /* Solves A^T x = b in place with the same factors. */
 void kps_lu_solve_transposed(const double *LU, int n, const int *piv, double *b);
 
+/*
+ * Equilibration of a steady-state Jacobian: column scales from the state
+ * (cs[j] = max(|y[j]|, floor)), then row scales making every row's largest
+ * entry of R J C about 1. All scales are powers of two, so scaling is exact.
+ * Without them a state spanning 1e20 loses its small components to
+ * round-off from the large ones in the LU.
+ */
+void kps_equilibrate(const double *J, int n, const double *y, double floor_abs, double *rs,
+                     double *cs);
+
+/* A <- diag(rs) J diag(cs), column-major n x n (A may not alias J). */
+void kps_scale_matrix(const double *J, int n, const double *rs, const double *cs, double *A);
+
+/*
+ * Residual r = b - J^T x accumulated in long double, and the componentwise
+ * backward error max_i |r_i| / (|J^T| |x| + |b|)_i (Oettli-Prager) of x.
+ */
+double kps_residual_transposed(const double *J, int n, const double *x, const double *b,
+                               double *r);
+
 #endif

@@ -40,11 +40,22 @@
 #define ABS_FLOOR 1e-20
 #define FALLBACK_RTOL 1e-3
 #define FALLBACK_STEPS 10
+/*
+ *   REFINE_TARGET  componentwise backward error of the adjoint below which
+ *                  no refinement step is taken
+ *   REFINE_MAXIT   refinement steps at most
+ *   ADJOINT_TOL    backward error above which the gradients are flagged
+ *                  (KPS_ST_GRAD_INACCURATE)
+ */
+#define REFINE_TARGET 1e-15
+#define REFINE_MAXIT 4
+#define ADJOINT_TOL 1e-10
 
 struct kps_solver {
   kps_solver_config opt;
   int cap; /* workspace capacity (state size) */
-  double *J, *f, *dy, *yw, *lam, *col;
+  double *J, *f, *dy, *yw, *lam, *col, *rs, *cs, *r;
+  double *As; /* equilibrated copy of J, factorised in place */
   int *piv;
   SUNContext sunctx;
   void *cvode;
@@ -87,28 +98,44 @@ static void free_cvode(kps_solver *s) {
   s->LS = NULL, s->A = NULL, s->yv = NULL, s->cv_n = 0;
 }
 
+static void free_workspace(kps_solver *s) {
+  free(s->J), free(s->As), free(s->f), free(s->dy), free(s->yw), free(s->lam), free(s->col);
+  free(s->rs), free(s->cs), free(s->r), free(s->piv);
+  s->J = s->As = s->f = s->dy = s->yw = s->lam = s->col = s->rs = s->cs = s->r = NULL;
+  s->piv = NULL;
+  s->cap = 0;
+}
+
 static kps_err ensure_workspace(kps_solver *s, int n) {
   kps_err rc = KPS_OK;
   if (n <= s->cap) return KPS_OK;
-  free(s->J), free(s->f), free(s->dy), free(s->yw), free(s->lam), free(s->col);
-  free(s->piv);
-  s->cap = 0;
-  s->J = malloc(sizeof(double) * (size_t)n * (size_t)n);
-  s->f = malloc(sizeof(double) * (size_t)n);
-  s->dy = malloc(sizeof(double) * (size_t)n);
-  s->yw = malloc(sizeof(double) * (size_t)n);
-  s->lam = malloc(sizeof(double) * (size_t)n);
-  s->col = malloc(sizeof(double) * (size_t)n);
+  free_workspace(s);
+  const size_t nn = sizeof(double) * (size_t)n * (size_t)n, v = sizeof(double) * (size_t)n;
+  s->J = malloc(nn);
+  s->As = malloc(nn);
+  s->f = malloc(v);
+  s->dy = malloc(v);
+  s->yw = malloc(v);
+  s->lam = malloc(v);
+  s->col = malloc(v);
+  s->rs = malloc(v);
+  s->cs = malloc(v);
+  s->r = malloc(v);
   s->piv = malloc(sizeof(int) * (size_t)n);
   KPS_CHECK_ALLOC(s->J);
+  KPS_CHECK_ALLOC(s->As);
   KPS_CHECK_ALLOC(s->f);
   KPS_CHECK_ALLOC(s->dy);
   KPS_CHECK_ALLOC(s->yw);
   KPS_CHECK_ALLOC(s->lam);
   KPS_CHECK_ALLOC(s->col);
+  KPS_CHECK_ALLOC(s->rs);
+  KPS_CHECK_ALLOC(s->cs);
+  KPS_CHECK_ALLOC(s->r);
   KPS_CHECK_ALLOC(s->piv);
   s->cap = n;
 cleanup:
+  if (rc != KPS_OK) free_workspace(s);
   return rc;
 }
 
@@ -166,8 +193,7 @@ void kps_solver_destroy(kps_solver **sp) {
   kps_solver *s = *sp;
   free_cvode(s);
   if (s->sunctx) SUNContext_Free(&s->sunctx);
-  free(s->J), free(s->f), free(s->dy), free(s->yw), free(s->lam), free(s->col);
-  free(s->piv);
+  free_workspace(s);
   free(s);
   *sp = NULL;
 }
@@ -177,33 +203,53 @@ int kps_model_state_size(const kps_model *m, const double *p, int K) {
 }
 
 /*
+ * Components that are exactly zero at the steady state (the complexes of a
+ * ligand type with L = 0) carry round-off of ~1e-30: relative to themselves
+ * their steps never shrink. Below ABS_FLOOR times the scale of the amounts
+ * a component counts as zero; that floor (1e-20 of the largest count) sits
+ * far below any meaningful C_N. The same floor bounds the column scales of
+ * the equilibration.
+ */
+static double zero_floor(const kps_inputs *in, const double *y, int n) {
+  double scale = 1.0;
+  for (int i = 0; i < in->K; ++i) scale = fmax(scale, in->L[i]);
+  for (int i = 0; i < n; ++i) scale = fmax(scale, fabs(y[i]));
+  return ABS_FLOOR * scale;
+}
+
+/*
+ * Factorises the equilibrated Jacobian A = R J C of the state y (J is kept
+ * unscaled in s->J for residuals). Returns KPS_ST_SINGULAR when A is.
+ */
+static int factor_scaled(kps_solver *s, const kps_model *m, const kps_inputs *in,
+                         const double *y, int n, double floor_abs) {
+  m->jacobian(in, y, s->J);
+  kps_equilibrate(s->J, n, y, floor_abs, s->rs, s->cs);
+  kps_scale_matrix(s->J, n, s->rs, s->cs, s->As);
+  return kps_lu_factor(s->As, n, s->piv) ? KPS_ST_SINGULAR : KPS_ST_OK;
+}
+
+/*
  * Newton polish of f(y) = 0 from y (in place on success). Converged when the
  * last step is below newton_tol relative to every component: the error is
  * then about the square of that, and a step test stays meaningful where the
  * residual stalls on cancellation in R - sum C (science.md section 3).
+ * Each step solves the equilibrated system (R J C) z = -R f, dy = C z.
  */
 static int newton_polish(kps_solver *s, const kps_model *m,
                          const kps_inputs *in, double *y, int n, long *iters) {
   double *yw = s->yw;
-  /* Components that are exactly zero at the steady state (the complexes of
-   * a ligand type with L = 0) carry round-off of ~1e-30: relative to
-   * themselves their steps never shrink. Below ABS_FLOOR times the scale of
-   * the amounts a component counts as zero; that floor (1e-20 of the
-   * largest count) sits far below any meaningful C_N. */
-  double scale = 1.0;
-  for (int i = 0; i < in->K; ++i) scale = fmax(scale, in->L[i]);
-  for (int i = 0; i < n; ++i) scale = fmax(scale, fabs(y[i]));
-  const double floor_abs = ABS_FLOOR * scale;
+  const double floor_abs = zero_floor(in, y, n);
   memcpy(yw, y, sizeof(double) * (size_t)n);
   for (int it = 0; it < NEWTON_MAXIT; ++it) {
     ++*iters;
     m->rhs(in, yw, s->f);
-    m->jacobian(in, yw, s->J);
-    if (kps_lu_factor(s->J, n, s->piv)) return KPS_ST_SINGULAR;
-    for (int i = 0; i < n; ++i) s->dy[i] = -s->f[i];
-    kps_lu_solve(s->J, n, s->piv, s->dy);
+    if (factor_scaled(s, m, in, yw, n, floor_abs) != KPS_ST_OK) return KPS_ST_SINGULAR;
+    for (int i = 0; i < n; ++i) s->dy[i] = -s->rs[i] * s->f[i];
+    kps_lu_solve(s->As, n, s->piv, s->dy);
     double worst = 0.0;
     for (int i = 0; i < n; ++i) {
+      s->dy[i] *= s->cs[i];
       yw[i] += s->dy[i];
       const double a = fabs(yw[i]);
       const double r = fabs(s->dy[i]) / (a > floor_abs ? a : floor_abs);
@@ -304,22 +350,44 @@ cleanup:
   return status;
 }
 
-/* Factorises J at y and solves J^T lambda = dO/dy into s->lam. */
+/*
+ * The adjoint lambda = J^-T dO/dy into s->lam, through the equilibrated
+ * factors: (R J C)^T mu = C dO/dy, lambda = R mu. Refined with residuals in
+ * long double while that pays; *check receives the final componentwise
+ * backward error. Returns KPS_ST_GRAD_INACCURATE when it stays above
+ * ADJOINT_TOL, KPS_ST_SINGULAR when J cannot be factorised.
+ */
 static int adjoint(kps_solver *s, const kps_model *m, const kps_inputs *in,
-                   const double *y, int n, double *O) {
-  m->jacobian(in, y, s->J);
-  if (kps_lu_factor(s->J, n, s->piv)) return KPS_ST_SINGULAR;
-  *O = m->output(in, y, s->lam);
-  kps_lu_solve_transposed(s->J, n, s->piv, s->lam);
-  return KPS_ST_OK;
+                   const double *y, int n, double *O, double *check) {
+  *check = NAN;
+  *O = m->output(in, y, s->dy);
+  if (factor_scaled(s, m, in, y, n, zero_floor(in, y, n)) != KPS_ST_OK) return KPS_ST_SINGULAR;
+  double *b = s->dy, *lam = s->lam, *r = s->r;
+  for (int i = 0; i < n; ++i) lam[i] = s->cs[i] * b[i];
+  kps_lu_solve_transposed(s->As, n, s->piv, lam);
+  for (int i = 0; i < n; ++i) lam[i] *= s->rs[i];
+  double err = kps_residual_transposed(s->J, n, lam, b, r);
+  for (int it = 0; it < REFINE_MAXIT && err > REFINE_TARGET; ++it) {
+    for (int i = 0; i < n; ++i) s->col[i] = s->cs[i] * r[i];
+    kps_lu_solve_transposed(s->As, n, s->piv, s->col);
+    for (int i = 0; i < n; ++i) s->f[i] = lam[i] + s->rs[i] * s->col[i];
+    const double e2 = kps_residual_transposed(s->J, n, s->f, b, s->col);
+    if (!(e2 < err)) break; /* stagnated: keep the better iterate */
+    memcpy(lam, s->f, sizeof(double) * (size_t)n);
+    memcpy(r, s->col, sizeof(double) * (size_t)n);
+    err = e2;
+  }
+  *check = err;
+  return err <= ADJOINT_TOL ? KPS_ST_OK : KPS_ST_GRAD_INACCURATE;
 }
 
+/* dO/d(input which) = -lambda . df/d(which), accumulated in long double. */
 static double adjoint_dot(kps_solver *s, const kps_model *m,
                           const kps_inputs *in, const double *y, int n, int which) {
   m->dfdp(in, y, which, s->col);
-  double g = 0.0;
-  for (int i = 0; i < n; ++i) g -= s->lam[i] * s->col[i];
-  return g;
+  long double g = 0.0;
+  for (int i = 0; i < n; ++i) g -= (long double)s->lam[i] * s->col[i];
+  return (double)g;
 }
 
 int kps_solver_gradients(kps_solver *s, const kps_model *m,
@@ -327,11 +395,11 @@ int kps_solver_gradients(kps_solver *s, const kps_model *m,
                          const int *which, int n_which, double *g) {
   const int n = m->n_state(in->p, in->K);
   if (ensure_workspace(s, n) != KPS_OK) return KPS_ST_SOLVER_ERROR;
-  double O;
-  int status = adjoint(s, m, in, y, n, &O);
-  if (status != KPS_ST_OK) return status;
+  double O, check;
+  int status = adjoint(s, m, in, y, n, &O, &check);
+  if (status == KPS_ST_SINGULAR) return status;
   for (int k = 0; k < n_which; ++k) g[k] = adjoint_dot(s, m, in, y, n, which[k]);
-  return KPS_ST_OK;
+  return status;
 }
 
 static void fill_nan(double *a, int n) {
@@ -344,6 +412,7 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
   const int K = in->K;
   memset(&ev->stats, 0, sizeof ev->stats);
   ev->O = NAN;
+  ev->adjoint_check = NAN;
   if (m->closed_form) {
     int bad = m->closed_form(in, &ev->O, ev->dO_dtau, ev->dO_dL, ev->dO_dp);
     ev->status = bad ? KPS_ST_SOLVER_ERROR : KPS_ST_OK;
@@ -365,11 +434,13 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
     ev->O = m->output(in, y, NULL);
     return ev->status;
   }
-  int st = adjoint(s, m, in, y, n, &ev->O);
-  if (st != KPS_ST_OK) {
+  int st = adjoint(s, m, in, y, n, &ev->O, &ev->adjoint_check);
+  if (st == KPS_ST_SINGULAR) {
     ev->status = st;
     return st;
   }
+  /* Gradients that miss the residual check are kept, but flagged. */
+  if (st != KPS_ST_OK) ev->status = st;
   for (int i = 0; i < K; ++i) {
     if (ev->dO_dtau) ev->dO_dtau[i] = adjoint_dot(s, m, in, y, n, i);
     if (ev->dO_dL) ev->dO_dL[i] = adjoint_dot(s, m, in, y, n, K + i);

@@ -13,6 +13,7 @@ const char *kps_status_name(int status) {
     case KPS_ST_SINGULAR: return "singular";
     case KPS_ST_INVALID_PARAMS: return "invalid_params";
     case KPS_ST_SOLVER_ERROR: return "solver_error";
+    case KPS_ST_GRAD_INACCURATE: return "grad_inaccurate";
   }
   return "unknown";
 }

@@ -12,8 +12,11 @@
  * newton_tol relative to every component and the state is physical.
  * Warm solve: the Newton polish from a given state (the previous point on a
  * continuation line); on failure it falls back to a cold solve.
- * Gradients: one LU of J at the steady state and one transposed solve
- * J^T lambda = dO/dy; then dO/dp_k = -lambda . df/dp_k for every input.
+ * Gradients: one LU of the equilibrated J at the steady state and one
+ * transposed solve J^T lambda = dO/dy, refined with long-double residuals;
+ * then dO/dp_k = -lambda . df/dp_k for every input. A solve whose
+ * componentwise backward error stays above 1e-10 is flagged with
+ * KPS_ST_GRAD_INACCURATE (the gradients are kept).
  */
 #ifndef KPSWEEP_SOLVER_H
 #define KPSWEEP_SOLVER_H
@@ -40,6 +43,8 @@ typedef struct kps_eval {
   double *dO_dtau;     /* K entries or NULL (caller-owned) */
   double *dO_dL;       /* K entries or NULL */
   double *dO_dp;       /* n_params entries (NaN for integer ones) or NULL */
+  double adjoint_check; /* componentwise backward error of the adjoint solve
+                           (NaN: no gradients asked for, or a closed form) */
   kps_solve_stats stats;
 } kps_eval;
 
@@ -68,7 +73,8 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
 /*
  * Gradients of O at a steady state y: dO/d(which[k]) into g[k] for
  * k < n_which (index convention of model.h). Returns a kps_status
- * (KPS_ST_SINGULAR when J cannot be factorised). Not collective.
+ * (KPS_ST_SINGULAR when J cannot be factorised, KPS_ST_GRAD_INACCURATE
+ * when the adjoint misses its residual check). Not collective.
  */
 int kps_solver_gradients(kps_solver *s, const kps_model *m,
                          const kps_inputs *in, const double *y,
