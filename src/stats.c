@@ -12,8 +12,6 @@
 /*
  * Constants
  *   EDGE_STEP    relative step of the log-slope at the lower edge
- *   FLAT_REL     a line whose gradient could move O by less than this
- *                fraction over the whole axis is flat
  *   ROOT_XTOL    relative width at which tau* and doses are accepted
  *   GOLDEN_XTOL  relative width of the inflection search
  *   DOSE_MAX     largest dose tried before a boundary is declared absent
@@ -21,7 +19,6 @@
  *   DOSE_MIN     below DOSE_MIN times the current dose the scan tries 0
  */
 #define EDGE_STEP 1e-4
-#define FLAT_REL 1e-12
 #define ROOT_XTOL 1e-13
 #define GOLDEN_XTOL 1e-9
 #define DOSE_MAX 1e15
@@ -59,78 +56,91 @@ static int golden(kps_probe *pr, double sgn, double a, double b, double *xmin) {
   return st;
 }
 
+/*
+ * tau_infl: the extremum of dO/dtau2 (a minimum: the gradient is negative
+ * below tau*) on [tau2[0], tau2[upper]], refined by golden section. When
+ * the grid's most negative gradient sits at the lower end but the gradient
+ * grows away from it (p > 0), the extremum lies in the first cell.
+ */
+static int inflection(kps_probe *pr, const double *tau2, const double *g, size_t upper,
+                      double p_edge, double *tau_infl) {
+  *tau_infl = NAN;
+  if (upper < 1) return KPS_ST_OK;
+  size_t k = 0;
+  for (size_t j = 1; j <= upper; ++j)
+    if (g[j] < g[k]) k = j;
+  double lo, hi;
+  if (k > 0) lo = tau2[k - 1], hi = tau2[k + 1];
+  else if (p_edge > 0) lo = tau2[0], hi = tau2[1];
+  else return KPS_ST_OK;
+  pr->warm = 0;
+  return golden(pr, 1.0, lo, hi, tau_infl);
+}
+
 int kps_line_statistics(kps_probe *pr, const double *tau2, size_t n, const double *O,
-                        const double *g, const int8_t *status, kps_line_stats *out) {
-  out->tau_star = out->O_star = out->p_edge = out->tau_infl = NAN;
+                        const double *g, const int8_t *status, double O_ag, double fc_tol,
+                        kps_line_stats *out) {
+  out->tau_star = out->O_star = out->FC_min = out->p_edge = out->tau_infl = NAN;
   out->regime = KPS_REGIME_UNKNOWN;
-  if (n < 3) return KPS_ST_OK;
+  out->edge_class = KPS_EDGE_UNKNOWN;
+  if (n < 2 || !(O_ag > 0) || !isfinite(O_ag)) return KPS_ST_OK;
   for (size_t j = 0; j < n; ++j) {
     if (!kps_status_is_ok(status[j])) return status[j];
     if (j > 0 && !(tau2[j] > tau2[j - 1])) return KPS_ST_OK;
   }
-  /* A line along which tau2 changes nothing (no antagonist, L2 = 0) has no
-   * minimum to speak of: its "minimum" would be round-off. */
-  double gmax = 0.0, Omax = 0.0;
-  for (size_t j = 0; j < n; ++j) gmax = fmax(gmax, fabs(g[j])), Omax = fmax(Omax, fabs(O[j]));
-  if (gmax * (tau2[n - 1] - tau2[0]) <= FLAT_REL * Omax) {
-    out->regime = KPS_REGIME_FLAT;
-    return KPS_ST_OK;
-  }
-  /* Edge exponent: local log-slope of |dO/dtau2| at the lower end. */
-  double gh;
-  pr->warm = 0;
-  int st = g_at(pr, tau2[0] * (1.0 + EDGE_STEP), &gh);
-  if (!kps_status_is_ok(st)) return st;
-  if (g[0] != 0.0 && gh != 0.0 && (g[0] > 0) == (gh > 0))
-    out->p_edge = log(fabs(gh) / fabs(g[0])) / log1p(EDGE_STEP);
-
-  /* tau*: the grid minimum of O, refined to the zero of dO/dtau2 next to it. */
   size_t jm = 0;
   for (size_t j = 1; j < n; ++j)
     if (O[j] < O[jm]) jm = j;
-  size_t upper = n - 1; /* the inflection search stays below tau* */
-  if (jm > 0 && jm < n - 1) {
+  out->FC_min = O[jm] / O_ag;
+  const double FC_lo = O[0] / O_ag;
+
+  /* Edge exponent: local log-slope of |dO/dtau2| at the lower end (none
+   * along a line that tau2 does not affect, e.g. L2 = 0). */
+  double gmax = 0.0;
+  for (size_t j = 0; j < n; ++j) gmax = fmax(gmax, fabs(g[j]));
+  int st = KPS_ST_OK;
+  if (gmax > 0.0) {
+    double gh;
+    pr->warm = 0;
+    st = g_at(pr, tau2[0] * (1.0 + EDGE_STEP), &gh);
+    if (!kps_status_is_ok(st)) return st;
+    if (g[0] != 0.0 && gh != 0.0 && (g[0] > 0) == (gh > 0))
+      out->p_edge = log(fabs(gh) / fabs(g[0])) / log1p(EDGE_STEP);
+  }
+  if (out->FC_min >= 1.0 - fc_tol) {
+    out->regime = KPS_REGIME_NONE;
+    out->edge_class = KPS_EDGE_STEEP;
+    return KPS_ST_OK;
+  }
+
+  /* tau*: the grid minimum of O, refined to the zero of dO/dtau2 next to it.
+   * It counts when the dip is deeper than fc_tol below the weakest ligands'
+   * FC; toward the upper end the exact gradient's sign change already
+   * proves an interior minimum, however close tau* is to the end. */
+  const int dip = jm > 0 && jm < n - 1 && out->FC_min < FC_lo - fc_tol;
+  if (dip) {
     size_t a = g[jm] <= 0.0 ? jm : jm - 1;
     if (!(g[a] <= 0.0 && g[a + 1] >= 0.0)) a = a == jm ? jm - 1 : jm;
-    if (g[a] <= 0.0 && g[a + 1] >= 0.0) {
-      pr->warm = 0;
-      double root;
-      st = kps_bracket_root(g_at, pr, tau2[a], g[a], tau2[a + 1], g[a + 1], ROOT_XTOL, &root);
-      if (!kps_status_is_ok(st)) return st;
-      double Ostar, gg[4];
-      pr->tau[1] = root;
-      st = kps_probe_eval(pr, &Ostar, gg);
-      if (!kps_status_is_ok(st)) return st;
-      out->tau_star = root;
-      out->O_star = Ostar;
-      upper = a;
-    }
+    /* Grid and gradient disagree: no sign change next to the minimum. */
+    if (!(g[a] <= 0.0 && g[a + 1] >= 0.0)) return KPS_ST_OK;
+    pr->warm = 0;
+    double root, Ostar, gg[4];
+    st = kps_bracket_root(g_at, pr, tau2[a], g[a], tau2[a + 1], g[a + 1], ROOT_XTOL, &root);
+    if (!kps_status_is_ok(st)) return st;
+    pr->tau[1] = root;
+    st = kps_probe_eval(pr, &Ostar, gg);
+    if (!kps_status_is_ok(st)) return st;
+    out->tau_star = root;
+    out->O_star = Ostar;
+    out->FC_min = fmin(out->FC_min, Ostar / O_ag);
+    out->regime = KPS_REGIME_CRITICAL;
+    st = inflection(pr, tau2, g, a, out->p_edge, &out->tau_infl);
+    if (!kps_status_is_ok(st)) return st;
+    out->edge_class = isnan(out->tau_infl) ? KPS_EDGE_STEEP : KPS_EDGE_FLAT;
+    return KPS_ST_OK;
   }
-  /* An interior grid minimum without a sign change of the gradient next to
-   * it (grid and gradient disagree) is left unlabelled. */
-  out->regime = !isnan(out->tau_star) ? KPS_REGIME_CRITICAL
-                : jm == n - 1          ? KPS_REGIME_BEYOND
-                : jm == 0              ? KPS_REGIME_EDGE
-                                       : KPS_REGIME_UNKNOWN;
-
-  /* Inflection: an interior extremum of dO/dtau2 on [tau2[0], tau2[upper]]. */
-  if (upper >= 2) {
-    size_t kmin = 0, kmax = 0;
-    for (size_t j = 1; j <= upper; ++j) {
-      if (g[j] < g[kmin]) kmin = j;
-      if (g[j] > g[kmax]) kmax = j;
-    }
-    /* Below tau* the gradient is negative: its extremum is a minimum. */
-    size_t k = out->regime == KPS_REGIME_CRITICAL ? kmin : (fabs(g[kmin]) > fabs(g[kmax]) ? kmin : kmax);
-    const double sgn = k == kmin ? 1.0 : -1.0;
-    if (k > 0 && k < upper) {
-      pr->warm = 0;
-      double x;
-      st = golden(pr, sgn, tau2[k - 1], tau2[k + 1], &x);
-      if (!kps_status_is_ok(st)) return st;
-      out->tau_infl = x;
-    }
-  }
+  out->regime = jm == n - 1 ? KPS_REGIME_BEYOND : KPS_REGIME_EDGE;
+  out->edge_class = KPS_EDGE_STEEP;
   return KPS_ST_OK;
 }
 

@@ -11,32 +11,43 @@
 
 #include "kpsweep/probe.h"
 
-/* Regime labels. */
+/* The descent flow's critical point (docs/science.md, "Regimes"). */
 enum {
-  KPS_REGIME_UNKNOWN = -1, /* a point of the line failed */
-  KPS_REGIME_EDGE = 0,     /* minimum of FC at the lower end: the weakest ligands */
-  KPS_REGIME_CRITICAL = 1, /* interior tau* */
-  KPS_REGIME_BEYOND = 2,   /* FC still falls at the upper end: tau* lies beyond the axis */
-  KPS_REGIME_FLAT = 3      /* tau2 changes nothing along the line (e.g. L2 = 0) */
+  KPS_REGIME_UNKNOWN = -1, /* a point of the line failed, or grid and gradient disagree */
+  KPS_REGIME_NONE = 0,     /* min FC >= 1 - fc_tol: no meaningful antagonism */
+  KPS_REGIME_EDGE = 1,     /* strongest antagonist at the lower end: the weakest ligands */
+  KPS_REGIME_CRITICAL = 2, /* interior tau*, FC dip deeper than fc_tol below the lower end */
+  KPS_REGIME_BEYOND = 3    /* FC lowest at the upper end: tau* lies above the axis */
+};
+
+/* The shape at the weak-ligand edge. */
+enum {
+  KPS_EDGE_UNKNOWN = -1,
+  KPS_EDGE_STEEP = 0, /* the weakest ligands still feel a gradient (or no tau*) */
+  KPS_EDGE_FLAT = 1   /* critical, and dO/dtau2 has an extremum below tau*: it fades at the edge */
 };
 
 typedef struct kps_line_stats {
-  double tau_star;   /* interior zero of dO/dtau2 (minimum of FC); NaN when none */
+  double tau_star;   /* interior zero of dO/dtau2 (critical lines only); NaN otherwise */
   double O_star;     /* O at tau_star */
+  double FC_min;     /* smallest FC on the grid and at tau_star */
   double p_edge;     /* d log|dO/dtau2| / d log tau2 at the lower edge */
   double tau_infl;   /* interior extremum of dO/dtau2 below tau_star; NaN when none */
   int regime;        /* KPS_REGIME_* */
+  int edge_class;    /* KPS_EDGE_* */
 } kps_line_stats;
 
 /*
  * Statistics of one line: tau2[0..n) strictly increasing, O and g = dO/dtau2
- * on it, status per point. The probe must hold the line's parameters with
- * K = 2 ligands (agonist first, antagonist second); its tau[1] is varied.
- * Returns a kps_status (non-ok when the line or a refinement failed; the
- * fields are NaN / unknown then).
+ * on it, status per point, O_ag the agonist's output alone (FC = O / O_ag)
+ * and fc_tol the significance of an FC dip. The probe must hold the line's
+ * parameters with K = 2 ligands (agonist first, antagonist second); its
+ * tau[1] is varied. Returns a kps_status (non-ok when the line or a
+ * refinement failed; the fields are NaN / unknown then).
  */
 int kps_line_statistics(kps_probe *pr, const double *tau2, size_t n, const double *O,
-                        const double *g, const int8_t *status, kps_line_stats *out);
+                        const double *g, const int8_t *status, double O_ag, double fc_tol,
+                        kps_line_stats *out);
 
 /*
  * Smallest dose of ligand `which` (0 or 1 of the probe's two ligands) at

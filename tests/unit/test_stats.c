@@ -40,7 +40,7 @@ static kps_config *load(const char *yaml) {
 static kps_batch *run_lines(const kps_config *cfg) {
   kps_line_worker *w = NULL;
   kps_batch *b = NULL;
-  if (kps_line_worker_create(cfg, &w) || kps_batch_create(cfg->tau2.n, 4, &b)) exit(99);
+  if (kps_line_worker_create(cfg, &w) || kps_batch_create(cfg->tau2.n, kps_config_n_bins(cfg), 4, &b)) exit(99);
   for (size_t l = 0; l < kps_config_n_lines(cfg); ++l)
     if (kps_line_compute(w, l, b)) exit(99);
   kps_line_worker_destroy(&w);
@@ -76,12 +76,17 @@ static void test_ideal_lines(void) {
     const double pe = *kps_batch_f64(b, F_P_EDGE, r);
     if (m == 0) {
       tap_ok(regime == KPS_REGIME_EDGE && isnan(ts), "ideal N=%g m=0: edge regime, no tau* (regime %d)", N, regime);
+      tap_ok(*kps_batch_i8(b, F_EDGE_CLASS, r) == KPS_EDGE_STEEP, "ideal N=%g m=0: steep edge", N);
       tap_close(pe, N - 1, 1e-3, 1e-6, "ideal N=%g m=0: edge exponent p = N - 1", N);
     } else if (TC * pow(m * T_ideal(N, m, 4.0, 4000, 2.9, 6000) / N, 1.0 / (N - m)) > 2.9) {
       /* The closed-form tau* at the end of the axis lies beyond it. */
       tap_ok(regime == KPS_REGIME_BEYOND && isnan(ts), "ideal N=%g m=%g: tau* beyond the axis (regime %d)", N, m, regime);
     } else {
       tap_ok(regime == KPS_REGIME_CRITICAL, "ideal N=%g m=%g: critical regime (%d)", N, m, regime);
+      tap_ok(*kps_batch_i8(b, F_EDGE_CLASS, r) == (m > 1 ? KPS_EDGE_FLAT : KPS_EDGE_STEEP),
+             "ideal N=%g m=%g: edge_class %s", N, m, m > 1 ? "flat" : "steep");
+      tap_close(*kps_batch_f64(b, F_FC_MIN, r), *kps_batch_f64(b, F_FC_STAR, r), 1e-12, 0,
+                "ideal N=%g m=%g: FC_min = FC(tau*)", N, m);
       const double T = T_ideal(N, m, 4.0, 4000, ts, 6000);
       tap_close(ts, TC * pow(m * T / N, 1.0 / (N - m)), 1e-9, 0,
                 "ideal N=%g m=%g: tau* = tau_c (m T/N)^(1/(N-m))", N, m);
@@ -237,13 +242,14 @@ static void test_falling_axis(void) {
   free(cu), free(cd);
 }
 
-/* No antagonist (L2 = 0): the line is flat, not a random regime. */
+/* No antagonist (L2 = 0): no antagonism (regime none), not a random regime. */
 static void test_flat_line(void) {
   kps_config *cfg = load("model: shp1\nagonist: {tau: 10.0, L: 1000}\n"
                          "antagonist:\n  tau: {linear: [2.95, 0.05, 30]}\n  L: {values: [0, 10000]}\n");
   kps_batch *b = run_lines(cfg);
-  tap_ok(*kps_batch_i8(b, F_REGIME, 0) == KPS_REGIME_FLAT && isnan(*kps_batch_f64(b, F_TAU_STAR, 0)),
-         "L2 = 0: regime flat, no tau* (regime %d)", *kps_batch_i8(b, F_REGIME, 0));
+  tap_ok(*kps_batch_i8(b, F_REGIME, 0) == KPS_REGIME_NONE && isnan(*kps_batch_f64(b, F_TAU_STAR, 0)),
+         "L2 = 0: regime none, no tau* (regime %d)", *kps_batch_i8(b, F_REGIME, 0));
+  tap_close(*kps_batch_f64(b, F_FC_MIN, 0), 1.0, 1e-12, 0, "L2 = 0: FC_min = 1");
   tap_ok(*kps_batch_i8(b, F_REGIME, 1) == KPS_REGIME_CRITICAL, "L2 = 1e4: critical (regime %d)",
          *kps_batch_i8(b, F_REGIME, 1));
   kps_batch_destroy(&b);
@@ -313,7 +319,82 @@ static void test_fgsm_tau_all(void) {
   kps_config_destroy(&cfg);
 }
 
+/*
+ * Regimes with significance: ideal over N = 2..6 and m = 0, 0.5, ..., 3
+ * (m < N): edge for m = 0, critical for m > 0 (beyond when the closed-form
+ * tau* passes the axis), edge_class steep for m <= 1 and flat for m > 1.
+ * The table is printed for the record.
+ */
+static void test_regime_table(void) {
+  kps_config *cfg = load(
+      "model: ideal\n"
+      "axes:\n  N: {values: [2, 3, 4, 5, 6]}\n  m: {linear: [0, 3, 7]}\n"
+      "agonist: {tau: 4.0, L: 4000}\n"
+      "antagonist:\n  tau: {log: [1.0e-3, 3.0, 300]}\n  L: 6000\n"
+      "threshold: {tau_c: 3.0}\n");
+  kps_batch *b = run_lines(cfg);
+  static const char *rn[] = {"none", "edge", "critical", "beyond"}, *en[] = {"steep", "flat"};
+  printf("# ideal regimes (agonist 4000 at 4 s, antagonist 6000 on tau2 in [1e-3, 3] s, fc_tol 1e-3)\n");
+  printf("#   N    m  regime    edge_class  tau*/tau_c  FC_min    p_edge\n");
+  for (size_t r = 0; r < b->n_lines; ++r) {
+    double p[KPS_MAX_PARAMS], L2;
+    kps_config_line_params(cfg, b->line_ids[r], p, &L2);
+    const double N = p[0], m = p[1];
+    if (m >= N) continue;
+    const int reg = *kps_batch_i8(b, F_REGIME, r), ec = *kps_batch_i8(b, F_EDGE_CLASS, r);
+    printf("# %3g %4g  %-9s %-11s %-11.6g %-9.6g %.4g\n", N, m, reg >= 0 ? rn[reg] : "unknown",
+           ec >= 0 ? en[ec] : "unknown", *kps_batch_f64(b, F_TAU_STAR_REL, r),
+           *kps_batch_f64(b, F_FC_MIN, r), *kps_batch_f64(b, F_P_EDGE, r));
+    const double T3 = T_ideal(N, m, 4.0, 4000, 3.0, 6000);
+    const int beyond = m > 0 && TC * pow(m * T3 / N, 1.0 / (N - m)) > 3.0;
+    const int want = m == 0 ? KPS_REGIME_EDGE : beyond ? KPS_REGIME_BEYOND : KPS_REGIME_CRITICAL;
+    tap_ok(reg == want, "ideal N=%g m=%g: regime %s (got %d)", N, m, rn[want], reg);
+    if (want == KPS_REGIME_CRITICAL)
+      tap_ok(ec == (m > 1 ? KPS_EDGE_FLAT : KPS_EDGE_STEEP), "ideal N=%g m=%g: edge_class %s (got %d)",
+             N, m, m > 1 ? "flat" : "steep", ec);
+  }
+  kps_batch_destroy(&b);
+  kps_config_destroy(cfg);
+  free(cfg);
+}
+
+/*
+ * Significance: antagonists above the agonist raise the output (FC >= 1
+ * everywhere: none); a dip shallower than fc_tol is not a critical point.
+ */
+static void test_regime_significance(void) {
+  kps_config *up = load("model: ideal\nparams: {N: 4, m: 1}\nagonist: {tau: 4.0, L: 4000}\n"
+                        "antagonist:\n  tau: {linear: [4.5, 6.0, 20]}\n  L: 6000\n");
+  kps_batch *b = run_lines(up);
+  tap_ok(*kps_batch_i8(b, F_REGIME, 0) == KPS_REGIME_NONE, "FC >= 1 everywhere: regime none (got %d)",
+         *kps_batch_i8(b, F_REGIME, 0));
+  tap_ok(*kps_batch_f64(b, F_FC_MIN, 0) >= 1.0, "FC >= 1 everywhere: FC_min %.6g >= 1",
+         *kps_batch_f64(b, F_FC_MIN, 0));
+  kps_batch_destroy(&b);
+  kps_config_destroy(up);
+  free(up);
+  /* A dose so small that the critical dip of N=5, m=2 is about 1e-4 deep:
+   * below fc_tol = 1e-3 it is no antagonism; with fc_tol = 1e-5 it is. */
+  const char *shallow = "model: ideal\nparams: {N: 5, m: 2}\nagonist: {tau: 4.0, L: 4000}\n"
+                        "antagonist:\n  tau: {log: [1.0e-3, 3.5, 200]}\n  L: 0.6\n";
+  char tight[512];
+  snprintf(tight, sizeof tight, "%sstats: {fc_tol: 1.0e-5}\n", shallow);
+  kps_config *c1 = load(shallow), *c2 = load(tight);
+  kps_batch *b1 = run_lines(c1), *b2 = run_lines(c2);
+  const double dip = 1.0 - *kps_batch_f64(b1, F_FC_MIN, 0);
+  tap_ok(dip > 1e-5 && dip < 1e-3, "shallow dip: 1 - FC_min = %.3g, between 1e-5 and 1e-3", dip);
+  tap_ok(*kps_batch_i8(b1, F_REGIME, 0) == KPS_REGIME_NONE && isnan(*kps_batch_f64(b1, F_TAU_STAR, 0)),
+         "shallow dip, fc_tol 1e-3: none, no tau* (got %d)", *kps_batch_i8(b1, F_REGIME, 0));
+  tap_ok(*kps_batch_i8(b2, F_REGIME, 0) == KPS_REGIME_CRITICAL, "shallow dip, fc_tol 1e-5: critical (got %d)",
+         *kps_batch_i8(b2, F_REGIME, 0));
+  kps_batch_destroy(&b1), kps_batch_destroy(&b2);
+  kps_config_destroy(c1), kps_config_destroy(c2);
+  free(c1), free(c2);
+}
+
 int main(void) {
+  test_regime_table();
+  test_regime_significance();
   test_fgsm_matches_boundary();
   test_fgsm_tau_all();
   test_flat_line();
