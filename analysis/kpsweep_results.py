@@ -58,6 +58,7 @@ DEFAULT_STATUS_CODES = {
     6: ("singular", "singular Jacobian at the steady state"),
     7: ("invalid_params", "invalid parameter combination (e.g. m >= N)"),
     8: ("solver_error", "other CVODE failure"),
+    9: ("grad_inaccurate", "adjoint (gradient) solve failed its residual check"),
 }
 
 DEFAULT_TAU_C = 3.0
@@ -231,6 +232,16 @@ class Results:
         """The description attribute of a field ('' when absent)."""
         dset = self._dataset(name)
         return decode(dset.attrs.get("description", "")) if dset is not None else ""
+
+    def flags(self, name):
+        """{code: meaning} of a categorical field from its CF flag_values and
+        flag_meanings attributes ({} when it has none)."""
+        dset = self._dataset(name)
+        if dset is None or "flag_values" not in dset.attrs:
+            return {}
+        values = [int(v) for v in np.atleast_1d(dset.attrs["flag_values"])]
+        meanings = decode(dset.attrs.get("flag_meanings", "")).split()
+        return dict(zip(values, meanings))
 
     def fields(self):
         """The names of every point and line field."""

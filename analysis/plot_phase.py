@@ -2,6 +2,7 @@
 """Regime phase diagram of a kpsweep results file.
 
     plot_phase.py FILE [-o OUT.png] [--x AXIS --y AXIS] [--L2-index K]
+                  [--label regime|edge_class]
 
 A heatmap of tau*/tau_c, the strongest antagonist's binding time relative to
 the threshold, over two parameter axes (default: the first two; N and m for
@@ -9,6 +10,9 @@ the threshold, over two parameter axes (default: the first two; N and m for
 ligands antagonise most) are hatched, invalid parameter combinations are
 grey. With one parameter axis it draws tau*/tau_c against it; with none,
 the antagonism curve. Other parameter axes are held at their first value.
+`--label edge_class` draws the other reading of the regimes instead: the
+shape at the weak-ligand edge (steep, or flat where the gradient fades
+toward the weakest ligands), annotated with the edge exponent p.
 tau*, FC(tau*) and the regime come from /lines/tau_star, /lines/tau_star_rel,
 /lines/FC_star and /lines/regime when the file has them, else from the FC
 curves. Prints the path of the PNG it wrote.
@@ -39,7 +43,12 @@ BEYOND = "beyond"       # FC still falls at the top of the axis: tau* >= its las
 EDGE = "edge"           # no interior tau*: minimum at the lowest tau2
 INVALID = "invalid"     # every point has status invalid_params
 MISSING = "missing"     # nothing computed (or every point failed)
-FLAT = "flat"           # tau2 has no effect along the line (e.g. L2 = 0)
+NONE = "none"           # no meaningful antagonism (min FC >= 1 - fc_tol)
+UNKNOWN = "unknown"     # the file could not decide (a failed point, grid and gradient disagree)
+
+# edge_class of a cell.
+STEEP = "steep"
+FLAT = "flat"
 
 
 class PhaseTable(NamedTuple):
@@ -68,6 +77,8 @@ class PhaseTable(NamedTuple):
     o_rel_star: np.ndarray
     regime: np.ndarray
     from_file: np.ndarray
+    edge_class: np.ndarray = None  # STEEP / FLAT / UNKNOWN from the file (None: not stored)
+    p_edge: np.ndarray = None      # edge exponent from the file
 
 
 def choose_axes(results, x=None, y=None):
@@ -92,13 +103,14 @@ def _file_stats(results, index):
     """(regime, tau*, tau*/tau_c, FC*) of a line from the file, or None."""
     if not results.has("regime") or results.is_point_field("regime"):
         return None
-    code = int(results.field("regime")[index])
-    if code == 3:
-        return FLAT, math.nan, math.nan, math.nan
-    if code not in (0, 1):
+    meanings = results.flags("regime")
+    if not meanings:
         return None
-    if code == 0:
-        return EDGE, math.nan, math.nan, math.nan
+    kind = meanings.get(int(results.field("regime")[index]), UNKNOWN)
+    if kind == UNKNOWN:
+        return None
+    if kind in (EDGE, NONE):
+        return kind, math.nan, math.nan, math.nan
 
     def value(name):
         if not results.has(name) or results.is_point_field(name):
@@ -111,6 +123,8 @@ def _file_stats(results, index):
         rel = tau / results.tau_c
     if not math.isfinite(tau):
         tau = rel * results.tau_c
+    if kind == BEYOND:
+        return None
     return CRITICAL, tau, rel, value("FC_star")
 
 
@@ -163,9 +177,23 @@ def _phase_table(results, x, y, l2_index):
             curve_x, curve_y = plot_antagonism.sorted_finite(tau2, o_rel)
             if curve_x.size:
                 cells["orel"][i, j] = np.interp(tau, curve_x, curve_y)
+    edge_class, p_edge = None, None
+    meanings = results.flags("edge_class")
+    if meanings:
+        codes, pe = results.field("edge_class"), results.field("p_edge")
+        edge_class = np.full(shape, UNKNOWN, dtype=object)
+        p_edge = np.full(shape, math.nan)
+        for i, j in np.ndindex(*shape):
+            pos = {x: i, y: j}
+            index = tuple(pos.get(p, 0) for p in params) + (l2_index,)
+            if regime[i, j] != INVALID:
+                edge_class[i, j] = meanings.get(int(codes[index]), UNKNOWN)
+                p_edge[i, j] = float(pe[index])
+            else:
+                edge_class[i, j] = INVALID
     return PhaseTable(x, y, xv, yv, fixed, float(results.L2[l2_index]), results.tau_c,
                       cells["tau"], cells["rel"], cells["fc"], cells["orel"], regime,
-                      from_file)
+                      from_file, edge_class, p_edge)
 
 
 def _subtitle(table, path):
@@ -199,8 +227,8 @@ def _heatmap(ax, fig, table):
         elif kind == INVALID:
             ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, facecolor="0.8", lw=0.0))
             text, color = "invalid", "0.45"
-        elif kind == FLAT:
-            text, color = "flat", "0.45"
+        elif kind == NONE:
+            text, color = "none", "0.45"
         else:
             text, color = "n/a", "0.45"
         if size:
@@ -221,6 +249,45 @@ def _heatmap(ax, fig, table):
         Patch(facecolor="0.8", label="invalid parameters"),
         Patch(facecolor="none", edgecolor="none",
               label=r"$\geq$ x: FC still falls at the end of the $\tau_2$ axis"),
+    ], loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=9, frameon=False)
+
+
+EDGE_COLOURS = {STEEP: "#9ecae1", FLAT: "#fdae6b", UNKNOWN: "white", INVALID: "0.8"}
+
+
+def _edge_heatmap(ax, table):
+    """Draws the edge_class reading: steep / flat cells with p annotated."""
+    if table.edge_class is None:
+        raise ResultsError("the file has no /lines/edge_class (written by kpsweep "
+                           "0.3 and later); draw --label regime instead")
+    nx, ny = len(table.x_values), len(table.y_values)
+    size = 11 if max(nx, ny) <= 8 else 8 if max(nx, ny) <= 14 else 0
+    for i, j in np.ndindex(nx, ny):
+        kind = table.edge_class[i, j]
+        ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, lw=0.0,
+                               facecolor=EDGE_COLOURS.get(kind, "white")))
+        if kind in (STEEP, FLAT):
+            p = table.p_edge[i, j]
+            text = kind + (f"\np = {p:.2f}" if math.isfinite(p) else "")
+            if table.regime[i, j] in (BEYOND, EDGE, NONE):
+                text += f"\n({table.regime[i, j]})"
+        else:
+            text = "invalid" if kind == INVALID else "n/a"
+        if size:
+            ax.text(i, j, text, ha="center", va="center", fontsize=size,
+                    color="black" if kind in (STEEP, FLAT) else "0.45")
+    ax.set_xlim(-0.5, nx - 0.5)
+    ax.set_ylim(-0.5, ny - 0.5)
+    ax.set_xticks(range(nx))
+    ax.set_xticklabels([f"{v:.4g}" for v in table.x_values])
+    ax.set_yticks(range(ny))
+    ax.set_yticklabels([f"{v:.4g}" for v in table.y_values])
+    ax.set_xlabel(axis_label(table.x), fontsize=12)
+    ax.set_ylabel(axis_label(table.y), fontsize=12)
+    ax.legend(handles=[
+        Patch(facecolor=EDGE_COLOURS[STEEP], label="steep: the weakest ligands feel a gradient"),
+        Patch(facecolor=EDGE_COLOURS[FLAT], label=r"flat: gradient fades below $\tau_{infl}$"),
+        Patch(facecolor="0.8", label="invalid parameters"),
     ], loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=9, frameon=False)
 
 
@@ -247,10 +314,13 @@ def _line_plot(ax, table):
     ax.legend(fontsize=9)
 
 
-def plot(path, out, x=None, y=None, l2_index=0):
-    """Writes the phase diagram of results file `path` to `out`."""
+def plot(path, out, x=None, y=None, l2_index=0, label="regime"):
+    """Writes the phase diagram of results file `path` to `out` (label:
+    "regime" or "edge_class", the reading of the regimes to draw)."""
     with Results(path) as results:
         table = _phase_table(results, x, y, l2_index)
+        if label == "edge_class" and table.y is None:
+            raise ResultsError("--label edge_class needs two parameter axes")
         if table.x is None:
             fig, ax = plt.subplots(figsize=(7.5, 5.5))
             curves = [((k,), f"L2 = {v:g}") for k, v in enumerate(results.L2)]
@@ -266,8 +336,12 @@ def plot(path, out, x=None, y=None, l2_index=0):
         else:
             nx, ny = len(table.x_values), len(table.y_values)
             fig, ax = plt.subplots(figsize=(min(4.0 + 0.9 * nx, 16), min(3.2 + 0.75 * ny, 14)))
-            _heatmap(ax, fig, table)
-        fig.suptitle(f"Regime phase diagram: model {results.model}", fontsize=14)
+            if label == "edge_class":
+                _edge_heatmap(ax, table)
+            else:
+                _heatmap(ax, fig, table)
+        what = "edge class (weak-ligand edge)" if label == "edge_class" else "regime phase diagram"
+        fig.suptitle(f"{what[0].upper() + what[1:]}: model {results.model}", fontsize=14)
         ax.set_title(_subtitle(table, path), fontsize=10)
         fig.tight_layout()
         fig.savefig(out, dpi=DPI)
@@ -283,9 +357,14 @@ def main(argv=None):
     parser.add_argument("--y", help="parameter axis along y (default: the next)")
     parser.add_argument("--L2-index", type=int, default=0, dest="l2_index",
                         help="index into the antagonist dose axis L2 (default 0)")
+    parser.add_argument("--label", choices=("regime", "edge_class"), default="regime",
+                        help="which reading of the regimes to draw: regime (where the "
+                             "strongest antagonist sits, tau*/tau_c; default) or edge_class "
+                             "(steep or flat at the weakest ligands)")
     args = parser.parse_args(argv)
-    return run_plot(args.file, args.output, "_phase.png",
-                    lambda out: plot(args.file, out, args.x, args.y, args.l2_index))
+    suffix = "_edge.png" if args.label == "edge_class" else "_phase.png"
+    return run_plot(args.file, args.output, suffix,
+                    lambda out: plot(args.file, out, args.x, args.y, args.l2_index, args.label))
 
 
 if __name__ == "__main__":

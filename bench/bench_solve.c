@@ -2,7 +2,7 @@
  * bench_solve: microseconds per point for steady state + 4 gradients
  * (dO/dtau_1, dO/dtau_2, dO/dL_1, dO/dL_2) along one antagonist line.
  *
- * The line (docs/benchmarks.md, notes/performance.md): agonist L = 4000 at
+ * The line (docs/benchmarks.md): agonist L = 4000 at
  * tau = 4 s, antagonist L = 6000 at tau_2 on 200 points in [0.1, 2.9].
  * For every model at its default constants (adaptive_sorting N = 5, m = 2,
  * K = 2 is the headline):

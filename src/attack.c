@@ -175,15 +175,113 @@ done:
   return st;
 }
 
+/* Grid bin of binding time t: [k w, (k+1) w), the last bin open above. */
+static int grid_bin(double t, double w, int n_grid) {
+  const double k = floor(t / w);
+  return k < 0 ? 0 : k >= n_grid ? n_grid - 1 : (int)k;
+}
+
+/*
+ * Loads the nonempty bins of counts[] into the probe (bin centres, counts),
+ * recording which probe ligand each bin is; forgets the warm state when the
+ * set of bins changed (the state's layout follows the bins).
+ */
+static void load_bins(kps_probe *pr, const int32_t *counts, int n_grid, double w, int *type_of) {
+  int K = 0, same = 1;
+  for (int k = 0; k < n_grid; ++k) {
+    if (counts[k] == 0) {
+      same &= type_of[k] < 0;
+      type_of[k] = -1;
+      continue;
+    }
+    same &= type_of[k] == K;
+    type_of[k] = K;
+    pr->tau[K] = ((double)k + 0.5) * w;
+    pr->L[K] = (double)counts[k];
+    ++K;
+  }
+  if (!same || K != pr->K) pr->warm = 0;
+  pr->K = K;
+}
+
+static void count_bins(const double *tau, size_t n, double w, int n_grid, int32_t *counts) {
+  memset(counts, 0, sizeof(int32_t) * (size_t)n_grid);
+  for (size_t i = 0; i < n; ++i) ++counts[grid_bin(tau[i], w, n_grid)];
+}
+
+int kps_attack_descent_published(kps_probe *pr, const kps_attack_config *a, double tau_c,
+                                 double O_th, double *tau, size_t n, kps_descent_result *res) {
+  double g[2 * KPS_MAX_BINS], O;
+  int type_of[KPS_MAX_BINS];
+  uint8_t movable_bin[KPS_MAX_BINS];
+  const int s = a->direction, n_grid = (int)kps_attack_grid_bins(a);
+  const double w = a->bin_width;
+  memset(res, 0, sizeof *res);
+  res->tau_mean = res->frac_near0 = res->O_final = res->O0 = NAN;
+  res->n_grid = n_grid;
+  for (int k = 0; k < n_grid; ++k) {
+    type_of[k] = -2; /* nothing loaded yet */
+    /* The bin's upper edge may not pass tau_c; the tolerance keeps 15 x 0.2
+     * below 3.0 in binary. */
+    movable_bin[k] = a->movable == KPS_MOVE_ALL || (k + 1) * w <= tau_c * (1.0 + 1e-12);
+  }
+  /* Ligands movable at the start: the population whose fate is reported. */
+  uint8_t *mov0 = malloc(n > 0 ? n : 1);
+  if (!mov0) return KPS_ST_SOLVER_ERROR;
+  count_bins(tau, n, w, n_grid, res->hist);
+  size_t n_mov0 = 0;
+  for (size_t i = 0; i < n; ++i) n_mov0 += mov0[i] = movable_bin[grid_bin(tau[i], w, n_grid)];
+  pr->warm = 0;
+  load_bins(pr, res->hist, n_grid, w, type_of);
+  int st = pr->K > 0 ? kps_probe_eval(pr, &O, g) : KPS_ST_INVALID_PARAMS;
+  if (!kps_status_is_ok(st)) goto done;
+  res->O0 = O;
+  const int d0 = O > O_th;
+  res->applicable = (s == KPS_DIR_OFF) == (d0 == 1);
+  if (!res->applicable) goto done;
+  for (int step = 1; step <= a->descent_max_steps; ++step) {
+    for (size_t i = 0; i < n; ++i) {
+      const int k = grid_bin(tau[i], w, n_grid);
+      if (!movable_bin[k]) continue;
+      tau[i] += s * a->descent_eta * g[type_of[k]];
+      if (tau[i] < 0.0) tau[i] = 0.5 * w;
+    }
+    count_bins(tau, n, w, n_grid, res->hist);
+    load_bins(pr, res->hist, n_grid, w, type_of);
+    st = kps_probe_eval(pr, &O, g);
+    if (!kps_status_is_ok(st)) goto done;
+    res->steps = step;
+    if ((O > O_th) != d0) {
+      res->flipped = 1;
+      break;
+    }
+  }
+  res->O_final = O;
+  double tsum = 0.0;
+  size_t near0 = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!mov0[i]) continue;
+    tsum += tau[i];
+    near0 += grid_bin(tau[i], w, n_grid) == 0;
+  }
+  res->tau_mean = n_mov0 > 0 ? tsum / (double)n_mov0 : NAN;
+  res->frac_near0 = n_mov0 > 0 ? (double)near0 / (double)n_mov0 : NAN;
+done:
+  free(mov0);
+  return st;
+}
+
 int kps_attack_descent(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
                        const uint8_t *movable, kps_descent_result *res) {
   double g[2 * KPS_MAX_BINS], O;
   const int K = pr->K, s = a->direction;
   (void)tau_c;
   memset(res, 0, sizeof *res);
-  res->tau_mean = res->frac_near0 = res->O_final = NAN;
+  res->tau_mean = res->frac_near0 = res->O_final = res->O0 = NAN;
+  res->n_grid = (int)kps_attack_grid_bins(a);
   int st = kps_probe_eval(pr, &O, g);
   if (!kps_status_is_ok(st)) return st;
+  res->O0 = O;
   const int d0 = O > O_th;
   res->applicable = (s == KPS_DIR_OFF) == (d0 == 1);
   if (!res->applicable) return KPS_ST_OK;
@@ -215,6 +313,8 @@ int kps_attack_descent(kps_probe *pr, const kps_attack_config *a, double tau_c, 
   res->tau_mean = wsum > 0 ? tsum / wsum : NAN;
   res->frac_near0 = wsum > 0 ? near0 / wsum : NAN;
   res->O_final = O;
+  for (int j = 0; j < K; ++j)
+    res->hist[grid_bin(pr->tau[j], a->bin_width, res->n_grid)] += (int32_t)llround(pr->L[j]);
   return KPS_ST_OK;
 }
 
@@ -242,9 +342,7 @@ int kps_attack_histogram(const kps_attack_config *a, double *tau, double *L) {
     return (int)a->n_bins;
   }
   if (a->n_draw == 0) return 0;
-  int n_grid = (int)ceil(a->tau_max / a->bin_width);
-  if (n_grid > KPS_MAX_BINS) n_grid = KPS_MAX_BINS;
-  if (n_grid < 1) n_grid = 1;
+  const int n_grid = (int)kps_attack_grid_bins(a);
   double counts[KPS_MAX_BINS] = {0};
   uint64_t state = a->seed;
   for (size_t c = 0; c < a->n_draw; ++c) {
@@ -253,14 +351,47 @@ int kps_attack_histogram(const kps_attack_config *a, double *tau, double *L) {
     for (long i = 0; i < n; ++i) {
       double t = d->mean + d->sd * normal01(&state);
       if (d->half_normal) t = fabs(t);
-      int k = (int)floor(t / a->bin_width);
-      if (k < 0) k = 0;
-      if (k >= n_grid) k = n_grid - 1;
-      counts[k] += 1.0;
+      counts[grid_bin(t, a->bin_width, n_grid)] += 1.0;
     }
   }
   int K = 0;
   for (int k = 0; k < n_grid; ++k)
     if (counts[k] > 0) tau[K] = (k + 0.5) * a->bin_width, L[K] = counts[k], ++K;
   return K;
+}
+
+kps_err kps_attack_ligands(const kps_attack_config *a, int K, const double *tau, const double *L,
+                           double **out, size_t *n) {
+  kps_err rc = KPS_OK;
+  size_t total = 0, cap = 0;
+  double *t = NULL;
+  *out = NULL, *n = 0;
+  const size_t groups = a->n_bins > 0 ? a->n_bins : a->n_draw > 0 ? a->n_draw : (size_t)K;
+  for (size_t c = 0; c < groups; ++c) {
+    const double cnt = a->n_bins > 0 ? a->bin_L[c] : a->n_draw > 0 ? a->draw[c].count : L[c];
+    cap += (size_t)llround(cnt);
+  }
+  t = malloc(sizeof(double) * (cap > 0 ? cap : 1));
+  KPS_CHECK_ALLOC(t);
+  uint64_t state = a->seed;
+  for (size_t c = 0; c < groups; ++c) {
+    if (a->n_bins == 0 && a->n_draw > 0) {
+      /* The same stream as kps_attack_histogram, so both start alike. */
+      const kps_draw_component *d = &a->draw[c];
+      const long m = (long)llround(d->count);
+      for (long i = 0; i < m; ++i) {
+        double x = d->mean + d->sd * normal01(&state);
+        t[total++] = d->half_normal ? fabs(x) : x;
+      }
+      continue;
+    }
+    const double tc = a->n_bins > 0 ? a->bin_tau[c] : tau[c];
+    const long m = (long)llround(a->n_bins > 0 ? a->bin_L[c] : L[c]);
+    for (long i = 0; i < m; ++i) t[total++] = tc;
+  }
+  *out = t, *n = total;
+  t = NULL;
+cleanup:
+  free(t);
+  return rc;
 }

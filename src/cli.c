@@ -116,10 +116,8 @@ typedef struct plan_memory {
 
 static plan_memory estimate_memory(const kps_config *cfg) {
   plan_memory pm;
-  const kps_field_info *fi = kps_fields();
-  double per_line = 8.0;
-  for (int f = 0; f < KPS_N_FIELDS; ++f)
-    per_line += (double)kps_dtype_size(fi[f].type) * (fi[f].scope == KPS_POINT ? (double)cfg->tau2.n : 1.0);
+  const double per_line =
+      8.0 + (double)kps_fields_bytes_per_line(cfg->tau2.n, kps_config_n_bins(cfg));
   pm.per_line = per_line;
   /* One bit per line, and on resume a read buffer of up to 1 MiB lines. */
   const double lines = (double)kps_config_n_lines(cfg);
@@ -165,6 +163,8 @@ static void print_plan(const kps_config *cfg) {
          cfg->tau2.n, cfg->tau2.values[0], cfg->tau2.values[cfg->tau2.n - 1]);
   printf("agonist     tau=%g s, L=%g\n", cfg->agonist_tau, cfg->agonist_L);
   if (cfg->threshold_explicit) printf("threshold   O_th=%g (explicit)\n", cfg->threshold_value);
+  else if (cfg->L_ref_agonist)
+    printf("threshold   tau_c=%g s, L_ref=%g (the agonist's dose)\n", cfg->tau_c, cfg->agonist_L);
   else if (isfinite(cfg->L_ref)) printf("threshold   tau_c=%g s, L_ref=%g\n", cfg->tau_c, cfg->L_ref);
   else printf("threshold   tau_c=%g s, L_ref=10 R (model default)\n", cfg->tau_c);
   const plan_memory pm = estimate_memory(cfg);

@@ -37,11 +37,14 @@ static const char *solve_help =
     "                       (repeatable; default: the agonist 4:4000 and antagonist 1:6000)\n"
     "  --tau-c S            threshold binding time (default 3); also ideal's tau_c\n"
     "                       unless --set tau_c=... is given\n"
-    "  --L-ref N            threshold reference count (default 10 R)\n"
+    "  --L-ref N|agonist    threshold reference count (default 10 R; agonist: the\n"
+    "                       first ligand's own dose)\n"
     "  --threshold-value O  explicit threshold instead of tau_c/L_ref\n"
     "  --rtol R             CVODE relative tolerance (default 1e-6)\n"
     "  --attack NAME        fgsm_L | fgsm_tau | pgd | descent | all (repeatable): attack the\n"
     "                       ligand input; descent moves the given ligands as a histogram\n"
+    "  --descent-method M   published (default: individual ligands, re-binned every\n"
+    "                       step) or normalized (bins move by eta g/max|g|)\n"
     "  --direction off|on   switch a response off (antagonism, default) or on\n"
     "  --movable below|all  ligands the adversary may move (default: tau < tau_c)\n"
     "  --json               machine-readable output (keys documented in docs/solve.md)\n"
@@ -59,6 +62,7 @@ typedef struct solve_opts {
   int K;
   double tau[KPS_MAX_BINS], L[KPS_MAX_BINS];
   double tau_c, L_ref, th_value;
+  int L_ref_agonist; /* L_ref is the first ligand's dose */
   int explicit_th, json, list;
   int tau_c_fixed; /* the model's own tau_c was set (else it follows tau_c) */
   unsigned attacks;
@@ -132,7 +136,7 @@ static int from_config(solve_opts *o, const char *path) {
   } else {
     o->m = cfg.model;
     memcpy(o->p, cfg.params, sizeof o->p);
-    o->tau_c = cfg.tau_c, o->L_ref = cfg.L_ref;
+    o->tau_c = cfg.tau_c, o->L_ref = cfg.L_ref, o->L_ref_agonist = cfg.L_ref_agonist;
     const int j_tc = kps_model_param_index(cfg.model, "tau_c");
     o->tau_c_fixed = j_tc >= 0 && cfg.params[j_tc] != cfg.tau_c;
     o->explicit_th = cfg.threshold_explicit, o->th_value = cfg.threshold_value;
@@ -192,14 +196,21 @@ static int parse_args(solve_opts *o, int argc, char **argv) {
     } else if (!strcmp(a, "--direction")) {
       if (strcmp(v, "off") && strcmp(v, "on")) return fail("--direction wants off or on, got '%s'", v);
       o->attack.direction = !strcmp(v, "on") ? KPS_DIR_ON : KPS_DIR_OFF, ++i;
+    } else if (!strcmp(a, "--descent-method")) {
+      if (!v || (strcmp(v, "published") && strcmp(v, "normalized")))
+        return fail("--descent-method wants published or normalized, got '%s'", v ? v : "");
+      o->attack.descent_method =
+          !strcmp(v, "published") ? KPS_DESCENT_PUBLISHED : KPS_DESCENT_NORMALIZED, ++i;
     } else if (!strcmp(a, "--movable")) {
       if (strcmp(v, "below") && strcmp(v, "all")) return fail("--movable wants below or all, got '%s'", v);
       o->attack.movable = !strcmp(v, "all") ? KPS_MOVE_ALL : KPS_MOVE_BELOW_THRESHOLD, ++i;
+    } else if (!strcmp(a, "--L-ref") && v && !strcmp(v, "agonist")) {
+      o->L_ref_agonist = 1, o->L_ref = NAN, ++i;
     } else if (!strcmp(a, "--tau-c") || !strcmp(a, "--L-ref") || !strcmp(a, "--threshold-value") ||
                !strcmp(a, "--rtol")) {
       if (!parse_double(v, &x) || !(x > 0)) return fail("this option wants a positive number, got '%s'", v);
       if (!strcmp(a, "--tau-c")) o->tau_c = x;
-      else if (!strcmp(a, "--L-ref")) o->L_ref = x;
+      else if (!strcmp(a, "--L-ref")) o->L_ref = x, o->L_ref_agonist = 0;
       else if (!strcmp(a, "--rtol")) o->solver.rtol = x;
       else o->explicit_th = 1, o->th_value = x;
       ++i;
@@ -232,17 +243,20 @@ static int parse_args(solve_opts *o, int argc, char **argv) {
   return KPS_EXIT_OK;
 }
 
-static void print_histogram(const kps_probe *pr, int json) {
-  for (int j = 0; j < pr->K; ++j) {
+/* The descent's final histogram: its nonempty grid bins (centre, count). */
+static void print_histogram(const kps_descent_result *r, double w, int json) {
+  int first = 1;
+  for (int k = 0; k < r->n_grid; ++k) {
+    if (r->hist[k] == 0) continue;
+    const double c = ((double)k + 0.5) * w;
     if (json) {
-      printf("%s{\"tau\": ", j ? ", " : "");
-      json_num(pr->tau[j]);
-      printf(", \"L\": ");
-      json_num(pr->L[j]);
-      printf("}");
+      printf("%s{\"tau\": ", first ? "" : ", ");
+      json_num(c);
+      printf(", \"L\": %d}", (int)r->hist[k]);
     } else {
-      printf("           final bin %-3d tau=%-10.6g L=%g\n", j, pr->tau[j], pr->L[j]);
+      printf("           final bin %-3d tau=%-10.6g L=%d\n", k, c, (int)r->hist[k]);
     }
+    first = 0;
   }
 }
 
@@ -295,26 +309,42 @@ static void run_attacks(const solve_opts *o, kps_solver *s, double O_th, double 
   }
   if (o->attacks & ATK_DESCENT) {
     kps_descent_result r;
-    kps_probe_reset(&pr, o->K, o->tau, o->L);
-    int st = kps_attack_descent(&pr, &a, o->tau_c, O_th, mov, &r);
+    int st = KPS_ST_SOLVER_ERROR;
+    memset(&r, 0, sizeof r);
+    if (a.descent_method == KPS_DESCENT_PUBLISHED) {
+      /* The given ligands, as individuals (not a job's histogram). */
+      kps_attack_config given = a;
+      given.n_bins = given.n_draw = 0;
+      double *lig = NULL;
+      size_t n_lig = 0;
+      if (kps_attack_ligands(&given, o->K, o->tau, o->L, &lig, &n_lig) == KPS_OK)
+        st = kps_attack_descent_published(&pr, &a, o->tau_c, O_th, lig, n_lig, &r);
+      free(lig);
+    } else {
+      kps_probe_reset(&pr, o->K, o->tau, o->L);
+      st = kps_attack_descent(&pr, &a, o->tau_c, O_th, mov, &r);
+    }
     if (o->json) {
-      printf("%s\n    \"descent\": {\"status\": \"%s\", \"applicable\": %s, \"flipped\": %s, \"steps\": %d, "
-             "\"tau_mean\": ", first ? "" : ",", kps_status_name(st), r.applicable ? "true" : "false",
-             r.flipped ? "true" : "false", r.steps);
+      printf("%s\n    \"descent\": {\"status\": \"%s\", \"method\": \"%s\", \"applicable\": %s, "
+             "\"flipped\": %s, \"steps\": %d, \"tau_mean\": ", first ? "" : ",", kps_status_name(st),
+             a.descent_method == KPS_DESCENT_PUBLISHED ? "published" : "normalized",
+             r.applicable ? "true" : "false", r.flipped ? "true" : "false", r.steps);
       json_num(r.tau_mean);
       printf(", \"frac_near0\": ");
       json_num(r.frac_near0);
+      printf(", \"output_start\": ");
+      json_num(r.O0);
       printf(", \"output\": ");
       json_num(r.O_final);
       printf(", \"final\": [");
-      print_histogram(&pr, 1);
+      print_histogram(&r, a.bin_width, 1);
       printf("]}");
     } else {
       printf("attack     descent   %s after %d steps (eta %g); moved ligands: mean tau %.6g, "
              "%.1f%% near tau = 0\n",
              !r.applicable ? "not applicable" : r.flipped ? "flipped" : "did not flip", r.steps,
              a.descent_eta, r.tau_mean, 100 * r.frac_near0);
-      if (r.applicable) print_histogram(&pr, 0);
+      if (r.applicable) print_histogram(&r, a.bin_width, 0);
     }
   }
   if (o->json) printf("\n  }");
@@ -348,6 +378,8 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
     for (int j = 0; j < m->n_params; ++j)
       if (!(m->params[j].flags & KPS_PARAM_INTEGER))
         printf("gradient   dO/d%-7s = %.8g\n", m->params[j].name, ev->dO_dp[j]);
+    if (!isnan(ev->adjoint_check))
+      printf("adjoint    componentwise backward error %.2g (tolerance 1e-10)\n", ev->adjoint_check);
     printf("solver     %ld CVODE steps, %ld rhs, %ld Jacobians, %ld Newton iterations, %.1f us\n",
            ev->stats.cv_steps, ev->stats.cv_rhs, ev->stats.cv_jac, ev->stats.newton_iters, usec);
     return;
@@ -397,7 +429,9 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
     json_num(ev->dO_dp[j]);
     first = 0;
   }
-  printf("},\n  \"status\": \"%s\",\n  \"status_code\": %d,\n", kps_status_name(status), status);
+  printf("},\n  \"adjoint_check\": ");
+  json_num(ev->adjoint_check);
+  printf(",\n  \"status\": \"%s\",\n  \"status_code\": %d,\n", kps_status_name(status), status);
   printf("  \"solver\": {\"steps\": %ld, \"rhs_evals\": %ld, \"jac_evals\": %ld, "
          "\"newton_iters\": %ld, \"t_steady\": ",
          ev->stats.cv_steps, ev->stats.cv_rhs, ev->stats.cv_jac, ev->stats.newton_iters);
@@ -445,11 +479,16 @@ int kps_cmd_solve(int argc, char **argv, MPI_Comm comm) {
   const int status = kps_evaluate(solver, o->m, &in, y, 0, &ev);
   const double usec = 1e6 * (kps_now() - t0);
   double O_th = NAN;
+  if (o->L_ref_agonist) o->L_ref = o->L[0];
   const int th_status =
       kps_threshold(solver, o->m, o->p, o->explicit_th, o->th_value, o->tau_c, o->L_ref, &O_th);
   print_result(o, y, n, &ev, status, O_th, th_status, usec);
   if (o->attacks && kps_status_is_ok(status) && kps_status_is_ok(th_status)) {
-    double *yp = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+    /* The published descent may fill every bin of the grid. */
+    const int K_att = o->K > (int)kps_attack_grid_bins(&o->attack) ? o->K
+                                                                    : (int)kps_attack_grid_bins(&o->attack);
+    const int n_att = kps_model_state_size(o->m, o->p, K_att);
+    double *yp = calloc((size_t)(n_att > 0 ? n_att : 1), sizeof(double));
     if (yp) run_attacks(o, solver, O_th, yp);
     free(yp);
   }

@@ -323,6 +323,18 @@ static kps_err key_enum(pctx *ctx, const kps_ynode *v, const char *key,
                    v->text, known);
 }
 
+/* threshold.L_ref: a dose, or "agonist" (the sweep's agonist dose). */
+static kps_err key_L_ref(pctx *ctx, const kps_ynode *v, const char *key,
+                         const key_spec *spec) {
+  if (v->kind == KPS_YNODE_SCALAR && strcmp(v->text, "agonist") == 0) {
+    ctx->cfg->L_ref_agonist = 1;
+    ctx->cfg->L_ref = NAN;
+    return KPS_OK;
+  }
+  ctx->cfg->L_ref_agonist = 0;
+  return key_double(ctx, v, key, spec);
+}
+
 static kps_err key_threshold_value(pctx *ctx, const kps_ynode *v,
                                    const char *key, const key_spec *spec) {
   kps_err rc = key_double(ctx, v, key, spec);
@@ -363,6 +375,8 @@ static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
 
 static const char *const direction_names[] = {"off", "on", NULL};
 static const int direction_values[] = {KPS_DIR_OFF, KPS_DIR_ON};
+static const char *const descent_names[] = {"published", "normalized", NULL};
+static const int descent_values[] = {KPS_DESCENT_PUBLISHED, KPS_DESCENT_NORMALIZED};
 static const char *const movable_names[] = {"below_threshold", "all", NULL};
 static const int movable_values[] = {KPS_MOVE_BELOW_THRESHOLD, KPS_MOVE_ALL};
 
@@ -382,7 +396,7 @@ static const key_spec antagonist_keys[] = {
 
 static const key_spec threshold_keys[] = {
     DOUBLE("tau_c", tau_c, R_POS),
-    DOUBLE("L_ref", L_ref, R_POS),
+    {.name = "L_ref", .parse = key_L_ref, AT(L_ref), .r = R_POS},
     {.name = "value", .parse = key_threshold_value, AT(threshold_value),
      .r = R_POS},
     END,
@@ -411,6 +425,7 @@ static const key_spec run_keys[] = {
 static const key_spec stats_keys[] = {
     BOOL("boundary", stats.boundary),
     BOOL("line_stats", stats.line_stats),
+    DOUBLE("fc_tol", stats.fc_tol, R_TOL),
     END,
 };
 
@@ -426,6 +441,8 @@ static const key_spec attack_keys[] = {
     DOUBLE("fgsm_eps_tau_max", attack.fgsm_eps_tau_max, R_POS),
     DOUBLE("tau_min", attack.tau_min, R_POS),
     BOOL("descent", attack.descent),
+    {.name = "descent_method", .parse = key_enum, AT(attack.descent_method),
+     .names = descent_names, .values = descent_values},
     DOUBLE("descent_eta", attack.descent_eta, R_POS),
     INT("descent_max_steps", attack.descent_max_steps, R_INT1),
     BOOL("pgd", attack.pgd),
@@ -995,6 +1012,10 @@ static kps_err finish(pctx *ctx) {
                      "must be below threshold.tau_c (%g): binding-time attacks move ligands "
                      "within [tau_min, tau_c]", cfg->tau_c);
   if (!kps_ynode_get(attacks, "tau_max")) cfg->attack.tau_max = 2.0 * cfg->tau_c;
+  if (cfg->attack.tau_max / cfg->attack.bin_width * (1.0 - 1e-12) > KPS_MAX_BINS)
+    return cfg_error(ctx, attacks ? attacks : ctx->root, "attacks.tau_max",
+                     "tau_max / bin_width = %g bins, more than %d", cfg->attack.tau_max /
+                     cfg->attack.bin_width, KPS_MAX_BINS);
   if (!kps_ynode_get(ctx->root, "name")) default_name(cfg);
   if (!kps_ynode_get(run, "output")) {
     int n = snprintf(cfg->run.output, sizeof cfg->run.output, "results/%s.h5",
@@ -1043,6 +1064,7 @@ void kps_config_defaults(kps_config *cfg) {
   cfg->run.progress_every = 2.0;
   cfg->stats.boundary = 1;
   cfg->stats.line_stats = 1;
+  cfg->stats.fc_tol = 1e-3;
   kps_attack_config *a = &cfg->attack;
   a->enabled = 0;
   a->direction = KPS_DIR_OFF;
@@ -1052,6 +1074,7 @@ void kps_config_defaults(kps_config *cfg) {
   a->fgsm_eps_tau_max = cfg->tau_c;
   a->tau_min = 1e-3;
   a->descent = 1;
+  a->descent_method = KPS_DESCENT_PUBLISHED;
   a->descent_eta = 0.2;
   a->descent_max_steps = 1000;
   a->pgd = 1;
@@ -1285,7 +1308,10 @@ static void sb_section(sbuf *b, const kps_config *cfg, const char *prefix,
     const void *f = (const char *)cfg + s->offset;
     char key[KEY_LEN];
     join_key(key, prefix, s->name);
-    if (s->parse == key_double || s->parse == key_threshold_value) {
+    if (s->parse == key_L_ref && cfg->L_ref_agonist) {
+      sb_printf(b, "%s=agonist\n", key);
+    } else if (s->parse == key_double || s->parse == key_threshold_value ||
+               s->parse == key_L_ref) {
       sb_printf(b, "%s=", key);
       sb_double(b, *(const double *)f);
       sb_printf(b, "\n");
@@ -1349,6 +1375,15 @@ uint64_t kps_hash64(const void *data, size_t len) {
     h *= 0x100000001b3ULL;
   }
   return h;
+}
+
+size_t kps_attack_grid_bins(const kps_attack_config *a) {
+  const double n = ceil(a->tau_max / a->bin_width * (1.0 - 1e-12));
+  return n < 1.0 ? 1 : n > KPS_MAX_BINS ? KPS_MAX_BINS : (size_t)n;
+}
+
+size_t kps_config_n_bins(const kps_config *cfg) {
+  return cfg->attack.enabled && cfg->attack.descent ? kps_attack_grid_bins(&cfg->attack) : 1;
 }
 
 size_t kps_config_n_param_points(const kps_config *cfg) {

@@ -21,9 +21,13 @@ struct kps_line_worker {
   double *y_probe;    /* state of the statistics and attack probes */
   int y_cap;
   kps_probe probe;
-  /* The descent's histogram depends on the config only: drawn once. */
+  /* The descent's starting histogram depends on the config only: drawn
+   * once. The published method moves individuals (lig0, copied into lig),
+   * the normalized one the bins. */
   int K_hist;
   double hist_tau[KPS_MAX_BINS], hist_L[KPS_MAX_BINS];
+  double *lig0, *lig;
+  size_t n_lig;
   /* The histogram descent depends on the parameter point only. */
   size_t descent_point;
   kps_descent_result descent;
@@ -38,8 +42,14 @@ kps_err kps_line_worker_create(const kps_config *cfg, kps_line_worker **out) {
   w->cfg = cfg;
   w->cached_point = SIZE_MAX;
   w->descent_point = SIZE_MAX;
-  if (cfg->attack.enabled && cfg->attack.descent)
+  if (cfg->attack.enabled && cfg->attack.descent) {
     w->K_hist = kps_attack_histogram(&cfg->attack, w->hist_tau, w->hist_L);
+    if (cfg->attack.descent_method == KPS_DESCENT_PUBLISHED) {
+      KPS_CHECK(kps_attack_ligands(&cfg->attack, 0, NULL, NULL, &w->lig0, &w->n_lig));
+      w->lig = malloc(sizeof(double) * (w->n_lig > 0 ? w->n_lig : 1));
+      KPS_CHECK_ALLOC(w->lig);
+    }
+  }
   KPS_CHECK(kps_solver_create(&cfg->solver, &w->solver));
   *out = w;
   w = NULL;
@@ -53,6 +63,8 @@ void kps_line_worker_destroy(kps_line_worker **wp) {
   kps_solver_destroy(&(*wp)->solver);
   free((*wp)->y);
   free((*wp)->y_probe);
+  free((*wp)->lig0);
+  free((*wp)->lig);
   free(*wp);
   *wp = NULL;
 }
@@ -88,7 +100,7 @@ static void fill_row_failed(kps_batch *b, size_t row, int status) {
 static void line_statistics(kps_line_worker *w, kps_batch *b, size_t row, double tau1,
                             double L1, double L2, double O_ag) {
   const kps_config *cfg = w->cfg;
-  kps_line_stats ls = {NAN, NAN, NAN, NAN, KPS_REGIME_UNKNOWN};
+  kps_line_stats ls = {NAN, NAN, NAN, NAN, NAN, KPS_REGIME_UNKNOWN, KPS_EDGE_UNKNOWN};
   const size_t n = cfg->tau2.n;
   if (cfg->stats.line_stats && n > 0) {
     const double tau[2] = {tau1, cfg->tau2.values[0]}, L[2] = {L1, L2};
@@ -106,7 +118,7 @@ static void line_statistics(kps_line_worker *w, kps_batch *b, size_t row, double
       }
       t2 = rev, O = rev + n, g = rev + 2 * n, st = rst;
     }
-    kps_line_statistics(&w->probe, t2, n, O, g, st, &ls);
+    kps_line_statistics(&w->probe, t2, n, O, g, st, O_ag, cfg->stats.fc_tol, &ls);
     free(rev);
     free(rst);
   }
@@ -116,6 +128,8 @@ static void line_statistics(kps_line_worker *w, kps_batch *b, size_t row, double
   *kps_batch_f64(b, F_P_EDGE, row) = ls.p_edge;
   *kps_batch_f64(b, F_TAU_INFL, row) = ls.tau_infl;
   *kps_batch_i8(b, F_REGIME, row) = (int8_t)ls.regime;
+  *kps_batch_i8(b, F_EDGE_CLASS, row) = (int8_t)ls.edge_class;
+  *kps_batch_f64(b, F_FC_MIN, row) = ls.FC_min;
 }
 
 /* Puts the probe at a point, warm from the line's state there (a copy). */
@@ -177,25 +191,40 @@ static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j,
 static void line_descent(kps_line_worker *w, kps_batch *b, size_t row, size_t point,
                          double O_th) {
   const kps_config *cfg = w->cfg;
+  const kps_attack_config *a = &cfg->attack;
   const int K = w->K_hist;
-  const double *tau = w->hist_tau, *L = w->hist_L;
+  kps_descent_result *d = &w->descent;
   if (point != w->descent_point) {
-    kps_descent_result *d = &w->descent;
-    *d = (kps_descent_result){0, 0, -1, NAN, NAN, NAN};
+    memset(d, 0, sizeof *d);
+    d->O0 = NAN;
     if (K > 0 && !isnan(O_th)) {
-      uint8_t mov[KPS_MAX_BINS];
-      kps_attack_movable(&cfg->attack, cfg->tau_c, K, tau, mov);
-      kps_probe_reset(&w->probe, K, tau, L);
-      if (!kps_status_is_ok(kps_attack_descent(&w->probe, &cfg->attack, cfg->tau_c, O_th, mov, d)))
-        d->applicable = 0;
+      int st;
+      if (a->descent_method == KPS_DESCENT_PUBLISHED) {
+        memcpy(w->lig, w->lig0, sizeof(double) * w->n_lig);
+        st = kps_attack_descent_published(&w->probe, a, cfg->tau_c, O_th, w->lig, w->n_lig, d);
+      } else {
+        uint8_t mov[KPS_MAX_BINS];
+        kps_attack_movable(a, cfg->tau_c, K, w->hist_tau, mov);
+        kps_probe_reset(&w->probe, K, w->hist_tau, w->hist_L);
+        st = kps_attack_descent(&w->probe, a, cfg->tau_c, O_th, mov, d);
+      }
+      if (!kps_status_is_ok(st)) d->applicable = 0;
     }
     w->descent_point = point;
   }
-  const kps_descent_result *d = &w->descent;
-  *kps_batch_i8(b, F_DESC_FLIP, row) = (int8_t)(d->applicable ? d->flipped : -1);
-  *kps_batch_i32(b, F_DESC_STEPS, row) = d->applicable ? d->steps : -1;
-  *kps_batch_f64(b, F_DESC_TAU, row) = d->applicable ? d->tau_mean : NAN;
-  *kps_batch_f64(b, F_DESC_NEAR0, row) = d->applicable ? d->frac_near0 : NAN;
+  const int ok = d->applicable;
+  *kps_batch_i8(b, F_DESC_FLIP, row) = (int8_t)(ok ? d->flipped : -1);
+  *kps_batch_i32(b, F_DESC_STEPS, row) = ok ? d->steps : -1;
+  *kps_batch_f64(b, F_DESC_TAU, row) = ok ? d->tau_mean : NAN;
+  *kps_batch_f64(b, F_DESC_NEAR0, row) = ok ? d->frac_near0 : NAN;
+  /* A descent that does not apply (the start already has the target
+   * decision) still reports its starting output and histogram. */
+  const int started = !isnan(d->O0);
+  *kps_batch_f64(b, F_DESC_O0, row) = d->O0;
+  *kps_batch_f64(b, F_DESC_O, row) = ok ? d->O_final : NAN;
+  int32_t *h = kps_batch_i32(b, F_DESC_HIST, row);
+  for (size_t k = 0; k < b->n_bins; ++k)
+    h[k] = started && (int)k < d->n_grid ? d->hist[k] : -1;
 }
 
 kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
@@ -213,9 +242,12 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     fill_row_failed(b, row, KPS_ST_INVALID_PARAMS);
     return KPS_OK;
   }
-  const int K_hist = w->K_hist;
+  /* The published descent may fill every bin of the grid. */
+  int K_max = w->K_hist > 2 ? w->K_hist : 2;
+  if (w->K_hist > 0 && (int)kps_attack_grid_bins(&cfg->attack) > K_max)
+    K_max = (int)kps_attack_grid_bins(&cfg->attack);
   const int n_state = kps_model_state_size(m, p, 2);
-  KPS_CHECK(ensure_state(w, kps_model_state_size(m, p, K_hist > 2 ? K_hist : 2)));
+  KPS_CHECK(ensure_state(w, kps_model_state_size(m, p, K_max)));
   w->probe = (kps_probe){.s = w->solver, .m = m, .p = p, .y = w->y_probe};
 
   /* The threshold depends on the parameter point only, not on L2. */
@@ -223,7 +255,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
   if (point != w->cached_point) {
     /* A failed threshold solve leaves O_th NaN: decisions become -1. */
     kps_threshold(w->solver, m, p, cfg->threshold_explicit, cfg->threshold_value, cfg->tau_c,
-                  cfg->L_ref, &w->cached_O_th);
+                  cfg->L_ref_agonist ? cfg->agonist_L : cfg->L_ref, &w->cached_O_th);
     w->cached_point = point;
   }
   const double O_th = w->cached_O_th;
@@ -242,6 +274,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
   double *g_t1 = kps_batch_f64(b, F_DO_DTAU1, row), *g_L1 = kps_batch_f64(b, F_DO_DL1, row);
   int8_t *dec = kps_batch_i8(b, F_DECISION, row), *st = kps_batch_i8(b, F_STATUS, row);
   int32_t *steps = kps_batch_i32(b, F_CV_STEPS, row), *nit = kps_batch_i32(b, F_NEWTON, row);
+  double *adj = kps_batch_f64(b, F_ADJ_CHECK, row);
 
   double tau[2] = {tau_ag, 0.0}, L[2] = {L_ag, L2}, gt[2], gL[2];
   const kps_inputs in = {.p = p, .K = 2, .tau = tau, .L = L};
@@ -259,6 +292,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     g_t2[j] = gt[1], g_L2[j] = gL[1], g_t1[j] = gt[0], g_L1[j] = gL[0];
     steps[j] = (int32_t)e.stats.cv_steps;
     nit[j] = (int32_t)e.stats.newton_iters;
+    adj[j] = e.adjoint_check;
     point_extras(w, b, row, j, tau_ag, L_ag, L2, O_th, n_state);
   }
   line_statistics(w, b, row, tau_ag, L_ag, L2, O_ag);

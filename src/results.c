@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const kps_field_info fields[KPS_N_FIELDS] = {
-#define KPS_FIELD_INFO_(id, name, type, scope, unit, doc) [id] = {name, type, scope, unit, doc},
+#define KPS_FIELD_INFO_(id, name, type, scope, unit, doc, flags) [id] = {name, type, scope, unit, doc, flags},
     KPS_FIELD_LIST(KPS_FIELD_INFO_)
 #undef KPS_FIELD_INFO_
 };
@@ -21,8 +21,19 @@ size_t kps_dtype_size(kps_dtype t) {
   return 0;
 }
 
+size_t kps_scope_len(kps_scope s, size_t n_tau, size_t n_bins) {
+  return s == KPS_POINT ? n_tau : s == KPS_LINE_BIN ? n_bins : 1;
+}
+
+size_t kps_fields_bytes_per_line(size_t n_tau, size_t n_bins) {
+  size_t b = 0;
+  for (int f = 0; f < KPS_N_FIELDS; ++f)
+    b += kps_dtype_size(fields[f].type) * kps_scope_len(fields[f].scope, n_tau, n_bins);
+  return b;
+}
+
 size_t kps_batch_field_len(const kps_batch *b, kps_field_id f) {
-  return fields[f].scope == KPS_POINT ? b->n_tau : 1;
+  return kps_scope_len(fields[f].scope, b->n_tau, b->n_bins);
 }
 
 static size_t row_bytes(const kps_batch *b, int f) {
@@ -42,11 +53,12 @@ static int grow(kps_batch *b, size_t cap) {
   return 0;
 }
 
-kps_err kps_batch_create(size_t n_tau, size_t cap, kps_batch **out) {
+kps_err kps_batch_create(size_t n_tau, size_t n_bins, size_t cap, kps_batch **out) {
   kps_err rc = KPS_OK;
   kps_batch *b = calloc(1, sizeof *b);
   KPS_CHECK_ALLOC(b);
   b->n_tau = n_tau;
+  b->n_bins = n_bins;
   if (grow(b, cap > 0 ? cap : 1)) KPS_FAIL(KPS_ERR_NOMEM, "batch of %zu lines", cap);
   *out = b;
   b = NULL;

@@ -366,11 +366,7 @@ static double cpu_seconds(void) {
 }
 
 static size_t bytes_per_line(const kps_config *cfg) {
-  size_t b = 0;
-  const kps_field_info *fi = kps_fields();
-  for (int f = 0; f < KPS_N_FIELDS; ++f)
-    b += kps_dtype_size(fi[f].type) * (fi[f].scope == KPS_POINT ? cfg->tau2.n : 1);
-  return b + sizeof(uint64_t);
+  return kps_fields_bytes_per_line(cfg->tau2.n, kps_config_n_bins(cfg)) + sizeof(uint64_t);
 }
 
 kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_Comm comm,
@@ -397,7 +393,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   const double t_open = kps_now();
   KPS_CHECK(kps_writer_open(cfg, opt->output, opt->mode, c.comm, &c.writer, &resumed));
   c.flush_s += kps_now() - t_open;
-  KPS_CHECK(kps_batch_create(c.n_tau, c.batch_cap < 64 ? c.batch_cap : 64, &c.batch));
+  KPS_CHECK(kps_batch_create(c.n_tau, kps_config_n_bins(cfg), c.batch_cap < 64 ? c.batch_cap : 64, &c.batch));
   if (c.rank == 0) {
     ps.done = calloc((c.n_lines + 7) / 8 + 1, 1);
     KPS_CHECK_ALLOC(ps.done);

@@ -36,8 +36,14 @@ struct kps_writer {
   int nd_line;                  /* rank of the line space: axes + L2 */
   hsize_t ldims[KPS_MAX_AXES + 2];
   size_t n_tau;
+  size_t n_bins;                /* the descent histogram's `bin` dimension */
   uint64_t n_lines;
 };
+
+/* Extent of the trailing dimension of a scope's datasets (0: none). */
+static hsize_t trailing(const kps_writer *w, kps_scope s) {
+  return s == KPS_POINT ? w->n_tau : s == KPS_LINE_BIN ? w->n_bins : 0;
+}
 
 static hid_t h5_type(kps_dtype t) {
   switch (t) {
@@ -151,6 +157,41 @@ cleanup:
   return rc;
 }
 
+/*
+ * CF flag attributes of a categorical field: flag_values in the dataset's
+ * own type, flag_meanings as space-separated words. The status field takes
+ * both from the status table.
+ */
+static kps_err field_flags(hid_t d, const kps_field_info *fi) {
+  kps_err rc = KPS_OK;
+  int32_t v32[64];
+  int8_t v8[64];
+  char meanings[1024] = "";
+  int n = 0;
+  if (!fi->flag_values) return KPS_OK;
+  if (strcmp(fi->flag_values, KPS_FLAGS_FROM_STATUS) == 0) {
+    for (int c = KPS_ST_NOT_COMPUTED; c <= KPS_ST_LAST && n < 64; ++c) {
+      const size_t len = strlen(meanings);
+      snprintf(meanings + len, sizeof meanings - len, "%s%s", n ? " " : "", kps_status_name(c));
+      v32[n++] = c;
+    }
+  } else {
+    const char *p = fi->flag_values;
+    char *end;
+    for (long x = strtol(p, &end, 10); end != p && n < 64; x = strtol(p, &end, 10)) {
+      v32[n++] = (int32_t)x;
+      p = end;
+    }
+    snprintf(meanings, sizeof meanings, "%s", fi->flag_meanings);
+  }
+  for (int k = 0; k < n; ++k) v8[k] = (int8_t)v32[k];
+  if (fi->type == KPS_I8) KPS_CHECK(attr_put(d, "flag_values", H5T_STD_I8LE, n, v8));
+  else KPS_CHECK(attr_put(d, "flag_values", H5T_STD_I32LE, n, v32));
+  KPS_CHECK(attr_str(d, "flag_meanings", meanings));
+cleanup:
+  return rc;
+}
+
 static kps_err create_field(kps_writer *w, hid_t grp, const kps_field_info *fi,
                             const hid_t *scales, int n_scales, hid_t *out) {
   kps_err rc = KPS_OK;
@@ -158,7 +199,7 @@ static kps_err create_field(kps_writer *w, hid_t grp, const kps_field_info *fi,
   hsize_t dims[KPS_MAX_AXES + 3], chunk[KPS_MAX_AXES + 3];
   int nd = w->nd_line;
   memcpy(dims, w->ldims, sizeof(hsize_t) * (size_t)nd);
-  if (fi->scope == KPS_POINT) dims[nd++] = w->n_tau;
+  if (trailing(w, fi->scope) > 0) dims[nd++] = trailing(w, fi->scope);
   chunk_shape(nd, dims, chunk);
   KPS_CHECK_H5_ID(sp, H5Screate_simple(nd, dims, NULL));
   KPS_CHECK_H5_ID(dcpl, H5Pcreate(H5P_DATASET_CREATE));
@@ -174,6 +215,7 @@ static kps_err create_field(kps_writer *w, hid_t grp, const kps_field_info *fi,
                                 dcpl, H5P_DEFAULT));
   KPS_CHECK(attr_str(d, "units", fi->unit));
   KPS_CHECK(attr_str(d, "description", fi->doc));
+  KPS_CHECK(field_flags(d, fi));
   for (int k = 0; k < n_scales && k < nd; ++k)
     KPS_CHECK_H5(H5DSattach_scale(d, scales[k], (unsigned)k));
   *out = d;
@@ -190,7 +232,7 @@ static char *status_table(void) {
   char *s = malloc(cap);
   if (!s) return NULL;
   s[0] = '\0';
-  for (int c = KPS_ST_NOT_COMPUTED; c <= KPS_ST_SOLVER_ERROR; ++c)
+  for (int c = KPS_ST_NOT_COMPUTED; c <= KPS_ST_LAST; ++c)
     len += (size_t)snprintf(s + len, cap - len, "%d %s: %s\n", c, kps_status_name(c),
                             kps_status_doc(c));
   return s;
@@ -272,9 +314,10 @@ static kps_err create_layout(kps_writer *w, const kps_config *cfg) {
   kps_err rc = KPS_OK;
   hid_t g_axes = H5I_INVALID_HID, g_pts = H5I_INVALID_HID, g_lines = H5I_INVALID_HID;
   hid_t g_prog = H5I_INVALID_HID, sp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
-  hid_t scales[KPS_MAX_AXES + 2];
+  hid_t scales[KPS_MAX_AXES + 3], bin_scale = H5I_INVALID_HID;
   int n_scales = 0;
-  for (int k = 0; k < KPS_MAX_AXES + 2; ++k) scales[k] = H5I_INVALID_HID;
+  double *centres = NULL;
+  for (int k = 0; k < KPS_MAX_AXES + 3; ++k) scales[k] = H5I_INVALID_HID;
   KPS_CHECK_H5_ID(g_axes, H5Gcreate2(w->file, "axes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   KPS_CHECK_H5_ID(g_pts, H5Gcreate2(w->file, "points", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   KPS_CHECK_H5_ID(g_lines, H5Gcreate2(w->file, "lines", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -283,12 +326,23 @@ static kps_err create_layout(kps_writer *w, const kps_config *cfg) {
     KPS_CHECK(create_axis(w, g_axes, &cfg->axes[a], &scales[n_scales++]));
   KPS_CHECK(create_axis(w, g_axes, &cfg->L2, &scales[n_scales++]));
   KPS_CHECK(create_axis(w, g_axes, &cfg->tau2, &scales[n_scales++]));
+  /* The descent histogram's bin centres (s). */
+  centres = malloc(sizeof(double) * w->n_bins);
+  KPS_CHECK_ALLOC(centres);
+  for (size_t k = 0; k < w->n_bins; ++k) centres[k] = ((double)k + 0.5) * cfg->attack.bin_width;
+  kps_axis bin_axis = {.name = "bin", .param = -1, .n = w->n_bins, .values = centres};
+  KPS_CHECK(create_axis(w, g_axes, &bin_axis, &bin_scale));
+  KPS_CHECK(attr_str(bin_scale, "units", "s"));
+  KPS_CHECK(attr_str(bin_scale, "description", "centres of the descent histogram's bins"));
+  /* Line fields take every scale but tau2's; bin fields the bin scale in
+   * its place. */
+  hid_t by_scope[KPS_MAX_AXES + 3];
+  memcpy(by_scope, scales, sizeof(hid_t) * (size_t)n_scales);
   const kps_field_info *fi = kps_fields();
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
-    /* Line fields take every scale but tau2's. */
-    int ns = fi[f].scope == KPS_POINT ? n_scales : n_scales - 1;
-    KPS_CHECK(create_field(w, fi[f].scope == KPS_POINT ? g_pts : g_lines, &fi[f], scales, ns,
-                           &w->dset[f]));
+    by_scope[n_scales - 1] = fi[f].scope == KPS_LINE_BIN ? bin_scale : scales[n_scales - 1];
+    KPS_CHECK(create_field(w, fi[f].scope == KPS_POINT ? g_pts : g_lines, &fi[f], by_scope,
+                           fi[f].scope == KPS_LINE ? n_scales - 1 : n_scales, &w->dset[f]));
   }
   hsize_t nl = w->n_lines, ch = nl < CHUNK_TARGET ? nl : CHUNK_TARGET;
   const uint8_t zero = 0;
@@ -305,6 +359,8 @@ static kps_err create_layout(kps_writer *w, const kps_config *cfg) {
 cleanup:
   for (int k = 0; k < n_scales; ++k)
     if (scales[k] >= 0) H5Dclose(scales[k]);
+  if (bin_scale >= 0) H5Dclose(bin_scale);
+  free(centres);
   if (dcpl >= 0) H5Pclose(dcpl);
   if (sp >= 0) H5Sclose(sp);
   if (g_prog >= 0) H5Gclose(g_prog);
@@ -363,6 +419,7 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
   for (size_t a = 0; a < cfg->n_axes; ++a) w->ldims[a] = cfg->axes[a].n;
   w->ldims[cfg->n_axes] = cfg->L2.n;
   w->n_tau = cfg->tau2.n;
+  w->n_bins = kps_config_n_bins(cfg);
   w->n_lines = kps_config_n_lines(cfg);
   *resumed = 0;
 
@@ -474,7 +531,8 @@ cleanup:
  * largest block of lines over the inner dimensions that fits, so a run
  * costs at most a few boxes per dimension.
  */
-static kps_err run_boxes(const kps_writer *w, uint64_t a, uint64_t b, int with_tau, box_list *bl) {
+static kps_err run_boxes(const kps_writer *w, uint64_t a, uint64_t b, hsize_t trail,
+                         box_list *bl) {
   kps_err rc = KPS_OK;
   const int nd = w->nd_line;
   uint64_t stride[KPS_MAX_AXES + 2];
@@ -493,7 +551,7 @@ static kps_err run_boxes(const kps_writer *w, uint64_t a, uint64_t b, int with_t
       id /= w->ldims[k];
       count[k] = k < d ? 1 : k == d ? c : w->ldims[k];
     }
-    if (with_tau) start[nd] = 0, count[nd] = w->n_tau;
+    if (trail > 0) start[nd] = 0, count[nd] = trail;
     KPS_CHECK(box_push(bl, start, count));
     a += c * stride[d];
   }
@@ -543,17 +601,17 @@ cleanup:
   return rc;
 }
 
-/* Selection of the lines ids[0..n) (sorted) in dset, with the tau2
- * dimension when with_tau. The caller closes it. */
+/* Selection of the lines ids[0..n) (sorted) in dset, with a trailing
+ * dimension of extent trail (0: none). The caller closes it. */
 static kps_err select_lines(const kps_writer *w, hid_t dset, const uint64_t *ids, size_t n,
-                            int with_tau, hid_t *out) {
+                            hsize_t trail, hid_t *out) {
   kps_err rc = KPS_OK;
-  box_list bl = {.nd = w->nd_line + (with_tau ? 1 : 0)};
+  box_list bl = {.nd = w->nd_line + (trail > 0 ? 1 : 0)};
   size_t i = 0;
   while (i < n) {
     size_t j = i + 1;
     while (j < n && ids[j] == ids[j - 1] + 1) ++j;
-    KPS_CHECK(run_boxes(w, ids[i], ids[j - 1] + 1, with_tau, &bl));
+    KPS_CHECK(run_boxes(w, ids[i], ids[j - 1] + 1, trail, &bl));
     i = j;
   }
   KPS_CHECK(select_boxes(dset, &bl, out));
@@ -586,7 +644,7 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
                          size_t n_ranges, int final) {
   kps_err rc = KPS_OK;
   hid_t xfer = H5I_INVALID_HID, msp = H5I_INVALID_HID, done_sp = H5I_INVALID_HID;
-  hid_t sel[2] = {H5I_INVALID_HID, H5I_INVALID_HID}; /* by scope: points, lines */
+  hid_t sel[KPS_N_SCOPES] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
   uint8_t *ones = NULL;
   const size_t rows = b ? b->n_lines : 0;
   for (size_t r = 1; r < rows; ++r)
@@ -596,12 +654,14 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
   KPS_CHECK_H5(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
   const kps_field_info *fi = kps_fields();
   /* Every dataset of a scope has the same extent: one selection serves all. */
-  KPS_CHECK(select_lines(w, w->dset[F_O], rows ? b->line_ids : NULL, rows, 1, &sel[KPS_POINT]));
+  KPS_CHECK(select_lines(w, w->dset[F_O], rows ? b->line_ids : NULL, rows, w->n_tau,
+                         &sel[KPS_POINT]));
   KPS_CHECK(select_lines(w, w->dset[F_O_TH], rows ? b->line_ids : NULL, rows, 0, &sel[KPS_LINE]));
+  KPS_CHECK(select_lines(w, w->dset[F_DESC_HIST], rows ? b->line_ids : NULL, rows, w->n_bins,
+                         &sel[KPS_LINE_BIN]));
   static const char dummy[8];
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
-    const int point = fi[f].scope == KPS_POINT;
-    hsize_t nvals = rows * (point ? w->n_tau : 1);
+    hsize_t nvals = rows * kps_scope_len(fi[f].scope, w->n_tau, w->n_bins);
     hsize_t mdim = nvals > 0 ? nvals : 1;
     KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &mdim, NULL));
     if (nvals == 0) KPS_CHECK_H5(H5Sselect_none(msp));
@@ -626,8 +686,8 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
 cleanup:
   free(ones);
   if (done_sp >= 0) H5Sclose(done_sp);
-  if (sel[0] >= 0) H5Sclose(sel[0]);
-  if (sel[1] >= 0) H5Sclose(sel[1]);
+  for (int k = 0; k < KPS_N_SCOPES; ++k)
+    if (sel[k] >= 0) H5Sclose(sel[k]);
   if (msp >= 0) H5Sclose(msp);
   if (xfer >= 0) H5Pclose(xfer);
   return rc;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kpsweep/config.h"
+#include "kpsweep/error.h"
 #include "kpsweep/probe.h"
 
 /* Outcome of an FGSM attack. */
@@ -45,20 +46,45 @@ int kps_attack_pgd(kps_probe *pr, const kps_attack_config *a, double tau_c, doub
 
 /* Outcome of the iterative descent on a histogram. */
 typedef struct kps_descent_result {
-  int applicable, flipped, steps;
-  double tau_mean;   /* count-weighted mean tau of the movable ligands at the end */
-  double frac_near0; /* share of movable ligands with tau < bin_width at the end */
-  double O_final;
+  int applicable, flipped, steps; /* steps: to the flip, or descent_max_steps */
+  double O0, O_final;  /* output of the starting and of the final histogram */
+  double tau_mean;     /* mean tau of the ligands movable at the start, at the end */
+  double frac_near0;   /* share of those in the first bin [0, bin_width) at the end */
+  int n_grid;          /* bins of the grid (kps_attack_grid_bins) */
+  int32_t hist[KPS_MAX_BINS]; /* final ligands per grid bin */
 } kps_descent_result;
 
 /*
- * The published descent: tau_j <- tau_j + s eta q_j / max|q| with q_j the
- * per-ligand gradient dO/dtau_j / L_j of every movable bin; bins pushed
- * below 0 are reset to the first bin's centre; stops at the flip or after
- * descent_max_steps. Leaves the final histogram in the probe.
+ * The published descent (docs/science.md): individual ligands with binding
+ * times tau[0..n) (moved in place), binned on the grid of width bin_width
+ * over [0, tau_max); the output and dO/dtau_j are evaluated on the nonempty
+ * bins at their centres. Each step moves every ligand of a movable bin j
+ * (upper edge <= tau_c, or any bin with movable: all) by s eta dO/dtau_j,
+ * resets a ligand below 0 to the first bin's centre and re-bins; stops at
+ * the flip or after descent_max_steps. The probe's state buffer must hold
+ * n_state for kps_attack_grid_bins(a) ligand types. Returns a kps_status.
+ */
+int kps_attack_descent_published(kps_probe *pr, const kps_attack_config *a, double tau_c,
+                                 double O_th, double *tau, size_t n, kps_descent_result *res);
+
+/*
+ * The normalized descent: the probe's bins themselves move,
+ * tau_j <- tau_j + s eta q_j / max|q| with q_j = dO/dtau_j / L_j, for every
+ * movable bin; bins pushed below 0 are reset to the first bin's centre; no
+ * re-binning. Stops at the flip or after descent_max_steps; the final bins
+ * are counted into res->hist. Leaves the final histogram in the probe.
  */
 int kps_attack_descent(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
                        const uint8_t *movable, kps_descent_result *res);
+
+/*
+ * The published descent's individual ligands: the configured bins (entry j
+ * gives round(L_j) ligands at tau_j), else the draw components sampled
+ * with the seed, else the K given groups (round(L_i) ligands at tau[i]).
+ * *out is malloc'ed (caller frees); *n may be 0. Deterministic.
+ */
+kps_err kps_attack_ligands(const kps_attack_config *a, int K, const double *tau, const double *L,
+                           double **out, size_t *n);
 
 /*
  * The descent's starting histogram: the configured bins, or the draw

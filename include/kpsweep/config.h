@@ -42,6 +42,12 @@ typedef enum kps_movable {
   KPS_MOVE_ALL = 1
 } kps_movable;
 
+/* The histogram descent's update rule (docs/science.md). */
+typedef enum kps_descent_method {
+  KPS_DESCENT_PUBLISHED = 0, /* individual ligands, step eta * dO/dtau_bin, re-binned */
+  KPS_DESCENT_NORMALIZED = 1 /* bins move by eta * g_j / max |g|, never re-binned */
+} kps_descent_method;
+
 /* One component a ligand histogram is drawn from. */
 typedef struct kps_draw_component {
   int half_normal;   /* 0: N(mean, sd); 1: |N(mean, sd)| */
@@ -58,6 +64,7 @@ typedef struct kps_attack_config {
   double fgsm_eps_tau_max;     /* default tau_c */
   double tau_min;              /* clip floor for tau attacks; default 1e-3 */
   int descent;                 /* iterative descent on a histogram, per line */
+  kps_descent_method descent_method; /* default published */
   double descent_eta;          /* default 0.2 */
   int descent_max_steps;       /* default 1000 */
   int pgd;                     /* PGD per sweep point; default 1 when enabled */
@@ -93,6 +100,7 @@ typedef struct kps_run_config {
 typedef struct kps_stats_config {
   int boundary;         /* compute L2*(tau2) and L1*; default 1 */
   int line_stats;       /* tau*, p, tau_infl, regime; default 1 */
+  double fc_tol;        /* significance of an FC dip (regime); default 1e-3 */
 } kps_stats_config;
 
 typedef struct kps_config {
@@ -115,6 +123,7 @@ typedef struct kps_config {
   double threshold_value;        /* explicit O_th */
   double tau_c;                  /* default 3.0 s */
   double L_ref;                  /* default NaN = model default (10 R) */
+  int L_ref_agonist;             /* 1: L_ref is the agonist's dose */
 
   kps_solver_config solver;
   kps_run_config run;
@@ -171,5 +180,17 @@ size_t kps_config_n_points(const kps_config *cfg);
  */
 void kps_config_line_params(const kps_config *cfg, size_t line, double *p,
                             double *L2);
+
+/*
+ * Bins of the descent's histogram grid: ceil(tau_max / bin_width), at
+ * least 1 (the parser refuses more than KPS_MAX_BINS). Not collective.
+ */
+size_t kps_attack_grid_bins(const kps_attack_config *a);
+
+/*
+ * Length of the results file's `bin` dimension: the grid bins when the
+ * descent runs, else 1. Not collective.
+ */
+size_t kps_config_n_bins(const kps_config *cfg);
 
 #endif

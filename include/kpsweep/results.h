@@ -17,42 +17,63 @@
 #include "kpsweep/error.h"
 
 typedef enum kps_dtype { KPS_F64 = 0, KPS_I32 = 1, KPS_I8 = 2 } kps_dtype;
-typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1 } kps_scope;
+/* Point fields: one value per tau2; line fields: one per line; bin fields:
+ * one per histogram bin of the line's descent. */
+typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1, KPS_LINE_BIN = 2 } kps_scope;
+#define KPS_N_SCOPES 3
 
-/* X(id, name, type, scope, unit, description) */
+/*
+ * X(id, name, type, scope, unit, description, flags). Categorical fields
+ * carry CF flag_values / flag_meanings: flags expands to the two strings
+ * (space-separated), or to NULL, NULL. The status codes' flags come from
+ * the status table (KPS_FLAGS_FROM_STATUS).
+ */
+#define NO_FLAGS NULL, NULL
+#define FLAGS_DECISION "-1 0 1", "unknown no_response respond"
+#define FLAGS_TRI "-1 0 1", "not_applicable no yes"
+#define FLAGS_STATUS KPS_FLAGS_FROM_STATUS, NULL
+#define FLAGS_REGIME "-1 0 1 2 3", "unknown none edge critical beyond"
+#define FLAGS_EDGE "-1 0 1", "unknown steep flat"
+#define KPS_FLAGS_FROM_STATUS "status"
 #define KPS_FIELD_LIST(X)                                                                    \
-  X(F_O, "O", KPS_F64, KPS_POINT, "molecules", "output at steady state (sum of C_N)")        \
-  X(F_O_REL, "O_rel", KPS_F64, KPS_POINT, "1", "O / O_th (T_{N,m} for ideal)")              \
-  X(F_FC, "FC", KPS_F64, KPS_POINT, "1", "fold change O(agonist+antagonist)/O(agonist)")   \
-  X(F_DECISION, "decision", KPS_I8, KPS_POINT, "1", "1 respond (O > O_th), 0 not, -1 unknown") \
-  X(F_DO_DTAU2, "dO_dtau2", KPS_F64, KPS_POINT, "molecules/s", "dO/dtau_2 (exact, IFT)")     \
-  X(F_DO_DL2, "dO_dL2", KPS_F64, KPS_POINT, "1", "dO/dL_2 (exact, IFT)")                     \
-  X(F_DO_DTAU1, "dO_dtau1", KPS_F64, KPS_POINT, "molecules/s", "dO/dtau_1 (exact, IFT)")     \
-  X(F_DO_DL1, "dO_dL1", KPS_F64, KPS_POINT, "1", "dO/dL_1 (exact, IFT)")                     \
-  X(F_STATUS, "status", KPS_I8, KPS_POINT, "1", "solver status code (see attribute status_codes)") \
-  X(F_CV_STEPS, "cv_steps", KPS_I32, KPS_POINT, "1", "CVODE steps (0 when warm-started)")   \
-  X(F_NEWTON, "newton_iters", KPS_I32, KPS_POINT, "1", "Newton polish iterations")          \
-  X(F_L2_STAR, "L2_star", KPS_F64, KPS_POINT, "molecules", "smallest antagonist dose that switches the response off (0: already off, inf: none)") \
-  X(F_L1_STAR, "L1_star", KPS_F64, KPS_POINT, "molecules", "smallest agonist dose that responds against this antagonist load (inf: none)") \
-  X(F_FGSM_L, "fgsm_L_eps", KPS_F64, KPS_POINT, "molecules", "smallest FGSM eps in count space that flips the decision (inf: none up to eps_max, NaN: not applicable)") \
-  X(F_FGSM_TAU, "fgsm_tau_eps", KPS_F64, KPS_POINT, "s", "smallest FGSM eps in binding-time space that flips the decision") \
-  X(F_PGD_FLIP, "pgd_flipped", KPS_I8, KPS_POINT, "1", "PGD on binding times flipped the decision (1), did not (0), not applicable (-1)") \
-  X(F_PGD_STEPS, "pgd_steps", KPS_I32, KPS_POINT, "1", "PGD steps to the flip (or all steps)") \
-  X(F_O_TH, "O_th", KPS_F64, KPS_LINE, "molecules", "decision threshold O_th")              \
-  X(F_O_AG, "O_agonist", KPS_F64, KPS_LINE, "molecules", "output of the agonist alone")     \
-  X(F_TAU_STAR, "tau_star", KPS_F64, KPS_LINE, "s", "strongest antagonist: interior zero of dO/dtau2 (NaN: none, edge regime)") \
-  X(F_TAU_STAR_REL, "tau_star_rel", KPS_F64, KPS_LINE, "1", "tau_star / tau_c")                \
-  X(F_FC_STAR, "FC_star", KPS_F64, KPS_LINE, "1", "fold change at tau_star")                  \
-  X(F_P_EDGE, "p_edge", KPS_F64, KPS_LINE, "1", "edge exponent d log|dO/dtau2| / d log tau2 at the lower end of the axis") \
-  X(F_TAU_INFL, "tau_infl", KPS_F64, KPS_LINE, "s", "interior extremum of dO/dtau2 below tau_star (NaN: none)") \
-  X(F_REGIME, "regime", KPS_I8, KPS_LINE, "1", "1 critical (interior tau_star), 0 edge (weakest ligands), 2 beyond (tau_star above the axis), 3 flat (tau2 has no effect, e.g. L2 = 0), -1 unknown") \
-  X(F_DESC_FLIP, "descent_flipped", KPS_I8, KPS_LINE, "1", "histogram descent flipped the decision (1), not (0), not run (-1)") \
-  X(F_DESC_STEPS, "descent_steps", KPS_I32, KPS_LINE, "1", "descent steps to the flip (or all steps)") \
-  X(F_DESC_TAU, "descent_tau_mean", KPS_F64, KPS_LINE, "s", "count-weighted mean binding time of the moved ligands at the end") \
-  X(F_DESC_NEAR0, "descent_frac_near0", KPS_F64, KPS_LINE, "1", "share of moved ligands left within one bin of tau = 0")
+  X(F_O, "O", KPS_F64, KPS_POINT, "molecules", "output at steady state (sum of C_N)", NO_FLAGS) \
+  X(F_O_REL, "O_rel", KPS_F64, KPS_POINT, "1", "O / O_th (T_{N,m} for ideal)", NO_FLAGS) \
+  X(F_FC, "FC", KPS_F64, KPS_POINT, "1", "fold change O(agonist+antagonist)/O(agonist)", NO_FLAGS) \
+  X(F_DECISION, "decision", KPS_I8, KPS_POINT, "1", "1 respond (O > O_th), 0 not, -1 unknown", FLAGS_DECISION) \
+  X(F_DO_DTAU2, "dO_dtau2", KPS_F64, KPS_POINT, "molecules/s", "dO/dtau_2 (exact, IFT)", NO_FLAGS) \
+  X(F_DO_DL2, "dO_dL2", KPS_F64, KPS_POINT, "1", "dO/dL_2 (exact, IFT)", NO_FLAGS) \
+  X(F_DO_DTAU1, "dO_dtau1", KPS_F64, KPS_POINT, "molecules/s", "dO/dtau_1 (exact, IFT)", NO_FLAGS) \
+  X(F_DO_DL1, "dO_dL1", KPS_F64, KPS_POINT, "1", "dO/dL_1 (exact, IFT)", NO_FLAGS) \
+  X(F_STATUS, "status", KPS_I8, KPS_POINT, "1", "solver status code (see attribute status_codes)", FLAGS_STATUS) \
+  X(F_CV_STEPS, "cv_steps", KPS_I32, KPS_POINT, "1", "CVODE steps (0 when warm-started)", NO_FLAGS) \
+  X(F_NEWTON, "newton_iters", KPS_I32, KPS_POINT, "1", "Newton polish iterations", NO_FLAGS) \
+  X(F_ADJ_CHECK, "adjoint_check", KPS_F64, KPS_POINT, "1", "componentwise backward error of the adjoint (gradient) solve; above 1e-10 the point has status grad_inaccurate (NaN: closed form)", NO_FLAGS) \
+  X(F_L2_STAR, "L2_star", KPS_F64, KPS_POINT, "molecules", "smallest antagonist dose that switches the response off (0: already off, inf: none)", NO_FLAGS) \
+  X(F_L1_STAR, "L1_star", KPS_F64, KPS_POINT, "molecules", "smallest agonist dose that responds against this antagonist load (inf: none)", NO_FLAGS) \
+  X(F_FGSM_L, "fgsm_L_eps", KPS_F64, KPS_POINT, "molecules", "smallest FGSM eps in count space that flips the decision (inf: none up to eps_max, NaN: not applicable)", NO_FLAGS) \
+  X(F_FGSM_TAU, "fgsm_tau_eps", KPS_F64, KPS_POINT, "s", "smallest FGSM eps in binding-time space that flips the decision", NO_FLAGS) \
+  X(F_PGD_FLIP, "pgd_flipped", KPS_I8, KPS_POINT, "1", "PGD on binding times flipped the decision (1), did not (0), not applicable (-1)", FLAGS_TRI) \
+  X(F_PGD_STEPS, "pgd_steps", KPS_I32, KPS_POINT, "1", "PGD steps to the flip (or all steps)", NO_FLAGS) \
+  X(F_O_TH, "O_th", KPS_F64, KPS_LINE, "molecules", "decision threshold O_th", NO_FLAGS) \
+  X(F_O_AG, "O_agonist", KPS_F64, KPS_LINE, "molecules", "output of the agonist alone", NO_FLAGS) \
+  X(F_TAU_STAR, "tau_star", KPS_F64, KPS_LINE, "s", "strongest antagonist: interior zero of dO/dtau2 (critical lines only; NaN otherwise)", NO_FLAGS) \
+  X(F_TAU_STAR_REL, "tau_star_rel", KPS_F64, KPS_LINE, "1", "tau_star / tau_c", NO_FLAGS) \
+  X(F_FC_STAR, "FC_star", KPS_F64, KPS_LINE, "1", "fold change at tau_star", NO_FLAGS) \
+  X(F_P_EDGE, "p_edge", KPS_F64, KPS_LINE, "1", "edge exponent d log|dO/dtau2| / d log tau2 at the lower end of the axis", NO_FLAGS) \
+  X(F_TAU_INFL, "tau_infl", KPS_F64, KPS_LINE, "s", "interior extremum of dO/dtau2 below tau_star (NaN: none)", NO_FLAGS) \
+  X(F_REGIME, "regime", KPS_I8, KPS_LINE, "1", "critical point of the descent flow: none (min FC >= 1 - fc_tol), edge (strongest antagonist at the weakest ligands), critical (interior tau_star, FC dip deeper than fc_tol below the weakest ligands), beyond (tau_star above the axis), unknown", FLAGS_REGIME) \
+  X(F_EDGE_CLASS, "edge_class", KPS_I8, KPS_LINE, "1", "shape at the weak-ligand edge: flat (critical and dO/dtau2 has an extremum below tau_star, so the gradient fades toward the weakest ligands), steep otherwise, unknown", FLAGS_EDGE) \
+  X(F_FC_MIN, "FC_min", KPS_F64, KPS_LINE, "1", "smallest fold change along the line (grid and tau_star)", NO_FLAGS) \
+  X(F_DESC_FLIP, "descent_flipped", KPS_I8, KPS_LINE, "1", "histogram descent flipped the decision (1), not (0), not run (-1)", FLAGS_TRI) \
+  X(F_DESC_STEPS, "descent_steps", KPS_I32, KPS_LINE, "1", "descent steps to the flip (descent_max_steps when none; -1 not run)", NO_FLAGS) \
+  X(F_DESC_TAU, "descent_tau_mean", KPS_F64, KPS_LINE, "s", "count-weighted mean binding time of the moved ligands at the end", NO_FLAGS) \
+  X(F_DESC_NEAR0, "descent_frac_near0", KPS_F64, KPS_LINE, "1", "share of the ligands movable at the start that end in the first bin [0, bin_width)", NO_FLAGS) \
+  X(F_DESC_O0, "descent_O0", KPS_F64, KPS_LINE, "molecules", "output of the descent's starting histogram", NO_FLAGS) \
+  X(F_DESC_O, "descent_O", KPS_F64, KPS_LINE, "molecules", "output of the descent's final histogram", NO_FLAGS) \
+  X(F_DESC_HIST, "descent_hist", KPS_I32, KPS_LINE_BIN, "ligands", "final histogram of the descent: ligands per bin (bin centres in the bin dimension scale)", NO_FLAGS)
 
 typedef enum kps_field_id {
-#define KPS_FIELD_ENUM_(id, name, type, scope, unit, doc) id,
+#define KPS_FIELD_ENUM_(id, name, type, scope, unit, doc, flags) id,
   KPS_FIELD_LIST(KPS_FIELD_ENUM_)
 #undef KPS_FIELD_ENUM_
   KPS_N_FIELDS
@@ -64,6 +85,8 @@ typedef struct kps_field_info {
   kps_scope scope;
   const char *unit;
   const char *doc;
+  const char *flag_values;   /* CF flag_values, space-separated; NULL: not categorical */
+  const char *flag_meanings; /* CF flag_meanings */
 } kps_field_info;
 
 /* The field table, KPS_N_FIELDS entries. Not collective. */
@@ -75,14 +98,22 @@ size_t kps_dtype_size(kps_dtype t);
 /* Lines computed by one rank since its last flush. */
 typedef struct kps_batch {
   size_t n_tau;       /* points per line */
+  size_t n_bins;      /* histogram bins per line (bin fields) */
   size_t n_lines;     /* lines held */
   size_t cap;         /* capacity in lines */
   uint64_t *line_ids; /* global line index of each held line */
   void *data[KPS_N_FIELDS]; /* per field: cap * (n_tau or 1) values */
 } kps_batch;
 
-/* Allocates a batch for `cap` lines of n_tau points. Not collective. */
-kps_err kps_batch_create(size_t n_tau, size_t cap, kps_batch **out);
+/* Values per line of a field of scope s: n_tau, 1 or n_bins. Not collective. */
+size_t kps_scope_len(kps_scope s, size_t n_tau, size_t n_bins);
+
+/* Bytes per line of every field together. Not collective. */
+size_t kps_fields_bytes_per_line(size_t n_tau, size_t n_bins);
+
+/* Allocates a batch for `cap` lines of n_tau points and n_bins histogram
+ * bins. Not collective. */
+kps_err kps_batch_create(size_t n_tau, size_t n_bins, size_t cap, kps_batch **out);
 
 /* Frees the batch and sets *b to NULL; accepts NULL. */
 void kps_batch_destroy(kps_batch **b);
@@ -98,7 +129,8 @@ double *kps_batch_f64(kps_batch *b, kps_field_id f, size_t row);
 int32_t *kps_batch_i32(kps_batch *b, kps_field_id f, size_t row);
 int8_t *kps_batch_i8(kps_batch *b, kps_field_id f, size_t row);
 
-/* Values per line of field f (n_tau for point fields, 1 for line fields). */
+/* Values per line of field f (n_tau for point fields, 1 for line fields,
+ * n_bins for bin fields). */
 size_t kps_batch_field_len(const kps_batch *b, kps_field_id f);
 
 #endif

@@ -28,7 +28,7 @@ def main():
     build, src = sys.argv[1], sys.argv[2]
     tap = Tap()
     header = open(os.path.join(src, "include", "kpsweep", "results.h")).read()
-    fields = re.findall(r'X\(F_\w+, "(\w+)", KPS_\w+, KPS_(POINT|LINE),', header)
+    fields = re.findall(r'X\(F_\w+, "(\w+)", KPS_\w+, KPS_(POINT|LINE_BIN|LINE),', header)
     tap.ok(len(fields) >= 20, f"{len(fields)} fields in KPS_FIELD_LIST")
     doc = open(os.path.join(src, "docs", "output.md")).read()
     tmp = tempfile.mkdtemp(prefix="kps-layout-")
@@ -38,13 +38,25 @@ def main():
     with h5py.File(out, "r") as f:
         for name, scope in fields:
             path = f"/{'points' if scope == 'POINT' else 'lines'}/{name}"
-            want = (2, 3, 2, 7) if scope == "POINT" else (2, 3, 2)
+            want = {"POINT": (2, 3, 2, 7), "LINE": (2, 3, 2)}.get(scope, (2, 3, 2, f["axes/bin"].size))
             ok = path in f and f[path].shape == want
             tap.ok(ok, f"{path} has shape {want}", f[path].shape if path in f else "missing")
             tap.ok(f"`{path}`" in doc, f"{path} is documented in docs/output.md")
         listed = {f"/points/{k}" for k in f["points"]} | {f"/lines/{k}" for k in f["lines"]}
         expected = {f"/{'points' if s == 'POINT' else 'lines'}/{n}" for n, s in fields}
         tap.ok(listed == expected, "no undocumented datasets", listed ^ expected)
+        for name in ("decision", "status", "pgd_flipped"):
+            d = f[f"points/{name}"]
+            ok = "flag_values" in d.attrs and len(d.attrs["flag_values"]) == len(
+                d.attrs["flag_meanings"].decode().split()) and d.attrs["flag_values"].dtype == d.dtype
+            tap.ok(ok, f"/points/{name} has CF flag_values and flag_meanings of its own type")
+        for name, meanings in (("regime", "unknown none edge critical beyond"),
+                               ("edge_class", "unknown steep flat"),
+                               ("descent_flipped", "not_applicable no yes")):
+            d = f[f"lines/{name}"]
+            ok = d.attrs.get("flag_meanings", b"").decode() == meanings and \
+                list(d.attrs["flag_values"]) == list(range(-1, len(meanings.split()) - 1))
+            tap.ok(ok, f"/lines/{name}: flag_meanings '{meanings}'", dict(d.attrs))
         dims = [d.label or (d[0].name if len(d) else "") for d in f["points/O"].dims]
         tap.ok([d.split("/")[-1] for d in dims] == ["phi", "delta", "L2", "tau2"],
                "dimension scales phi, delta, L2, tau2 attached to /points/O", dims)
