@@ -190,8 +190,27 @@ def case_below():
     return bins, 100
 
 
+def case_tolerance():
+    # tau_c = 1.4: the upper edge of bin 6 is 7 * 0.2 = 1.4000000000000001 in floating point,
+    # still <= tau_c (the bin is movable); 2.8 / 0.2 = 13.999999999999998, 14 bins.
+    rng = np.random.default_rng(14)
+    bins = [(float(t), int(n)) for t, n in zip(rng.uniform(1.21, 1.39, 5), rng.integers(5, 15, 5))]
+    bins += [(float(t), int(n)) for t, n in zip(rng.uniform(0.02, 1.19, 10), rng.integers(1, 10, 10))]
+    bins += [(float(t), int(n)) for t, n in zip(rng.uniform(1.45, 2.1, 6), rng.integers(5, 25, 6))]
+    return bins, 2000, {"tau_c": 1.4, "w": 0.2, "tau_max": 2.8}
+
+
 CASES = [("tiny", case_tiny), ("random", case_random), ("random2", case_random2), ("paper", case_paper),
-         ("near0", case_near0), ("noflip", case_noflip), ("below", case_below)]
+         ("near0", case_near0), ("noflip", case_noflip), ("below", case_below),
+         ("tolerance", case_tolerance)]
+
+
+def make_case(make):
+    """(bins, max_steps, {tau_c, w, tau_max}) of a case."""
+    c = make()
+    opts = {"tau_c": TAU_C, "w": W, "tau_max": TAU_MAX}
+    opts.update(c[2] if len(c) > 2 else {})
+    return c[0], c[1], opts
 
 
 def self_check(tap):
@@ -231,7 +250,7 @@ def self_check(tap):
            "reference: a sub-threshold histogram is not applicable", r)
 
 
-def job_yaml(bins, max_steps):
+def job_yaml(bins, max_steps, tau_c, w, tau_max):
     entries = ",\n      ".join(f"{{tau: {t!r}, L: {n}}}" for t, n in bins)
     return f"""model: ideal
 axes:
@@ -239,7 +258,7 @@ axes:
   m: {{values: [{', '.join(map(str, MS))}]}}
 agonist: {{tau: 4.0, L: 4000}}
 antagonist: {{tau: [1.0], L: 6000}}
-threshold: {{tau_c: {TAU_C!r}}}
+threshold: {{tau_c: {tau_c!r}}}
 stats: {{boundary: false, line_stats: false}}
 attacks:
   enabled: true
@@ -252,8 +271,8 @@ attacks:
   descent_method: published
   descent_eta: {ETA!r}
   descent_max_steps: {max_steps}
-  bin_width: {W!r}
-  tau_max: {TAU_MAX!r}
+  bin_width: {w!r}
+  tau_max: {tau_max!r}
   histogram:
     bins: [
       {entries}]
@@ -264,9 +283,9 @@ def rel_close(a, b, rtol=RTOL):
     return a == b or abs(a - b) <= rtol * max(abs(a), abs(b))
 
 
-def first_difference(taus, N, m, max_steps, hist):
+def first_difference(taus, N, m, max_steps, opts, hist):
     """Describes the engine's final histogram against the reference's histogram after every step."""
-    ref = published_descent(taus, N, m, max_steps=max_steps, trace=True)
+    ref = published_descent(taus, N, m, max_steps=max_steps, trace=True, **opts)
     for i, (out, counts, _) in enumerate(ref["trace"]):
         if np.array_equal(counts, hist):
             return f"engine histogram equals the reference after step {i + 1} (O = {out!r})"
@@ -278,15 +297,14 @@ def main():
     tap = Tap()
     self_check(tap)
     tmp = tempfile.mkdtemp(prefix="kps-descent-")
-    n_bins = n_bins_of(TAU_MAX, W)
     seen = {"flipped": 0, "noflip": 0, "na": 0, "resets": 0}
     refs = {}
     for name, make in CASES:
-        bins, max_steps = make()
+        bins, max_steps, opts = make_case(make)
         taus = expand(bins)
         for N in NS:
             for m in MS:
-                ref = published_descent(taus, N, m, max_steps=max_steps)
+                ref = published_descent(taus, N, m, max_steps=max_steps, **opts)
                 ref["kind"] = "na" if ref["flipped"] < 0 else ("flipped" if ref["flipped"] else "noflip")
                 seen[ref["kind"]] += 1
                 seen["resets"] += ref["resets"]
@@ -295,9 +313,9 @@ def main():
     tap.ok(seen["flipped"] >= 5 and seen["noflip"] >= 5 and seen["na"] >= 5 and seen["resets"] > 0,
            f"the cases cover flips, no flips, not applicable and resets: {seen}")
     for name, make in CASES:
-        bins, max_steps = make()
+        bins, max_steps, opts = make_case(make)
         taus = expand(bins)
-        job = write(os.path.join(tmp, f"{name}.yaml"), job_yaml(bins, max_steps))
+        job = write(os.path.join(tmp, f"{name}.yaml"), job_yaml(bins, max_steps, **opts))
         out = os.path.join(tmp, f"{name}.h5")
         r = kpsweep(build, ["run", job, "-o", out, "--quiet"], timeout=600)
         if not tap.ok(r.returncode == 0 and os.path.exists(out),
@@ -316,16 +334,17 @@ def main():
             o1 = f["/lines/descent_O"][...]
             frac = f["/lines/descent_frac_near0"][...]
             hist = f["/lines/descent_hist"][...]
+            n_bins = n_bins_of(opts["tau_max"], opts["w"])
             tap.ok(hist.shape == (len(NS), len(MS), 1, n_bins) and hist.dtype == np.int32,
                    f"{name}: descent_hist has shape (N, m, L2, bin) = {(len(NS), len(MS), 1, n_bins)}, int32",
                    f"{hist.shape} {hist.dtype}")
             if name == CASES[0][0]:
                 dims = f["/lines/descent_hist"].dims[hist.ndim - 1]
                 scale = dims[0][...] if len(dims) else None
-                want = np.array([(k + 0.5) * W for k in range(n_bins)])
+                want = np.array([(k + 0.5) * opts["w"] for k in range(n_bins)])
                 tap.ok(scale is not None and scale.shape == want.shape
                        and np.allclose(scale, want, rtol=1e-14, atol=0)
-                       and "/axes/bin" in f and dims[0].name == "/axes/bin",
+                       and "/axes/bin" in f and dims[0] == f["/axes/bin"],  # same object (also /bin)
                        "descent_hist's last dimension has the scale /axes/bin = bin centres",
                        f"{scale} {dims[0].name if len(dims) else None}")
                 tap.ok(list(f["/axes/N"][...]) == NS and list(f["/axes/m"][...]) == MS,
@@ -353,7 +372,7 @@ def main():
                        f"engine {e[3]!r}, reference {ref['O']!r}")
                 diff = np.nonzero(e[5] != ref["hist"])[0]
                 detail = (f"bins differ: {list(diff)}\nengine    {list(e[5])}\nreference {list(ref['hist'])}\n"
-                          + ("" if ok_s else first_difference(taus, N, m, max_steps, e[5])))
+                          + ("" if ok_s else first_difference(taus, N, m, max_steps, opts, e[5])))
                 tap.ok(len(diff) == 0, f"{tag}: final histogram, every bin", detail)
                 tap.ok(e[4] == ref["frac"], f"{tag}: frac_near0 {ref['frac']!r}",
                        f"engine {e[4]!r}, reference {ref['frac']!r}")
