@@ -61,7 +61,9 @@ RTOL = 1e-12
 # ---------------------------------------------------------------------------
 
 def n_bins_of(tau_max, w):
-    return int(math.ceil(tau_max / w))
+    """ceil(tau_max / w), exact when tau_max is a multiple of w up to rounding (4.2 / 0.3 is
+    14.000000000000002 in floating point: 14 bins)."""
+    return int(math.ceil(tau_max / w * (1.0 - 1e-12)))
 
 
 def bin_index(tau, w, n_bins):
@@ -200,9 +202,18 @@ def case_tolerance():
     return bins, 2000, {"tau_c": 1.4, "w": 0.2, "tau_max": 2.8}
 
 
+def case_ceil():
+    # tau_c = 2.1, w = 0.3, tau_max = 4.2: 14 bins although 4.2 / 0.3 > 14 in floating point.
+    rng = np.random.default_rng(21)
+    bins = [(float(t), int(n)) for t, n in zip(rng.uniform(0.02, 2.08, 12), rng.integers(1, 12, 12))]
+    bins += [(float(t), int(n)) for t, n in zip(rng.uniform(2.2, 4.15, 6), rng.integers(10, 30, 6))]
+    bins.append((4.19, 4))
+    return bins, 2000, {"tau_c": 2.1, "w": 0.3, "tau_max": 4.2}
+
+
 CASES = [("tiny", case_tiny), ("random", case_random), ("random2", case_random2), ("paper", case_paper),
          ("near0", case_near0), ("noflip", case_noflip), ("below", case_below),
-         ("tolerance", case_tolerance)]
+         ("tolerance", case_tolerance), ("ceil", case_ceil)]
 
 
 def make_case(make):
