@@ -398,7 +398,12 @@ int kps_solver_gradients(kps_solver *s, const kps_model *m,
   double O, check;
   int status = adjoint(s, m, in, y, n, &O, &check);
   if (status == KPS_ST_SINGULAR) return status;
-  for (int k = 0; k < n_which; ++k) g[k] = adjoint_dot(s, m, in, y, n, which[k]);
+  for (int k = 0; k < n_which; ++k) {
+    const int j = which[k] - 2 * in->K;
+    g[k] = j >= 0 && (m->params[j].flags & KPS_PARAM_STEADY_INVARIANT)
+               ? 0.0
+               : adjoint_dot(s, m, in, y, n, which[k]);
+  }
   return status;
 }
 
@@ -448,6 +453,8 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
   if (ev->dO_dp)
     for (int j = 0; j < m->n_params; ++j)
       if (!(m->params[j].flags & KPS_PARAM_INTEGER))
-        ev->dO_dp[j] = adjoint_dot(s, m, in, y, n, 2 * K + j);
+        ev->dO_dp[j] = m->params[j].flags & KPS_PARAM_STEADY_INVARIANT
+                           ? 0.0
+                           : adjoint_dot(s, m, in, y, n, 2 * K + j);
   return ev->status;
 }

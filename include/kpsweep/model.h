@@ -28,7 +28,11 @@
 /* Parameter flags. */
 enum {
   KPS_PARAM_INTEGER = 1u << 0, /* integer-valued; not differentiable */
-  KPS_PARAM_STRUCTURAL = 1u << 1 /* changes the state size (N, m) */
+  KPS_PARAM_STRUCTURAL = 1u << 1, /* changes the state size (N, m) */
+  /* Only scales an equation (a time scale): the steady state, and so every
+   * steady-state output, does not depend on it. Its gradient is exactly 0
+   * (the IFT route would return round-off of the vanishing residual). */
+  KPS_PARAM_STEADY_INVARIANT = 1u << 2
 };
 
 typedef struct kps_param_info {

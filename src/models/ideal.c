@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "kpsweep/config.h"
 #include "kpsweep/model.h"
 
 enum { P_N, P_M, P_TAU_C, N_PARAMS };
@@ -46,10 +47,24 @@ static int ideal_closed_form(const kps_inputs *in, double *O, double *dO_dtau,
   if (!(Sm > 0.0) || !isfinite(SN) || !(scale > 0.0) || !isfinite(scale)) return 1;
   const double T = SN / (scale * Sm);
   if (O) *O = T;
+  /* dT/dL_i = tau_i^m (tau_i^(N-m) S_m - S_N) / (tau_c^(N-m) S_m^2), with
+   * the bracket summed as sum_{j != i} L_j tau_j^m (tau_i^(N-m) - tau_j^(N-m)):
+   * the term j = i cancels exactly, so one ligand type gives exactly 0 and
+   * two give one well-conditioned difference instead of a cancellation. */
+  double tm_[KPS_MAX_BINS], tNm_[KPS_MAX_BINS];
+  const int direct = in->K > KPS_MAX_BINS;
+  for (int i = 0; dO_dL && !direct && i < in->K; ++i)
+    tm_[i] = pow(in->tau[i], m), tNm_[i] = pow(in->tau[i], N - m);
   for (int i = 0; i < in->K; ++i) {
     const double t = in->tau[i], l = in->L[i];
-    const double tm = pow(t, m), tNm = pow(t, N - m);
-    if (dO_dL) dO_dL[i] = tm * (tNm - T * scale) / (scale * Sm);
+    if (dO_dL && direct) {
+      dO_dL[i] = pow(t, m) * (pow(t, N - m) - T * scale) / (scale * Sm);
+    } else if (dO_dL) {
+      double br = 0.0;
+      for (int j = 0; j < in->K; ++j)
+        if (j != i) br += in->L[j] * tm_[j] * (tNm_[i] - tNm_[j]);
+      dO_dL[i] = tm_[i] * br / (scale * Sm * Sm);
+    }
     if (dO_dtau) {
       /* L tau^(m-1) (N tau^(N-m) S_m - m S_N) / (tau_c^(N-m) S_m^2), written
        * so that m = 0 never forms tau^(-1) * 0. */

@@ -55,7 +55,7 @@ static const kps_param_info params[P_COUNT] = {
      "state-m complexes that activate half the SHP-1 (beta_S / alpha_S)"},
     {"R", 3e4, KPS_POSITIVE_MIN, INFINITY, 0, "molecules", "total receptors"},
     {"ST", 6e5, KPS_POSITIVE_MIN, INFINITY, 0, "molecules", "total SHP-1"},
-    {"betaS", 1, KPS_POSITIVE_MIN, INFINITY, 0, "1/s",
+    {"betaS", 1, KPS_POSITIVE_MIN, INFINITY, KPS_PARAM_STEADY_INVARIANT, "1/s",
      "SHP-1 deactivation rate"},
 };
 
