@@ -381,9 +381,14 @@ static int adjoint(kps_solver *s, const kps_model *m, const kps_inputs *in,
   return err <= ADJOINT_TOL ? KPS_ST_OK : KPS_ST_GRAD_INACCURATE;
 }
 
-/* dO/d(input which) = -lambda . df/d(which), accumulated in long double. */
+/*
+ * dO/d(input which) = -lambda . df/d(which), accumulated in long double;
+ * exactly 0 for a parameter the steady state does not depend on.
+ */
 static double adjoint_dot(kps_solver *s, const kps_model *m,
                           const kps_inputs *in, const double *y, int n, int which) {
+  const int j = which - 2 * in->K;
+  if (j >= 0 && (m->params[j].flags & KPS_PARAM_STEADY_INVARIANT)) return 0.0;
   m->dfdp(in, y, which, s->col);
   long double g = 0.0;
   for (int i = 0; i < n; ++i) g -= (long double)s->lam[i] * s->col[i];
@@ -398,12 +403,7 @@ int kps_solver_gradients(kps_solver *s, const kps_model *m,
   double O, check;
   int status = adjoint(s, m, in, y, n, &O, &check);
   if (status == KPS_ST_SINGULAR) return status;
-  for (int k = 0; k < n_which; ++k) {
-    const int j = which[k] - 2 * in->K;
-    g[k] = j >= 0 && (m->params[j].flags & KPS_PARAM_STEADY_INVARIANT)
-               ? 0.0
-               : adjoint_dot(s, m, in, y, n, which[k]);
-  }
+  for (int k = 0; k < n_which; ++k) g[k] = adjoint_dot(s, m, in, y, n, which[k]);
   return status;
 }
 
@@ -453,8 +453,6 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
   if (ev->dO_dp)
     for (int j = 0; j < m->n_params; ++j)
       if (!(m->params[j].flags & KPS_PARAM_INTEGER))
-        ev->dO_dp[j] = m->params[j].flags & KPS_PARAM_STEADY_INVARIANT
-                           ? 0.0
-                           : adjoint_dot(s, m, in, y, n, 2 * K + j);
+        ev->dO_dp[j] = adjoint_dot(s, m, in, y, n, 2 * K + j);
   return ev->status;
 }
