@@ -32,6 +32,21 @@ void kps_attack_movable(const kps_attack_config *a, double tau_c, int K, const d
 
 static int sgn(double x) { return (x > 0) - (x < 0); }
 
+/* Whether an attack in direction s applies to a start of decision d0. */
+static int applies(int s, int d0) { return (s == KPS_DIR_OFF) == (d0 == 1); }
+
+/*
+ * Evaluates the input after step `step` of an iterative attack: records the
+ * step in *steps and in *flipped whether the decision left d0. Returns the
+ * evaluation's kps_status.
+ */
+static int eval_step(kps_probe *pr, double O_th, int d0, int step, double *O, double *g,
+                     int *steps, int *flipped) {
+  const int st = kps_probe_eval(pr, O, g);
+  if (kps_status_is_ok(st)) *steps = step, *flipped = (*O > O_th) != d0;
+  return st;
+}
+
 static int cmp_double(const void *a, const void *b) {
   const double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -92,7 +107,7 @@ int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, dou
   int st = kps_probe_eval(pr, &O, g);
   if (!kps_status_is_ok(st)) goto done;
   const int d0 = O > O_th;
-  res->applicable = (s == KPS_DIR_OFF) == (d0 == 1);
+  res->applicable = applies(s, d0);
   if (!res->applicable) goto done;
   for (int j = 0; j < K; ++j) cx->dir[j] = s * sgn(space == 0 ? g[K + j] : g[j]);
   const double eps_max = space == 0 ? a->fgsm_eps_L_max : a->fgsm_eps_tau_max;
@@ -152,7 +167,7 @@ int kps_attack_pgd(kps_probe *pr, const kps_attack_config *a, double tau_c, doub
   int st = kps_probe_eval(pr, &O, g);
   if (!kps_status_is_ok(st)) goto done;
   const int d0 = O > O_th;
-  res->applicable = (s == KPS_DIR_OFF) == (d0 == 1);
+  res->applicable = applies(s, d0);
   if (!res->applicable) goto done;
   for (int step = 1; step <= a->pgd_steps; ++step) {
     for (int j = 0; j < K; ++j) {
@@ -161,13 +176,9 @@ int kps_attack_pgd(kps_probe *pr, const kps_attack_config *a, double tau_c, doub
       t = fmin(fmax(t, tau0[j] - a->pgd_eps), tau0[j] + a->pgd_eps);
       pr->tau[j] = fmin(fmax(t, fmin(a->tau_min, tau0[j])), fmax(tau_c, tau0[j]));
     }
-    st = kps_probe_eval(pr, &O, g);
+    st = eval_step(pr, O_th, d0, step, &O, g, &res->steps, &res->flipped);
     if (!kps_status_is_ok(st)) goto done;
-    res->steps = step;
-    if ((O > O_th) != d0) {
-      res->flipped = 1;
-      break;
-    }
+    if (res->flipped) break;
   }
   res->O_final = O;
 done:
@@ -237,7 +248,7 @@ int kps_attack_descent_published(kps_probe *pr, const kps_attack_config *a, doub
   if (!kps_status_is_ok(st)) goto done;
   res->O0 = O;
   const int d0 = O > O_th;
-  res->applicable = (s == KPS_DIR_OFF) == (d0 == 1);
+  res->applicable = applies(s, d0);
   if (!res->applicable) goto done;
   for (int step = 1; step <= a->descent_max_steps; ++step) {
     for (size_t i = 0; i < n; ++i) {
@@ -248,13 +259,9 @@ int kps_attack_descent_published(kps_probe *pr, const kps_attack_config *a, doub
     }
     count_bins(tau, n, w, n_grid, res->hist);
     load_bins(pr, res->hist, n_grid, w, type_of);
-    st = kps_probe_eval(pr, &O, g);
+    st = eval_step(pr, O_th, d0, step, &O, g, &res->steps, &res->flipped);
     if (!kps_status_is_ok(st)) goto done;
-    res->steps = step;
-    if ((O > O_th) != d0) {
-      res->flipped = 1;
-      break;
-    }
+    if (res->flipped) break;
   }
   res->O_final = O;
   double tsum = 0.0;
@@ -283,7 +290,7 @@ int kps_attack_descent(kps_probe *pr, const kps_attack_config *a, double tau_c, 
   if (!kps_status_is_ok(st)) return st;
   res->O0 = O;
   const int d0 = O > O_th;
-  res->applicable = (s == KPS_DIR_OFF) == (d0 == 1);
+  res->applicable = applies(s, d0);
   if (!res->applicable) return KPS_ST_OK;
   for (int step = 1; step <= a->descent_max_steps; ++step) {
     double qmax = 0.0;
@@ -295,13 +302,9 @@ int kps_attack_descent(kps_probe *pr, const kps_attack_config *a, double tau_c, 
       pr->tau[j] += s * a->descent_eta * (g[j] / pr->L[j]) / qmax;
       if (pr->tau[j] < 0.0) pr->tau[j] = 0.5 * a->bin_width;
     }
-    st = kps_probe_eval(pr, &O, g);
+    st = eval_step(pr, O_th, d0, step, &O, g, &res->steps, &res->flipped);
     if (!kps_status_is_ok(st)) return st;
-    res->steps = step;
-    if ((O > O_th) != d0) {
-      res->flipped = 1;
-      break;
-    }
+    if (res->flipped) break;
   }
   double wsum = 0.0, tsum = 0.0, near0 = 0.0;
   for (int j = 0; j < K; ++j) {
@@ -336,6 +339,12 @@ static double normal01(uint64_t *state) {
   return sqrt(-2.0 * log(u1)) * cos(2.0 * KPS_PI * u2);
 }
 
+/* One binding time drawn from component d. */
+static double draw_tau(const kps_draw_component *d, uint64_t *state) {
+  const double t = d->mean + d->sd * normal01(state);
+  return d->half_normal ? fabs(t) : t;
+}
+
 int kps_attack_histogram(const kps_attack_config *a, double *tau, double *L) {
   if (a->n_bins > 0) {
     for (size_t j = 0; j < a->n_bins; ++j) tau[j] = a->bin_tau[j], L[j] = a->bin_L[j];
@@ -348,11 +357,7 @@ int kps_attack_histogram(const kps_attack_config *a, double *tau, double *L) {
   for (size_t c = 0; c < a->n_draw; ++c) {
     const kps_draw_component *d = &a->draw[c];
     const long n = (long)llround(d->count);
-    for (long i = 0; i < n; ++i) {
-      double t = d->mean + d->sd * normal01(&state);
-      if (d->half_normal) t = fabs(t);
-      counts[grid_bin(t, a->bin_width, n_grid)] += 1.0;
-    }
+    for (long i = 0; i < n; ++i) counts[grid_bin(draw_tau(d, &state), a->bin_width, n_grid)] += 1.0;
   }
   int K = 0;
   for (int k = 0; k < n_grid; ++k)
@@ -378,11 +383,7 @@ kps_err kps_attack_ligands(const kps_attack_config *a, int K, const double *tau,
     if (a->n_bins == 0 && a->n_draw > 0) {
       /* The same stream as kps_attack_histogram, so both start alike. */
       const kps_draw_component *d = &a->draw[c];
-      const long m = (long)llround(d->count);
-      for (long i = 0; i < m; ++i) {
-        double x = d->mean + d->sd * normal01(&state);
-        t[total++] = d->half_normal ? fabs(x) : x;
-      }
+      for (long i = 0, m = (long)llround(d->count); i < m; ++i) t[total++] = draw_tau(d, &state);
       continue;
     }
     const double tc = a->n_bins > 0 ? a->bin_tau[c] : tau[c];
