@@ -485,8 +485,8 @@ int kps_cmd_solve(int argc, char **argv, MPI_Comm comm) {
   print_result(o, y, n, &ev, status, O_th, th_status, usec);
   if (o->attacks && kps_status_is_ok(status) && kps_status_is_ok(th_status)) {
     /* The published descent may fill every bin of the grid. */
-    const int K_att = o->K > (int)kps_attack_grid_bins(&o->attack) ? o->K
-                                                                    : (int)kps_attack_grid_bins(&o->attack);
+    const int grid = (int)kps_attack_grid_bins(&o->attack);
+    const int K_att = o->K > grid ? o->K : grid;
     const int n_att = kps_model_state_size(o->m, o->p, K_att);
     double *yp = calloc((size_t)(n_att > 0 ? n_att : 1), sizeof(double));
     if (yp) run_attacks(o, solver, O_th, yp);

@@ -21,10 +21,11 @@ struct kps_line_worker {
   double *y_probe;    /* state of the statistics and attack probes */
   int y_cap;
   kps_probe probe;
-  /* The descent's starting histogram depends on the config only: drawn
-   * once. The published method moves individuals (lig0, copied into lig),
-   * the normalized one the bins. */
-  int K_hist;
+  /* The descent's start depends on the config only: drawn once. The
+   * published method moves individuals (lig0, copied into lig), the
+   * normalized one the bins (hist_*). K_desc: the most ligand types the
+   * descent evaluates at once (0: no descent). */
+  int K_hist, K_desc;
   double hist_tau[KPS_MAX_BINS], hist_L[KPS_MAX_BINS];
   double *lig0, *lig;
   size_t n_lig;
@@ -43,11 +44,14 @@ kps_err kps_line_worker_create(const kps_config *cfg, kps_line_worker **out) {
   w->cached_point = SIZE_MAX;
   w->descent_point = SIZE_MAX;
   if (cfg->attack.enabled && cfg->attack.descent) {
-    w->K_hist = kps_attack_histogram(&cfg->attack, w->hist_tau, w->hist_L);
     if (cfg->attack.descent_method == KPS_DESCENT_PUBLISHED) {
       KPS_CHECK(kps_attack_ligands(&cfg->attack, 0, NULL, NULL, &w->lig0, &w->n_lig));
       w->lig = malloc(sizeof(double) * (w->n_lig > 0 ? w->n_lig : 1));
       KPS_CHECK_ALLOC(w->lig);
+      /* Any bin of the grid may fill. */
+      w->K_desc = w->n_lig > 0 ? (int)kps_attack_grid_bins(&cfg->attack) : 0;
+    } else {
+      w->K_desc = w->K_hist = kps_attack_histogram(&cfg->attack, w->hist_tau, w->hist_L);
     }
   }
   KPS_CHECK(kps_solver_create(&cfg->solver, &w->solver));
@@ -192,20 +196,19 @@ static void line_descent(kps_line_worker *w, kps_batch *b, size_t row, size_t po
                          double O_th) {
   const kps_config *cfg = w->cfg;
   const kps_attack_config *a = &cfg->attack;
-  const int K = w->K_hist;
   kps_descent_result *d = &w->descent;
   if (point != w->descent_point) {
     memset(d, 0, sizeof *d);
     d->O0 = NAN;
-    if (K > 0 && !isnan(O_th)) {
+    if (w->K_desc > 0 && !isnan(O_th)) {
       int st;
       if (a->descent_method == KPS_DESCENT_PUBLISHED) {
         memcpy(w->lig, w->lig0, sizeof(double) * w->n_lig);
         st = kps_attack_descent_published(&w->probe, a, cfg->tau_c, O_th, w->lig, w->n_lig, d);
       } else {
         uint8_t mov[KPS_MAX_BINS];
-        kps_attack_movable(a, cfg->tau_c, K, w->hist_tau, mov);
-        kps_probe_reset(&w->probe, K, w->hist_tau, w->hist_L);
+        kps_attack_movable(a, cfg->tau_c, w->K_hist, w->hist_tau, mov);
+        kps_probe_reset(&w->probe, w->K_hist, w->hist_tau, w->hist_L);
         st = kps_attack_descent(&w->probe, a, cfg->tau_c, O_th, mov, d);
       }
       if (!kps_status_is_ok(st)) d->applicable = 0;
@@ -242,12 +245,8 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     fill_row_failed(b, row, KPS_ST_INVALID_PARAMS);
     return KPS_OK;
   }
-  /* The published descent may fill every bin of the grid. */
-  int K_max = w->K_hist > 2 ? w->K_hist : 2;
-  if (w->K_hist > 0 && (int)kps_attack_grid_bins(&cfg->attack) > K_max)
-    K_max = (int)kps_attack_grid_bins(&cfg->attack);
   const int n_state = kps_model_state_size(m, p, 2);
-  KPS_CHECK(ensure_state(w, kps_model_state_size(m, p, K_max)));
+  KPS_CHECK(ensure_state(w, kps_model_state_size(m, p, w->K_desc > 2 ? w->K_desc : 2)));
   w->probe = (kps_probe){.s = w->solver, .m = m, .p = p, .y = w->y_probe};
 
   /* The threshold depends on the parameter point only, not on L2. */

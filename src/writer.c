@@ -42,7 +42,7 @@ struct kps_writer {
 
 /* Extent of the trailing dimension of a scope's datasets (0: none). */
 static hsize_t trailing(const kps_writer *w, kps_scope s) {
-  return s == KPS_POINT ? w->n_tau : s == KPS_LINE_BIN ? w->n_bins : 0;
+  return s == KPS_LINE ? 0 : kps_scope_len(s, w->n_tau, w->n_bins);
 }
 
 static hid_t h5_type(kps_dtype t) {

@@ -50,16 +50,15 @@ static int ideal_closed_form(const kps_inputs *in, double *O, double *dO_dtau,
   /* dT/dL_i = tau_i^m (tau_i^(N-m) S_m - S_N) / (tau_c^(N-m) S_m^2), with
    * the bracket summed as sum_{j != i} L_j tau_j^m (tau_i^(N-m) - tau_j^(N-m)):
    * the term j = i cancels exactly, so one ligand type gives exactly 0 and
-   * two give one well-conditioned difference instead of a cancellation. */
+   * two give one well-conditioned difference instead of a cancellation.
+   * Inputs hold at most KPS_MAX_BINS ligand types (probe and solve). */
   double tm_[KPS_MAX_BINS], tNm_[KPS_MAX_BINS];
-  const int direct = in->K > KPS_MAX_BINS;
-  for (int i = 0; dO_dL && !direct && i < in->K; ++i)
+  if (in->K > KPS_MAX_BINS) return 1;
+  for (int i = 0; dO_dL && i < in->K; ++i)
     tm_[i] = pow(in->tau[i], m), tNm_[i] = pow(in->tau[i], N - m);
   for (int i = 0; i < in->K; ++i) {
     const double t = in->tau[i], l = in->L[i];
-    if (dO_dL && direct) {
-      dO_dL[i] = pow(t, m) * (pow(t, N - m) - T * scale) / (scale * Sm);
-    } else if (dO_dL) {
+    if (dO_dL) {
       double br = 0.0;
       for (int j = 0; j < in->K; ++j)
         if (j != i) br += in->L[j] * tm_[j] * (tNm_[i] - tNm_[j]);
