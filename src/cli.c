@@ -76,7 +76,8 @@ int kps_exit_code(kps_err rc) {
     case KPS_ERR_CONFIG:
     case KPS_ERR_EXISTS:
     case KPS_ERR_MISMATCH:
-    case KPS_ERR_LIMIT: return KPS_EXIT_USAGE;
+    case KPS_ERR_LIMIT:
+    case KPS_ERR_LOCKED: return KPS_EXIT_USAGE;
     case KPS_ERR_INTERRUPTED: return KPS_EXIT_INTERRUPTED;
     default: return KPS_EXIT_FAILURE;
   }

@@ -22,14 +22,17 @@
 #include <time.h>
 
 #include "check.h"
+#include "kpsweep/agree.h"
 #include "kpsweep/line.h"
 #include "kpsweep/progress.h"
 #include "kpsweep/status.h"
 
 enum kps_tag { TAG_REQUEST = 101, TAG_WORK = 102, TAG_FLUSH = 103, TAG_STOP = 104 };
 
-/* Request flags. */
-enum { REQ_INTERRUPTED = 1, REQ_BATCH_FULL = 2 };
+/* Request flags. REQ_FAILED: a line could not be computed (an
+ * infrastructure failure, not a failed solve); the run stops after saving
+ * everything else and fails. */
+enum { REQ_INTERRUPTED = 1, REQ_BATCH_FULL = 2, REQ_FAILED = 4 };
 
 /* Request payload: flags, lines done, failed points, busy nanoseconds. */
 enum { RQ_FLAGS, RQ_LINES, RQ_FAILED, RQ_BUSY_NS, RQ_LEN };
@@ -66,6 +69,8 @@ typedef struct sweep_ctx {
   kps_batch *batch;
   size_t batch_cap;        /* lines a rank buffers before it asks for a flush */
   uint64_t n_lines, n_tau;
+  kps_err compute_rc;      /* first failure to compute a line on this rank */
+  int flush_failed;        /* a flush failed: agreed by every rank */
   double busy_s, flush_s, lines_mine;
 } sweep_ctx;
 
@@ -84,22 +89,27 @@ static uint64_t count_failed(const kps_batch *b, size_t row) {
   return n;
 }
 
-/* Computes lines [first, first+count) into the batch; stops early on a signal. */
-static kps_err compute_range(sweep_ctx *c, uint64_t first, uint64_t count, uint64_t *done,
-                             uint64_t *failed) {
-  kps_err rc = KPS_OK;
+/*
+ * Computes lines [first, first+count) into the batch; stops early on a
+ * signal or at a line that cannot be computed (kept in c->compute_rc: the
+ * protocol goes on so that the lines already done are saved).
+ */
+static void compute_range(sweep_ctx *c, uint64_t first, uint64_t count, uint64_t *done,
+                          uint64_t *failed) {
   const double t0 = kps_now();
   *done = 0;
-  for (uint64_t l = first; l < first + count; ++l) {
+  for (uint64_t l = first; l < first + count && c->compute_rc == KPS_OK; ++l) {
     if (stop_requested(c)) break;
-    KPS_CHECK(kps_line_compute(c->lw, l, c->batch));
+    c->compute_rc = kps_line_compute(c->lw, l, c->batch);
+    if (c->compute_rc != KPS_OK) {
+      /* A partial row may be left: it is written but never marked done. */
+      break;
+    }
     *failed += count_failed(c->batch, c->batch->n_lines - 1);
     ++*done;
   }
-cleanup:
   c->busy_s += kps_now() - t0;
   c->lines_mine += (double)*done;
-  return rc;
 }
 
 static kps_err flush(sweep_ctx *c, const uint64_t *ranges, size_t n_ranges, int final) {
@@ -109,7 +119,11 @@ static kps_err flush(sweep_ctx *c, const uint64_t *ranges, size_t n_ranges, int 
    * keeps that wait out of the time charged to HDF5. */
   KPS_CHECK_MPI(MPI_Barrier(c->comm));
   t0 = kps_now();
-  KPS_CHECK(kps_writer_flush(c->writer, c->batch, ranges, n_ranges, final));
+  rc = kps_writer_flush(c->writer, c->batch, ranges, n_ranges, final);
+  if (rc != KPS_OK) {
+    c->flush_failed = 1;
+    goto cleanup;
+  }
   kps_batch_clear(c->batch);
 cleanup:
   c->flush_s += kps_now() - t0;
@@ -194,14 +208,14 @@ static kps_err run_serial(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
   kps_err rc = KPS_OK;
   double next_flush = kps_now() + c->cfg->run.checkpoint_every;
   uint64_t first, count;
-  while (!stop_requested(c) &&
+  while (!stop_requested(c) && c->compute_rc == KPS_OK &&
          next_range(ps, c->n_lines,
                     chunk_size(c, ps->t_line, c->n_lines - ps->next, 1,
                                c->batch_cap - c->batch->n_lines),
                     &first, &count)) {
     uint64_t done = 0;
     const double t0 = kps_now();
-    KPS_CHECK(compute_range(c, first, count, &done, &ps->failed));
+    compute_range(c, first, count, &done, &ps->failed);
     if (done) ps->t_line = (kps_now() - t0) / (double)done;
     KPS_CHECK(commit_range(ps, first, done));
     kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
@@ -268,7 +282,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
       const double t = 1e-9 * (double)rq[RQ_BUSY_NS] / (double)rq[RQ_LINES];
       ps->t_line = ps->t_line > 0 ? 0.7 * ps->t_line + 0.3 * t : t;
     }
-    if (rq[RQ_FLAGS] & REQ_INTERRUPTED) stopping = 1;
+    if (rq[RQ_FLAGS] & (REQ_INTERRUPTED | REQ_FAILED)) stopping = 1;
     if (rq[RQ_FLAGS] & REQ_BATCH_FULL) flush_wanted = 1;
 
     uint64_t first = 0, count = 0;
@@ -334,7 +348,8 @@ static kps_err run_worker(sweep_ctx *c) {
   uint64_t rq[RQ_LEN] = {0};
   for (;;) {
     rq[RQ_FLAGS] = (stop_requested(c) ? REQ_INTERRUPTED : 0) |
-                   (c->batch->n_lines >= c->batch_cap ? REQ_BATCH_FULL : 0);
+                   (c->batch->n_lines >= c->batch_cap ? REQ_BATCH_FULL : 0) |
+                   (c->compute_rc != KPS_OK ? REQ_FAILED : 0);
     KPS_CHECK_MPI(MPI_Send(rq, RQ_LEN, MPI_UINT64_T, 0, TAG_REQUEST, c->comm));
     memset(rq, 0, sizeof rq);
     MPI_Status st;
@@ -343,7 +358,7 @@ static kps_err run_worker(sweep_ctx *c) {
     KPS_CHECK_MPI(MPI_Recv(msg, 2, MPI_UINT64_T, 0, st.MPI_TAG, c->comm, MPI_STATUS_IGNORE));
     if (st.MPI_TAG == TAG_WORK) {
       const double t0 = kps_now();
-      KPS_CHECK(compute_range(c, msg[0], msg[1], &rq[RQ_LINES], &rq[RQ_FAILED]));
+      compute_range(c, msg[0], msg[1], &rq[RQ_LINES], &rq[RQ_FAILED]);
       rq[RQ_BUSY_NS] = (uint64_t)(1e9 * (kps_now() - t0));
     } else if (st.MPI_TAG == TAG_FLUSH) {
       KPS_CHECK(flush(c, NULL, 0, 0));
@@ -371,11 +386,11 @@ static size_t bytes_per_line(const kps_config *cfg) {
 
 kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_Comm comm,
                       kps_sweep_summary *sum) {
-  kps_err rc = KPS_OK;
+  kps_err rc = KPS_OK, agreed = KPS_OK;
   sweep_ctx c = {.cfg = cfg, .opt = opt, .comm = MPI_COMM_NULL};
   plan_state ps = {0};
   double *per_rank = NULL;
-  int resumed = 0, interrupted = 0;
+  int resumed = 0, interrupted = 0, in_step = 1;
   uint64_t messages = 0;
   memset(sum, 0, sizeof *sum);
   const double t_start = kps_now();
@@ -390,26 +405,48 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   c.n_tau = cfg->tau2.n;
   c.batch_cap = (size_t)fmax(1.0, 0.5e6 * cfg->run.memory_limit_mb / (double)bytes_per_line(cfg));
 
+  /* Local set-up first, agreed, so no rank enters the open alone. */
+  kps_err local = KPS_OK;
+  if (c.rank == 0 && !(ps.done = calloc((c.n_lines + 7) / 8 + 1, 1))) local = KPS_ERR_NOMEM;
+  if (local == KPS_OK)
+    local = kps_batch_create(c.n_tau, kps_config_n_bins(cfg), c.batch_cap < 64 ? c.batch_cap : 64,
+                             &c.batch);
+  if (local == KPS_OK && (c.size == 1 || c.rank > 0)) local = kps_line_worker_create(cfg, &c.lw);
+  KPS_CHECK(kps_agree(c.comm, local, &agreed));
+  if (agreed != KPS_OK) KPS_FAIL(agreed, "setting up the sweep failed");
+
   const double t_open = kps_now();
-  KPS_CHECK(kps_writer_open(cfg, opt->output, opt->mode, c.comm, &c.writer, &resumed));
+  KPS_CHECK(kps_writer_open(cfg, opt->output, opt->mode, c.comm, ps.done, &c.writer, &resumed));
   c.flush_s += kps_now() - t_open;
-  KPS_CHECK(kps_batch_create(c.n_tau, kps_config_n_bins(cfg), c.batch_cap < 64 ? c.batch_cap : 64, &c.batch));
-  if (c.rank == 0) {
-    ps.done = calloc((c.n_lines + 7) / 8 + 1, 1);
-    KPS_CHECK_ALLOC(ps.done);
-  }
-  if (resumed) KPS_CHECK(kps_writer_read_done(c.writer, 0, ps.done));
   if (c.rank == 0)
     for (uint64_t l = 0; l < c.n_lines; ++l) ps.lines_done += (uint64_t)is_done(&ps, l);
   const uint64_t at_start = ps.lines_done;
-  if (c.size == 1 || c.rank > 0) KPS_CHECK(kps_line_worker_create(cfg, &c.lw));
 
   kps_progress pg;
   kps_progress_init(&pg, c.n_lines * c.n_tau, at_start * c.n_tau, cfg->run.progress_every,
                     opt->quiet || c.rank != 0);
-  if (c.size == 1) KPS_CHECK(run_serial(&c, &ps, &pg, &interrupted));
-  else if (c.rank == 0) KPS_CHECK(run_master(&c, &ps, &pg, &interrupted, &messages));
-  else KPS_CHECK(run_worker(&c));
+  if (c.size == 1) local = run_serial(&c, &ps, &pg, &interrupted);
+  else if (c.rank == 0) local = run_master(&c, &ps, &pg, &interrupted, &messages);
+  else local = run_worker(&c);
+  /* A failed flush was agreed, and a line that could not be computed was
+   * reported through the protocol: every rank then left its loop at the
+   * same point. Any other failure of a loop (an MPI call, memory for the
+   * bookkeeping) was this rank's alone. */
+  if (local != KPS_OK && !c.flush_failed) {
+    in_step = 0;
+    KPS_FAIL(local, "the master/worker protocol broke down on rank %d", c.rank);
+  }
+  if (local == KPS_OK) local = c.compute_rc;
+  KPS_CHECK(kps_agree(c.comm, local, &agreed));
+  if (agreed != KPS_OK) {
+    /* The failure is known to all; what was flushed stays resumable. */
+    rc = agreed;
+    if (c.rank == 0)
+      fprintf(stderr, "kpsweep: error: the run stopped after a failure; %llu of %llu lines are "
+              "saved in %s (continue with --resume)\n",
+              (unsigned long long)ps.lines_done, (unsigned long long)c.n_lines, opt->output);
+    goto cleanup;
+  }
   if (c.rank == 0) kps_progress_update(&pg, ps.lines_done * c.n_tau, ps.failed, 1);
 
   /* Everyone learns the outcome and the per-rank counts for the record. */
@@ -422,7 +459,6 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   double flush_max = 0.0, busy_total = 0.0;
   KPS_CHECK_MPI(MPI_Allreduce(&c.flush_s, &flush_max, 1, MPI_DOUBLE, MPI_MAX, c.comm));
   KPS_CHECK_MPI(MPI_Allreduce(&c.busy_s, &busy_total, 1, MPI_DOUBLE, MPI_SUM, c.comm));
-  /* Attributes are written collectively: every rank needs rank 0's counts. */
   uint64_t counts[3] = {ps.lines_done, ps.failed, at_start};
   KPS_CHECK_MPI(MPI_Bcast(counts, 3, MPI_UINT64_T, 0, c.comm));
   double times[2] = {epoch_start, kps_epoch_now()};
@@ -456,10 +492,12 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   sum->messages = messages;
   if (interrupted) rc = KPS_ERR_INTERRUPTED;
 cleanup:
-  /* After a failure that may be this rank's alone, closing the file or
-   * freeing the communicator (both collective) could wait forever for
-   * ranks that carry on: leave them to the caller's MPI_Abort. */
-  if (rc == KPS_OK || rc == KPS_ERR_INTERRUPTED || c.size == 1) {
+  /* After a broken protocol the ranks are not in step, and closing the
+   * file or freeing the communicator (both collective) could wait for
+   * ever: leave them to the caller, who must abort. Every other failure
+   * was agreed on, so all ranks are here. */
+  if (rc == KPS_ERR_MPI) in_step = 0;
+  if (in_step || c.size == 1) {
     kps_writer_abort(&c.writer);
     if (c.comm != MPI_COMM_NULL) MPI_Comm_free(&c.comm);
   }

@@ -1,35 +1,42 @@
 /*
- * The parallel HDF5 results file: collective creation from the plan,
- * collective flushes of every rank's batch, the progress map that makes a
- * run resumable, and provenance attributes.
+ * The parallel HDF5 results file. Everything that can fail on one rank
+ * alone (creating the layout, checking a file to resume, the run record)
+ * is done serially by rank 0 (results_file.h), under the output lock, and
+ * agreed on before the ranks meet in a collective. The parallel handle
+ * only overwrites preallocated raw data, so its collectives are agreed on
+ * one by one. A new layout is built under "OUT.part" and renamed into
+ * place once complete: a kill during creation leaves no stub at OUT.
  */
 #include "kpsweep/writer.h"
 
-#include <hdf5.h>
-#include <hdf5_hl.h>
 #include <errno.h>
-#include <math.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "check.h"
-#include "kps_build_config.h"
-#include "kps_revision.h"
-#include "kpsweep/progress.h"
-#include "kpsweep/status.h"
+#include "h5util.h"
+#include "kpsweep/agree.h"
+#include "kpsweep/lock.h"
+#include "results_file.h"
 
-/* Target number of values per HDF5 chunk (about 256 KiB of doubles). */
-#define CHUNK_TARGET 32768
-/* Lines of the progress map read per block on resume. */
-#define READ_BLOCK ((hsize_t)1 << 20)
+/* Metadata beyond the raw data in the estimate of a file's size: a fixed
+ * part, per dataset, and per chunk (B-tree entries), generous by design. */
+#define FILE_FIXED_BYTES (512.0 * 1024)
+#define FILE_DATASET_BYTES 8192.0
+#define FILE_CHUNK_BYTES 96.0
 
 struct kps_writer {
   MPI_Comm comm;
   int rank;
+  char path[KPS_PATH_MAX];
+  kps_lock *lock;               /* rank 0: held from open to close */
   hid_t file;
   hid_t dset[KPS_N_FIELDS];
   hid_t done;
@@ -40,357 +47,172 @@ struct kps_writer {
   uint64_t n_lines;
 };
 
-/* Extent of the trailing dimension of a scope's datasets (0: none). */
-static hsize_t trailing(const kps_writer *w, kps_scope s) {
-  return s == KPS_LINE ? 0 : kps_scope_len(s, w->n_tau, w->n_bins);
-}
-
-static hid_t h5_type(kps_dtype t) {
-  switch (t) {
-    case KPS_F64: return H5T_NATIVE_DOUBLE;
-    case KPS_I32: return H5T_NATIVE_INT32;
-    case KPS_I8: return H5T_NATIVE_INT8;
-  }
-  return H5T_NATIVE_DOUBLE;
-}
-
-static hid_t h5_file_type(kps_dtype t) {
-  switch (t) {
-    case KPS_F64: return H5T_IEEE_F64LE;
-    case KPS_I32: return H5T_STD_I32LE;
-    case KPS_I8: return H5T_STD_I8LE;
-  }
-  return H5T_IEEE_F64LE;
-}
-
-/* Writes (or replaces) an attribute on obj: a scalar for n = 0, else an
- * array of n values. Collective. */
-static kps_err attr_put(hid_t obj, const char *name, hid_t type, int n, const void *data) {
-  kps_err rc = KPS_OK;
-  hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
-  htri_t exists = H5Aexists(obj, name);
-  KPS_CHECK_H5(exists);
-  if (exists) KPS_CHECK_H5(H5Adelete(obj, name));
-  hsize_t dim = (hsize_t)n;
-  KPS_CHECK_H5_ID(sp, n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL));
-  KPS_CHECK_H5_ID(a, H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT));
-  KPS_CHECK_H5(H5Awrite(a, type, data));
-cleanup:
-  if (a >= 0) H5Aclose(a);
-  if (sp >= 0) H5Sclose(sp);
-  return rc;
-}
-
-static kps_err attr_str(hid_t obj, const char *name, const char *s) {
-  kps_err rc = KPS_OK;
-  hid_t t = H5I_INVALID_HID;
-  KPS_CHECK_H5_ID(t, H5Tcopy(H5T_C_S1));
-  KPS_CHECK_H5(H5Tset_size(t, strlen(s) + 1));
-  KPS_CHECK_H5(H5Tset_strpad(t, H5T_STR_NULLTERM));
-  KPS_CHECK(attr_put(obj, name, t, 0, s));
-cleanup:
-  if (t >= 0) H5Tclose(t);
-  return rc;
-}
-
-/* A scalar float64 attribute. */
-static kps_err attr_f64(hid_t obj, const char *name, const double *v) {
-  return attr_put(obj, name, H5T_NATIVE_DOUBLE, 0, v);
-}
-
-static void iso_time(double t, char *buf, size_t n) {
-  time_t s = (time_t)t;
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* Chunk shape: fill from the innermost dimension outwards up to the target. */
-static void chunk_shape(int nd, const hsize_t *dims, hsize_t *chunk) {
-  hsize_t left = CHUNK_TARGET;
-  for (int d = nd - 1; d >= 0; --d) {
-    chunk[d] = dims[d] < left ? dims[d] : left;
-    if (chunk[d] < 1) chunk[d] = 1;
-    left = left / chunk[d] > 0 ? left / chunk[d] : 1;
-  }
-}
-
-/* Writes a whole 1-D dataset from rank 0; the others join with no selection. */
-static kps_err write_from_root(kps_writer *w, hid_t dset, hid_t memtype, hsize_t n,
-                               const void *data) {
-  kps_err rc = KPS_OK;
-  hid_t fsp = H5I_INVALID_HID, msp = H5I_INVALID_HID, xfer = H5I_INVALID_HID;
-  KPS_CHECK_H5_ID(fsp, H5Dget_space(dset));
-  KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &n, NULL));
-  if (w->rank != 0) {
-    KPS_CHECK_H5(H5Sselect_none(fsp));
-    KPS_CHECK_H5(H5Sselect_none(msp));
-  }
-  KPS_CHECK_H5_ID(xfer, H5Pcreate(H5P_DATASET_XFER));
-  KPS_CHECK_H5(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
-  KPS_CHECK_H5(H5Dwrite(dset, memtype, msp, fsp, xfer, data));
-cleanup:
-  if (xfer >= 0) H5Pclose(xfer);
-  if (msp >= 0) H5Sclose(msp);
-  if (fsp >= 0) H5Sclose(fsp);
-  return rc;
-}
-
-static kps_err create_axis(kps_writer *w, hid_t grp, const kps_axis *ax, hid_t *out) {
-  kps_err rc = KPS_OK;
-  hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
-  hsize_t n = ax->n;
-  KPS_CHECK_H5_ID(sp, H5Screate_simple(1, &n, NULL));
-  KPS_CHECK_H5_ID(d, H5Dcreate2(grp, ax->name, H5T_IEEE_F64LE, sp, H5P_DEFAULT,
-                                H5P_DEFAULT, H5P_DEFAULT));
-  KPS_CHECK(write_from_root(w, d, H5T_NATIVE_DOUBLE, n, ax->values));
-  KPS_CHECK_H5(H5DSset_scale(d, ax->name));
-  /* netCDF readers (xarray's h5netcdf engine) look a dimension up in the
-   * dataset's group and its ancestors, not in sibling /axes: a second,
-   * hard link at the root makes /points and /lines readable there. */
-  KPS_CHECK_H5(H5Lcreate_hard(grp, ax->name, w->file, ax->name, H5P_DEFAULT, H5P_DEFAULT));
-  *out = d;
-  d = H5I_INVALID_HID;
-cleanup:
-  if (d >= 0) H5Dclose(d);
-  if (sp >= 0) H5Sclose(sp);
-  return rc;
-}
-
-/*
- * CF flag attributes of a categorical field: flag_values in the dataset's
- * own type, flag_meanings as space-separated words. The status field takes
- * both from the status table.
- */
-static kps_err field_flags(hid_t d, const kps_field_info *fi) {
-  kps_err rc = KPS_OK;
-  int32_t v32[64];
-  int8_t v8[64];
-  char meanings[1024] = "";
-  int n = 0;
-  if (!fi->flag_values) return KPS_OK;
-  if (strcmp(fi->flag_values, KPS_FLAGS_FROM_STATUS) == 0) {
-    for (int c = KPS_ST_NOT_COMPUTED; c <= KPS_ST_LAST && n < 64; ++c) {
-      const size_t len = strlen(meanings);
-      snprintf(meanings + len, sizeof meanings - len, "%s%s", n ? " " : "", kps_status_name(c));
-      v32[n++] = c;
-    }
-  } else {
-    const char *p = fi->flag_values;
-    char *end;
-    for (long x = strtol(p, &end, 10); end != p && n < 64; x = strtol(p, &end, 10)) {
-      v32[n++] = (int32_t)x;
-      p = end;
-    }
-    snprintf(meanings, sizeof meanings, "%s", fi->flag_meanings);
-  }
-  for (int k = 0; k < n; ++k) v8[k] = (int8_t)v32[k];
-  if (fi->type == KPS_I8) KPS_CHECK(attr_put(d, "flag_values", H5T_STD_I8LE, n, v8));
-  else KPS_CHECK(attr_put(d, "flag_values", H5T_STD_I32LE, n, v32));
-  KPS_CHECK(attr_str(d, "flag_meanings", meanings));
-cleanup:
-  return rc;
-}
-
-static kps_err create_field(kps_writer *w, hid_t grp, const kps_field_info *fi,
-                            const hid_t *scales, int n_scales, hid_t *out) {
-  kps_err rc = KPS_OK;
-  hid_t sp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
-  hsize_t dims[KPS_MAX_AXES + 3], chunk[KPS_MAX_AXES + 3];
-  int nd = w->nd_line;
-  memcpy(dims, w->ldims, sizeof(hsize_t) * (size_t)nd);
-  if (trailing(w, fi->scope) > 0) dims[nd++] = trailing(w, fi->scope);
-  chunk_shape(nd, dims, chunk);
-  KPS_CHECK_H5_ID(sp, H5Screate_simple(nd, dims, NULL));
-  KPS_CHECK_H5_ID(dcpl, H5Pcreate(H5P_DATASET_CREATE));
-  KPS_CHECK_H5(H5Pset_chunk(dcpl, nd, chunk));
-  KPS_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
-  const double fnan = NAN;
-  const int32_t fi32 = -1;
-  const int8_t fi8 = -1;
-  const void *fill = fi->type == KPS_F64 ? (const void *)&fnan
-                     : fi->type == KPS_I32 ? (const void *)&fi32 : (const void *)&fi8;
-  KPS_CHECK_H5(H5Pset_fill_value(dcpl, h5_type(fi->type), fill));
-  KPS_CHECK_H5_ID(d, H5Dcreate2(grp, fi->name, h5_file_type(fi->type), sp, H5P_DEFAULT,
-                                dcpl, H5P_DEFAULT));
-  KPS_CHECK(attr_str(d, "units", fi->unit));
-  KPS_CHECK(attr_str(d, "description", fi->doc));
-  KPS_CHECK(field_flags(d, fi));
-  for (int k = 0; k < n_scales && k < nd; ++k)
-    KPS_CHECK_H5(H5DSattach_scale(d, scales[k], (unsigned)k));
-  *out = d;
-  d = H5I_INVALID_HID;
-cleanup:
-  if (d >= 0) H5Dclose(d);
-  if (dcpl >= 0) H5Pclose(dcpl);
-  if (sp >= 0) H5Sclose(sp);
-  return rc;
-}
-
-static char *status_table(void) {
-  size_t cap = 4096, len = 0;
-  char *s = malloc(cap);
-  if (!s) return NULL;
-  s[0] = '\0';
-  for (int c = KPS_ST_NOT_COMPUTED; c <= KPS_ST_LAST; ++c)
-    len += (size_t)snprintf(s + len, cap - len, "%d %s: %s\n", c, kps_status_name(c),
-                            kps_status_doc(c));
-  return s;
-}
-
-static kps_err write_provenance(kps_writer *w, const kps_config *cfg) {
-  kps_err rc = KPS_OK;
-  char *canon = kps_config_canonical(cfg), *codes = status_table();
-  KPS_CHECK_ALLOC(canon);
-  KPS_CHECK_ALLOC(codes);
-  hid_t root = w->file;
-  uint64_t hash = kps_hash64(canon, strlen(canon));
-  /* Attributes are written collectively with identical data: rank 0's clock. */
-  double t_now = kps_epoch_now();
-  KPS_CHECK_MPI(MPI_Bcast(&t_now, 1, MPI_DOUBLE, 0, w->comm));
-  char when[64];
-  iso_time(t_now, when, sizeof when);
-  int size = 0;
-  KPS_CHECK_MPI(MPI_Comm_size(w->comm, &size));
-  const double nranks = size, npts = (double)kps_config_n_points(cfg);
-  KPS_CHECK(attr_str(root, "kpsweep_version", KPS_VERSION));
-  KPS_CHECK(attr_str(root, "git_revision", KPS_GIT_REVISION));
-  KPS_CHECK(attr_str(root, "model", cfg->model->name));
-  KPS_CHECK(attr_str(root, "job_name", cfg->name));
-  KPS_CHECK(attr_str(root, "config", cfg->text));
-  KPS_CHECK(attr_str(root, "config_source", cfg->source));
-  KPS_CHECK(attr_str(root, "config_canonical", canon));
-  KPS_CHECK(attr_put(root, "config_hash", H5T_NATIVE_UINT64, 0, &hash));
-  KPS_CHECK(attr_str(root, "created", when));
-  KPS_CHECK(attr_str(root, "status_codes", codes));
-  KPS_CHECK(attr_f64(root, "n_ranks_created", &nranks));
-  KPS_CHECK(attr_f64(root, "n_points", &npts));
-cleanup:
-  free(canon);
-  free(codes);
-  return rc;
-}
-
-/* Rank 0 checks whether path exists; every rank learns the answer. */
-static kps_err path_exists(const char *path, MPI_Comm comm, int *exists) {
-  kps_err rc = KPS_OK;
-  int rank = 0;
-  KPS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) *exists = access(path, F_OK) == 0;
-  KPS_CHECK_MPI(MPI_Bcast(exists, 1, MPI_INT, 0, comm));
-cleanup:
-  return rc;
-}
-
-/* Creates the parent directory of path on rank 0 (mkdir -p). */
-static kps_err make_parent(const char *path, MPI_Comm comm) {
-  kps_err rc = KPS_OK;
-  int rank = 0, bad = 0;
-  KPS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) {
-    char dir[KPS_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-      *slash = '\0';
-      for (char *c = dir + 1; *c && !bad; ++c)
-        if (*c == '/') {
-          *c = '\0';
-          bad = mkdir(dir, 0777) != 0 && errno != EEXIST;
-          *c = '/';
-        }
-      if (!bad) bad = mkdir(dir, 0777) != 0 && errno != EEXIST;
-      if (bad) fprintf(stderr, "kpsweep: error: cannot create directory %s: %s\n", dir,
-                       strerror(errno));
-    }
-  }
-  KPS_CHECK_MPI(MPI_Bcast(&bad, 1, MPI_INT, 0, comm));
-  if (bad) rc = KPS_ERR_IO;
-cleanup:
-  return rc;
-}
-
-static kps_err create_layout(kps_writer *w, const kps_config *cfg) {
-  kps_err rc = KPS_OK;
-  hid_t g_axes = H5I_INVALID_HID, g_pts = H5I_INVALID_HID, g_lines = H5I_INVALID_HID;
-  hid_t g_prog = H5I_INVALID_HID, sp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
-  hid_t scales[KPS_MAX_AXES + 3], bin_scale = H5I_INVALID_HID;
-  int n_scales = 0;
-  double *centres = NULL;
-  for (int k = 0; k < KPS_MAX_AXES + 3; ++k) scales[k] = H5I_INVALID_HID;
-  KPS_CHECK_H5_ID(g_axes, H5Gcreate2(w->file, "axes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  KPS_CHECK_H5_ID(g_pts, H5Gcreate2(w->file, "points", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  KPS_CHECK_H5_ID(g_lines, H5Gcreate2(w->file, "lines", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  KPS_CHECK_H5_ID(g_prog, H5Gcreate2(w->file, "progress", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  for (size_t a = 0; a < cfg->n_axes; ++a)
-    KPS_CHECK(create_axis(w, g_axes, &cfg->axes[a], &scales[n_scales++]));
-  KPS_CHECK(create_axis(w, g_axes, &cfg->L2, &scales[n_scales++]));
-  KPS_CHECK(create_axis(w, g_axes, &cfg->tau2, &scales[n_scales++]));
-  /* The descent histogram's bin centres (s). */
-  centres = malloc(sizeof(double) * w->n_bins);
-  KPS_CHECK_ALLOC(centres);
-  for (size_t k = 0; k < w->n_bins; ++k) centres[k] = ((double)k + 0.5) * cfg->attack.bin_width;
-  kps_axis bin_axis = {.name = "bin", .param = -1, .n = w->n_bins, .values = centres};
-  KPS_CHECK(create_axis(w, g_axes, &bin_axis, &bin_scale));
-  KPS_CHECK(attr_str(bin_scale, "units", "s"));
-  KPS_CHECK(attr_str(bin_scale, "description", "centres of the descent histogram's bins"));
-  /* Line fields take every scale but tau2's; bin fields the bin scale in
-   * its place. */
-  hid_t by_scope[KPS_MAX_AXES + 3];
-  memcpy(by_scope, scales, sizeof(hid_t) * (size_t)n_scales);
+double kps_writer_file_bytes(const kps_config *cfg) {
   const kps_field_info *fi = kps_fields();
+  double bytes = FILE_FIXED_BYTES + 2.0 * (double)strlen(cfg->text);
+  char *canon = kps_config_canonical(cfg);
+  if (canon) bytes += (double)strlen(canon);
+  free(canon);
+  for (size_t a = 0; a < cfg->n_axes; ++a) bytes += 16.0 * (double)cfg->axes[a].n;
+  bytes += 16.0 * (double)(cfg->L2.n + cfg->tau2.n + kps_config_n_bins(cfg));
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
-    by_scope[n_scales - 1] = fi[f].scope == KPS_LINE_BIN ? bin_scale : scales[n_scales - 1];
-    KPS_CHECK(create_field(w, fi[f].scope == KPS_POINT ? g_pts : g_lines, &fi[f], by_scope,
-                           fi[f].scope == KPS_LINE ? n_scales - 1 : n_scales, &w->dset[f]));
+    hsize_t dims[KPS_FIELD_MAX_RANK];
+    int nd = 0;
+    kps_field_dims(cfg, &fi[f], &nd, dims);
+    double values = 1.0;
+    for (int k = 0; k < nd; ++k) values *= (double)dims[k];
+    const double size = fi[f].type == KPS_F64 ? 8.0 : fi[f].type == KPS_I32 ? 4.0 : 1.0;
+    /* Chunks hold up to KPS_CHUNK_TARGET values; partial ones are whole on disk. */
+    const double chunks = values / KPS_CHUNK_TARGET + (double)nd + 1.0;
+    bytes += values * size + FILE_DATASET_BYTES + chunks * FILE_CHUNK_BYTES +
+             (double)nd * KPS_CHUNK_TARGET * size;
   }
-  hsize_t nl = w->n_lines, ch = nl < CHUNK_TARGET ? nl : CHUNK_TARGET;
-  const uint8_t zero = 0;
-  KPS_CHECK_H5_ID(sp, H5Screate_simple(1, &nl, NULL));
-  KPS_CHECK_H5_ID(dcpl, H5Pcreate(H5P_DATASET_CREATE));
-  KPS_CHECK_H5(H5Pset_chunk(dcpl, 1, &ch));
-  KPS_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
-  KPS_CHECK_H5(H5Pset_fill_value(dcpl, H5T_NATIVE_UINT8, &zero));
-  KPS_CHECK_H5_ID(w->done, H5Dcreate2(g_prog, "line_done", H5T_STD_U8LE, sp, H5P_DEFAULT,
-                                      dcpl, H5P_DEFAULT));
-  KPS_CHECK(attr_str(w->done, "description",
-                     "1 once every point of the line (row-major over axes..., L2) is stored"));
-  KPS_CHECK(write_provenance(w, cfg));
+  return bytes + (double)kps_config_n_lines(cfg) + FILE_DATASET_BYTES;
+}
+
+/* The directory that will hold path: its parent, or the nearest existing
+ * ancestor when that does not exist yet. */
+static void existing_dir(const char *path, char *dir, size_t n) {
+  snprintf(dir, n, "%s", path);
+  for (;;) {
+    char *slash = strrchr(dir, '/');
+    if (!slash) {
+      snprintf(dir, n, ".");
+      return;
+    }
+    if (slash == dir) {
+      dir[1] = '\0';
+      return;
+    }
+    *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) == 0) return;
+  }
+}
+
+kps_err kps_writer_space_check(const kps_config *cfg, const char *path, double *need,
+                               double *avail) {
+  char dir[KPS_PATH_MAX];
+  struct statvfs vfs;
+  existing_dir(path, dir, sizeof dir);
+  *need = kps_writer_file_bytes(cfg);
+  *avail = -1.0;
+  if (statvfs(dir, &vfs) != 0) return KPS_OK; /* unknown: the creation will tell */
+  *avail = (double)vfs.f_bavail * (double)vfs.f_frsize;
+  return *need > *avail ? KPS_ERR_LIMIT : KPS_OK;
+}
+
+/* Creates the parent directories of path (mkdir -p). Not collective. */
+static kps_err make_parent(const char *path) {
+  kps_err rc = KPS_OK;
+  char dir[KPS_PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir) return KPS_OK;
+  *slash = '\0';
+  for (char *c = dir + 1;; ++c) {
+    if (*c != '/' && *c != '\0') continue;
+    const char keep = *c;
+    *c = '\0';
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+      KPS_FAIL(KPS_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
+    *c = keep;
+    if (!keep) break;
+  }
 cleanup:
-  for (int k = 0; k < n_scales; ++k)
-    if (scales[k] >= 0) H5Dclose(scales[k]);
-  if (bin_scale >= 0) H5Dclose(bin_scale);
-  free(centres);
-  if (dcpl >= 0) H5Pclose(dcpl);
-  if (sp >= 0) H5Sclose(sp);
-  if (g_prog >= 0) H5Gclose(g_prog);
-  if (g_lines >= 0) H5Gclose(g_lines);
-  if (g_pts >= 0) H5Gclose(g_pts);
-  if (g_axes >= 0) H5Gclose(g_axes);
   return rc;
 }
 
-static kps_err open_layout(kps_writer *w, const kps_config *cfg, const char *path) {
+/* Makes a completed file durable before it is renamed into place. */
+static kps_err sync_file(const char *path) {
   kps_err rc = KPS_OK;
-  hid_t a = H5I_INVALID_HID;
-  char *canon = kps_config_canonical(cfg);
-  KPS_CHECK_ALLOC(canon);
-  uint64_t want = kps_hash64(canon, strlen(canon)), have = 0;
-  htri_t ok = H5Aexists(w->file, "config_hash");
-  KPS_CHECK_H5(ok);
-  if (!ok) KPS_FAIL(KPS_ERR_MISMATCH, "%s is not a kpsweep results file", path);
-  KPS_CHECK_H5_ID(a, H5Aopen(w->file, "config_hash", H5P_DEFAULT));
-  KPS_CHECK_H5(H5Aread(a, H5T_NATIVE_UINT64, &have));
-  if (have != want) {
-    rc = KPS_ERR_MISMATCH;
-    if (w->rank == 0)
-      fprintf(stderr,
-              "kpsweep: error: %s was made from a different configuration than %s "
-              "(model, parameters, axes, threshold, solver or attack settings differ); "
-              "refusing to resume. Use another -o, or --force to start over.\n",
-              path, cfg->source);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) != 0)
+    KPS_FAIL(KPS_ERR_IO, "cannot sync %s: %s", path, strerror(errno));
+cleanup:
+  if (fd >= 0) close(fd);
+  return rc;
+}
+
+/* Builds the layout under PATH.part and renames it to path. Rank 0. */
+static kps_err create_file(const kps_config *cfg, const char *path, int n_ranks) {
+  kps_err rc = KPS_OK;
+  char part[KPS_PATH_MAX + 8];
+  double need = 0.0, avail = 0.0;
+  if (snprintf(part, sizeof part, "%s.part", path) >= (int)sizeof part)
+    KPS_FAIL(KPS_ERR_IO, "path too long: %s", path);
+  KPS_CHECK(make_parent(path));
+  /* A .part file is only ever written under the lock we hold: a leftover
+   * is from a killed creation. */
+  unlink(part);
+  if (kps_writer_space_check(cfg, path, &need, &avail) != KPS_OK) {
+    rc = KPS_ERR_LIMIT;
+    fprintf(stderr,
+            "kpsweep: error: %s needs about %.3g MB but its file system has %.3g MB free; "
+            "nothing was written. Free space, choose another -o, or shrink the axes.\n",
+            path, need / 1e6, avail / 1e6);
     goto cleanup;
   }
+  KPS_CHECK(kps_file_create(cfg, part, n_ranks));
+  KPS_CHECK(sync_file(part));
+  if (rename(part, path) != 0)
+    KPS_FAIL(KPS_ERR_IO, "cannot rename %s to %s: %s", part, path, strerror(errno));
+cleanup:
+  if (rc != KPS_OK) unlink(part);
+  return rc;
+}
+
+/* What rank 0 decided; broadcast to every rank. */
+enum { PLAN_RC, PLAN_RESUMED, PLAN_LEN };
+
+/*
+ * Rank 0's part of the open: lock, check or create. Reads the progress
+ * map of a resumed file into bits. Not collective.
+ */
+static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode mode,
+                            int n_ranks, uint8_t *bits, int *resumed) {
+  kps_err rc = KPS_OK;
+  struct stat st;
+  *resumed = 0;
+  KPS_CHECK(make_parent(w->path));
+  KPS_CHECK(kps_lock_acquire(w->path, &w->lock));
+  const int exists = stat(w->path, &st) == 0;
+  if (exists && S_ISDIR(st.st_mode))
+    KPS_FAIL(KPS_ERR_USAGE, "%s is a directory; give a file name with -o", w->path);
+  kps_file_kind kind = KPS_FILE_RESULTS;
+  if (exists && mode != KPS_OPEN_FORCE) {
+    if (mode == KPS_OPEN_NEW) {
+      /* Only an empty stub of an interrupted creation may go without --force. */
+      if (kps_file_check(cfg, w->path, bits, &kind) != KPS_OK || kind != KPS_FILE_STUB) {
+        rc = KPS_ERR_EXISTS;
+        fprintf(stderr,
+                "kpsweep: error: %s already exists; nothing was changed. Use --resume to "
+                "continue it, --force to replace it, or -o for another file.\n", w->path);
+        goto cleanup;
+      }
+    } else {
+      KPS_CHECK(kps_file_check(cfg, w->path, bits, &kind));
+    }
+  }
+  if (exists && kind == KPS_FILE_RESULTS && mode == KPS_OPEN_RESUME) {
+    *resumed = 1;
+  } else {
+    if (bits) memset(bits, 0, (kps_config_n_lines(cfg) + 7) / 8);
+    KPS_CHECK(create_file(cfg, w->path, n_ranks));
+  }
+cleanup:
+  return rc;
+}
+
+/* Every rank opens the prepared file with MPI-IO. Collective. */
+static kps_err open_parallel(kps_writer *w) {
+  kps_err rc = KPS_OK;
+  hid_t fapl = H5I_INVALID_HID;
+  KPS_CHECK_H5_ID(fapl, H5Pcreate(H5P_FILE_ACCESS));
+  KPS_CHECK_H5(H5Pset_fapl_mpio(fapl, w->comm, MPI_INFO_NULL));
+  KPS_CHECK_H5(H5Pset_all_coll_metadata_ops(fapl, 1));
+  KPS_CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
+  KPS_CHECK_H5_ID(w->file, H5Fopen(w->path, H5F_ACC_RDWR, fapl));
   const kps_field_info *fi = kps_fields();
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
     char name[128];
@@ -400,106 +222,77 @@ static kps_err open_layout(kps_writer *w, const kps_config *cfg, const char *pat
   }
   KPS_CHECK_H5_ID(w->done, H5Dopen2(w->file, "/progress/line_done", H5P_DEFAULT));
 cleanup:
-  if (a >= 0) H5Aclose(a);
-  free(canon);
+  if (fapl >= 0) H5Pclose(fapl);
   return rc;
+}
+
+/* Closes the parallel handle; 0 when HDF5 reported a failure. Collective. */
+static int close_parallel(kps_writer *w) {
+  int ok = 1;
+  for (int f = 0; f < KPS_N_FIELDS; ++f)
+    if (w->dset[f] >= 0) ok &= H5Dclose(w->dset[f]) >= 0, w->dset[f] = H5I_INVALID_HID;
+  if (w->done >= 0) ok &= H5Dclose(w->done) >= 0, w->done = H5I_INVALID_HID;
+  if (w->file >= 0) ok &= H5Fclose(w->file) >= 0, w->file = H5I_INVALID_HID;
+  return ok;
+}
+
+static void writer_free(kps_writer *w) {
+  kps_lock_release(&w->lock);
+  free(w);
 }
 
 kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode mode,
-                        MPI_Comm comm, kps_writer **out, int *resumed) {
-  kps_err rc = KPS_OK;
-  hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
+                        MPI_Comm comm, uint8_t *done_bits, kps_writer **out, int *resumed) {
+  kps_err rc = KPS_OK, agreed = KPS_OK;
+  int plan[PLAN_LEN] = {KPS_OK, 0}, size = 1;
   kps_writer *w = calloc(1, sizeof *w);
-  KPS_CHECK_ALLOC(w);
-  w->comm = comm;
-  w->file = w->done = H5I_INVALID_HID;
-  for (int f = 0; f < KPS_N_FIELDS; ++f) w->dset[f] = H5I_INVALID_HID;
-  KPS_CHECK_MPI(MPI_Comm_rank(comm, &w->rank));
-  w->nd_line = (int)cfg->n_axes + 1;
-  for (size_t a = 0; a < cfg->n_axes; ++a) w->ldims[a] = cfg->axes[a].n;
-  w->ldims[cfg->n_axes] = cfg->L2.n;
-  w->n_tau = cfg->tau2.n;
-  w->n_bins = kps_config_n_bins(cfg);
-  w->n_lines = kps_config_n_lines(cfg);
+  *out = NULL;
   *resumed = 0;
-
-  int exists = 0;
-  KPS_CHECK(path_exists(path, comm, &exists));
-  if (exists && mode == KPS_OPEN_NEW) {
-    rc = KPS_ERR_EXISTS;
-    if (w->rank == 0)
-      fprintf(stderr,
-              "kpsweep: error: %s already exists; nothing was changed. Use --resume to "
-              "continue it, --force to replace it, or -o for another file.\n", path);
+  if (w) {
+    w->comm = comm;
+    w->file = w->done = H5I_INVALID_HID;
+    for (int f = 0; f < KPS_N_FIELDS; ++f) w->dset[f] = H5I_INVALID_HID;
+    w->nd_line = (int)cfg->n_axes + 1;
+    for (size_t a = 0; a < cfg->n_axes; ++a) w->ldims[a] = cfg->axes[a].n;
+    w->ldims[cfg->n_axes] = cfg->L2.n;
+    w->n_tau = cfg->tau2.n;
+    w->n_bins = kps_config_n_bins(cfg);
+    w->n_lines = kps_config_n_lines(cfg);
+    if (snprintf(w->path, sizeof w->path, "%s", path) >= (int)sizeof w->path) rc = KPS_ERR_IO;
+  }
+  if (!w) rc = KPS_ERR_NOMEM;
+  KPS_CHECK_MPI(MPI_Comm_rank(comm, &plan[PLAN_RESUMED]));
+  if (w) w->rank = plan[PLAN_RESUMED];
+  KPS_CHECK_MPI(MPI_Comm_size(comm, &size));
+  plan[PLAN_RESUMED] = 0;
+  /* Rank 0 works alone; the others wait for its verdict without a core. */
+  if (rc == KPS_OK && w->rank == 0)
+    plan[PLAN_RC] = prepare_file(w, cfg, mode, size, done_bits, &plan[PLAN_RESUMED]);
+  else plan[PLAN_RC] = rc;
+  KPS_CHECK(kps_agree(comm, plan[PLAN_RC], &agreed));
+  if (agreed != KPS_OK) {
+    rc = agreed;
     goto cleanup;
   }
-  KPS_CHECK(make_parent(path, comm));
-  KPS_CHECK_H5_ID(fapl, H5Pcreate(H5P_FILE_ACCESS));
-  KPS_CHECK_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
-  KPS_CHECK_H5(H5Pset_all_coll_metadata_ops(fapl, 1));
-  KPS_CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
-  /* Dense attribute storage (1.8 format): the job text and its canonical
-   * form can exceed the 64 KiB of compact attributes. */
-  KPS_CHECK_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST));
-  KPS_CHECK_H5_ID(fcpl, H5Pcreate(H5P_FILE_CREATE));
-  KPS_CHECK_H5(H5Pset_attr_phase_change(fcpl, 0, 0));
-  if (exists && mode == KPS_OPEN_RESUME) {
-    w->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
-    if (w->file < 0)
-      KPS_FAIL(KPS_ERR_HDF5, "cannot open %s for resuming (not an HDF5 file, or not writable)",
-               path);
-    KPS_CHECK(open_layout(w, cfg, path));
-    *resumed = 1;
-  } else {
-    w->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
-    if (w->file < 0)
-      KPS_FAIL(KPS_ERR_HDF5, "cannot create the results file %s (a directory? no write access?)",
-               path);
-    KPS_CHECK(create_layout(w, cfg));
-    KPS_CHECK_H5(H5Fflush(w->file, H5F_SCOPE_GLOBAL));
+  KPS_CHECK_MPI(MPI_Bcast(&plan[PLAN_RESUMED], 1, MPI_INT, 0, comm));
+  rc = open_parallel(w);
+  KPS_CHECK(kps_agree(comm, rc, &agreed));
+  rc = agreed;
+  if (rc != KPS_OK) {
+    if (w->rank == 0)
+      fprintf(stderr, "kpsweep: error: %s could not be opened for parallel writing\n", path);
+    goto cleanup;
   }
+  *resumed = plan[PLAN_RESUMED];
   *out = w;
   w = NULL;
 cleanup:
-  if (fcpl >= 0) H5Pclose(fcpl);
-  if (fapl >= 0) H5Pclose(fapl);
-  kps_writer_abort(&w);
-  return rc;
-}
-
-kps_err kps_writer_read_done(kps_writer *w, int root, uint8_t *bits) {
-  kps_err rc = KPS_OK;
-  hid_t fsp = H5I_INVALID_HID, msp = H5I_INVALID_HID, xfer = H5I_INVALID_HID;
-  uint8_t *block = NULL;
-  const hsize_t bs = READ_BLOCK;
-  KPS_CHECK_H5_ID(fsp, H5Dget_space(w->done));
-  KPS_CHECK_H5_ID(xfer, H5Pcreate(H5P_DATASET_XFER));
-  KPS_CHECK_H5(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
-  block = malloc(bs);
-  KPS_CHECK_ALLOC(block);
-  if (bits && w->rank == root) memset(bits, 0, (w->n_lines + 7) / 8);
-  for (hsize_t start = 0; start < w->n_lines; start += bs) {
-    hsize_t count = w->n_lines - start < bs ? w->n_lines - start : bs;
-    KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &count, NULL));
-    KPS_CHECK_H5(H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &count, NULL));
-    if (w->rank != root) {
-      KPS_CHECK_H5(H5Sselect_none(fsp));
-      KPS_CHECK_H5(H5Sselect_none(msp));
-    }
-    KPS_CHECK_H5(H5Dread(w->done, H5T_NATIVE_UINT8, msp, fsp, xfer, block));
-    H5Sclose(msp), msp = H5I_INVALID_HID;
-    if (w->rank == root)
-      for (hsize_t k = 0; k < count; ++k)
-        if (block[k]) bits[(start + k) / 8] |= (uint8_t)(1u << ((start + k) % 8));
+  if (w) {
+    close_parallel(w);
+    writer_free(w);
   }
-cleanup:
-  free(block);
-  if (xfer >= 0) H5Pclose(xfer);
-  if (msp >= 0) H5Sclose(msp);
-  if (fsp >= 0) H5Sclose(fsp);
   return rc;
 }
-
 /* Hyperslab boxes of a selection, built before they are combined. */
 typedef struct box_list {
   int nd;        /* dimensions per box */
@@ -640,93 +433,119 @@ cleanup:
   return rc;
 }
 
+/* Records the first failure of a collective step without leaving it: the
+ * other ranks are in the same call, and every rank must make the same
+ * sequence of collective calls until the outcome is agreed. */
+#define STEP(call, what)                                                     \
+  do {                                                                       \
+    if ((call) < 0 && step == KPS_OK) {                                      \
+      step = KPS_ERR_HDF5;                                                   \
+      kps_error_report(__FILE__, __LINE__, __func__, step, "%s failed", what); \
+    }                                                                        \
+  } while (0)
+
 kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *ranges,
                          size_t n_ranges, int final) {
-  kps_err rc = KPS_OK;
-  hid_t xfer = H5I_INVALID_HID, msp = H5I_INVALID_HID, done_sp = H5I_INVALID_HID;
+  kps_err rc = KPS_OK, step = KPS_OK, agreed = KPS_OK;
+  hid_t xfer = H5I_INVALID_HID, done_sp = H5I_INVALID_HID;
+  hid_t msp[KPS_N_FIELDS + 1];
   hid_t sel[KPS_N_SCOPES] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
   uint8_t *ones = NULL;
-  const size_t rows = b ? b->n_lines : 0;
-  for (size_t r = 1; r < rows; ++r)
-    if (b->line_ids[r] <= b->line_ids[r - 1])
-      KPS_FAIL(KPS_ERR_INTERNAL, "batch rows are not sorted by line id");
-  KPS_CHECK_H5_ID(xfer, H5Pcreate(H5P_DATASET_XFER));
-  KPS_CHECK_H5(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
-  const kps_field_info *fi = kps_fields();
-  /* Every dataset of a scope has the same extent: one selection serves all. */
-  KPS_CHECK(select_lines(w, w->dset[F_O], rows ? b->line_ids : NULL, rows, w->n_tau,
-                         &sel[KPS_POINT]));
-  KPS_CHECK(select_lines(w, w->dset[F_O_TH], rows ? b->line_ids : NULL, rows, 0, &sel[KPS_LINE]));
-  KPS_CHECK(select_lines(w, w->dset[F_DESC_HIST], rows ? b->line_ids : NULL, rows, w->n_bins,
-                         &sel[KPS_LINE_BIN]));
-  static const char dummy[8];
-  for (int f = 0; f < KPS_N_FIELDS; ++f) {
-    hsize_t nvals = rows * kps_scope_len(fi[f].scope, w->n_tau, w->n_bins);
-    hsize_t mdim = nvals > 0 ? nvals : 1;
-    KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &mdim, NULL));
-    if (nvals == 0) KPS_CHECK_H5(H5Sselect_none(msp));
-    KPS_CHECK_H5(H5Dwrite(w->dset[f], h5_type(fi[f].type), msp, sel[fi[f].scope], xfer,
-                          rows ? b->data[f] : dummy));
-    H5Sclose(msp), msp = H5I_INVALID_HID;
-  }
-  /* The progress map is written after the data, so a line marked done is
-   * always complete in the file. */
   hsize_t n_done = 0;
-  KPS_CHECK(select_ranges(w, ranges, n_ranges, &done_sp, &n_done));
-  hsize_t md = n_done > 0 ? n_done : 1;
-  ones = malloc(md);
-  KPS_CHECK_ALLOC(ones);
-  memset(ones, 1, md);
-  KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &md, NULL));
-  if (n_done == 0) KPS_CHECK_H5(H5Sselect_none(msp));
-  KPS_CHECK_H5(H5Dwrite(w->done, H5T_NATIVE_UINT8, msp, done_sp, xfer, ones));
+  const size_t rows = b ? b->n_lines : 0;
+  const kps_field_info *fi = kps_fields();
+  static const char dummy[8];
+  for (int f = 0; f <= KPS_N_FIELDS; ++f) msp[f] = H5I_INVALID_HID;
+
+  /* 1. Local preparation: selections, memory spaces. No collective yet. */
+  for (size_t r = 1; r < rows && step == KPS_OK; ++r)
+    if (b->line_ids[r] <= b->line_ids[r - 1]) {
+      step = KPS_ERR_INTERNAL;
+      kps_error_report(__FILE__, __LINE__, __func__, step, "batch rows are not sorted by line id");
+    }
+  if (step == KPS_OK) step = (xfer = H5Pcreate(H5P_DATASET_XFER)) < 0 ? KPS_ERR_HDF5 : KPS_OK;
+  if (step == KPS_OK && H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE) < 0) step = KPS_ERR_HDF5;
+  /* Every dataset of a scope has the same extent: one selection serves all. */
+  if (step == KPS_OK)
+    step = select_lines(w, w->dset[F_O], rows ? b->line_ids : NULL, rows, w->n_tau,
+                        &sel[KPS_POINT]);
+  if (step == KPS_OK)
+    step = select_lines(w, w->dset[F_O_TH], rows ? b->line_ids : NULL, rows, 0, &sel[KPS_LINE]);
+  if (step == KPS_OK)
+    step = select_lines(w, w->dset[F_DESC_HIST], rows ? b->line_ids : NULL, rows, w->n_bins,
+                        &sel[KPS_LINE_BIN]);
+  for (int f = 0; f < KPS_N_FIELDS && step == KPS_OK; ++f) {
+    const hsize_t nvals = rows * kps_scope_len(fi[f].scope, w->n_tau, w->n_bins);
+    hsize_t mdim = nvals > 0 ? nvals : 1;
+    if ((msp[f] = H5Screate_simple(1, &mdim, NULL)) < 0 ||
+        (nvals == 0 && H5Sselect_none(msp[f]) < 0))
+      step = KPS_ERR_HDF5;
+  }
+  if (step == KPS_OK) step = select_ranges(w, ranges, n_ranges, &done_sp, &n_done);
+  if (step == KPS_OK) {
+    hsize_t md = n_done > 0 ? n_done : 1;
+    ones = malloc(md);
+    if (!ones) step = KPS_ERR_NOMEM;
+    else memset(ones, 1, md);
+    if (step == KPS_OK && ((msp[KPS_N_FIELDS] = H5Screate_simple(1, &md, NULL)) < 0 ||
+                           (n_done == 0 && H5Sselect_none(msp[KPS_N_FIELDS]) < 0)))
+      step = KPS_ERR_HDF5;
+  }
+  KPS_CHECK(kps_agree(w->comm, step, &agreed));
+  if (agreed != KPS_OK) KPS_FAIL(agreed, "preparing a flush of %s failed", w->path);
+
+  /* 2. The data, every field, by every rank. */
+  for (int f = 0; f < KPS_N_FIELDS; ++f)
+    STEP(H5Dwrite(w->dset[f], kps_h5_mem_type(fi[f].type), msp[f], sel[fi[f].scope], xfer,
+                  rows ? b->data[f] : dummy),
+         fi[f].name);
+  KPS_CHECK(kps_agree(w->comm, step, &agreed));
+  if (agreed != KPS_OK) KPS_FAIL(agreed, "writing results to %s failed", w->path);
+
+  /* 3. Only then the progress map, so a line marked done is complete. */
+  STEP(H5Dwrite(w->done, H5T_NATIVE_UINT8, msp[KPS_N_FIELDS], done_sp, xfer, ones),
+       "the progress map");
   /* A checkpoint must reach the disk; the final flush is followed by the
    * close, which flushes anyway. */
-  if (!final) KPS_CHECK_H5(H5Fflush(w->file, H5F_SCOPE_GLOBAL));
+  if (!final) STEP(H5Fflush(w->file, H5F_SCOPE_GLOBAL), "H5Fflush");
+  KPS_CHECK(kps_agree(w->comm, step, &agreed));
+  if (agreed != KPS_OK) KPS_FAIL(agreed, "recording progress in %s failed", w->path);
 cleanup:
   free(ones);
   if (done_sp >= 0) H5Sclose(done_sp);
   for (int k = 0; k < KPS_N_SCOPES; ++k)
     if (sel[k] >= 0) H5Sclose(sel[k]);
-  if (msp >= 0) H5Sclose(msp);
+  for (int f = 0; f <= KPS_N_FIELDS; ++f)
+    if (msp[f] >= 0) H5Sclose(msp[f]);
   if (xfer >= 0) H5Pclose(xfer);
   return rc;
 }
 
 kps_err kps_writer_close(kps_writer **wp, const kps_run_record *rec) {
-  kps_err rc = KPS_OK;
+  kps_err rc = KPS_OK, agreed = KPS_OK;
   kps_writer *w = *wp;
-  char t0[64], t1[64];
-  iso_time(rec->start_time, t0, sizeof t0);
-  iso_time(rec->end_time, t1, sizeof t1);
-  const double complete = rec->complete, interrupted = rec->interrupted;
-  const double nr = rec->n_ranks, ld = (double)rec->lines_done;
-  KPS_CHECK(attr_str(w->file, "start_time", t0));
-  KPS_CHECK(attr_str(w->file, "end_time", t1));
-  KPS_CHECK(attr_f64(w->file, "start_epoch", &rec->start_time));
-  KPS_CHECK(attr_f64(w->file, "end_epoch", &rec->end_time));
-  KPS_CHECK(attr_f64(w->file, "lines_computed", &rec->lines_computed));
-  KPS_CHECK(attr_f64(w->file, "complete", &complete));
-  KPS_CHECK(attr_f64(w->file, "interrupted", &interrupted));
-  KPS_CHECK(attr_f64(w->file, "n_ranks", &nr));
-  KPS_CHECK(attr_f64(w->file, "lines_done", &ld));
-  KPS_CHECK(attr_put(w->file, "rank_lines", H5T_NATIVE_DOUBLE, rec->n_ranks, rec->rank_lines));
-  KPS_CHECK(attr_put(w->file, "rank_busy_seconds", H5T_NATIVE_DOUBLE, rec->n_ranks,
-                     rec->rank_busy_s));
-  KPS_CHECK(attr_f64(w->file, "hdf5_seconds", &rec->hdf5_seconds));
-  KPS_CHECK(attr_str(w->file, "git_revision_last_run", KPS_GIT_REVISION));
+  *wp = NULL;
+  if (!w) return KPS_OK;
+  kps_err local = close_parallel(w) ? KPS_OK : KPS_ERR_HDF5;
+  KPS_CHECK(kps_agree(w->comm, local, &agreed));
+  if (agreed != KPS_OK) KPS_FAIL(agreed, "closing %s failed", w->path);
+  local = w->rank == 0 ? kps_file_write_record(w->path, rec) : KPS_OK;
+  KPS_CHECK(kps_agree(w->comm, local, &agreed));
+  if (agreed != KPS_OK) {
+    rc = agreed;
+    if (w->rank == 0)
+      fprintf(stderr,
+              "kpsweep: error: the run record could not be written to %s (a full disk?); the "
+              "computed lines are saved: free space and run again with --resume.\n", w->path);
+  }
 cleanup:
-  kps_writer_abort(wp);
+  writer_free(w);
   return rc;
 }
 
 void kps_writer_abort(kps_writer **wp) {
   if (!wp || !*wp) return;
-  kps_writer *w = *wp;
-  for (int f = 0; f < KPS_N_FIELDS; ++f)
-    if (w->dset[f] >= 0) H5Dclose(w->dset[f]);
-  if (w->done >= 0) H5Dclose(w->done);
-  if (w->file >= 0) H5Fclose(w->file);
-  free(w);
+  close_parallel(*wp);
+  writer_free(*wp);
   *wp = NULL;
 }

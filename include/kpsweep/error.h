@@ -24,7 +24,8 @@
   X(KPS_ERR_INTERRUPTED, -9, "interrupted by a signal; output is resumable") \
   X(KPS_ERR_MISMATCH, -10, "results file does not match this configuration") \
   X(KPS_ERR_EXISTS, -11, "output exists (use --force or --resume)")         \
-  X(KPS_ERR_LIMIT, -12, "plan exceeds a configured limit")
+  X(KPS_ERR_LIMIT, -12, "plan exceeds a configured limit")                \
+  X(KPS_ERR_LOCKED, -13, "output is being written by another run")
 
 typedef enum kps_err_code {
 #define KPS_ERR_ENUM_(name, value, msg) name = value,

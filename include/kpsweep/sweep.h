@@ -35,10 +35,15 @@ typedef struct kps_sweep_summary {
 /*
  * Runs the sweep of cfg into opt->output. Returns KPS_OK when every line is
  * done, KPS_ERR_INTERRUPTED when a signal stopped it after a final flush,
- * or an infrastructure error. The summary is valid on rank 0.
- * Collective on comm. After an infrastructure error on a run of several
- * ranks the file and the duplicated communicator are left open, since the
- * failure may be this rank's alone: the caller must MPI_Abort (main does).
+ * or an error. A line that cannot be computed on one rank stops the run
+ * after everything else computed is saved; a failed flush is agreed by
+ * all ranks. Both return the same error on every rank, with the file
+ * closed and resumable. Only a failure of the master/worker protocol
+ * itself (an MPI call) can leave ranks out of step: it returns
+ * KPS_ERR_MPI (or the failing rank's code) with the file and the
+ * duplicated communicator left open, and the caller must abort (main's
+ * timed agreement on the exit status does). The summary is valid on
+ * rank 0. Collective on comm.
  */
 kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_Comm comm,
                       kps_sweep_summary *sum);

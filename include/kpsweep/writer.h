@@ -5,8 +5,9 @@
  *   /points/<field>   shape (axes..., L2, tau2)
  *   /lines/<field>    shape (axes..., L2)
  *   /progress/line_done  uint8 per line, 1 once the line is in the file
- * and provenance attributes on the root group. All datasets are created
- * collectively up front from the plan; later writes are collective.
+ * and provenance attributes on the root group. Rank 0 creates every dataset
+ * up front from the plan (with its disk space); the ranks then write into
+ * it collectively.
  */
 #ifndef KPSWEEP_WRITER_H
 #define KPSWEEP_WRITER_H
@@ -26,27 +27,43 @@ typedef enum kps_open_mode {
 } kps_open_mode;
 
 /*
- * Creates (or, for RESUME, opens and checks) the results file. For RESUME
- * of a file that does not exist, creates it. Sets *resumed to 1 when an
- * existing file was opened. Collective on comm.
+ * Opens the results file for the run, in three agreed steps:
+ *  1. rank 0 alone takes the output lock (a second writer is refused with
+ *     KPS_ERR_LOCKED, naming the running job);
+ *  2. rank 0 alone checks an existing file (RESUME: same configuration,
+ *     every dataset of the plan's shape; its progress map goes to
+ *     done_bits) or creates the layout under PATH.part, after checking the
+ *     free space, and renames it into place (NEW, FORCE, RESUME of a
+ *     missing file or of a stub left by an interrupted creation);
+ *  3. every rank opens it with MPI-IO.
+ * done_bits: on rank 0 a buffer of (n_lines + 7) / 8 bytes, filled with the
+ * lines already done (bit l % 8 of byte l / 8) and zeroed for a new file;
+ * NULL elsewhere. Sets *resumed when an existing file was continued.
+ * Collective; every rank returns the same code, and after a failure
+ * nothing is left open and no existing file was changed.
  */
 kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode mode,
-                        MPI_Comm comm, kps_writer **out, int *resumed);
+                        MPI_Comm comm, uint8_t *done_bits, kps_writer **out, int *resumed);
+
+/* Estimated size in bytes of the results file of cfg (generous). Not collective. */
+double kps_writer_file_bytes(const kps_config *cfg);
 
 /*
- * Reads /progress/line_done on rank `root` into a bit map (bit l % 8 of
- * byte l / 8 set when line l is done; (n_lines + 7) / 8 bytes), in blocks so
- * that no byte-per-line copy is held; other ranks pass NULL. Collective on
- * the writer's communicator.
+ * Compares the estimated file size (*need) with the free space of the file
+ * system that will hold path (*avail; -1 when unknown). Returns
+ * KPS_ERR_LIMIT when it does not fit, without printing. Not collective.
  */
-kps_err kps_writer_read_done(kps_writer *w, int root, uint8_t *bits);
+kps_err kps_writer_space_check(const kps_config *cfg, const char *path, double *need,
+                               double *avail);
 
 /*
  * Writes the lines held in b (rows sorted by line id; b may be NULL or
  * empty) and then marks complete the lines of n_ranges ranges
  * (ranges[2k] = first line, ranges[2k+1] = count; usually only the master
  * passes any). A checkpoint (final = 0) also flushes the file to disk; the
- * final flush leaves that to kps_writer_close. Collective.
+ * final flush leaves that to kps_writer_close. Only preallocated bytes are
+ * overwritten. Collective; the outcome is agreed (every rank returns the
+ * same code) and the progress map is written only when the data was.
  */
 kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *ranges,
                          size_t n_ranges, int final);
@@ -64,10 +81,15 @@ typedef struct kps_run_record {
   double lines_computed;       /* lines computed by this run (not resumed ones) */
 } kps_run_record;
 
-/* Writes the run record as attributes and closes the file. Collective. */
+/*
+ * Closes the parallel handle, then rank 0 writes the run record as root
+ * attributes (serially) and releases the lock. Collective; the outcome is
+ * agreed. *w is NULL afterwards in every case.
+ */
 kps_err kps_writer_close(kps_writer **w, const kps_run_record *rec);
 
-/* Closes without writing a record (error paths). Collective. */
+/* Closes without a record and releases the lock (after an agreed failure,
+ * or when the run stops early). Collective. */
 void kps_writer_abort(kps_writer **w);
 
 #endif

@@ -1,0 +1,252 @@
+/*
+ * Creation of the results file's layout, serially on rank 0. Every dataset
+ * is allocated at creation and filled with its fill value: the disk space
+ * of the whole plan is claimed before any computation, so a file system
+ * too small fails here and not hours later, and the checkpoints of a run
+ * only overwrite bytes already on disk (they never grow the file, and never
+ * change HDF5 metadata, which is what makes a kill during one harmless).
+ */
+#include <hdf5.h>
+#include <hdf5_hl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "h5util.h"
+#include "kps_build_config.h"
+#include "kps_revision.h"
+#include "kpsweep/progress.h"
+#include "kpsweep/status.h"
+#include "results_file.h"
+
+/* Room for the CF flags of one categorical field. */
+#define FLAGS_MAX 64
+
+/* Chunk shape: fill from the innermost dimension outwards up to the target. */
+static void chunk_shape(int nd, const hsize_t *dims, hsize_t *chunk) {
+  hsize_t left = KPS_CHUNK_TARGET;
+  for (int d = nd - 1; d >= 0; --d) {
+    chunk[d] = dims[d] < left ? dims[d] : left;
+    if (chunk[d] < 1) chunk[d] = 1;
+    left = left / chunk[d] > 0 ? left / chunk[d] : 1;
+  }
+}
+
+static kps_err create_axis(hid_t file, hid_t grp, const kps_axis *ax, hid_t *out) {
+  kps_err rc = KPS_OK;
+  hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
+  hsize_t n = ax->n;
+  KPS_CHECK_H5_ID(sp, H5Screate_simple(1, &n, NULL));
+  KPS_CHECK_H5_ID(d, H5Dcreate2(grp, ax->name, H5T_IEEE_F64LE, sp, H5P_DEFAULT,
+                                H5P_DEFAULT, H5P_DEFAULT));
+  KPS_CHECK_H5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, ax->values));
+  KPS_CHECK_H5(H5DSset_scale(d, ax->name));
+  /* netCDF readers (xarray's h5netcdf engine) look a dimension up in the
+   * dataset's group and its ancestors, not in sibling /axes: a second,
+   * hard link at the root makes /points and /lines readable there. */
+  KPS_CHECK_H5(H5Lcreate_hard(grp, ax->name, file, ax->name, H5P_DEFAULT, H5P_DEFAULT));
+  *out = d;
+  d = H5I_INVALID_HID;
+cleanup:
+  if (d >= 0) H5Dclose(d);
+  if (sp >= 0) H5Sclose(sp);
+  return rc;
+}
+
+/*
+ * CF flag attributes of a categorical field: flag_values in the dataset's
+ * own type, flag_meanings as space-separated words. The status field takes
+ * both from the status table.
+ */
+static kps_err field_flags(hid_t d, const kps_field_info *fi) {
+  kps_err rc = KPS_OK;
+  int32_t v32[FLAGS_MAX];
+  int8_t v8[FLAGS_MAX];
+  char meanings[1024] = "";
+  int n = 0;
+  if (!fi->flag_values) return KPS_OK;
+  if (strcmp(fi->flag_values, KPS_FLAGS_FROM_STATUS) == 0) {
+    for (int c = KPS_ST_NOT_COMPUTED; c <= KPS_ST_LAST && n < FLAGS_MAX; ++c) {
+      const size_t len = strlen(meanings);
+      snprintf(meanings + len, sizeof meanings - len, "%s%s", n ? " " : "", kps_status_name(c));
+      v32[n++] = c;
+    }
+  } else {
+    const char *p = fi->flag_values;
+    char *end;
+    for (long x = strtol(p, &end, 10); end != p && n < FLAGS_MAX; x = strtol(p, &end, 10)) {
+      v32[n++] = (int32_t)x;
+      p = end;
+    }
+    snprintf(meanings, sizeof meanings, "%s", fi->flag_meanings);
+  }
+  for (int k = 0; k < n; ++k) v8[k] = (int8_t)v32[k];
+  if (fi->type == KPS_I8) KPS_CHECK(kps_attr_put(d, "flag_values", H5T_STD_I8LE, n, v8));
+  else KPS_CHECK(kps_attr_put(d, "flag_values", H5T_STD_I32LE, n, v32));
+  KPS_CHECK(kps_attr_str(d, "flag_meanings", meanings));
+cleanup:
+  return rc;
+}
+
+static kps_err create_field(const kps_config *cfg, hid_t grp, const kps_field_info *fi,
+                            const hid_t *scales) {
+  kps_err rc = KPS_OK;
+  hid_t sp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
+  hsize_t dims[KPS_FIELD_MAX_RANK], chunk[KPS_FIELD_MAX_RANK];
+  int nd = 0;
+  kps_field_dims(cfg, fi, &nd, dims);
+  chunk_shape(nd, dims, chunk);
+  KPS_CHECK_H5_ID(sp, H5Screate_simple(nd, dims, NULL));
+  KPS_CHECK_H5_ID(dcpl, H5Pcreate(H5P_DATASET_CREATE));
+  KPS_CHECK_H5(H5Pset_chunk(dcpl, nd, chunk));
+  KPS_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
+  KPS_CHECK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC));
+  const double fnan = NAN;
+  const int32_t fi32 = -1;
+  const int8_t fi8 = -1;
+  const void *fill = fi->type == KPS_F64 ? (const void *)&fnan
+                     : fi->type == KPS_I32 ? (const void *)&fi32 : (const void *)&fi8;
+  KPS_CHECK_H5(H5Pset_fill_value(dcpl, kps_h5_mem_type(fi->type), fill));
+  KPS_CHECK_H5_ID(d, H5Dcreate2(grp, fi->name, kps_h5_file_type(fi->type), sp, H5P_DEFAULT,
+                                dcpl, H5P_DEFAULT));
+  KPS_CHECK(kps_attr_str(d, "units", fi->unit));
+  KPS_CHECK(kps_attr_str(d, "description", fi->doc));
+  KPS_CHECK(field_flags(d, fi));
+  for (int k = 0; k < nd; ++k) KPS_CHECK_H5(H5DSattach_scale(d, scales[k], (unsigned)k));
+cleanup:
+  if (d >= 0) H5Dclose(d);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (sp >= 0) H5Sclose(sp);
+  return rc;
+}
+
+static char *status_table(void) {
+  size_t cap = 4096, len = 0;
+  char *s = malloc(cap);
+  if (!s) return NULL;
+  s[0] = '\0';
+  for (int c = KPS_ST_NOT_COMPUTED; c <= KPS_ST_LAST && len < cap; ++c)
+    len += (size_t)snprintf(s + len, cap - len, "%d %s: %s\n", c, kps_status_name(c),
+                            kps_status_doc(c));
+  return s;
+}
+
+static kps_err write_provenance(hid_t root, const kps_config *cfg, int n_ranks) {
+  kps_err rc = KPS_OK;
+  char *canon = kps_config_canonical(cfg), *codes = status_table();
+  KPS_CHECK_ALLOC(canon);
+  KPS_CHECK_ALLOC(codes);
+  const uint64_t hash = kps_hash64(canon, strlen(canon));
+  char when[64];
+  kps_iso_time(kps_epoch_now(), when, sizeof when);
+  KPS_CHECK(kps_attr_str(root, "kpsweep_version", KPS_VERSION));
+  KPS_CHECK(kps_attr_str(root, "git_revision", KPS_GIT_REVISION));
+  KPS_CHECK(kps_attr_str(root, "model", cfg->model->name));
+  KPS_CHECK(kps_attr_str(root, "job_name", cfg->name));
+  KPS_CHECK(kps_attr_str(root, "config", cfg->text));
+  KPS_CHECK(kps_attr_str(root, "config_source", cfg->source));
+  KPS_CHECK(kps_attr_str(root, "config_canonical", canon));
+  KPS_CHECK(kps_attr_str(root, "created", when));
+  KPS_CHECK(kps_attr_str(root, "status_codes", codes));
+  KPS_CHECK(kps_attr_f64(root, "n_ranks_created", n_ranks));
+  KPS_CHECK(kps_attr_f64(root, "n_points", (double)kps_config_n_points(cfg)));
+  /* Last: its presence marks a complete layout. */
+  KPS_CHECK(kps_attr_put(root, "config_hash", H5T_NATIVE_UINT64, 0, &hash));
+cleanup:
+  free(canon);
+  free(codes);
+  return rc;
+}
+
+static kps_err create_progress(const kps_config *cfg, hid_t g_prog) {
+  kps_err rc = KPS_OK;
+  hid_t sp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
+  hsize_t nl = kps_config_n_lines(cfg), ch = nl < KPS_CHUNK_TARGET ? nl : KPS_CHUNK_TARGET;
+  const uint8_t zero = 0;
+  KPS_CHECK_H5_ID(sp, H5Screate_simple(1, &nl, NULL));
+  KPS_CHECK_H5_ID(dcpl, H5Pcreate(H5P_DATASET_CREATE));
+  KPS_CHECK_H5(H5Pset_chunk(dcpl, 1, &ch));
+  KPS_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
+  KPS_CHECK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC));
+  KPS_CHECK_H5(H5Pset_fill_value(dcpl, H5T_NATIVE_UINT8, &zero));
+  KPS_CHECK_H5_ID(d, H5Dcreate2(g_prog, "line_done", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl,
+                                H5P_DEFAULT));
+  KPS_CHECK(kps_attr_str(d, "description",
+                         "1 once every point of the line (row-major over axes..., L2) is stored"));
+cleanup:
+  if (d >= 0) H5Dclose(d);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (sp >= 0) H5Sclose(sp);
+  return rc;
+}
+
+static kps_err create_layout(hid_t file, const kps_config *cfg, int n_ranks) {
+  kps_err rc = KPS_OK;
+  hid_t g_axes = H5I_INVALID_HID, g_pts = H5I_INVALID_HID, g_lines = H5I_INVALID_HID;
+  hid_t g_prog = H5I_INVALID_HID;
+  hid_t scales[KPS_MAX_AXES + 3], bin_scale = H5I_INVALID_HID;
+  int n_scales = 0;
+  double *centres = NULL;
+  const size_t n_bins = kps_config_n_bins(cfg);
+  for (int k = 0; k < KPS_MAX_AXES + 3; ++k) scales[k] = H5I_INVALID_HID;
+  KPS_CHECK_H5_ID(g_axes, H5Gcreate2(file, "axes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  KPS_CHECK_H5_ID(g_pts, H5Gcreate2(file, "points", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  KPS_CHECK_H5_ID(g_lines, H5Gcreate2(file, "lines", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  KPS_CHECK_H5_ID(g_prog, H5Gcreate2(file, "progress", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  for (size_t a = 0; a < cfg->n_axes; ++a)
+    KPS_CHECK(create_axis(file, g_axes, &cfg->axes[a], &scales[n_scales++]));
+  KPS_CHECK(create_axis(file, g_axes, &cfg->L2, &scales[n_scales++]));
+  KPS_CHECK(create_axis(file, g_axes, &cfg->tau2, &scales[n_scales++]));
+  /* The descent histogram's bin centres (s). */
+  centres = malloc(sizeof(double) * n_bins);
+  KPS_CHECK_ALLOC(centres);
+  for (size_t k = 0; k < n_bins; ++k) centres[k] = ((double)k + 0.5) * cfg->attack.bin_width;
+  kps_axis bin_axis = {.name = "bin", .param = -1, .n = n_bins, .values = centres};
+  KPS_CHECK(create_axis(file, g_axes, &bin_axis, &bin_scale));
+  KPS_CHECK(kps_attr_str(bin_scale, "units", "s"));
+  KPS_CHECK(kps_attr_str(bin_scale, "description", "centres of the descent histogram's bins"));
+  /* Line fields take every scale but tau2's; bin fields the bin scale in
+   * its place. */
+  hid_t by_scope[KPS_MAX_AXES + 3];
+  memcpy(by_scope, scales, sizeof(hid_t) * (size_t)n_scales);
+  const kps_field_info *fi = kps_fields();
+  for (int f = 0; f < KPS_N_FIELDS; ++f) {
+    by_scope[n_scales - 1] = fi[f].scope == KPS_LINE_BIN ? bin_scale : scales[n_scales - 1];
+    KPS_CHECK(create_field(cfg, fi[f].scope == KPS_POINT ? g_pts : g_lines, &fi[f], by_scope));
+  }
+  KPS_CHECK(create_progress(cfg, g_prog));
+  KPS_CHECK(write_provenance(file, cfg, n_ranks));
+cleanup:
+  for (int k = 0; k < n_scales; ++k)
+    if (scales[k] >= 0) H5Dclose(scales[k]);
+  if (bin_scale >= 0) H5Dclose(bin_scale);
+  free(centres);
+  if (g_prog >= 0) H5Gclose(g_prog);
+  if (g_lines >= 0) H5Gclose(g_lines);
+  if (g_pts >= 0) H5Gclose(g_pts);
+  if (g_axes >= 0) H5Gclose(g_axes);
+  return rc;
+}
+
+kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks) {
+  kps_err rc = KPS_OK;
+  hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+  KPS_CHECK_H5_ID(fapl, kps_serial_fapl());
+  KPS_CHECK_H5_ID(fcpl, H5Pcreate(H5P_FILE_CREATE));
+  KPS_CHECK_H5(H5Pset_attr_phase_change(fcpl, 0, 0));
+  file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+  if (file < 0)
+    KPS_FAIL(KPS_ERR_IO, "cannot create %s (no write access? a full disk?)", path);
+  KPS_CHECK(create_layout(file, cfg, n_ranks));
+cleanup:
+  /* The close writes the metadata: on a full disk this is where it fails. */
+  if (file >= 0 && H5Fclose(file) < 0 && rc == KPS_OK) {
+    rc = KPS_ERR_IO;
+    kps_error_report(__FILE__, __LINE__, __func__, rc, "cannot write %s (a full disk?)", path);
+  }
+  if (fcpl >= 0) H5Pclose(fcpl);
+  if (fapl >= 0) H5Pclose(fapl);
+  return rc;
+}

@@ -1,0 +1,113 @@
+/* Helpers shared by the results-file modules (see h5util.h). */
+#include "h5util.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+
+hid_t kps_h5_mem_type(kps_dtype t) {
+  switch (t) {
+    case KPS_F64: return H5T_NATIVE_DOUBLE;
+    case KPS_I32: return H5T_NATIVE_INT32;
+    case KPS_I8: return H5T_NATIVE_INT8;
+  }
+  return H5T_NATIVE_DOUBLE;
+}
+
+hid_t kps_h5_file_type(kps_dtype t) {
+  switch (t) {
+    case KPS_F64: return H5T_IEEE_F64LE;
+    case KPS_I32: return H5T_STD_I32LE;
+    case KPS_I8: return H5T_STD_I8LE;
+  }
+  return H5T_IEEE_F64LE;
+}
+
+/* Whether the existing attribute a has type `type` and n values (0: scalar). */
+static int same_shape(hid_t a, hid_t type, int n) {
+  hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+  int same = t >= 0 && sp >= 0 && H5Tequal(t, type) > 0;
+  if (same) {
+    const int nd = H5Sget_simple_extent_ndims(sp);
+    hsize_t dim = 0;
+    same = n == 0 ? nd == 0 : nd == 1 && H5Sget_simple_extent_dims(sp, &dim, NULL) == 1 &&
+                                  dim == (hsize_t)n;
+  }
+  if (t >= 0) H5Tclose(t);
+  if (sp >= 0) H5Sclose(sp);
+  return same;
+}
+
+kps_err kps_attr_put(hid_t obj, const char *name, hid_t type, int n, const void *data) {
+  kps_err rc = KPS_OK;
+  hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
+  const htri_t exists = H5Aexists(obj, name);
+  KPS_CHECK_H5(exists);
+  if (exists) {
+    KPS_CHECK_H5_ID(a, H5Aopen(obj, name, H5P_DEFAULT));
+    if (same_shape(a, type, n)) {
+      KPS_CHECK_H5(H5Awrite(a, type, data));
+      goto cleanup;
+    }
+    H5Aclose(a), a = H5I_INVALID_HID;
+    KPS_CHECK_H5(H5Adelete(obj, name));
+  }
+  hsize_t dim = (hsize_t)n;
+  KPS_CHECK_H5_ID(sp, n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL));
+  KPS_CHECK_H5_ID(a, H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT));
+  KPS_CHECK_H5(H5Awrite(a, type, data));
+cleanup:
+  if (a >= 0) H5Aclose(a);
+  if (sp >= 0) H5Sclose(sp);
+  return rc;
+}
+
+kps_err kps_attr_str(hid_t obj, const char *name, const char *s) {
+  kps_err rc = KPS_OK;
+  hid_t t = H5I_INVALID_HID;
+  KPS_CHECK_H5_ID(t, H5Tcopy(H5T_C_S1));
+  KPS_CHECK_H5(H5Tset_size(t, strlen(s) + 1));
+  KPS_CHECK_H5(H5Tset_strpad(t, H5T_STR_NULLTERM));
+  KPS_CHECK(kps_attr_put(obj, name, t, 0, s));
+cleanup:
+  if (t >= 0) H5Tclose(t);
+  return rc;
+}
+
+kps_err kps_attr_f64(hid_t obj, const char *name, double v) {
+  return kps_attr_put(obj, name, H5T_NATIVE_DOUBLE, 0, &v);
+}
+
+void kps_iso_time(double t, char *buf, size_t n) {
+  time_t s = (time_t)t;
+  struct tm tm;
+  if (!gmtime_r(&s, &tm)) {
+    snprintf(buf, n, "unknown");
+    return;
+  }
+  strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void kps_field_dims(const kps_config *cfg, const kps_field_info *fi, int *nd, hsize_t *dims) {
+  int k = 0;
+  for (size_t a = 0; a < cfg->n_axes; ++a) dims[k++] = cfg->axes[a].n;
+  dims[k++] = cfg->L2.n;
+  if (fi->scope != KPS_LINE)
+    dims[k++] = kps_scope_len(fi->scope, cfg->tau2.n, kps_config_n_bins(cfg));
+  *nd = k;
+}
+
+hid_t kps_serial_fapl(void) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  /* Dense attribute storage (1.8 format): the job text and its canonical
+   * form can exceed the 64 KiB of compact attributes. The 1.8 lower bound
+   * also keeps superblock version 2, which opening a file for writing does
+   * not rewrite. */
+  if (fapl >= 0 && (H5Pset_fapl_sec2(fapl) < 0 ||
+                    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0)) {
+    H5Pclose(fapl);
+    return H5I_INVALID_HID;
+  }
+  return fapl;
+}

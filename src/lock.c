@@ -1,0 +1,107 @@
+/*
+ * fcntl() locks rather than flock(): they are the kind NFS servers honour.
+ * Only this module opens the lock file, and a process keeps one descriptor
+ * on it, so POSIX's "closing any descriptor drops the lock" cannot bite.
+ */
+#include "kpsweep/lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A releaser may unlink the file between our open and our lock: retry. */
+#define LOCK_TRIES 8
+#define HOLDER_MAX 512
+
+struct kps_lock {
+  int fd;
+  char path[4096 + 8];
+};
+
+int kps_lock_path(const char *path, char *buf, size_t n) {
+  const int len = snprintf(buf, n, "%s.lock", path);
+  return len >= 0 && (size_t)len < n;
+}
+
+/* Who holds the lock: the text the holder wrote, on one line. */
+static void read_holder(int fd, char *buf, size_t n) {
+  ssize_t got = pread(fd, buf, n - 1, 0);
+  buf[got > 0 ? got : 0] = '\0';
+  for (char *c = buf; *c; ++c)
+    if (*c == '\n') *c = (c[1] ? ' ' : '\0');
+  if (!buf[0]) snprintf(buf, n, "a process that has not yet written its name");
+}
+
+static void write_holder(int fd) {
+  char host[256] = "?", when[64] = "?", text[HOLDER_MAX];
+  gethostname(host, sizeof host - 1);
+  const time_t now = time(NULL);
+  struct tm tm;
+  if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const char *job = getenv("SLURM_JOB_ID");
+  const int len = snprintf(text, sizeof text, "pid %ld on %s%s%s, since %s\n", (long)getpid(),
+                           host, job ? ", SLURM job " : "", job ? job : "", when);
+  if (ftruncate(fd, 0) == 0 && len > 0) {
+    /* The text is only for messages: a short write loses nothing. */
+    ssize_t w = pwrite(fd, text, (size_t)len, 0);
+    (void)w;
+  }
+}
+
+kps_err kps_lock_acquire(const char *path, kps_lock **out) {
+  kps_err rc = KPS_OK;
+  kps_lock *l = calloc(1, sizeof *l);
+  *out = NULL;
+  KPS_CHECK_ALLOC(l);
+  l->fd = -1;
+  if (!kps_lock_path(path, l->path, sizeof l->path))
+    KPS_FAIL(KPS_ERR_IO, "path too long: %s", path);
+  for (int t = 0; t < LOCK_TRIES; ++t) {
+    l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (l->fd < 0)
+      KPS_FAIL(KPS_ERR_IO, "cannot create the lock file %s: %s", l->path, strerror(errno));
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(l->fd, F_SETLK, &fl) != 0) {
+      if (errno != EACCES && errno != EAGAIN)
+        KPS_FAIL(KPS_ERR_IO, "cannot lock %s: %s", l->path, strerror(errno));
+      char holder[HOLDER_MAX];
+      read_holder(l->fd, holder, sizeof holder);
+      rc = KPS_ERR_LOCKED;
+      fprintf(stderr,
+              "kpsweep: error: %s is being written by another kpsweep run (%s; lock %s). "
+              "Nothing was changed: wait for that run to end, or use -o for another file.\n",
+              path, holder, l->path);
+      goto cleanup;
+    }
+    /* Locked: make sure it is the file the name still points to. */
+    struct stat by_fd, by_name;
+    if (fstat(l->fd, &by_fd) == 0 && stat(l->path, &by_name) == 0 &&
+        by_fd.st_dev == by_name.st_dev && by_fd.st_ino == by_name.st_ino) {
+      write_holder(l->fd);
+      *out = l;
+      return KPS_OK;
+    }
+    close(l->fd);
+    l->fd = -1;
+  }
+  KPS_FAIL(KPS_ERR_IO, "the lock file %s keeps changing; another run is starting or ending", l->path);
+cleanup:
+  if (l && l->fd >= 0) close(l->fd);
+  free(l);
+  return rc;
+}
+
+void kps_lock_release(kps_lock **lock) {
+  if (!lock || !*lock) return;
+  /* Unlink first, while still holding the lock: a process that opened the
+   * old name sees the inode change and retries. */
+  unlink((*lock)->path);
+  close((*lock)->fd);
+  free(*lock);
+  *lock = NULL;
+}

@@ -1,0 +1,44 @@
+/*
+ * Internal: the serial side of the results file, done by rank 0 alone with
+ * the sec2 driver so that a failure (a full disk, a hostile file) can never
+ * leave other ranks waiting in an HDF5 collective. The writer agrees on the
+ * outcome with the other ranks afterwards.
+ */
+#ifndef KPSWEEP_RESULTS_FILE_H
+#define KPSWEEP_RESULTS_FILE_H
+
+#include <stdint.h>
+
+#include "kpsweep/config.h"
+#include "kpsweep/writer.h"
+
+/*
+ * Creates the complete layout of cfg in a new file at path (truncating
+ * any file there): axes, every field with early allocation and its fill
+ * value, the progress map, provenance. n_ranks goes into the provenance.
+ * On failure the caller removes the file. Not collective.
+ */
+kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks);
+
+/* What an existing file at the output path is. */
+typedef enum kps_file_kind {
+  KPS_FILE_RESULTS = 0, /* a kpsweep results file of this configuration */
+  KPS_FILE_STUB = 1     /* an HDF5 file left by an interrupted creation, holding no line */
+} kps_file_kind;
+
+/*
+ * Checks that path holds a results file of cfg with every dataset of the
+ * expected shape and type, and reads its progress map into bits (bit l % 8
+ * of byte l / 8; (n_lines + 7) / 8 bytes, zeroed first). A stub of an
+ * interrupted creation (no provenance and no completed line) gives
+ * KPS_FILE_STUB. Anything else is reported and gives KPS_ERR_MISMATCH; the
+ * file is only read. Not collective.
+ */
+kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
+                       kps_file_kind *kind);
+
+/* Writes the run record as root attributes of the closed file at path.
+ * Not collective. */
+kps_err kps_file_write_record(const char *path, const kps_run_record *rec);
+
+#endif
