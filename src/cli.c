@@ -15,6 +15,7 @@
 #include "kpsweep/config.h"
 #include "kpsweep/results.h"
 #include "kpsweep/sweep.h"
+#include "kpsweep/writer.h"
 
 static const char *main_help =
     "kpsweep " KPS_VERSION " - sweep kinetic-proofreading models of T-cell ligand\n"
@@ -58,16 +59,24 @@ static const char *run_help =
     "  --quiet            no progress lines on stderr\n"
     "\n"
     "Progress (points, rate, ETA, failed points) goes to stderr every\n"
-    "run.progress_every seconds. SIGTERM or SIGUSR1 (what SLURM sends before a time\n"
-    "limit) makes the run save what it has and exit with status 3.\n";
+    "run.progress_every seconds. SIGUSR1 (what SLURM sends before a time limit),\n"
+    "SIGTERM or SIGINT makes the run save what it has and exit with status 3 (under\n"
+    "mpirun send SIGUSR1: mpirun answers SIGTERM and SIGINT itself, by killing the\n"
+    "job after one second and exiting 1; see docs/cluster.md).\n"
+    "\n"
+    "The disk space of the whole results file is claimed before the first point is\n"
+    "computed (a plan that does not fit is refused). While a run writes OUT.h5 it\n"
+    "holds the lock OUT.h5.lock: a second run on the same file is refused, naming\n"
+    "the first; a lock left by a killed job is free again at once.\n";
 
 static const char *validate_help =
-    "usage: kpsweep validate CONFIG\n"
+    "usage: kpsweep validate CONFIG [-o OUT.h5]\n"
     "\n"
     "Checks the job file (errors name file:line:column and the key) and prints the\n"
-    "plan: model, axes, number of points and tasks (lines), and a memory estimate\n"
-    "per rank. Exits 2 when the file is invalid or the plan exceeds\n"
-    "run.memory_limit_mb.\n";
+    "plan: model, axes, number of points and tasks (lines), a memory estimate per\n"
+    "rank, and the size of the results file against the free space where it will\n"
+    "be written (OUT.h5, default run.output). Exits 2 when the file is invalid, the\n"
+    "plan exceeds run.memory_limit_mb, or the results file would not fit.\n";
 
 int kps_exit_code(kps_err rc) {
   switch (rc) {
@@ -172,11 +181,39 @@ static void print_plan(const kps_config *cfg) {
   printf("points      %zu\n", kps_config_n_points(cfg));
   printf("tasks       %zu lines of %zu points (%zu parameter points x %zu doses)\n",
          kps_config_n_lines(cfg), cfg->tau2.n, kps_config_n_param_points(cfg), cfg->L2.n);
-  printf("output      %s (%.3g MB of results)\n", cfg->run.output,
-         pm.per_line * (double)kps_config_n_lines(cfg) / 1e6);
   printf("memory      master %.3g MB (done-line bit map, read buffer), worker up to %.3g MB between flushes; "
          "limit %g MB per rank\n",
          pm.master / 1e6, pm.worker_per_flush / 1e6, cfg->run.memory_limit_mb);
+}
+
+/* Prints the results file's size against the free space at `output`;
+ * KPS_ERR_LIMIT when it does not fit. */
+static kps_err check_space(const kps_config *cfg, const char *output, int print) {
+  double need = 0.0, avail = 0.0;
+  const kps_err rc = kps_writer_space_check(cfg, output, &need, &avail);
+  if (print) {
+    if (avail >= 0)
+      printf("output      %s (about %.3g MB; %.3g MB free there)\n", output, need / 1e6,
+             avail / 1e6);
+    else printf("output      %s (about %.3g MB; free space unknown)\n", output, need / 1e6);
+    if (rc != KPS_OK)
+      fprintf(stderr,
+              "kpsweep: error: the results file needs about %.3g MB but %s has %.3g MB free; "
+              "free space, write elsewhere (-o), or shrink the axes.\n",
+              need / 1e6, output, avail / 1e6);
+  }
+  return rc;
+}
+
+/* Parses "-o FILE"/"--output FILE" at argv[*i]; 0 with a usage error printed. */
+static int output_option(MPI_Comm comm, const char *verb, int argc, char **argv, int *i,
+                         const char **output) {
+  if (++*i >= argc || !argv[*i][0]) {
+    usage_error(comm, verb, "-o needs a non-empty file name", NULL);
+    return 0;
+  }
+  *output = argv[*i];
+  return 1;
 }
 
 static int cmd_validate(int argc, char **argv, MPI_Comm comm) {
@@ -184,13 +221,27 @@ static int cmd_validate(int argc, char **argv, MPI_Comm comm) {
     if (kps_is_root(comm)) fputs(validate_help, stdout);
     return KPS_EXIT_OK;
   }
-  if (argc != 1) return usage_error(comm, "validate", "expected exactly one CONFIG", NULL);
+  const char *config = NULL, *output = NULL;
+  for (int i = 0; i < argc; ++i) {
+    if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+      if (!output_option(comm, "validate", argc, argv, &i, &output)) return KPS_EXIT_USAGE;
+    } else if (argv[i][0] == '-' && argv[i][1]) {
+      return usage_error(comm, "validate", "unknown option", argv[i]);
+    } else if (!config) {
+      config = argv[i];
+    } else {
+      return usage_error(comm, "validate", "more than one CONFIG given", argv[i]);
+    }
+  }
+  if (!config) return usage_error(comm, "validate", "missing CONFIG", NULL);
   kps_config cfg;
   kps_config_defaults(&cfg);
-  kps_err rc = config_load(&cfg, argv[0], comm);
+  kps_err rc = config_load(&cfg, config, comm);
   if (rc == KPS_OK) {
     if (kps_is_root(comm)) print_plan(&cfg);
     rc = check_plan(&cfg, kps_is_root(comm));
+    const kps_err space = check_space(&cfg, output ? output : cfg.run.output, kps_is_root(comm));
+    if (rc == KPS_OK) rc = space;
     if (rc == KPS_OK && kps_is_root(comm)) printf("valid\n");
   }
   kps_config_destroy(&cfg);
@@ -206,15 +257,14 @@ static int cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *
   int force = 0, resume = 0, quiet = 0;
   for (int i = 0; i < argc; ++i) {
     if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
-      if (++i >= argc) return usage_error(comm, "run", "-o needs a file name", NULL);
-      output = argv[i];
+      if (!output_option(comm, "run", argc, argv, &i, &output)) return KPS_EXIT_USAGE;
     } else if (!strcmp(argv[i], "--force")) {
       force = 1;
     } else if (!strcmp(argv[i], "--resume")) {
       resume = 1;
     } else if (!strcmp(argv[i], "--quiet")) {
       quiet = 1;
-    } else if (argv[i][0] == '-') {
+    } else if (argv[i][0] == '-' && argv[i][1]) {
       return usage_error(comm, "run", "unknown option", argv[i]);
     } else if (!config) {
       config = argv[i];

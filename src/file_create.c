@@ -6,8 +6,13 @@
  * only overwrite bytes already on disk (they never grow the file, and never
  * change HDF5 metadata, which is what makes a kill during one harmless).
  */
+#define _GNU_SOURCE /* fallocate */
+#include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,16 +28,6 @@
 
 /* Room for the CF flags of one categorical field. */
 #define FLAGS_MAX 64
-
-/* Chunk shape: fill from the innermost dimension outwards up to the target. */
-static void chunk_shape(int nd, const hsize_t *dims, hsize_t *chunk) {
-  hsize_t left = KPS_CHUNK_TARGET;
-  for (int d = nd - 1; d >= 0; --d) {
-    chunk[d] = dims[d] < left ? dims[d] : left;
-    if (chunk[d] < 1) chunk[d] = 1;
-    left = left / chunk[d] > 0 ? left / chunk[d] : 1;
-  }
-}
 
 static kps_err create_axis(hid_t file, hid_t grp, const kps_axis *ax, hid_t *out) {
   kps_err rc = KPS_OK;
@@ -97,7 +92,7 @@ static kps_err create_field(const kps_config *cfg, hid_t grp, const kps_field_in
   hsize_t dims[KPS_FIELD_MAX_RANK], chunk[KPS_FIELD_MAX_RANK];
   int nd = 0;
   kps_field_dims(cfg, fi, &nd, dims);
-  chunk_shape(nd, dims, chunk);
+  kps_chunk_shape(nd, dims, chunk);
   KPS_CHECK_H5_ID(sp, H5Screate_simple(nd, dims, NULL));
   KPS_CHECK_H5_ID(dcpl, H5Pcreate(H5P_DATASET_CREATE));
   KPS_CHECK_H5(H5Pset_chunk(dcpl, nd, chunk));
@@ -230,7 +225,26 @@ cleanup:
   return rc;
 }
 
-kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks) {
+/*
+ * Claims `bytes` of disk space past the end of path without changing its
+ * size, so that later writes there cannot fail for want of space. File
+ * systems without fallocate() are left to the free-space check.
+ */
+static kps_err reserve(const char *path, double bytes) {
+  kps_err rc = KPS_OK;
+  struct stat st;
+  const int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) != 0)
+    KPS_FAIL(KPS_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)bytes) != 0 &&
+      errno != EOPNOTSUPP && errno != ENOSYS)
+    KPS_FAIL(KPS_ERR_IO, "cannot claim %.3g MB for %s: %s", bytes / 1e6, path, strerror(errno));
+cleanup:
+  if (fd >= 0) close(fd);
+  return rc;
+}
+
+kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, double bytes) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
   KPS_CHECK_H5_ID(fapl, kps_serial_fapl());
@@ -239,14 +253,23 @@ kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks) {
   file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
   if (file < 0)
     KPS_FAIL(KPS_ERR_IO, "cannot create %s (no write access? a full disk?)", path);
+  /* With the space claimed, writing the layout cannot run out of it. */
+  KPS_CHECK(reserve(path, bytes));
   KPS_CHECK(create_layout(file, cfg, n_ranks));
 cleanup:
-  /* The close writes the metadata: on a full disk this is where it fails. */
-  if (file >= 0 && H5Fclose(file) < 0 && rc == KPS_OK) {
-    rc = KPS_ERR_IO;
-    kps_error_report(__FILE__, __LINE__, __func__, rc, "cannot write %s (a full disk?)", path);
+  /* The close writes the metadata. HDF5 keeps a file whose close failed
+   * and crashes closing it again at exit: empty it, so that the second
+   * close has room to write (the caller removes the file anyway). */
+  if (file >= 0 && H5Fclose(file) < 0) {
+    if (rc == KPS_OK) {
+      rc = KPS_ERR_IO;
+      kps_error_report(__FILE__, __LINE__, __func__, rc, "cannot write %s (a full disk?)", path);
+    }
+    if (truncate(path, 0) == 0) H5Fclose(file);
   }
   if (fcpl >= 0) H5Pclose(fcpl);
   if (fapl >= 0) H5Pclose(fapl);
+  /* Room for the run record, which a run adds at its end. */
+  if (rc == KPS_OK) rc = reserve(path, KPS_RECORD_RESERVE);
   return rc;
 }

@@ -111,3 +111,12 @@ hid_t kps_serial_fapl(void) {
   }
   return fapl;
 }
+
+void kps_chunk_shape(int nd, const hsize_t *dims, hsize_t *chunk) {
+  hsize_t left = KPS_CHUNK_TARGET;
+  for (int d = nd - 1; d >= 0; --d) {
+    chunk[d] = dims[d] < left ? dims[d] : left;
+    if (chunk[d] < 1) chunk[d] = 1;
+    left = left / chunk[d] > 0 ? left / chunk[d] : 1;
+  }
+}

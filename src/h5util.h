@@ -39,6 +39,10 @@ void kps_iso_time(double t, char *buf, size_t n);
 /* Shape of the dataset of field fi under cfg: rank into *nd, extents into dims. */
 void kps_field_dims(const kps_config *cfg, const kps_field_info *fi, int *nd, hsize_t *dims);
 
+/* Chunk shape of a dataset: filled from the innermost dimension outwards
+ * up to KPS_CHUNK_TARGET values. */
+void kps_chunk_shape(int nd, const hsize_t *dims, hsize_t *chunk);
+
 /* File access properties of the serial (sec2) driver, with the library
  * versions the results file is written with. Caller closes. */
 hid_t kps_serial_fapl(void);

@@ -12,13 +12,18 @@
 #include "kpsweep/config.h"
 #include "kpsweep/writer.h"
 
+/* Disk space claimed past the end of a new file for the run record. */
+#define KPS_RECORD_RESERVE (1024.0 * 1024.0)
+
 /*
  * Creates the complete layout of cfg in a new file at path (truncating
  * any file there): axes, every field with early allocation and its fill
- * value, the progress map, provenance. n_ranks goes into the provenance.
- * On failure the caller removes the file. Not collective.
+ * value, the progress map, provenance. `bytes` (the estimated size) is
+ * claimed on disk first, so a full disk fails before anything is written.
+ * n_ranks goes into the provenance. On failure the caller removes the
+ * file. Not collective.
  */
-kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks);
+kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, double bytes);
 
 /* What an existing file at the output path is. */
 typedef enum kps_file_kind {

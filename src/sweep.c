@@ -154,6 +154,7 @@ typedef struct plan_state {
   uint64_t *ranges;  /* pairs (first, count) completed since the last flush */
   size_t n_ranges, cap_ranges;
   uint64_t lines_done, failed;
+  uint64_t lines_saved; /* lines marked done in the file */
   double t_line;     /* exponential average of seconds per line */
 } plan_state;
 
@@ -200,6 +201,7 @@ static int cmp_range(const void *a, const void *b) {
 static kps_err master_flush(sweep_ctx *c, plan_state *ps, int final) {
   qsort(ps->ranges, ps->n_ranges, 2 * sizeof(uint64_t), cmp_range);
   kps_err rc = flush(c, ps->ranges, ps->n_ranges, final);
+  for (size_t k = 0; rc == KPS_OK && k < ps->n_ranges; ++k) ps->lines_saved += ps->ranges[2 * k + 1];
   ps->n_ranges = 0;
   return rc;
 }
@@ -421,6 +423,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   if (c.rank == 0)
     for (uint64_t l = 0; l < c.n_lines; ++l) ps.lines_done += (uint64_t)is_done(&ps, l);
   const uint64_t at_start = ps.lines_done;
+  ps.lines_saved = at_start;
 
   kps_progress pg;
   kps_progress_init(&pg, c.n_lines * c.n_tau, at_start * c.n_tau, cfg->run.progress_every,
@@ -444,7 +447,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
     if (c.rank == 0)
       fprintf(stderr, "kpsweep: error: the run stopped after a failure; %llu of %llu lines are "
               "saved in %s (continue with --resume)\n",
-              (unsigned long long)ps.lines_done, (unsigned long long)c.n_lines, opt->output);
+              (unsigned long long)ps.lines_saved, (unsigned long long)c.n_lines, opt->output);
     goto cleanup;
   }
   if (c.rank == 0) kps_progress_update(&pg, ps.lines_done * c.n_tau, ps.failed, 1);

@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
-#include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,13 +59,16 @@ double kps_writer_file_bytes(const kps_config *cfg) {
     hsize_t dims[KPS_FIELD_MAX_RANK];
     int nd = 0;
     kps_field_dims(cfg, &fi[f], &nd, dims);
-    double values = 1.0;
-    for (int k = 0; k < nd; ++k) values *= (double)dims[k];
+    hsize_t chunk[KPS_FIELD_MAX_RANK];
+    kps_chunk_shape(nd, dims, chunk);
+    /* Chunks are allocated whole, also where they overhang the extent. */
+    double chunks = 1.0, per_chunk = 1.0;
+    for (int k = 0; k < nd; ++k) {
+      chunks *= ceil((double)dims[k] / (double)chunk[k]);
+      per_chunk *= (double)chunk[k];
+    }
     const double size = fi[f].type == KPS_F64 ? 8.0 : fi[f].type == KPS_I32 ? 4.0 : 1.0;
-    /* Chunks hold up to KPS_CHUNK_TARGET values; partial ones are whole on disk. */
-    const double chunks = values / KPS_CHUNK_TARGET + (double)nd + 1.0;
-    bytes += values * size + FILE_DATASET_BYTES + chunks * FILE_CHUNK_BYTES +
-             (double)nd * KPS_CHUNK_TARGET * size;
+    bytes += chunks * (per_chunk * size + FILE_CHUNK_BYTES) + FILE_DATASET_BYTES;
   }
   return bytes + (double)kps_config_n_lines(cfg) + FILE_DATASET_BYTES;
 }
@@ -146,14 +149,14 @@ static kps_err create_file(const kps_config *cfg, const char *path, int n_ranks)
    * is from a killed creation. */
   unlink(part);
   if (kps_writer_space_check(cfg, path, &need, &avail) != KPS_OK) {
-    rc = KPS_ERR_LIMIT;
+    rc = KPS_ERR_IO;
     fprintf(stderr,
             "kpsweep: error: %s needs about %.3g MB but its file system has %.3g MB free; "
             "nothing was written. Free space, choose another -o, or shrink the axes.\n",
             path, need / 1e6, avail / 1e6);
     goto cleanup;
   }
-  KPS_CHECK(kps_file_create(cfg, part, n_ranks));
+  KPS_CHECK(kps_file_create(cfg, part, n_ranks, need));
   KPS_CHECK(sync_file(part));
   if (rename(part, path) != 0)
     KPS_FAIL(KPS_ERR_IO, "cannot rename %s to %s: %s", part, path, strerror(errno));
@@ -444,6 +447,18 @@ cleanup:
     }                                                                        \
   } while (0)
 
+/* An agreed failure of a flush, said once (rank 0), with the free space:
+ * HDF5 does not pass the system's reason on. */
+static void report_failure(const kps_writer *w, const char *what) {
+  char dir[KPS_PATH_MAX];
+  struct statvfs vfs;
+  existing_dir(w->path, dir, sizeof dir);
+  const int known = statvfs(dir, &vfs) == 0;
+  const double avail = known ? (double)vfs.f_bavail * (double)vfs.f_frsize : -1.0;
+  fprintf(stderr, "kpsweep: error: %s %s failed on at least one rank%s\n", what, w->path,
+          !known ? "" : avail < 1e6 ? ": its file system is full" : " (a quota? a failing disk?)");
+}
+
 kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *ranges,
                          size_t n_ranges, int final) {
   kps_err rc = KPS_OK, step = KPS_OK, agreed = KPS_OK;
@@ -492,7 +507,11 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
       step = KPS_ERR_HDF5;
   }
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
-  if (agreed != KPS_OK) KPS_FAIL(agreed, "preparing a flush of %s failed", w->path);
+  if (agreed != KPS_OK) {
+    rc = agreed;
+    if (w->rank == 0) report_failure(w, "preparing a flush of");
+    goto cleanup;
+  }
 
   /* 2. The data, every field, by every rank. */
   for (int f = 0; f < KPS_N_FIELDS; ++f)
@@ -500,7 +519,11 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
                   rows ? b->data[f] : dummy),
          fi[f].name);
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
-  if (agreed != KPS_OK) KPS_FAIL(agreed, "writing results to %s failed", w->path);
+  if (agreed != KPS_OK) {
+    rc = agreed;
+    if (w->rank == 0) report_failure(w, "writing results to");
+    goto cleanup;
+  }
 
   /* 3. Only then the progress map, so a line marked done is complete. */
   STEP(H5Dwrite(w->done, H5T_NATIVE_UINT8, msp[KPS_N_FIELDS], done_sp, xfer, ones),
@@ -509,7 +532,11 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
    * close, which flushes anyway. */
   if (!final) STEP(H5Fflush(w->file, H5F_SCOPE_GLOBAL), "H5Fflush");
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
-  if (agreed != KPS_OK) KPS_FAIL(agreed, "recording progress in %s failed", w->path);
+  if (agreed != KPS_OK) {
+    rc = agreed;
+    if (w->rank == 0) report_failure(w, "recording progress in");
+    goto cleanup;
+  }
 cleanup:
   free(ones);
   if (done_sp >= 0) H5Sclose(done_sp);

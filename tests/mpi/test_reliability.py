@@ -1,0 +1,338 @@
+"""Hostile disks, files and neighbours (issue "hostile files"): a full file
+system during creation and during a flush, on 1 and 2 ranks, ends with exit
+1, a clear message, no hang and nothing lost; a second writer is refused by
+the output lock, naming the running job, and a lock left by a hard kill does
+not block a resume; an interrupted creation leaves no stub, and an old stub
+holding no line is recreated; --resume checks every dataset's shape and
+touches nothing it refuses. The file systems are small tmpfs mounts made by
+this test (it needs root, as CI has)."""
+import ctypes
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from kps_testlib import Tap, env, h5diff, kpsweep, write  # noqa: E402
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+
+JOB = """name: reliability
+model: adaptive_sorting
+params: {{N: 5, m: 2}}
+axes:
+  phi: {{log: [0.01, 0.3, 12]}}
+  delta: {{values: [0.5, 1, 2, 4, 8]}}
+antagonist:
+  tau: {{linear: [0.1, 2.9, {n_tau}]}}
+  L: {{values: [1000, 6000]}}
+solver: {{warm_start: false}}
+run: {{checkpoint_every: {every}, progress_every: 0.1}}
+"""
+GROUPS = ("/points", "/lines", "/progress", "/axes")
+HANG = 120  # seconds after which a run counts as hung
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class Tmpfs:
+    """A tmpfs of `size` bytes mounted for the test, unmounted at exit."""
+
+    def __init__(self, root, name, size):
+        self.path = os.path.join(root, name)
+        os.makedirs(self.path)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", self.path],
+                       check=True)
+
+    def clear(self):
+        for f in os.listdir(self.path):
+            os.unlink(os.path.join(self.path, f))
+
+    def fill(self):
+        """Writes a filler file until the file system is full."""
+        try:
+            with open(os.path.join(self.path, "filler"), "ab") as f:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+        except OSError:
+            pass
+
+    def unfill(self):
+        p = os.path.join(self.path, "filler")
+        if os.path.exists(p):
+            os.unlink(p)
+
+    def umount(self):
+        subprocess.run(["umount", self.path])
+
+
+def punch_holes(path, dataset):
+    """Makes the raw chunks of one dataset sparse, as a copy-on-write file
+    system sees an overwrite: writing them needs new space again. Also
+    marks every line undone so the next run rewrites them all."""
+    with h5py.File(path, "r+") as f:
+        f["progress/line_done"][...] = 0
+        d = f[dataset]
+        spans = [(d.id.get_chunk_info(i).byte_offset, d.id.get_chunk_info(i).size)
+                 for i in range(d.id.get_num_chunks())]
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        for off, size in spans:  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+            if libc.fallocate(fd, 3, ctypes.c_long(off), ctypes.c_long(size)) != 0:
+                raise OSError(ctypes.get_errno(), "fallocate")
+    finally:
+        os.close(fd)
+
+
+def start(build, cfg, out, ranks, extra=(), env_add=None):
+    exe = os.path.join(build, "src", "kpsweep")
+    cmd = ([exe] if ranks == 1 else ["mpirun", "-n", str(ranks), exe]) + ["run", cfg, "-o", out]
+    e = env()
+    e.update(env_add or {})
+    return subprocess.Popen(cmd + list(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=e, start_new_session=True)
+
+
+def finish(p):
+    """Waits for p; a run still going after HANG seconds is killed and reported as hung."""
+    try:
+        out, err = p.communicate(timeout=HANG)
+        return p.returncode, out + err
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        return "hung", out + err
+
+
+def same_as(tap, ref, out, label):
+    for g in GROUPS:
+        same, diff = h5diff(ref, out, g)
+        tap.ok(same, f"{label}: {g} identical to the reference run", diff)
+
+
+def leftovers(d, name):
+    return sorted(f for f in os.listdir(d) if f.startswith(name) and f != name)
+
+
+def main():
+    build = sys.argv[1]
+    tap = Tap()
+    tmp = tempfile.mkdtemp(prefix="kps-reliability-")
+    cfg = write(os.path.join(tmp, "job.yaml"), JOB.format(n_tau=60, every=0.2))
+    slow = write(os.path.join(tmp, "slow.yaml"), JOB.format(n_tau=150, every=0.2))
+    ref = os.path.join(tmp, "ref.h5")
+    r = kpsweep(build, ["run", cfg, "-o", ref, "--quiet"], ranks=2)
+    tap.ok(r.returncode == 0, "reference run", r.stderr)
+    slow_ref = os.path.join(tmp, "slow-ref.h5")
+    r = kpsweep(build, ["run", slow, "-o", slow_ref, "--quiet"], ranks=2)
+    tap.ok(r.returncode == 0, "reference run of the slower job", r.stderr)
+    if os.geteuid() != 0:
+        tap.ok(False, "this test mounts tmpfs file systems and must run as root")
+        tap.done()
+    small = Tmpfs(tmp, "small", 1 << 20)
+    mid = Tmpfs(tmp, "mid", 16 << 20)
+    try:
+        full_disk(tap, build, cfg, ref, small, mid)
+        locks(tap, build, slow, slow_ref, tmp)
+        creation(tap, build, cfg, ref, tmp)
+        resume_checks(tap, build, cfg, ref, tmp)
+    finally:
+        small.umount()
+        mid.umount()
+    tap.done()
+
+
+def full_disk(tap, build, cfg, ref, small, mid):
+    for ranks in (1, 2):
+        # Too small from the start: refused before anything is written.
+        small.clear()
+        out = os.path.join(small.path, "r.h5")
+        rc, log = finish(start(build, cfg, out, ranks, ["--quiet"]))
+        tap.ok(rc == 1 and "free" in log and "nothing was written" in log,
+               f"{ranks} rank(s), 1 MB file system: exit 1 with a message on the free space", log)
+        tap.ok(os.listdir(small.path) == [], f"{ranks} rank(s): no stub, part or lock file left",
+               os.listdir(small.path))
+
+        # Filled by another program while the file is created.
+        mid.clear()
+        out = os.path.join(mid.path, "r.h5")
+        p = start(build, cfg, out, ranks, ["--quiet"])
+        t0 = time.time()
+        while not os.path.exists(out + ".part") and p.poll() is None and time.time() - t0 < 60:
+            time.sleep(0.0005)
+        mid.fill()
+        rc, log = finish(p)
+        tap.ok(rc in (0, 1) and (rc == 0 or "kpsweep: error" in log),
+               f"{ranks} rank(s), disk filled during creation: exit {rc} with a message, no hang",
+               log)
+        tap.ok(leftovers(mid.path, "r.h5") == [] and (rc == 0) == os.path.exists(out),
+               f"{ranks} rank(s): no stub or part file after a failed creation",
+               os.listdir(mid.path))
+        mid.unfill()
+        r = kpsweep(build, ["run", cfg, "-o", out, "--resume", "--quiet"], ranks=3 - ranks)
+        tap.ok(r.returncode == 0, f"{ranks} rank(s): the run then completes with --resume",
+               r.stdout + r.stderr)
+        same_as(tap, ref, out, f"{ranks} rank(s), after a full disk at creation")
+
+        # Filled after creation: the space of the whole file was claimed up
+        # front, so the checkpoints never need more and the run completes.
+        mid.clear()
+        p = start(build, cfg, out, ranks, [])
+        for line in p.stderr:
+            if "points (" in line:
+                break
+        mid.fill()
+        rc, log = finish(p)
+        tap.ok(rc == 0, f"{ranks} rank(s), disk filled after creation: the run completes", log)
+        same_as(tap, ref, out, f"{ranks} rank(s), disk full during the checkpoints")
+        mid.unfill()
+
+        # A flush that needs new space (as on a copy-on-write file system)
+        # on a full disk: exit 1, a message, the saved lines kept.
+        punch_holes(out, "points/O")
+        mid.fill()
+        rc, log = finish(start(build, cfg, out, ranks, ["--resume", "--quiet"]))
+        tap.ok(rc == 1 and "file system is full" in log and "--resume" in log,
+               f"{ranks} rank(s), full disk during a flush: exit 1 naming the full file system",
+               log)
+        mid.unfill()
+        r = kpsweep(build, ["run", cfg, "-o", out, "--resume", "--quiet"], ranks=3 - ranks)
+        tap.ok(r.returncode == 0, f"{ranks} rank(s): resumed on {3 - ranks} rank(s) once space is free",
+               r.stdout + r.stderr)
+        same_as(tap, ref, out, f"{ranks} rank(s), after a failed flush")
+
+    # validate compares the plan with the free space where the file goes.
+    r = kpsweep(build, ["validate", cfg, "-o", os.path.join(small.path, "v.h5")])
+    tap.ok(r.returncode == 2 and "free" in r.stderr,
+           "validate refuses a plan larger than the output's free space (exit 2)", r.stdout + r.stderr)
+    r = kpsweep(build, ["validate", cfg, "-o", os.path.join(mid.path, "v.h5")])
+    tap.ok(r.returncode == 0 and "MB free there" in r.stdout,
+           "validate accepts it where it fits and prints the size and free space", r.stdout + r.stderr)
+
+
+def locks(tap, build, slow, slow_ref, tmp):
+    out = os.path.join(tmp, "locked.h5")
+    p = start(build, slow, out, 2, [], env_add={"SLURM_JOB_ID": "4242"})
+    for line in p.stderr:
+        if "points (" in line:
+            break
+    before = sha(out)
+    for mode in ("--resume", "--force"):
+        r = kpsweep(build, ["run", slow, "-o", out, mode])
+        tap.ok(r.returncode == 2 and "being written by another kpsweep run" in r.stderr
+               and "SLURM job 4242" in r.stderr and "pid" in r.stderr,
+               f"a second writer ({mode}) is refused with a message naming the running job",
+               r.stderr)
+    rc, log = finish(p)
+    tap.ok(rc == 0, "the first run is not disturbed and completes", log)
+    tap.ok(before != sha(out), "(the first run went on writing after the refusals)")
+    same_as(tap, slow_ref, out, "the locked run")
+    tap.ok(not os.path.exists(out + ".lock"), "the lock file is removed at the end")
+
+    # A hard kill leaves the lock file behind, but not the lock.
+    os.unlink(out)
+    p = start(build, slow, out, 1, [])
+    for line in p.stderr:
+        if "points (" in line and float(line.split("(")[1].split("%")[0]) > 10:
+            break
+    os.killpg(p.pid, signal.SIGKILL)
+    p.communicate()
+    tap.ok(os.path.exists(out + ".lock"), "after SIGKILL the lock file is still there")
+    r = kpsweep(build, ["run", slow, "-o", out, "--resume", "--quiet"], ranks=2)
+    tap.ok(r.returncode == 0, "and does not block a resume", r.stdout + r.stderr)
+    same_as(tap, slow_ref, out, "resumed after a hard kill")
+
+
+def creation(tap, build, cfg, ref, tmp):
+    # Kill while the layout is written: nothing at OUT, and a plain run
+    # (no --force) and a resume both start afresh.
+    big = write(os.path.join(tmp, "big.yaml"), JOB.format(n_tau=60, every=0.2).replace(
+        "phi: {log: [0.01, 0.3, 12]}", "phi: {log: [0.01, 0.3, 1200]}"))
+    out = os.path.join(tmp, "killed.h5")
+    p = start(build, big, out, 1, ["--quiet"])
+    while not os.path.exists(out + ".part") and p.poll() is None:
+        time.sleep(0.0005)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.communicate()
+    tap.ok(not os.path.exists(out), "a kill during creation leaves no file at the output path",
+           os.listdir(tmp))
+    p = start(build, big, out, 1, ["--quiet"])
+    for _ in range(2000):
+        if os.path.exists(out):
+            break
+        time.sleep(0.01)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.communicate()
+    r = kpsweep(build, ["inspect", out])
+    tap.ok(r.returncode == 0, "a file renamed into place is always a complete layout",
+           r.stdout + r.stderr)
+
+    # A stub from an interrupted creation of an older version: no
+    # provenance, no line. Replaced by run and by run --resume.
+    for mode in ([], ["--resume"]):
+        stub = os.path.join(tmp, "stub.h5")
+        with h5py.File(stub, "w") as f:
+            f.create_group("axes")
+            f.create_group("progress")
+        r = kpsweep(build, ["run", cfg, "-o", stub, "--quiet"] + mode)
+        tap.ok(r.returncode == 0, f"run {' '.join(mode)} recreates an empty stub", r.stdout + r.stderr)
+        same_as(tap, ref, stub, f"recreated stub ({' '.join(mode) or 'new'})")
+        os.unlink(stub)
+
+    # A foreign HDF5 file and an empty file are not stubs: refused, untouched.
+    foreign = os.path.join(tmp, "foreign.h5")
+    with h5py.File(foreign, "w") as f:
+        f["data"] = np.arange(10)
+    empty = write(os.path.join(tmp, "empty.h5"), "")
+    for path, what in ((foreign, "another program's HDF5 file"), (empty, "an empty file")):
+        before = sha(path)
+        for mode in ([], ["--resume"]):
+            r = kpsweep(build, ["run", cfg, "-o", path, "--quiet"] + mode)
+            tap.ok(r.returncode == 2 and "nothing was changed" in r.stderr and sha(path) == before,
+                   f"run {' '.join(mode)} onto {what}: exit 2, file untouched", r.stderr)
+    tap.ok(os.path.getsize(empty) == 0, "the empty file is still empty")
+
+
+def resume_checks(tap, build, cfg, ref, tmp):
+    cases = {
+        "a progress map of 2^40 lines": lambda f: (
+            f["progress"].__delitem__("line_done"),
+            f["progress"].create_dataset("line_done", shape=(1 << 40,), dtype="u1",
+                                         chunks=(1 << 20,))),
+        "a 2-D progress map": lambda f: (
+            f["progress"].__delitem__("line_done"),
+            f["progress"].create_dataset("line_done", shape=(60, 2), dtype="u1")),
+        "/points/O of another shape": lambda f: (
+            f["points"].__delitem__("O"),
+            f["points"].create_dataset("O", shape=(12, 5, 2, 61), dtype="f8")),
+        "/points/status as float": lambda f: (
+            f["points"].__delitem__("status"),
+            f["points"].create_dataset("status", shape=(12, 5, 2, 60), dtype="f8")),
+        "/lines/O_th missing": lambda f: f["lines"].__delitem__("O_th"),
+        "config_hash as a string": lambda f: f.attrs.__setitem__("config_hash", "abc"),
+    }
+    for what, damage in cases.items():
+        path = os.path.join(tmp, "damaged.h5")
+        subprocess.run(["cp", ref, path], check=True)
+        with h5py.File(path, "r+") as f:
+            damage(f)
+        before, size = sha(path), os.path.getsize(path)
+        r = kpsweep(build, ["run", cfg, "-o", path, "--resume", "--quiet"], ranks=2)
+        tap.ok(r.returncode == 2 and "nothing was changed" in r.stderr,
+               f"--resume refuses {what} with exit 2 and a message", r.stdout + r.stderr)
+        tap.ok(sha(path) == before and os.path.getsize(path) == size,
+               f"--resume left the file with {what} untouched")
+        os.unlink(path)
+
+
+if __name__ == "__main__":
+    main()
