@@ -61,7 +61,8 @@ def main():
     tap.ok(r.returncode == 0, "uninterrupted reference run", r.stderr)
 
     for label, ranks, sig, resume_ranks in (("SIGUSR1 through mpirun -n 3", 3, signal.SIGUSR1, 2),
-                                            ("SIGTERM to a single process", None, signal.SIGTERM, 3)):
+                                            ("SIGTERM to a single process", None, signal.SIGTERM, 3),
+                                            ("SIGINT (Ctrl-C) to a single process", None, signal.SIGINT, 2)):
         out = os.path.join(tmp, f"part-{sig}.h5")
         rc, sent, log = interrupted_run(build, cfg, out, ranks, sig)
         tap.ok(sent, f"{label}: signal sent mid-run", log)
