@@ -17,9 +17,11 @@
 #define REFUSE(...)                                                          \
   do {                                                                       \
     rc = KPS_ERR_MISMATCH;                                                   \
-    fprintf(stderr, "kpsweep: error: %s: ", path);                           \
-    fprintf(stderr, __VA_ARGS__);                                            \
-    fprintf(stderr, "; nothing was changed. Use another -o, or --force to replace it.\n"); \
+    if (report) {                                                            \
+      fprintf(stderr, "kpsweep: error: %s: ", path);                         \
+      fprintf(stderr, __VA_ARGS__);                                          \
+      fprintf(stderr, "; nothing was changed. Use another -o, or --force to replace it.\n"); \
+    }                                                                        \
     goto cleanup;                                                            \
   } while (0)
 
@@ -131,7 +133,7 @@ cleanup:
 }
 
 kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
-                       kps_file_kind *kind) {
+                       kps_file_kind *kind, int report) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
   char *canon = NULL;

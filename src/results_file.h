@@ -36,11 +36,11 @@ typedef enum kps_file_kind {
  * expected shape and type, and reads its progress map into bits (bit l % 8
  * of byte l / 8; (n_lines + 7) / 8 bytes, zeroed first). A stub of an
  * interrupted creation (no provenance and no completed line) gives
- * KPS_FILE_STUB. Anything else is reported and gives KPS_ERR_MISMATCH; the
- * file is only read. Not collective.
+ * KPS_FILE_STUB. Anything else gives KPS_ERR_MISMATCH, with the reason on
+ * stderr when `report`; the file is only read. Not collective.
  */
 kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
-                       kps_file_kind *kind);
+                       kps_file_kind *kind, int report);
 
 /* Writes the run record as root attributes of the closed file at path.
  * Not collective. */

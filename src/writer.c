@@ -186,7 +186,7 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
   if (exists && mode != KPS_OPEN_FORCE) {
     if (mode == KPS_OPEN_NEW) {
       /* Only an empty stub of an interrupted creation may go without --force. */
-      if (kps_file_check(cfg, w->path, bits, &kind) != KPS_OK || kind != KPS_FILE_STUB) {
+      if (kps_file_check(cfg, w->path, bits, &kind, 0) != KPS_OK || kind != KPS_FILE_STUB) {
         rc = KPS_ERR_EXISTS;
         fprintf(stderr,
                 "kpsweep: error: %s already exists; nothing was changed. Use --resume to "
@@ -194,7 +194,7 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
         goto cleanup;
       }
     } else {
-      KPS_CHECK(kps_file_check(cfg, w->path, bits, &kind));
+      KPS_CHECK(kps_file_check(cfg, w->path, bits, &kind, 1));
     }
   }
   if (exists && kind == KPS_FILE_RESULTS && mode == KPS_OPEN_RESUME) {

@@ -297,8 +297,9 @@ def creation(tap, build, cfg, ref, tmp):
         before = sha(path)
         for mode in ([], ["--resume"]):
             r = kpsweep(build, ["run", cfg, "-o", path, "--quiet"] + mode)
-            tap.ok(r.returncode == 2 and "nothing was changed" in r.stderr and sha(path) == before,
-                   f"run {' '.join(mode)} onto {what}: exit 2, file untouched", r.stderr)
+            tap.ok(r.returncode == 2 and "nothing was changed" in r.stderr and sha(path) == before
+                   and r.stderr.count("kpsweep: error") == 1,
+                   f"run {' '.join(mode)} onto {what}: exit 2, one message, file untouched", r.stderr)
     tap.ok(os.path.getsize(empty) == 0, "the empty file is still empty")
 
 
