@@ -165,9 +165,6 @@ cleanup:
   return rc;
 }
 
-/* What rank 0 decided; broadcast to every rank. */
-enum { PLAN_RC, PLAN_RESUMED, PLAN_LEN };
-
 /*
  * Rank 0's part of the open: lock, check or create. Reads the progress
  * map of a resumed file into bits. Not collective.
@@ -246,13 +243,19 @@ static void writer_free(kps_writer *w) {
 
 kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode mode,
                         MPI_Comm comm, uint8_t *done_bits, kps_writer **out, int *resumed) {
-  kps_err rc = KPS_OK, agreed = KPS_OK;
-  int plan[PLAN_LEN] = {KPS_OK, 0}, size = 1;
-  kps_writer *w = calloc(1, sizeof *w);
+  kps_err rc = KPS_OK, agreed = KPS_OK, local = KPS_OK;
+  int rank = 0, size = 1, was_resumed = 0;
+  kps_writer *w = NULL;
   *out = NULL;
   *resumed = 0;
-  if (w) {
+  KPS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
+  KPS_CHECK_MPI(MPI_Comm_size(comm, &size));
+  w = calloc(1, sizeof *w);
+  if (!w) {
+    local = KPS_ERR_NOMEM;
+  } else {
     w->comm = comm;
+    w->rank = rank;
     w->file = w->done = H5I_INVALID_HID;
     for (int f = 0; f < KPS_N_FIELDS; ++f) w->dset[f] = H5I_INVALID_HID;
     w->nd_line = (int)cfg->n_axes + 1;
@@ -261,32 +264,28 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
     w->n_tau = cfg->tau2.n;
     w->n_bins = kps_config_n_bins(cfg);
     w->n_lines = kps_config_n_lines(cfg);
-    if (snprintf(w->path, sizeof w->path, "%s", path) >= (int)sizeof w->path) rc = KPS_ERR_IO;
+    if (snprintf(w->path, sizeof w->path, "%s", path) >= (int)sizeof w->path) {
+      local = KPS_ERR_IO;
+      if (rank == 0) fprintf(stderr, "kpsweep: error: output path too long: %s\n", path);
+    }
   }
-  if (!w) rc = KPS_ERR_NOMEM;
-  KPS_CHECK_MPI(MPI_Comm_rank(comm, &plan[PLAN_RESUMED]));
-  if (w) w->rank = plan[PLAN_RESUMED];
-  KPS_CHECK_MPI(MPI_Comm_size(comm, &size));
-  plan[PLAN_RESUMED] = 0;
   /* Rank 0 works alone; the others wait for its verdict without a core. */
-  if (rc == KPS_OK && w->rank == 0)
-    plan[PLAN_RC] = prepare_file(w, cfg, mode, size, done_bits, &plan[PLAN_RESUMED]);
-  else plan[PLAN_RC] = rc;
-  KPS_CHECK(kps_agree(comm, plan[PLAN_RC], &agreed));
+  if (local == KPS_OK && rank == 0)
+    local = prepare_file(w, cfg, mode, size, done_bits, &was_resumed);
+  KPS_CHECK(kps_agree(comm, local, &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;
     goto cleanup;
   }
-  KPS_CHECK_MPI(MPI_Bcast(&plan[PLAN_RESUMED], 1, MPI_INT, 0, comm));
-  rc = open_parallel(w);
-  KPS_CHECK(kps_agree(comm, rc, &agreed));
-  rc = agreed;
-  if (rc != KPS_OK) {
-    if (w->rank == 0)
+  KPS_CHECK_MPI(MPI_Bcast(&was_resumed, 1, MPI_INT, 0, comm));
+  KPS_CHECK(kps_agree(comm, open_parallel(w), &agreed));
+  if (agreed != KPS_OK) {
+    rc = agreed;
+    if (rank == 0)
       fprintf(stderr, "kpsweep: error: %s could not be opened for parallel writing\n", path);
     goto cleanup;
   }
-  *resumed = plan[PLAN_RESUMED];
+  *resumed = was_resumed;
   *out = w;
   w = NULL;
 cleanup:
@@ -296,6 +295,7 @@ cleanup:
   }
   return rc;
 }
+
 /* Hyperslab boxes of a selection, built before they are combined. */
 typedef struct box_list {
   int nd;        /* dimensions per box */
