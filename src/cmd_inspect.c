@@ -105,6 +105,7 @@ cleanup:
 
 int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm) {
   if (!kps_is_root(comm)) return KPS_EXIT_OK;
+  if (kps_hdf5_quiet() != KPS_OK) return KPS_EXIT_FAILURE;
   const char *path = NULL;
   int show_config = 0;
   for (int i = 0; i < argc; ++i) {

@@ -441,6 +441,7 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
 
 int kps_cmd_solve(int argc, char **argv, MPI_Comm comm) {
   if (!kps_is_root(comm)) return KPS_EXIT_OK;
+  if (kps_hdf5_quiet() != KPS_OK) return KPS_EXIT_FAILURE;
   for (int i = 0; i < argc; ++i)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       fputs(solve_help, stdout);

@@ -1181,6 +1181,8 @@ kps_err kps_config_load(kps_config *cfg, const char *path, MPI_Comm comm) {
   char *buf = NULL;
   char msg[2048];
 
+  /* run and validate start here: our messages replace HDF5's stack dumps. */
+  KPS_CHECK(kps_hdf5_quiet());
   KPS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
   if (rank == 0) {
     len = read_file(path, &buf);
