@@ -20,14 +20,10 @@
 
 /* A config is a few kilobytes; the bound keeps the broadcast an int count. */
 #define CONFIG_MAX_BYTES (16L * 1024 * 1024)
-/* Bound on one axis, so that a typo in a count cannot exhaust memory. */
-#define AXIS_MAX_COUNT 10000000.0
 /* Beyond this many axis combinations the m < N style check is left per point. */
 #define CHECK_MAX_COMBINATIONS 1000000
 /* Dotted key paths. */
 #define KEY_LEN 256
-#define MAX_DRAW ((size_t)(sizeof(((kps_attack_config *)0)->draw) / \
-                           sizeof(((kps_attack_config *)0)->draw[0])))
 
 /* ------------------------------------------------------------------------ */
 /* Parse context and error formatting                                        */
@@ -78,9 +74,14 @@ typedef struct range {
 #define R_POS {0.0, HUGE_VAL, R_MIN_OPEN}
 #define R_NONNEG {0.0, HUGE_VAL, 0}
 #define R_TOL {0.0, 1.0, R_MIN_OPEN | R_MAX_OPEN}
-#define R_COUNT1 {1.0, 1e15, R_INTEGER}
-#define R_COUNT0 {0.0, 1e15, R_INTEGER}
-#define R_INT1 {1.0, 2147483647.0, R_INTEGER}
+/* The counts, each with its limit from config.h. */
+#define R_SOLVER_STEPS {1.0, KPS_MAX_SOLVER_STEPS, R_INTEGER}
+#define R_CHUNK {0.0, KPS_MAX_LINES, R_INTEGER}
+#define R_DESCENT_STEPS {1.0, KPS_MAX_DESCENT_STEPS, R_INTEGER}
+#define R_PGD_STEPS {1.0, KPS_MAX_PGD_STEPS, R_INTEGER}
+#define R_LIGANDS {0.0, KPS_MAX_LIGANDS, 0}
+#define R_AXIS_LEN {1.0, KPS_MAX_AXIS_LEN, R_INTEGER}
+#define R_MEMORY_MB {0.0, KPS_MAX_MEMORY_MB, R_MIN_OPEN}
 
 /* Strict decimal syntax: strtod alone would also take hex, inf and nan. */
 static int is_decimal(const char *s, size_t len) {
@@ -407,7 +408,7 @@ static const key_spec solver_keys[] = {
     DOUBLE("atol_rel", solver.atol_rel, R_TOL),
     DOUBLE("newton_tol", solver.newton_tol, R_TOL),
     DOUBLE("t_max", solver.t_max, R_POS),
-    LONG("max_steps", solver.max_steps, R_COUNT1),
+    LONG("max_steps", solver.max_steps, R_SOLVER_STEPS),
     BOOL("warm_start", solver.warm_start),
     END,
 };
@@ -416,8 +417,8 @@ static const key_spec run_keys[] = {
     {.name = "output", .parse = key_path, AT(run.output),
      .size = sizeof(((kps_run_config *)0)->output)},
     DOUBLE("checkpoint_every", run.checkpoint_every, R_POS),
-    LONG("chunk", run.chunk, R_COUNT0),
-    DOUBLE("memory_limit_mb", run.memory_limit_mb, R_POS),
+    LONG("chunk", run.chunk, R_CHUNK),
+    DOUBLE("memory_limit_mb", run.memory_limit_mb, R_MEMORY_MB),
     DOUBLE("progress_every", run.progress_every, R_POS),
     END,
 };
@@ -444,11 +445,11 @@ static const key_spec attack_keys[] = {
     {.name = "descent_method", .parse = key_enum, AT(attack.descent_method),
      .names = descent_names, .values = descent_values},
     DOUBLE("descent_eta", attack.descent_eta, R_POS),
-    INT("descent_max_steps", attack.descent_max_steps, R_INT1),
+    INT("descent_max_steps", attack.descent_max_steps, R_DESCENT_STEPS),
     BOOL("pgd", attack.pgd),
     DOUBLE("pgd_eps", attack.pgd_eps, R_POS),
     DOUBLE("pgd_step", attack.pgd_step, R_POS),
-    INT("pgd_steps", attack.pgd_steps, R_INT1),
+    INT("pgd_steps", attack.pgd_steps, R_PGD_STEPS),
     DOUBLE("bin_width", attack.bin_width, R_POS),
     DOUBLE("tau_max", attack.tau_max, R_POS),
     {.name = "seed", .parse = key_u64, AT(attack.seed)},
@@ -582,7 +583,7 @@ static kps_err get_triple(pctx *ctx, const kps_ynode *v, const char *key,
   kps_err rc = get_number(ctx, v->items[0], key, start);
   if (!rc) rc = get_number(ctx, v->items[1], key, stop);
   if (rc) return rc;
-  const range rc_count = {1.0, AXIS_MAX_COUNT, R_INTEGER};
+  const range rc_count = R_AXIS_LEN;
   return get_ranged(ctx, v->items[2], key, &rc_count, count);
 }
 
@@ -646,6 +647,11 @@ static kps_err parse_axis(pctx *ctx, const kps_ynode *v, const char *key,
     n = list->kind == KPS_YNODE_SEQUENCE ? list->n : 1;
     if (n == 0) {
       rc = cfg_error(ctx, list, sub, "empty axis");
+      goto cleanup;
+    }
+    if ((double)n > KPS_MAX_AXIS_LEN) {
+      rc = cfg_error(ctx, list, sub, "%zu values, more than the limit of %.0f per axis", n,
+                     KPS_MAX_AXIS_LEN);
       goto cleanup;
     }
     vals = malloc(n * sizeof *vals);
@@ -814,11 +820,11 @@ static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
                              const key_spec *spec) {
   (void)spec;
   static const rec_field bin_fields[] = {{"tau", R_POS, 0},
-                                         {"L", R_NONNEG, 0}};
+                                         {"L", R_LIGANDS, 0}};
   static const rec_field draw_fields[] = {{"dist", R_ANY, 1},
                                           {"mean", R_ANY, 0},
                                           {"sd", R_POS, 0},
-                                          {"count", R_NONNEG, 0}};
+                                          {"count", R_LIGANDS, 0}};
   kps_attack_config *a = &ctx->cfg->attack;
   kps_err rc = expect_map(ctx, v, key);
   if (rc) return rc;
@@ -837,7 +843,7 @@ static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
     if (list->kind != KPS_YNODE_SEQUENCE)
       return cfg_error(ctx, list, sub, "expected a sequence, got %s",
                        kps_ynode_kind_name(list->kind));
-    size_t max = is_bins ? KPS_MAX_BINS : MAX_DRAW;
+    size_t max = is_bins ? KPS_MAX_BINS : KPS_MAX_DRAW;
     if (list->n == 0) return cfg_error(ctx, list, sub, "must not be empty");
     if (list->n > max)
       return cfg_error(ctx, list->items[max], sub, "at most %zu entries", max);
@@ -859,6 +865,14 @@ static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
         a->draw[e].count = vals[3];
       }
     }
+    /* The published descent holds every ligand: bound the total too. */
+    double total = 0.0;
+    for (size_t e = 0; e < list->n; ++e)
+      total += floor((is_bins ? a->bin_L[e] : a->draw[e].count) + 0.5);
+    if (total > KPS_MAX_LIGANDS)
+      return cfg_error(ctx, list, sub,
+                       "%.17g ligands in total (%s rounded), more than the limit of %.0f",
+                       total, is_bins ? "every L" : "every count", KPS_MAX_LIGANDS);
     if (is_bins)
       a->n_bins = list->n;
     else
@@ -1025,12 +1039,20 @@ static kps_err finish(pctx *ctx) {
                        "default output path is too long");
   }
 
-  /* Point indices must fit a size_t and stay exact as doubles in the file. */
-  double total = (double)cfg->tau2.n * (double)cfg->L2.n;
-  for (size_t k = 0; k < cfg->n_axes; ++k) total *= (double)cfg->axes[k].n;
-  if (total > 9007199254740992.0)
-    return cfg_error(ctx, kps_ynode_get(ctx->root, "axes"), "axes",
-                     "the sweep has %.17g points, more than 2^53", total);
+  /* Bounded work and memory for the whole plan; the bounds also keep point
+   * indices exact as doubles in the file. */
+  double lines = (double)cfg->L2.n;
+  for (size_t k = 0; k < cfg->n_axes; ++k) lines *= (double)cfg->axes[k].n;
+  const double points = lines * (double)cfg->tau2.n;
+  const kps_ynode *axes = kps_ynode_get(ctx->root, "axes");
+  const kps_ynode *at = axes ? axes : antagonist;
+  const char *key = axes ? "axes" : "antagonist";
+  if (lines > KPS_MAX_LINES)
+    return cfg_error(ctx, at, key, "the sweep has %.17g lines (parameter points x L2), more "
+                     "than the limit of %.0f", lines, KPS_MAX_LINES);
+  if (points > KPS_MAX_POINTS)
+    return cfg_error(ctx, at, key, "the sweep has %.17g points, more than the limit of %.0f",
+                     points, KPS_MAX_POINTS);
   return check_model_params(ctx);
 }
 
@@ -1381,7 +1403,7 @@ uint64_t kps_hash64(const void *data, size_t len) {
 
 size_t kps_attack_grid_bins(const kps_attack_config *a) {
   const double n = ceil(a->tau_max / a->bin_width * (1.0 - 1e-12));
-  return n < 1.0 ? 1 : n > KPS_MAX_BINS ? KPS_MAX_BINS : (size_t)n;
+  return !(n >= 1.0) ? 1 : n > KPS_MAX_BINS ? KPS_MAX_BINS : (size_t)n; /* NaN: 1 */
 }
 
 size_t kps_config_n_bins(const kps_config *cfg) {

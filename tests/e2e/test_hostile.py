@@ -95,12 +95,67 @@ def hdf5_quiet_cases(tmp, base):
     ]
 
 
+JOB = "model: ideal\nantagonist:\n  tau: [1, 2]\n"
+
+# (what, text added to JOB, line:column of the error, key): every count a
+# job can set has an upper limit, refused by validate like any config error.
+LIMITS = [
+    ("draw count", "attacks:\n  histogram:\n    draw:\n"
+     "      - {dist: normal, mean: 1, sd: 0.1, count: 1e10}\n", "7:49", "attacks.histogram.draw[0].count"),
+    ("draw count above int64", "attacks:\n  histogram:\n    draw:\n"
+     "      - {dist: normal, mean: 1, sd: 0.1, count: 1e19}\n", "7:49", "attacks.histogram.draw[0].count"),
+    ("draw total", "attacks:\n  histogram:\n    draw:\n"
+     "      - {dist: normal, mean: 1, sd: 0.1, count: 6e6}\n"
+     "      - {dist: half_normal, mean: 0, sd: 0.3, count: 6e6}\n", "7:7", "attacks.histogram.draw"),
+    ("bin ligand count", "attacks:\n  histogram:\n    bins:\n      - {tau: 1, L: 1e8}\n",
+     "7:21", "attacks.histogram.bins[0].L"),
+    ("bin ligand total", "attacks:\n  histogram:\n    bins:\n" + "      - {tau: 1, L: 6e6}\n" * 2,
+     "7:7", "attacks.histogram.bins"),
+    ("memory_limit_mb", "run: {memory_limit_mb: 1e300}\n", "4:24", "run.memory_limit_mb"),
+    ("solver.max_steps", "solver: {max_steps: 1e8}\n", "4:21", "solver.max_steps"),
+    ("pgd_steps", "attacks: {pgd_steps: 1e6}\n", "4:22", "attacks.pgd_steps"),
+    ("descent_max_steps", "attacks: {descent_max_steps: 1e7}\n", "4:30", "attacks.descent_max_steps"),
+    ("run.chunk", "run: {chunk: 1e10}\n", "4:14", "run.chunk"),
+    ("axis length", "axes:\n  N: {linear: [1, 5, 1e8]}\n", "5:22", "axes.N.linear"),
+    ("lines of the plan", "axes:\n  N: {linear: [1, 2, 10000]}\n  m: {linear: [0, 0.5, 10000]}\n"
+     "  tau_c: {linear: [1, 3, 100]}\n", "5:3", "axes"),
+    ("points of the plan", "axes:\n  N: {linear: [1, 2, 1000]}\n  m: {linear: [0, 0.5, 1000]}\n"
+     "  tau_c: {linear: [1, 3, 1000]}\n", "5:3", "axes"),
+]
+
+
+def limit_cases(tmp):
+    cases = []
+    for k, (what, extra, pos, key) in enumerate(LIMITS):
+        text = JOB + extra
+        if what == "points of the plan":
+            text = text.replace("tau: [1, 2]", "tau: {linear: [1, 2, 100]}")
+        path = write(os.path.join(tmp, f"limit{k}.yaml"), text)
+        cases.append(Case(f"validate refuses an unbounded {what}", ["validate", path], 2,
+                          [f"{path}:{pos}: {key}: ", "limit" if "plan" in what or "total" in what
+                           else "<= "]))
+    # At the limits, and the published paper's sizes, jobs stay valid.
+    ok = write(os.path.join(tmp, "at-limits.yaml"), JOB + "solver: {max_steps: 1e7}\n"
+               "run: {memory_limit_mb: 1e9, chunk: 1e9}\n"
+               "attacks:\n  pgd_steps: 100000\n  descent_max_steps: 1000000\n  histogram:\n    draw:\n"
+               "      - {dist: normal, mean: 1, sd: 0.1, count: 4e6}\n"
+               "      - {dist: half_normal, mean: 0, sd: 0.3, count: 6e6}\n")
+    cases.append(Case("validate accepts every count at its limit", ["validate", ok], 0, ["valid"],
+                      stream="stdout"))
+    # run refuses before creating anything (a float-cast overflow in the sweep before).
+    out = os.path.join(tmp, "never.h5")
+    path = write(os.path.join(tmp, "memory.yaml"), JOB + "run: {memory_limit_mb: 1e300}\n")
+    cases.append(Case("run refuses memory_limit_mb = 1e300", ["run", path, "-o", out], 2,
+                      [f"{path}:4:24: run.memory_limit_mb"]))
+    return cases
+
+
 def main():
     build = sys.argv[1]
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-hostile-")
     base = base_file(tap, build, tmp)
-    cases = hdf5_quiet_cases(tmp, base)
+    cases = hdf5_quiet_cases(tmp, base) + limit_cases(tmp)
     check_all(tap, build, cases)
     shutil.rmtree(tmp, ignore_errors=True)
     tap.done()
