@@ -16,8 +16,11 @@ import subprocess
 import sys
 import tempfile
 
+import h5py
+import numpy as np
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from kps_testlib import Tap, kpsweep, write  # noqa: E402
+from kps_testlib import Tap, env, kpsweep, write  # noqa: E402
 
 # Sanitizer builds: MPI's own allocations are not ours to report.
 os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0")
@@ -37,10 +40,14 @@ class Case:
 
 
 def run_case(build, case):
+    """Runs kpsweep; output that is not UTF-8 (pointer bytes) is decoded with replacements."""
+    cmd = [os.path.join(build, "src", "kpsweep")] + case.args
     try:
-        return kpsweep(build, case.args, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired as e:
-        return subprocess.CompletedProcess(case.args, None, e.stdout or "", f"timed out after {TIMEOUT} s")
+        r = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, env=env())
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, None, "", f"timed out after {TIMEOUT} s")
+    return subprocess.CompletedProcess(cmd, r.returncode, r.stdout.decode("utf-8", "replace"),
+                                       r.stderr.decode("utf-8", "replace"))
 
 
 def crashed(r):
@@ -82,6 +89,202 @@ def base_file(tap, build, tmp):
     return out
 
 
+def spoil(tmp, base, name, edit):
+    """A copy of the genuine file, changed by edit(h5py.File)."""
+    path = os.path.join(tmp, name + ".h5")
+    shutil.copy(base, path)
+    with h5py.File(path, "a") as f:
+        edit(f)
+    return path
+
+
+def replace_attr(name, value):
+    def edit(f):
+        del f.attrs[name]
+        f.attrs[name] = value
+    return edit
+
+
+def replace_dataset(name, **kw):
+    def edit(f):
+        del f[name]
+        f.create_dataset(name, **kw)
+    return edit
+
+
+def exotic_datasets(f):
+    """Every kind of HDF5 datatype and link that a results file never has."""
+    g = f["points"]
+    g.create_dataset("zz_rank32", shape=(1,) * 32)
+    g.create_dataset("zz_compound", data=np.zeros(3, dtype=[("a", "i4"), ("b", "f8", (2,))]))
+    g.create_dataset("zz_vlen", shape=(2,), dtype=h5py.vlen_dtype("i4"))
+    g.create_dataset("zz_enum", data=np.zeros(2, "i1"), dtype=h5py.enum_dtype({"no": 0, "yes": 1}, "i1"))
+    g.create_dataset("zz_opaque", data=np.void(b"\x00\x01\x02"))
+    g.create_dataset("zz_fixed_string", data=np.array([b"abc", b"de"], dtype="S7"))
+    g.create_dataset("zz_vlen_string", data=["one", "two"], dtype=h5py.string_dtype())
+    g.create_dataset("zz_reference", data=[f["points/O"].ref], dtype=h5py.ref_dtype)
+    g.create_dataset("zz_region_ref", data=[f["points/O"].regionref[0:1, 0, 0:2]],
+                     dtype=h5py.regionref_dtype)
+    g.create_dataset("zz_scalar", data=1.5)
+    g.create_dataset("zz_null", data=h5py.Empty("f8"))
+    g.create_dataset("zz_empty", shape=(0, 3))
+    g.create_dataset("zz_huge", shape=(2**40, 2**20), dtype="i1", chunks=(1, 1))
+    g.create_group("zz_group")
+    g["zz_named_type"] = np.dtype("f8")
+    g["zz_soft_dangling"] = h5py.SoftLink("/nowhere/at/all")
+    g["zz_soft_loop"] = h5py.SoftLink("/points/zz_soft_loop")
+    g["zz_external"] = h5py.ExternalLink("/dev/zero", "/x")
+    g.create_dataset("zz_\x1b[31mred\x1b[0m", data=1)
+
+
+def string_attrs(f):
+    """Variable-length, fixed-length, UTF-8 and very long string attributes."""
+    for name, value in (("model", "ideal-vlen"), ("job_name", "ünïcode-vlen"), ("config", "model: vlen\n")):
+        del f.attrs[name]
+        f.attrs[name] = value                    # h5py: variable-length UTF-8
+    del f.attrs["config_source"]
+    f.attrs.create("config_source", np.array(b"fixed.yaml", dtype="S40"))  # NUL-padded
+    del f.attrs["created"]
+    f.attrs.create("created", "x" * 100000, dtype=h5py.string_dtype("ascii", 100000))
+    f.attrs["start_time"] = np.array(["vlen-in-1d"], dtype=h5py.string_dtype())
+
+
+def partial_with_hostile_rates(f):
+    """Partial progress, statuses outside the table, absurd run times."""
+    done = f["progress/line_done"]
+    done[0] = 0
+    done[1] = 255
+    st = f["points/status"]
+    st[1, 0, 0] = 100
+    st[1, 0, 1] = -100
+    f.attrs["start_epoch"] = -1e300
+    f.attrs["end_epoch"] = 1e300
+    f.attrs["lines_computed"] = 1.0
+    f.attrs["n_ranks"] = np.nan
+    f.attrs["hdf5_seconds"] = np.inf
+
+
+def resized_plan(f, n_lines, n_tau):
+    """A consistent file claiming a plan of n_lines x n_tau points (nothing stored)."""
+    del f["points/status"]
+    del f["progress/line_done"]
+    f.create_dataset("points/status", shape=(n_lines, n_tau), dtype="i1", chunks=(1, min(n_tau, 1024)),
+                     fillvalue=-1)
+    f.create_dataset("progress/line_done", shape=(n_lines,), dtype="u1", chunks=(min(n_lines, 4096),))
+    f.attrs["n_points"] = float(n_lines * n_tau)
+
+
+def inspect_file_cases(tmp, base):
+    """inspect of results files made hostile with h5py; text files; no files."""
+    P = lambda name, edit: spoil(tmp, base, name, edit)  # noqa: E731
+    cases = []
+    path = P("exotic", exotic_datasets)
+    cases.append(Case("inspect lists datasets of any rank and datatype, links unfollowed",
+                      ["inspect", path], 0,
+                      ["/points/zz_rank32", "(" + ", ".join(["1"] * 32) + ")", "/points/zz_compound",
+                       "/points/zz_region_ref", f"{'/points/zz_scalar':<28} scalar", "null",
+                       "/points/zz_huge", "(1099511627776, 1048576)", "(group)", "(named datatype)",
+                       "zz_soft_dangling", "(soft link, not followed)", "(external link, not followed)",
+                       "zz_?[31mred?[0m", "(complete)"], stream="stdout", absent=["\x1b"]))
+    path = P("strings", string_attrs)
+    cases.append(Case("inspect reads variable- and fixed-length string attributes",
+                      ["inspect", path, "--config"], 0,
+                      ["model       ideal-vlen", "job         ünïcode-vlen (config fixed.yaml)",
+                       "created     xxxxxxxx", "last run    vlen-in-1d", "config\nmodel: vlen\n"],
+                      stream="stdout"))
+    path = P("partial", partial_with_hostile_rates)
+    cases.append(Case("inspect of a partial file with hostile run attributes and status codes",
+                      ["inspect", path], 0,
+                      ["15/20 points", "3/4 lines (partial", "ETA over 100 years",
+                       "unknown          2 points"], stream="stdout"))
+    path = P("big-plan", lambda f: resized_plan(f, 10**7, 1001))
+    cases.append(Case("inspect refuses a plan beyond the job limits (nothing allocated)",
+                      ["inspect", path], 2, [path, "n_points = 1.001e+10", "not the size of a plan"]))
+    # (name, edit, args after the file, message fragments): exit 2, file named.
+    bad = [
+        ("config_hash a string", replace_attr("config_hash", "0xdeadbeef"), [],
+         ["attribute 'config_hash' is a string, expected an integer"]),
+        ("n_points an array", replace_attr("n_points", np.array([20.0, 20.0])), [],
+         ["attribute 'n_points' has shape (2), expected a single value"]),
+        ("n_points missing", lambda f: f.attrs.__delitem__("n_points"), [], ["no attribute 'n_points'"]),
+        ("n_points not an integer", replace_attr("n_points", 20.5), [], ["n_points = 20.5"]),
+        ("n_points NaN", replace_attr("n_points", np.nan), [], ["n_points = nan"]),
+        ("config an int", replace_attr("config", 7), ["--config"],
+         ["attribute 'config' is an integer, expected a string"]),
+        ("model a float array", replace_attr("model", np.arange(3.0)), [],
+         ["attribute 'model' is a floating-point number, expected a string"]),
+        ("kpsweep_version an int", replace_attr("kpsweep_version", 1), [],
+         ["attribute 'kpsweep_version' is an integer"]),
+        ("no kpsweep_version", lambda f: f.attrs.__delitem__("kpsweep_version"), [],
+         ["not a kpsweep results file"]),
+        ("start_epoch a string", replace_attr("start_epoch", "yesterday"), [],
+         ["attribute 'start_epoch' is a string, expected a number"]),
+        ("created a compound", replace_attr("created", np.zeros(1, dtype=[("a", "i4")])[0]), [],
+         ["attribute 'created' is a compound, expected a string"]),
+        ("n_ranks null", replace_attr("n_ranks", h5py.Empty("f8")), [],
+         ["attribute 'n_ranks' has shape null"]),
+        ("/lines missing", lambda f: f.__delitem__("lines"), [], ["no group /lines"]),
+        ("/points a dataset", lambda f: (f.__delitem__("points"), f.create_dataset("points", data=1)), [],
+         ["/points is a dataset, expected a group"]),
+        ("/progress a soft link", lambda f: (f.move("progress", "prog2"), f.__setitem__("progress", h5py.SoftLink("/prog2"))),
+         [], ["/progress is a soft link"]),
+        ("/axes an external link", lambda f: (f.__delitem__("axes"), f.__setitem__("axes", h5py.ExternalLink("/dev/zero", "/"))),
+         [], ["/axes is a external link"]),
+        ("line_done missing", lambda f: f.__delitem__("progress/line_done"), [], ["no dataset /progress/line_done"]),
+        ("line_done too short", replace_dataset("progress/line_done", data=np.ones(3, "u1")), [],
+         ["/progress/line_done has 3 entries, expected one per line of the plan: 4"]),
+        ("line_done too long", replace_dataset("progress/line_done", shape=(2**40,), dtype="u1", chunks=(1024,)), [],
+         ["/progress/line_done has 1099511627776 entries"]),
+        ("line_done 2-D", replace_dataset("progress/line_done", data=np.ones((2, 2), "u1")), [],
+         ["/progress/line_done has shape (2, 2), expected one dimension"]),
+        ("line_done floats", replace_dataset("progress/line_done", data=np.ones(4)), [],
+         ["/progress/line_done is a floating-point number dataset, expected integers"]),
+        ("line_done compound", replace_dataset("progress/line_done", data=np.zeros(4, dtype=[("a", "u1")])), [],
+         ["/progress/line_done is a compound dataset"]),
+        ("line_done scalar", replace_dataset("progress/line_done", data=1), [],
+         ["/progress/line_done has shape scalar"]),
+        ("status 1-D", replace_dataset("points/status", data=np.zeros(20, "i1")), [],
+         ["/points/status has shape (20), expected (axes..., L2, tau2)"]),
+        ("status of another size", replace_dataset("points/status", data=np.zeros((2, 2, 6), "i1")), [],
+         ["/points/status holds 24 points, but n_points says 20"]),
+        ("status rank 32", replace_dataset("points/status", shape=(1,) * 31 + (20,), dtype="i1"), [],
+         ["/points/status has shape (1, 1, ", "at most 8 axes"]),
+        ("status strings", replace_dataset("points/status", data=np.array([[[b"ok"] * 5] * 2] * 2)), [],
+         ["/points/status is a string dataset"]),
+        ("status enum", replace_dataset("points/status", data=np.zeros((2, 2, 5), "i1"),
+                                        dtype=h5py.enum_dtype({"ok": 0}, "i1")), [],
+         ["/points/status is an enum dataset"]),
+        ("status vlen", replace_dataset("points/status", shape=(2, 2, 5), dtype=h5py.vlen_dtype("i1")), [],
+         ["/points/status is a variable-length sequence dataset"]),
+    ]
+    for k, (what, edit, extra, needles) in enumerate(bad):
+        path = P(f"bad{k}", edit)
+        cases.append(Case(f"inspect refuses a file with {what}", ["inspect", path] + extra, 2,
+                          [f"kpsweep inspect: {path}: "] + needles))
+    empty = write(os.path.join(tmp, "empty.h5"), "")
+    text = write(os.path.join(tmp, "text.h5"), "model: ideal\n")
+    cases += [
+        Case("inspect of an empty file", ["inspect", empty], 2, [empty, "empty (0 bytes)"]),
+        Case("inspect of a text file", ["inspect", text], 2, [text, "is not an HDF5 file"]),
+        Case("inspect of a missing file", ["inspect", os.path.join(tmp, "nope.h5")], 2,
+             ["nope.h5: cannot be read: No such file or directory"]),
+        Case("inspect of /dev/null", ["inspect", "/dev/null"], 2, ["/dev/null: is not a regular file"]),
+    ]
+    return cases
+
+
+def inspect_cli_cases(base):
+    return [
+        Case("inspect --bogus", ["inspect", base, "--bogus"], 2, ["unknown option '--bogus'"]),
+        Case("inspect -x before the file", ["inspect", "-x", base], 2, ["unknown option '-x'"]),
+        Case("inspect with two files", ["inspect", base, base], 2, ["more than one FILE given"]),
+        Case("inspect of an empty argument", ["inspect", ""], 2, ["empty FILE argument"]),
+        Case("inspect without a file", ["inspect"], 2, ["missing FILE"]),
+        Case("inspect of the genuine file", ["inspect", base], 0, ["(complete)", "config hash "],
+             stream="stdout"),
+    ]
+
+
 def hdf5_quiet_cases(tmp, base):
     """HDF5's error stack is never dumped; our message carries its innermost error."""
     trunc = os.path.join(tmp, "truncated.h5")
@@ -90,8 +293,8 @@ def hdf5_quiet_cases(tmp, base):
     with open(trunc, "wb") as f:
         f.write(data[: len(data) // 3])
     return [
-        Case("inspect of a directory", ["inspect", tmp], 2, [tmp]),
-        Case("inspect of a truncated HDF5 file", ["inspect", trunc], 1, ["HDF5: ", "truncated"]),
+        Case("inspect of a directory", ["inspect", tmp], 2, [tmp, "is a directory"]),
+        Case("inspect of a truncated HDF5 file", ["inspect", trunc], 2, [trunc, "HDF5: ", "truncated"]),
     ]
 
 
@@ -155,9 +358,13 @@ def main():
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-hostile-")
     base = base_file(tap, build, tmp)
-    cases = hdf5_quiet_cases(tmp, base) + limit_cases(tmp)
+    cases = (hdf5_quiet_cases(tmp, base) + inspect_file_cases(tmp, base) + inspect_cli_cases(base)
+             + limit_cases(tmp))
     check_all(tap, build, cases)
-    shutil.rmtree(tmp, ignore_errors=True)
+    if tap.failed:
+        print(f"# files kept in {tmp}", flush=True)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     tap.done()
 
 
