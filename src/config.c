@@ -111,42 +111,71 @@ static kps_err expect_scalar(const pctx *ctx, const kps_ynode *v,
   return KPS_OK;
 }
 
-static kps_err get_number(const pctx *ctx, const kps_ynode *v, const char *key,
-                          double *out) {
-  kps_err rc = expect_scalar(ctx, v, key, "a number");
-  if (rc) return rc;
-  if (!v->plain)
-    return cfg_error(ctx, v, key, "expected a number, got the string \"%s\"",
-                     v->text);
-  if (v->len == 0 || strcmp(v->text, "~") == 0 || strcmp(v->text, "null") == 0)
-    return cfg_error(ctx, v, key, "expected a number, got no value");
-  if (!is_decimal(v->text, v->len))
-    return cfg_error(ctx, v, key, "expected a number, got \"%s\"", v->text);
-  double x = strtod(v->text, NULL);
-  if (!isfinite(x))
-    return cfg_error(ctx, v, key, "number %s is out of range", v->text);
+/* Room for the reason a number was refused (the text is quoted in it). */
+#define WHY_LEN 1024
+
+/* The job-file number syntax on text[0..len): 0 with *out, or -1 with the
+ * reason in why. `plain`: the text was written without quotes. */
+static int parse_number(const char *text, size_t len, int plain, double *out,
+                        char *why, size_t n) {
+  if (!plain) {
+    snprintf(why, n, "expected a number, got the string \"%s\"", text);
+    return -1;
+  }
+  if (len == 0 || strcmp(text, "~") == 0 || strcmp(text, "null") == 0) {
+    snprintf(why, n, "expected a number, got no value");
+    return -1;
+  }
+  if (!is_decimal(text, len)) {
+    snprintf(why, n, "expected a number, got \"%s\"", text);
+    return -1;
+  }
+  const double x = strtod(text, NULL);
+  if (!isfinite(x)) {
+    snprintf(why, n, "number %s is out of range", text);
+    return -1;
+  }
   *out = x;
-  return KPS_OK;
+  return 0;
 }
 
-static kps_err check_range(const pctx *ctx, const kps_ynode *at,
-                           const char *key, double x, const range *r) {
+/* Whether x lies in r: 0, or -1 with the reason in why. */
+static int range_check(double x, const range *r, char *why, size_t n) {
   int lo_bad = (r->flags & R_MIN_OPEN) ? !(x > r->min) : !(x >= r->min);
   int hi_bad = (r->flags & R_MAX_OPEN) ? !(x < r->max) : !(x <= r->max);
   if (lo_bad || hi_bad) {
     const char *lo = (r->flags & R_MIN_OPEN) ? ">" : ">=";
     const char *hi = (r->flags & R_MAX_OPEN) ? "<" : "<=";
     if (isinf(r->max))
-      return cfg_error(ctx, at, key, "must be %s %.17g, got %.17g", lo, r->min,
-                       x);
-    if (isinf(r->min))
-      return cfg_error(ctx, at, key, "must be %s %.17g, got %.17g", hi, r->max,
-                       x);
-    return cfg_error(ctx, at, key, "must be %s %.17g and %s %.17g, got %.17g",
-                     lo, r->min, hi, r->max, x);
+      snprintf(why, n, "must be %s %.17g, got %.17g", lo, r->min, x);
+    else if (isinf(r->min))
+      snprintf(why, n, "must be %s %.17g, got %.17g", hi, r->max, x);
+    else
+      snprintf(why, n, "must be %s %.17g and %s %.17g, got %.17g", lo, r->min,
+               hi, r->max, x);
+    return -1;
   }
-  if ((r->flags & R_INTEGER) && x != floor(x))
-    return cfg_error(ctx, at, key, "must be an integer, got %.17g", x);
+  if ((r->flags & R_INTEGER) && x != floor(x)) {
+    snprintf(why, n, "must be an integer, got %.17g", x);
+    return -1;
+  }
+  return 0;
+}
+
+static kps_err get_number(const pctx *ctx, const kps_ynode *v, const char *key,
+                          double *out) {
+  kps_err rc = expect_scalar(ctx, v, key, "a number");
+  if (rc) return rc;
+  char why[WHY_LEN];
+  if (parse_number(v->text, v->len, v->plain, out, why, sizeof why))
+    return cfg_error(ctx, v, key, "%s", why);
+  return KPS_OK;
+}
+
+static kps_err check_range(const pctx *ctx, const kps_ynode *at,
+                           const char *key, double x, const range *r) {
+  char why[WHY_LEN];
+  if (range_check(x, r, why, sizeof why)) return cfg_error(ctx, at, key, "%s", why);
   return KPS_OK;
 }
 
@@ -1058,6 +1087,45 @@ static kps_err finish(pctx *ctx) {
 
 /* ------------------------------------------------------------------------ */
 /* Public API                                                                */
+
+/* The range of a numeric job-file key "section.key", or NULL. */
+static const range *key_range(const char *key) {
+  const char *dot = strchr(key, '.');
+  char section[64];
+  if (!dot || (size_t)(dot - key) >= sizeof section) return NULL;
+  memcpy(section, key, (size_t)(dot - key));
+  section[dot - key] = '\0';
+  const key_spec *sec = find_spec(top_keys, section);
+  const key_spec *s = sec && sec->sub ? find_spec(sec->sub, dot + 1) : NULL;
+  if (!s || !(s->parse == key_double || s->parse == key_long || s->parse == key_int ||
+              s->parse == key_L_ref || s->parse == key_threshold_value))
+    return NULL;
+  return &s->r;
+}
+
+kps_err kps_config_number(const char *key, const char *text, double *out, char *why,
+                          size_t n) {
+  const range *r = key_range(key);
+  double x = 0.0;
+  if (!r) {
+    snprintf(why, n, "%s is not a numeric job-file key", key);
+    return KPS_ERR_INTERNAL;
+  }
+  if (parse_number(text, strlen(text), 1, &x, why, n) || range_check(x, r, why, n))
+    return KPS_ERR_CONFIG;
+  *out = x;
+  return KPS_OK;
+}
+
+kps_err kps_config_param_number(const kps_model *m, int j, const char *text, double *out,
+                                char *why, size_t n) {
+  const range r = param_range(&m->params[j]);
+  double x = 0.0;
+  if (parse_number(text, strlen(text), 1, &x, why, n) || range_check(x, &r, why, n))
+    return KPS_ERR_CONFIG;
+  *out = x;
+  return KPS_OK;
+}
 
 void kps_config_defaults(kps_config *cfg) {
   memset(cfg, 0, sizeof *cfg);

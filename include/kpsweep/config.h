@@ -176,6 +176,23 @@ kps_err kps_config_parse(kps_config *cfg, const char *source, const char *text,
  */
 kps_err kps_config_load(kps_config *cfg, const char *path, MPI_Comm comm);
 
+/*
+ * A number as a job file takes it (plain decimal: no hex, inf, nan or
+ * trailing characters), checked against the range of the job-file key
+ * `key` ("solver.rtol", "threshold.tau_c", "agonist.L", ...), so that other
+ * front ends (solve's options) accept exactly what job files accept. On
+ * failure writes the reason ("must be > 0 and < 1, got 2") into
+ * why[0..n) and returns KPS_ERR_CONFIG (KPS_ERR_INTERNAL for a key without
+ * a number range). Not collective.
+ */
+kps_err kps_config_number(const char *key, const char *text, double *out, char *why,
+                          size_t n);
+
+/* The same for parameter j of model m: its [min, max], integral for
+ * integer parameters (as `params:` in a job file). Not collective. */
+kps_err kps_config_param_number(const kps_model *m, int j, const char *text, double *out,
+                                char *why, size_t n);
+
 /* Frees what cfg owns and resets it to defaults. Not collective. */
 void kps_config_destroy(kps_config *cfg);
 

@@ -285,6 +285,76 @@ def inspect_cli_cases(base):
     ]
 
 
+def solve_cli_cases(tmp):
+    """solve's command line: every option checked for form, numbers as in job files."""
+    S = lambda *a: ["solve", "--model", "ideal"] + list(a)  # noqa: E731
+    cases = [
+        Case("solve --model twice", ["solve", "--model", "shp1", "--model", "kpr"], 2,
+             ["--model given more than once"]),
+        Case("solve --config twice", ["solve", "--config", "a.yaml", "--config", "b.yaml"], 2,
+             ["--config given more than once"]),
+        Case("solve --rtol twice", S("--rtol", "1e-6", "--rtol", "1e-8"), 2, ["--rtol given more than once"]),
+        Case("solve --set of one parameter twice", S("--set", "N=4", "--set", "N=5"), 2,
+             ["parameter N given more than once"]),
+        Case("solve --L-ref with --threshold-value", S("--L-ref", "5", "--threshold-value", "3"), 2,
+             ["exclude each other"]),
+        Case("solve --bogus", ["solve", "--bogus"], 2, ["unknown option '--bogus'"]),
+        Case("solve --bogus VALUE", ["solve", "--bogus", "3", "--json"], 2, ["unknown option '--bogus'"]),
+        Case("solve -o FILE", ["solve", "-o", "x.h5"], 2, ["unknown option '-o'"]),
+        Case("solve -o ''", ["solve", "-o", ""], 2, ["unknown option '-o'"]),
+        Case("solve with a positional argument", ["solve", "job.yaml"], 2, ["unexpected argument 'job.yaml'"]),
+        Case("solve --model without a value", ["solve", "--model"], 2, ["--model needs a value"]),
+        Case("solve --config of a directory", ["solve", "--config", tmp], 2, [tmp, "Is a directory"],
+             absent=["out of memory"]),
+        Case("solve --config of a missing file", ["solve", "--config", os.path.join(tmp, "nope.yaml")], 2,
+             ["nope.yaml: cannot read the config file: No such file or directory"]),
+        Case("solve --config of an invalid job", ["solve", "--config", write(os.path.join(tmp, "bad.yaml"),
+             JOB + "solver: {rtol: 2}\n")], 2, ["bad.yaml:4:16: solver.rtol: must be > 0 and < 1"]),
+        Case("solve --attack descent with 1e12 ligands", S("--ligand", "1:1e12", "--attack", "descent"), 2,
+             ["1000000000000 individual ligands", "limit"]),
+        Case("solve with 513 --ligand", S(*sum([["--ligand", "1:1"] for _ in range(513)], [])), 2,
+             ["more than 512 --ligand options"]),
+        Case("solve --set without NAME", S("--set", "=3"), 2, ["--set wants NAME=VALUE"]),
+        Case("solve --set of an unknown parameter", S("--set", "nope=1"), 2, ["no such parameter in model ideal"]),
+    ]
+    for opt in ("--config", "--model", "--set", "--ligand", "--tau-c", "--L-ref", "--threshold-value", "--rtol",
+                "--attack", "--descent-method", "--direction", "--movable"):
+        cases.append(Case(f"solve {opt} ''", ["solve", opt, ""], 2, [f"{opt}: empty value"]))
+    # Numbers the job-file parser refuses; the message quotes the job-file reason.
+    for opt, key, value, why in (
+            ("--rtol", "solver.rtol", "2", "must be > 0 and < 1, got 2"),
+            ("--rtol", "solver.rtol", "0", "must be > 0 and < 1, got 0"),
+            ("--rtol", "solver.rtol", "0x10", 'expected a number, got "0x10"'),
+            ("--rtol", "solver.rtol", "inf", 'expected a number, got "inf"'),
+            ("--rtol", "solver.rtol", "nan", 'expected a number, got "nan"'),
+            ("--rtol", "solver.rtol", "1e-6x", 'expected a number, got "1e-6x"'),
+            ("--rtol", "solver.rtol", " 1e-6", 'expected a number, got " 1e-6"'),
+            ("--rtol", "solver.rtol", "1e999", "number 1e999 is out of range"),
+            ("--tau-c", "threshold.tau_c", "-1", "must be > 0, got -1"),
+            ("--tau-c", "threshold.tau_c", "0X1p3", 'expected a number'),
+            ("--L-ref", "threshold.L_ref", "0", "must be > 0, got 0"),
+            ("--L-ref", "threshold.L_ref", "infinity", 'expected a number'),
+            ("--threshold-value", "threshold.value", "-5", "must be > 0, got -5"),
+            ("--threshold-value", "threshold.value", "1,5", 'expected a number, got "1,5"')):
+        cases.append(Case(f"solve {opt} {value!r}", S(opt, value), 2, [f"{opt} {value}: {why}", key]))
+    for value, why in (("0x10:5", 'TAU: expected a number, got "0x10"'), ("1:inf", 'L: expected a number'),
+                       ("1:5x", 'L: expected a number, got "5x"'), (":5", "TAU: expected a number, got no value"),
+                       ("1:", "L: expected a number, got no value"), ("-1:5", "TAU: must be > 0"),
+                       ("1:-5", "L: must be >= 0"), ("1", "--ligand wants TAU:L"), ("1:2:3", "L: expected")):
+        cases.append(Case(f"solve --ligand {value!r}", S("--ligand", value), 2, [why]))
+    for value, why in (("N=0x5", 'expected a number, got "0x5"'), ("N=inf", "expected a number"),
+                       ("N=5.5", "must be an integer, got 5.5"), ("N=100", "must be >= 1 and <= 64, got 100"),
+                       ("kappa=nan", "expected a number")):
+        cases.append(Case(f"solve --set {value!r}", ["solve", "--model", "kpr", "--set", value], 2,
+                          [f"--set {value}: {why}"]))
+    # What job files accept, solve accepts.
+    cases.append(Case("solve accepts job-file numbers", S("--rtol", "1.0e-8", "--tau-c", ".5e1", "--L-ref", "+100",
+                                                          "--ligand", "4:4000", "--ligand", "1E0:6e3",
+                                                          "--set", "N=4", "--set", "m=1.5", "--json"),
+                      0, ['"model": "ideal"', '"tau_c": 5'], stream="stdout"))
+    return cases
+
+
 def hdf5_quiet_cases(tmp, base):
     """HDF5's error stack is never dumped; our message carries its innermost error."""
     trunc = os.path.join(tmp, "truncated.h5")
@@ -359,7 +429,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kps-hostile-")
     base = base_file(tap, build, tmp)
     cases = (hdf5_quiet_cases(tmp, base) + inspect_file_cases(tmp, base) + inspect_cli_cases(base)
-             + limit_cases(tmp))
+             + limit_cases(tmp) + solve_cli_cases(tmp))
     check_all(tap, build, cases)
     if tap.failed:
         print(f"# files kept in {tmp}", flush=True)
