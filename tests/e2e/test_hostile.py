@@ -355,6 +355,52 @@ def solve_cli_cases(tmp):
     return cases
 
 
+NON_FINITE_JOB = """model: kpr
+antagonist:
+  tau: [1.0e-300, 1, 2]
+attacks:
+  enabled: true
+  histogram:
+    bins: [{tau: 1.0e-300, L: 100}, {tau: 4, L: 4000}]
+"""
+
+
+def non_finite_run(tap, build, tmp):
+    """run: a point whose gradient overflows (tau2 = 1e-300) is a failure, not ok with NaN."""
+    job = write(os.path.join(tmp, "non-finite.yaml"), NON_FINITE_JOB)
+    out = os.path.join(tmp, "non-finite.h5")
+    r = run_case(build, Case("", ["run", job, "-o", out, "--quiet"], 0))
+    tap.ok(r.returncode == 0 and not crashed(r) and "1 failed points" in r.stdout,
+           "run: the tau2 = 1e-300 point counts as failed", r.stdout + r.stderr)
+    st = grad = None
+    if os.path.exists(out):
+        with h5py.File(out, "r") as f:
+            st, grad = f["points/status"][...].ravel(), f["points/dO_dtau2"][...].ravel()
+            meanings = f["points/status"].attrs["flag_meanings"].decode().split()
+            codes = f.attrs["status_codes"].decode()
+        tap.ok(list(st) == [10, 0, 0] and np.isnan(grad[0]) and np.all(np.isfinite(grad[1:])),
+               "run: status non_finite (10) where the gradient is NaN, ok elsewhere", f"{st} {grad}")
+        tap.ok(meanings[-1] == "non_finite" and "10 non_finite: " in codes,
+               "the file's status table and flag_meanings list non_finite", f"{meanings}\n{codes}")
+    return [Case("inspect counts the non_finite point", ["inspect", out], 0,
+                 ["failed 1", "non_finite       1 points"], stream="stdout")]
+
+
+def non_finite_solve_cases():
+    cases = []
+    for model in ("kpr", "adaptive_sorting", "shp1"):
+        cases.append(Case(f"solve {model} at tau2 = 1e-300: status non_finite, exit 1",
+                          ["solve", "--model", model, "--ligand", "4:4000", "--ligand", "1e-300:6000", "--json"],
+                          1, ['"status": "non_finite"', '"status_code": 10'], stream="stdout"))
+    cases.append(Case("solve ideal at tau2 = 1e-300 stays finite and ok",
+                      ["solve", "--model", "ideal", "--ligand", "4:4000", "--ligand", "1e-300:6000", "--json"],
+                      0, ['"status": "ok"'], stream="stdout"))
+    cases.append(Case("solve with every attack at tau2 = 1e-300",
+                      ["solve", "--model", "kpr", "--ligand", "4:4000", "--ligand", "1e-300:6000", "--attack", "all"],
+                      1, ["status     non_finite"], stream="stdout"))
+    return cases
+
+
 def hdf5_quiet_cases(tmp, base):
     """HDF5's error stack is never dumped; our message carries its innermost error."""
     trunc = os.path.join(tmp, "truncated.h5")
@@ -429,7 +475,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kps-hostile-")
     base = base_file(tap, build, tmp)
     cases = (hdf5_quiet_cases(tmp, base) + inspect_file_cases(tmp, base) + inspect_cli_cases(base)
-             + limit_cases(tmp) + solve_cli_cases(tmp))
+             + limit_cases(tmp) + solve_cli_cases(tmp) + non_finite_run(tap, build, tmp)
+             + non_finite_solve_cases())
     check_all(tap, build, cases)
     if tap.failed:
         print(f"# files kept in {tmp}", flush=True)
