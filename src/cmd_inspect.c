@@ -167,6 +167,15 @@ cleanup:
   return rc;
 }
 
+/* Frees a variable-length string HDF5 allocated for a read of type mt. */
+static herr_t reclaim_vlen(hid_t mt, hid_t sp, char **vl) {
+#if H5_VERSION_GE(1, 12, 0)
+  return H5Treclaim(mt, sp, H5P_DEFAULT, vl);
+#else
+  return H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, vl);
+#endif
+}
+
 /*
  * String attribute `name` (checked by check_attr) as a malloc'd text of at
  * most cap - 1 bytes, fixed-length or variable-length, in its own character
@@ -179,57 +188,70 @@ static kps_err read_str_attr_alloc(hid_t obj, const char *name, size_t cap, char
   *out = NULL;
   const htri_t exists = H5Aexists(obj, name);
   KPS_CHECK_H5(exists);
-  if (!exists) {
+  if (exists) {
+    KPS_CHECK_H5_ID(a, H5Aopen(obj, name, H5P_DEFAULT));
+    KPS_CHECK_H5_ID(t, H5Aget_type(a));
+    KPS_CHECK_H5_ID(sp, H5Aget_space(a));
+    const htri_t is_vlen = H5Tis_variable_str(t);
+    KPS_CHECK_H5(is_vlen);
+    const H5T_cset_t cset = H5Tget_cset(t);
+    KPS_CHECK_H5(cset);
+    /* HDF5 converts strings only within one character set. */
+    KPS_CHECK_H5_ID(mt, H5Tcopy(H5T_C_S1));
+    KPS_CHECK_H5(H5Tset_cset(mt, cset));
+    if (is_vlen) {
+      KPS_CHECK_H5(H5Tset_size(mt, H5T_VARIABLE));
+      KPS_CHECK_H5(H5Aread(a, mt, &vl));
+      const size_t len = vl ? strnlen(vl, cap - 1) : 0;
+      text = malloc(len + 1);
+      KPS_CHECK_ALLOC(text);
+      if (len) memcpy(text, vl, len);
+      text[len] = '\0';
+      const herr_t freed = reclaim_vlen(mt, sp, &vl);
+      vl = NULL;
+      KPS_CHECK_H5(freed);
+    } else {
+      /* A stored fixed-length string is as long as the file has bytes for;
+       * reading it as a shorter NUL-terminated type truncates it. */
+      const size_t size = H5Tget_size(t);
+      if (size == 0) KPS_FAIL(KPS_ERR_HDF5, "H5Tget_size of attribute %s failed", name);
+      const size_t len = size < cap - 1 ? size : cap - 1;
+      KPS_CHECK_H5(H5Tset_size(mt, len + 1));
+      KPS_CHECK_H5(H5Tset_strpad(mt, H5T_STR_NULLTERM));
+      text = calloc(len + 1, 1);
+      KPS_CHECK_ALLOC(text);
+      KPS_CHECK_H5(H5Aread(a, mt, text));
+      text[len] = '\0';
+    }
+  } else {
     text = calloc(1, 1);
     KPS_CHECK_ALLOC(text);
-    goto done;
   }
-  KPS_CHECK_H5_ID(a, H5Aopen(obj, name, H5P_DEFAULT));
-  KPS_CHECK_H5_ID(t, H5Aget_type(a));
-  KPS_CHECK_H5_ID(sp, H5Aget_space(a));
-  const htri_t is_vlen = H5Tis_variable_str(t);
-  KPS_CHECK_H5(is_vlen);
-  const H5T_cset_t cset = H5Tget_cset(t);
-  KPS_CHECK_H5(cset);
-  /* HDF5 converts strings only within one character set. */
-  KPS_CHECK_H5_ID(mt, H5Tcopy(H5T_C_S1));
-  KPS_CHECK_H5(H5Tset_cset(mt, cset));
-  if (is_vlen) {
-    KPS_CHECK_H5(H5Tset_size(mt, H5T_VARIABLE));
-    KPS_CHECK_H5(H5Aread(a, mt, &vl));
-    const size_t len = vl ? strnlen(vl, cap - 1) : 0;
-    text = malloc(len + 1);
-    KPS_CHECK_ALLOC(text);
-    if (len) memcpy(text, vl, len);
-    text[len] = '\0';
-  } else {
-    /* Stored fixed-length strings are as long as the file has bytes;
-     * reading into a shorter NUL-terminated type truncates them. */
-    const size_t size = H5Tget_size(t);
-    if (size == 0) KPS_FAIL(KPS_ERR_HDF5, "H5Tget_size of attribute %s failed", name);
-    const size_t len = size < cap - 1 ? size : cap - 1;
-    KPS_CHECK_H5(H5Tset_size(mt, len + 1));
-    KPS_CHECK_H5(H5Tset_strpad(mt, H5T_STR_NULLTERM));
-    text = calloc(len + 1, 1);
-    KPS_CHECK_ALLOC(text);
-    KPS_CHECK_H5(H5Aread(a, mt, text));
-    text[len] = '\0';
-  }
-done:
   *out = text;
   text = NULL;
 cleanup:
-  if (vl) {
-#if H5_VERSION_GE(1, 12, 0)
-    if (H5Treclaim(mt, sp, H5P_DEFAULT, &vl) < 0) rc = rc ? rc : KPS_ERR_HDF5;
-#else
-    if (H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &vl) < 0) rc = rc ? rc : KPS_ERR_HDF5;
-#endif
-  }
+  if (vl) reclaim_vlen(mt, sp, &vl); /* only on a failed copy; already reported */
   free(text);
   if (mt >= 0) H5Tclose(mt);
   if (sp >= 0) H5Sclose(sp);
   if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  return rc;
+}
+
+/* An integer attribute (checked by check_attr) as uint64; *present says
+ * whether it exists. */
+static kps_err read_u64_attr(hid_t obj, const char *name, uint64_t *v, int *present) {
+  kps_err rc = KPS_OK;
+  hid_t a = H5I_INVALID_HID;
+  *v = 0;
+  const htri_t exists = H5Aexists(obj, name);
+  KPS_CHECK_H5(exists);
+  *present = exists > 0;
+  if (!exists) goto cleanup;
+  KPS_CHECK_H5_ID(a, H5Aopen(obj, name, H5P_DEFAULT));
+  KPS_CHECK_H5(H5Aread(a, H5T_NATIVE_UINT64, v));
+cleanup:
   if (a >= 0) H5Aclose(a);
   return rc;
 }
@@ -547,8 +569,9 @@ static kps_err inspect(const char *path, int show_config) {
     char name[32];
     snprintf(name, sizeof name, "/%s", groups[g]);
     KPS_CHECK(open_member(file, name, H5I_GROUP, path, &grp));
-    H5Gclose(grp);
+    const herr_t closed = H5Gclose(grp);
     grp = H5I_INVALID_HID;
+    KPS_CHECK_H5(closed);
   }
   double n_points;
   KPS_CHECK(read_f64_attr(file, "n_points", &n_points));
@@ -564,15 +587,8 @@ static kps_err inspect(const char *path, int show_config) {
   KPS_CHECK(read_str_attr(file, "end_time", end, sizeof end));
   KPS_CHECK(read_str_attr(file, "config_source", source, sizeof source));
   uint64_t hash = 0;
-  const htri_t has_hash = H5Aexists(file, "config_hash");
-  KPS_CHECK_H5(has_hash);
-  if (has_hash) {
-    hid_t a = H5I_INVALID_HID;
-    KPS_CHECK_H5_ID(a, H5Aopen(file, "config_hash", H5P_DEFAULT));
-    const herr_t r = H5Aread(a, H5T_NATIVE_UINT64, &hash);
-    H5Aclose(a);
-    KPS_CHECK_H5(r);
-  }
+  int has_hash = 0;
+  KPS_CHECK(read_u64_attr(file, "config_hash", &hash, &has_hash));
   snprintf(shown, sizeof shown, "%s", path);
   sanitize(shown, 0);
   printf("file        %s\n", shown);
@@ -596,8 +612,9 @@ static kps_err inspect(const char *path, int show_config) {
     KPS_CHECK_H5_ID(grp, H5Gopen2(file, groups[g], H5P_DEFAULT));
     KPS_CHECK_H5(H5Literate(grp, H5_INDEX_NAME, H5_ITER_INC, NULL, print_member,
                             (void *)groups[g]));
-    H5Gclose(grp);
+    const herr_t closed = H5Gclose(grp);
     grp = H5I_INVALID_HID;
+    KPS_CHECK_H5(closed);
   }
 
   KPS_CHECK(tally_plan(&pl, &t));

@@ -174,6 +174,22 @@ def resized_plan(f, n_lines, n_tau):
     f.attrs["n_points"] = float(n_lines * n_tau)
 
 
+def multi_slab_plan(f):
+    """A plan of 2 axes, 7 doses and 400 tau2 points (105000 lines): inspect
+    reads it in several slabs; four done lines straddle slab boundaries."""
+    shape = (3, 5000, 7, 400)
+    del f["points/status"]
+    del f["progress/line_done"]
+    st = f.create_dataset("points/status", shape=shape, dtype="i1", chunks=(1, 100, 7, 400), fillvalue=-1)
+    done = f.create_dataset("progress/line_done", shape=(3 * 5000 * 7,), dtype="u1", chunks=(4096,))
+    f.attrs["n_points"] = float(np.prod(shape))
+    # Slabs hold 4 Mi points = 10485 lines, i.e. 1497 indices of the second axis.
+    rows = {0: [0] * 400, 1497 * 7 - 1: [2] * 400, 1497 * 7: [0] * 399 + [9], 3 * 5000 * 7 - 1: [1] * 400}
+    for line, values in rows.items():
+        st[np.unravel_index(line, shape[:3])] = values
+        done[line] = 1
+
+
 def inspect_file_cases(tmp, base):
     """inspect of results files made hostile with h5py; text files; no files."""
     P = lambda name, edit: spoil(tmp, base, name, edit)  # noqa: E731
@@ -197,6 +213,12 @@ def inspect_file_cases(tmp, base):
                       ["inspect", path], 0,
                       ["15/20 points", "3/4 lines (partial", "ETA over 100 years",
                        "unknown          2 points"], stream="stdout"))
+    path = P("multi-slab", multi_slab_plan)
+    cases.append(Case("inspect counts a plan read in slabs across dimensions",
+                      ["inspect", path], 0,
+                      ["1600/42000000 points (0.0%)", "failed 401; 4/105000 lines (partial",
+                       "ok               799 points", "fallback         400 points",
+                       "too_much_work    400 points", "grad_inaccurate  1 points"], stream="stdout"))
     path = P("big-plan", lambda f: resized_plan(f, 10**7, 1001))
     cases.append(Case("inspect refuses a plan beyond the job limits (nothing allocated)",
                       ["inspect", path], 2, [path, "n_points = 1.001e+10", "not the size of a plan"]))
