@@ -59,6 +59,7 @@ DEFAULT_STATUS_CODES = {
     7: ("invalid_params", "invalid parameter combination (e.g. m >= N)"),
     8: ("solver_error", "other CVODE failure"),
     9: ("grad_inaccurate", "adjoint (gradient) solve failed its residual check"),
+    10: ("non_finite", "state, output or a gradient not finite (overflow at extreme inputs)"),
 }
 
 DEFAULT_TAU_C = 3.0

@@ -32,6 +32,16 @@ void kps_attack_movable(const kps_attack_config *a, double tau_c, int K, const d
 
 static int sgn(double x) { return (x > 0) - (x < 0); }
 
+/*
+ * round(x) individual ligands. Counts are validated to [0, KPS_MAX_LIGANDS]
+ * (job files and solve); the clamp keeps the conversion defined for any
+ * other value (NaN gives 0), where llround alone would overflow.
+ */
+static long ligand_count(double x) {
+  if (!(x >= 0.5)) return 0;
+  return x < KPS_MAX_LIGANDS ? lround(x) : (long)KPS_MAX_LIGANDS;
+}
+
 /* Whether an attack in direction s applies to a start of decision d0. */
 static int applies(int s, int d0) { return (s == KPS_DIR_OFF) == (d0 == 1); }
 
@@ -189,7 +199,7 @@ done:
 /* Grid bin of binding time t: [k w, (k+1) w), the last bin open above. */
 static int grid_bin(double t, double w, int n_grid) {
   const double k = floor(t / w);
-  return k < 0 ? 0 : k >= n_grid ? n_grid - 1 : (int)k;
+  return !(k >= 0) ? 0 : k >= n_grid ? n_grid - 1 : (int)k; /* NaN: bin 0 */
 }
 
 /*
@@ -316,8 +326,12 @@ int kps_attack_descent(kps_probe *pr, const kps_attack_config *a, double tau_c, 
   res->tau_mean = wsum > 0 ? tsum / wsum : NAN;
   res->frac_near0 = wsum > 0 ? near0 / wsum : NAN;
   res->O_final = O;
-  for (int j = 0; j < K; ++j)
-    res->hist[grid_bin(pr->tau[j], a->bin_width, res->n_grid)] += (int32_t)llround(pr->L[j]);
+  for (int j = 0; j < K; ++j) {
+    /* Saturating: the limits keep a histogram far below INT32_MAX. */
+    int32_t *h = &res->hist[grid_bin(pr->tau[j], a->bin_width, res->n_grid)];
+    const long sum = (long)*h + ligand_count(pr->L[j]);
+    *h = sum < INT32_MAX ? (int32_t)sum : INT32_MAX;
+  }
   return KPS_ST_OK;
 }
 
@@ -356,7 +370,7 @@ int kps_attack_histogram(const kps_attack_config *a, double *tau, double *L) {
   uint64_t state = a->seed;
   for (size_t c = 0; c < a->n_draw; ++c) {
     const kps_draw_component *d = &a->draw[c];
-    const long n = (long)llround(d->count);
+    const long n = ligand_count(d->count);
     for (long i = 0; i < n; ++i) counts[grid_bin(draw_tau(d, &state), a->bin_width, n_grid)] += 1.0;
   }
   int K = 0;
@@ -374,8 +388,13 @@ kps_err kps_attack_ligands(const kps_attack_config *a, int K, const double *tau,
   const size_t groups = a->n_bins > 0 ? a->n_bins : a->n_draw > 0 ? a->n_draw : (size_t)K;
   for (size_t c = 0; c < groups; ++c) {
     const double cnt = a->n_bins > 0 ? a->bin_L[c] : a->n_draw > 0 ? a->draw[c].count : L[c];
-    cap += (size_t)llround(cnt);
+    if (!(cnt >= 0.0 && cnt <= KPS_MAX_LIGANDS))
+      KPS_FAIL(KPS_ERR_LIMIT, "a ligand count of %g is outside [0, %.0f]", cnt, KPS_MAX_LIGANDS);
+    cap += (size_t)ligand_count(cnt);
   }
+  if ((double)cap > KPS_MAX_LIGANDS)
+    KPS_FAIL(KPS_ERR_LIMIT, "%zu individual ligands, more than the limit of %.0f", cap,
+             KPS_MAX_LIGANDS);
   t = malloc(sizeof(double) * (cap > 0 ? cap : 1));
   KPS_CHECK_ALLOC(t);
   uint64_t state = a->seed;
@@ -383,11 +402,11 @@ kps_err kps_attack_ligands(const kps_attack_config *a, int K, const double *tau,
     if (a->n_bins == 0 && a->n_draw > 0) {
       /* The same stream as kps_attack_histogram, so both start alike. */
       const kps_draw_component *d = &a->draw[c];
-      for (long i = 0, m = (long)llround(d->count); i < m; ++i) t[total++] = draw_tau(d, &state);
+      for (long i = 0, m = ligand_count(d->count); i < m; ++i) t[total++] = draw_tau(d, &state);
       continue;
     }
     const double tc = a->n_bins > 0 ? a->bin_tau[c] : tau[c];
-    const long m = (long)llround(a->n_bins > 0 ? a->bin_L[c] : L[c]);
+    const long m = ligand_count(a->n_bins > 0 ? a->bin_L[c] : L[c]);
     for (long i = 0; i < m; ++i) t[total++] = tc;
   }
   *out = t, *n = total;

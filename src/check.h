@@ -23,17 +23,29 @@
     }                                                                         \
   } while (0)
 
-/* For HDF5 calls returning herr_t (negative on failure). */
+/* Room for the innermost HDF5 error appended to a failure message. */
+#define KPS_H5_MSG_LEN 512
+
+/* For HDF5 calls returning herr_t (negative on failure). The message ends
+ * with HDF5's innermost error (its automatic stack printing is off). */
 #define KPS_CHECK_H5(call)                                                    \
   do {                                                                        \
-    if ((call) < 0) KPS_FAIL(KPS_ERR_HDF5, "%s failed", #call);               \
+    if ((call) < 0) {                                                         \
+      char kps_h5_msg_[KPS_H5_MSG_LEN];                                       \
+      KPS_FAIL(KPS_ERR_HDF5, "%s failed%s", #call,                            \
+               kps_hdf5_describe(kps_h5_msg_, sizeof kps_h5_msg_));           \
+    }                                                                         \
   } while (0)
 
 /* For HDF5 calls returning an id: assigns it to `id`. */
 #define KPS_CHECK_H5_ID(id, call)                                             \
   do {                                                                        \
     (id) = (call);                                                            \
-    if ((id) < 0) KPS_FAIL(KPS_ERR_HDF5, "%s failed", #call);                 \
+    if ((id) < 0) {                                                           \
+      char kps_h5_msg_[KPS_H5_MSG_LEN];                                       \
+      KPS_FAIL(KPS_ERR_HDF5, "%s failed%s", #call,                            \
+               kps_hdf5_describe(kps_h5_msg_, sizeof kps_h5_msg_));           \
+    }                                                                         \
   } while (0)
 
 /* For SUNDIALS/CVODE calls returning an int flag (negative on failure). */

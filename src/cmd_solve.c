@@ -4,6 +4,7 @@
  * Runs on rank 0 only; other ranks return at once.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,10 @@ static const char *solve_help =
     "  --json               machine-readable output (keys documented in docs/solve.md)\n"
     "  --list-params        print the model's parameters with defaults and ranges\n"
     "\n"
+    "Numbers are read as in job files: plain decimals (no hex, inf or nan) within the\n"
+    "ranges of the matching job-file keys (docs/config.md). --set, --ligand and\n"
+    "--attack repeat; every other option may be given once.\n"
+    "\n"
     "examples:\n"
     "  kpsweep solve --model shp1 --ligand 10:1000 --ligand 1:10000 --json\n"
     "  kpsweep solve --model ideal --ligand 4:4000 --ligand 1:6000 --attack all\n";
@@ -94,46 +99,26 @@ static void list_params(const kps_model *m) {
   }
 }
 
-/* A finite number and nothing else (job files reject inf and nan too). */
-static int parse_double(const char *s, double *out) {
-  char *end = NULL;
-  *out = strtod(s, &end);
-  return end != s && *end == '\0' && isfinite(*out);
-}
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-static int fail(const char *fmt, const char *arg) {
+/* Reports a usage error; exit status 2. */
+static int fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
   fprintf(stderr, "kpsweep solve: ");
-  fprintf(stderr, fmt, arg);
+  vfprintf(stderr, fmt, ap);
   fprintf(stderr, "\nTry 'kpsweep solve --help'.\n");
+  va_end(ap);
   return KPS_EXIT_USAGE;
 }
 
-/* Reads a job file (not collective: solve runs on one rank). */
+/* Reads a job file as `run` does (not collective: solve runs on one rank). */
 static int from_config(solve_opts *o, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return fail("cannot read the config file %s", path);
-  char *text = NULL;
-  size_t len = 0, cap = 0, got;
-  char buf[65536];
-  while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
-    if (len + got + 1 > cap) {
-      cap = 2 * (len + got + 1);
-      char *t = realloc(text, cap);
-      if (!t) break;
-      text = t;
-    }
-    memcpy(text + len, buf, got);
-    len += got;
-  }
-  fclose(f);
   kps_config cfg;
   kps_config_defaults(&cfg);
-  char err[2048];
-  int code = KPS_EXIT_OK;
-  if (!text || kps_config_parse(&cfg, path, text, len, err, sizeof err) != KPS_OK) {
-    fprintf(stderr, "%s\n", text ? err : "out of memory");
-    code = KPS_EXIT_USAGE;
-  } else {
+  /* kps_config_load names the file and says why it cannot be used. */
+  const kps_err rc = kps_config_load(&cfg, path, MPI_COMM_SELF);
+  if (rc == KPS_OK) {
     o->m = cfg.model;
     memcpy(o->p, cfg.params, sizeof o->p);
     o->tau_c = cfg.tau_c, o->L_ref = cfg.L_ref, o->L_ref_agonist = cfg.L_ref_agonist;
@@ -150,96 +135,182 @@ static int from_config(solve_opts *o, const char *path) {
     }
   }
   kps_config_destroy(&cfg);
-  free(text);
-  return code;
+  return rc == KPS_OK ? KPS_EXIT_OK : kps_exit_code(rc == KPS_ERR_IO ? KPS_ERR_CONFIG : rc);
+}
+
+/* The options: whether each takes a value and whether it may repeat. */
+enum {
+  OPT_CONFIG, OPT_MODEL, OPT_SET, OPT_LIGAND, OPT_TAU_C, OPT_L_REF, OPT_TH_VALUE, OPT_RTOL,
+  OPT_ATTACK, OPT_DESCENT_METHOD, OPT_DIRECTION, OPT_MOVABLE, OPT_JSON, OPT_LIST, N_OPTS
+};
+static const struct {
+  const char *name;
+  int value, repeat;
+} options[N_OPTS] = {
+    [OPT_CONFIG] = {"--config", 1, 0},      [OPT_MODEL] = {"--model", 1, 0},
+    [OPT_SET] = {"--set", 1, 1},            [OPT_LIGAND] = {"--ligand", 1, 1},
+    [OPT_TAU_C] = {"--tau-c", 1, 0},        [OPT_L_REF] = {"--L-ref", 1, 0},
+    [OPT_TH_VALUE] = {"--threshold-value", 1, 0},
+    [OPT_RTOL] = {"--rtol", 1, 0},          [OPT_ATTACK] = {"--attack", 1, 1},
+    [OPT_DESCENT_METHOD] = {"--descent-method", 1, 0},
+    [OPT_DIRECTION] = {"--direction", 1, 0}, [OPT_MOVABLE] = {"--movable", 1, 0},
+    [OPT_JSON] = {"--json", 0, 1},          [OPT_LIST] = {"--list-params", 0, 1},
+};
+
+/* The command line, checked for form; values are read in apply_args. */
+typedef struct given {
+  const char *value[N_OPTS]; /* single-valued options */
+  const char *sets[KPS_MAX_PARAMS], *ligands[KPS_MAX_BINS];
+  int n_sets, n_ligands;
+} given;
+
+static int scan_args(given *g, solve_opts *o, int argc, char **argv) {
+  int seen[N_OPTS] = {0};
+  for (int i = 0; i < argc; ++i) {
+    const char *a = argv[i];
+    int k = 0;
+    while (k < N_OPTS && strcmp(a, options[k].name)) ++k;
+    if (k == N_OPTS)
+      return a[0] == '-' ? fail("unknown option '%s'", a)
+                         : fail("unexpected argument '%s' (solve takes options only)", a);
+    if (++seen[k] > 1 && !options[k].repeat) return fail("%s given more than once", a);
+    if (!options[k].value) {
+      if (k == OPT_JSON) o->json = 1;
+      else o->list = 1;
+      continue;
+    }
+    if (i + 1 >= argc) return fail("%s needs a value", a);
+    const char *v = argv[++i];
+    if (!v[0]) return fail("%s: empty value", a);
+    if (k == OPT_SET) {
+      if (g->n_sets == KPS_MAX_PARAMS) return fail("more than %d --set options", KPS_MAX_PARAMS);
+      g->sets[g->n_sets++] = v;
+    } else if (k == OPT_LIGAND) {
+      if (g->n_ligands == KPS_MAX_BINS) return fail("more than %d --ligand options", KPS_MAX_BINS);
+      g->ligands[g->n_ligands++] = v;
+    } else if (k == OPT_ATTACK) {
+      const unsigned bit = !strcmp(v, "fgsm_L") ? ATK_FGSM_L : !strcmp(v, "fgsm_tau") ? ATK_FGSM_TAU
+                           : !strcmp(v, "pgd") ? ATK_PGD : !strcmp(v, "descent") ? ATK_DESCENT
+                           : !strcmp(v, "all") ? 15u : 0u;
+      if (!bit) return fail("unknown attack '%s' (fgsm_L, fgsm_tau, pgd, descent, all)", v);
+      o->attacks |= bit;
+    } else {
+      g->value[k] = v;
+    }
+  }
+  if (g->value[OPT_L_REF] && g->value[OPT_TH_VALUE])
+    return fail("--L-ref and --threshold-value exclude each other");
+  return KPS_EXIT_OK;
+}
+
+/* A number of an option, with the range and syntax of its job-file key. */
+static int option_number(const char *opt, const char *key, const char *v, double *x) {
+  char why[1024];
+  if (kps_config_number(key, v, x, why, sizeof why) != KPS_OK)
+    return fail("%s %s: %s (as %s in a job file)", opt, v, why, key);
+  return KPS_EXIT_OK;
+}
+
+/* --ligand TAU:L, each part as the agonist's tau and L in a job file. */
+static int parse_ligand(const char *v, double *tau, double *L) {
+  char b[256];
+  const char *colon = strchr(v, ':');
+  if (!colon || strlen(v) >= sizeof b) return fail("--ligand wants TAU:L, got '%s'", v);
+  memcpy(b, v, (size_t)(colon - v));
+  b[colon - v] = '\0';
+  char why[1024];
+  if (kps_config_number("agonist.tau", b, tau, why, sizeof why) != KPS_OK)
+    return fail("--ligand %s: TAU: %s", v, why);
+  if (kps_config_number("agonist.L", colon + 1, L, why, sizeof why) != KPS_OK)
+    return fail("--ligand %s: L: %s", v, why);
+  return KPS_EXIT_OK;
+}
+
+/* --set NAME=VALUE: VALUE within the parameter's range, as in `params:`. */
+static int parse_set(solve_opts *o, const char *v, unsigned *set_mask) {
+  char name[64], why[1024];
+  const char *eq = strchr(v, '=');
+  if (!eq || eq == v) return fail("--set wants NAME=VALUE, got '%s'", v);
+  const size_t n = (size_t)(eq - v);
+  int j = -1;
+  if (n < sizeof name) {
+    memcpy(name, v, n);
+    name[n] = '\0';
+    j = kps_model_param_index(o->m, name);
+  }
+  if (j < 0) return fail("--set %s: no such parameter in model %s (see --list-params)", v, o->m->name);
+  if (*set_mask & (1u << j)) return fail("--set %s: parameter %s given more than once", v, name);
+  *set_mask |= 1u << j;
+  if (kps_config_param_number(o->m, j, eq + 1, &o->p[j], why, sizeof why) != KPS_OK)
+    return fail("--set %s: %s", v, why);
+  if (!strcmp(name, "tau_c")) o->tau_c_fixed = 1;
+  return KPS_EXIT_OK;
 }
 
 static int parse_args(solve_opts *o, int argc, char **argv) {
-  const char *sets[64];
-  int n_sets = 0, K_cli = 0, have_model = 0;
-  for (int i = 0; i < argc; ++i)
-    if (!strcmp(argv[i], "--config")) {
-      if (i + 1 >= argc) return fail("%s needs a value", argv[i]);
-      int code = from_config(o, argv[i + 1]);
-      if (code) return code;
-    }
-  for (int i = 0; i < argc; ++i) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    double x;
-    if (!strcmp(a, "--json")) o->json = 1;
-    else if (!strcmp(a, "--list-params")) o->list = 1;
-    else if (!v) return fail("%s needs a value (or is unknown)", a);
-    else if (!strcmp(a, "--config")) ++i;
-    else if (!strcmp(a, "--model")) {
-      if (!(o->m = kps_model_find(v))) return fail("unknown model '%s' (see kpsweep solve --help)", v);
-      if (!have_model) kps_model_defaults(o->m, o->p);
-      have_model = 1, ++i;
-    } else if (!strcmp(a, "--set")) {
-      if (n_sets == 64) return fail("%s", "too many --set options");
-      sets[n_sets++] = v, ++i;
-    } else if (!strcmp(a, "--ligand")) {
-      char b[128];
-      snprintf(b, sizeof b, "%s", v);
-      char *colon = strchr(b, ':');
-      if (!colon || K_cli == KPS_MAX_BINS) return fail("--ligand wants TAU:L, got '%s'", v);
-      *colon = '\0';
-      if (!parse_double(b, &o->tau[K_cli]) || !parse_double(colon + 1, &o->L[K_cli]) ||
-          !(o->tau[K_cli] > 0) || !(o->L[K_cli] >= 0))
-        return fail("--ligand '%s': need TAU > 0 and L >= 0", v);
-      ++K_cli, ++i;
-    } else if (!strcmp(a, "--attack")) {
-      unsigned bit = !strcmp(v, "fgsm_L") ? ATK_FGSM_L : !strcmp(v, "fgsm_tau") ? ATK_FGSM_TAU
-                     : !strcmp(v, "pgd") ? ATK_PGD : !strcmp(v, "descent") ? ATK_DESCENT
-                     : !strcmp(v, "all") ? 15u : 0u;
-      if (!bit) return fail("unknown attack '%s' (fgsm_L, fgsm_tau, pgd, descent, all)", v);
-      o->attacks |= bit, ++i;
-    } else if (!strcmp(a, "--direction")) {
-      if (strcmp(v, "off") && strcmp(v, "on")) return fail("--direction wants off or on, got '%s'", v);
-      o->attack.direction = !strcmp(v, "on") ? KPS_DIR_ON : KPS_DIR_OFF, ++i;
-    } else if (!strcmp(a, "--descent-method")) {
-      if (!v || (strcmp(v, "published") && strcmp(v, "normalized")))
-        return fail("--descent-method wants published or normalized, got '%s'", v ? v : "");
-      o->attack.descent_method =
-          !strcmp(v, "published") ? KPS_DESCENT_PUBLISHED : KPS_DESCENT_NORMALIZED, ++i;
-    } else if (!strcmp(a, "--movable")) {
-      if (strcmp(v, "below") && strcmp(v, "all")) return fail("--movable wants below or all, got '%s'", v);
-      o->attack.movable = !strcmp(v, "all") ? KPS_MOVE_ALL : KPS_MOVE_BELOW_THRESHOLD, ++i;
-    } else if (!strcmp(a, "--L-ref") && v && !strcmp(v, "agonist")) {
-      o->L_ref_agonist = 1, o->L_ref = NAN, ++i;
-    } else if (!strcmp(a, "--tau-c") || !strcmp(a, "--L-ref") || !strcmp(a, "--threshold-value") ||
-               !strcmp(a, "--rtol")) {
-      if (!parse_double(v, &x) || !(x > 0)) return fail("this option wants a positive number, got '%s'", v);
-      if (!strcmp(a, "--tau-c")) o->tau_c = x;
-      else if (!strcmp(a, "--L-ref")) o->L_ref = x, o->L_ref_agonist = 0;
-      else if (!strcmp(a, "--rtol")) o->solver.rtol = x;
-      else o->explicit_th = 1, o->th_value = x;
-      ++i;
-    } else {
-      return fail("unknown option '%s'", a);
-    }
+  given g;
+  memset(&g, 0, sizeof g);
+  int code = scan_args(&g, o, argc, argv);
+  const char *const *val = g.value;
+  /* Order of application: the job file, then the options that override it. */
+  if (!code && val[OPT_CONFIG]) code = from_config(o, val[OPT_CONFIG]);
+  if (code) return code;
+  if (val[OPT_MODEL]) {
+    if (!(o->m = kps_model_find(val[OPT_MODEL])))
+      return fail("unknown model '%s' (see kpsweep solve --help)", val[OPT_MODEL]);
+    /* The model's own defaults, not those of a job file's other model. */
+    kps_model_defaults(o->m, o->p);
+    o->tau_c_fixed = 0;
   }
-  if (K_cli > 0) o->K = K_cli;
-  for (int s = 0; s < n_sets; ++s) {
-    char name[64];
-    const char *eq = strchr(sets[s], '=');
-    double x;
-    if (!eq || (size_t)(eq - sets[s]) >= sizeof name) return fail("--set wants NAME=VALUE, got '%s'", sets[s]);
-    memcpy(name, sets[s], (size_t)(eq - sets[s]));
-    name[eq - sets[s]] = '\0';
-    const int j = kps_model_param_index(o->m, name);
-    if (j < 0) return fail("no parameter '%s' in this model (see --list-params)", name);
-    const kps_param_info *pi = &o->m->params[j];
-    if (!parse_double(eq + 1, &x) || x < pi->min || x > pi->max ||
-        ((pi->flags & KPS_PARAM_INTEGER) && x != floor(x)))
-      return fail("--set %s: value outside the parameter's range or not an integer", sets[s]);
-    o->p[j] = x;
-    if (!strcmp(name, "tau_c")) o->tau_c_fixed = 1;
+  double x;
+  if (val[OPT_TAU_C]) {
+    if ((code = option_number("--tau-c", "threshold.tau_c", val[OPT_TAU_C], &x))) return code;
+    o->tau_c = x;
   }
+  if (val[OPT_L_REF] && !strcmp(val[OPT_L_REF], "agonist")) {
+    o->L_ref_agonist = 1, o->L_ref = NAN, o->explicit_th = 0;
+  } else if (val[OPT_L_REF]) {
+    if ((code = option_number("--L-ref", "threshold.L_ref", val[OPT_L_REF], &x))) return code;
+    o->L_ref = x, o->L_ref_agonist = 0, o->explicit_th = 0;
+  }
+  if (val[OPT_TH_VALUE]) {
+    if ((code = option_number("--threshold-value", "threshold.value", val[OPT_TH_VALUE], &x)))
+      return code;
+    o->explicit_th = 1, o->th_value = x;
+  }
+  if (val[OPT_RTOL]) {
+    if ((code = option_number("--rtol", "solver.rtol", val[OPT_RTOL], &x))) return code;
+    o->solver.rtol = x;
+  }
+  const char *v = val[OPT_DIRECTION];
+  if (v && strcmp(v, "off") && strcmp(v, "on")) return fail("--direction wants off or on, got '%s'", v);
+  if (v) o->attack.direction = !strcmp(v, "on") ? KPS_DIR_ON : KPS_DIR_OFF;
+  v = val[OPT_DESCENT_METHOD];
+  if (v && strcmp(v, "published") && strcmp(v, "normalized"))
+    return fail("--descent-method wants published or normalized, got '%s'", v);
+  if (v) o->attack.descent_method = !strcmp(v, "published") ? KPS_DESCENT_PUBLISHED : KPS_DESCENT_NORMALIZED;
+  v = val[OPT_MOVABLE];
+  if (v && strcmp(v, "below") && strcmp(v, "all")) return fail("--movable wants below or all, got '%s'", v);
+  if (v) o->attack.movable = !strcmp(v, "all") ? KPS_MOVE_ALL : KPS_MOVE_BELOW_THRESHOLD;
+  for (int i = 0; i < g.n_ligands; ++i)
+    if ((code = parse_ligand(g.ligands[i], &o->tau[i], &o->L[i]))) return code;
+  if (g.n_ligands > 0) o->K = g.n_ligands;
+  unsigned set_mask = 0;
+  for (int s = 0; s < g.n_sets; ++s)
+    if ((code = parse_set(o, g.sets[s], &set_mask))) return code;
   /* As in jobs: a model's own tau_c follows the threshold's unless set. */
   const int j_tc = kps_model_param_index(o->m, "tau_c");
   if (j_tc >= 0 && !o->tau_c_fixed) o->p[j_tc] = o->tau_c;
   char why[256];
   if (o->m->check_params && o->m->check_params(o->p, why, sizeof why)) return fail("%s", why);
+  /* The descent moves the given ligands as individuals, as a job's histogram. */
+  if (o->attacks & ATK_DESCENT) {
+    double total = 0.0;
+    for (int i = 0; i < o->K; ++i) total += floor(o->L[i] + 0.5);
+    if (total > KPS_MAX_LIGANDS)
+      return fail("--attack descent: the ligands add up to %.17g individual ligands, more than "
+                  "the limit of %.0f a job's histogram has", total, KPS_MAX_LIGANDS);
+  }
   return KPS_EXIT_OK;
 }
 
@@ -441,6 +512,7 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
 
 int kps_cmd_solve(int argc, char **argv, MPI_Comm comm) {
   if (!kps_is_root(comm)) return KPS_EXIT_OK;
+  if (kps_hdf5_quiet() != KPS_OK) return KPS_EXIT_FAILURE;
   for (int i = 0; i < argc; ++i)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       fputs(solve_help, stdout);

@@ -20,14 +20,10 @@
 
 /* A config is a few kilobytes; the bound keeps the broadcast an int count. */
 #define CONFIG_MAX_BYTES (16L * 1024 * 1024)
-/* Bound on one axis, so that a typo in a count cannot exhaust memory. */
-#define AXIS_MAX_COUNT 10000000.0
 /* Beyond this many axis combinations the m < N style check is left per point. */
 #define CHECK_MAX_COMBINATIONS 1000000
 /* Dotted key paths. */
 #define KEY_LEN 256
-#define MAX_DRAW ((size_t)(sizeof(((kps_attack_config *)0)->draw) / \
-                           sizeof(((kps_attack_config *)0)->draw[0])))
 
 /* ------------------------------------------------------------------------ */
 /* Parse context and error formatting                                        */
@@ -78,9 +74,14 @@ typedef struct range {
 #define R_POS {0.0, HUGE_VAL, R_MIN_OPEN}
 #define R_NONNEG {0.0, HUGE_VAL, 0}
 #define R_TOL {0.0, 1.0, R_MIN_OPEN | R_MAX_OPEN}
-#define R_COUNT1 {1.0, 1e15, R_INTEGER}
-#define R_COUNT0 {0.0, 1e15, R_INTEGER}
-#define R_INT1 {1.0, 2147483647.0, R_INTEGER}
+/* The counts, each with its limit from config.h. */
+#define R_SOLVER_STEPS {1.0, KPS_MAX_SOLVER_STEPS, R_INTEGER}
+#define R_CHUNK {0.0, KPS_MAX_LINES, R_INTEGER}
+#define R_DESCENT_STEPS {1.0, KPS_MAX_DESCENT_STEPS, R_INTEGER}
+#define R_PGD_STEPS {1.0, KPS_MAX_PGD_STEPS, R_INTEGER}
+#define R_LIGANDS {0.0, KPS_MAX_LIGANDS, 0}
+#define R_AXIS_LEN {1.0, KPS_MAX_AXIS_LEN, R_INTEGER}
+#define R_MEMORY_MB {0.0, KPS_MAX_MEMORY_MB, R_MIN_OPEN}
 
 /* Strict decimal syntax: strtod alone would also take hex, inf and nan. */
 static int is_decimal(const char *s, size_t len) {
@@ -110,42 +111,71 @@ static kps_err expect_scalar(const pctx *ctx, const kps_ynode *v,
   return KPS_OK;
 }
 
-static kps_err get_number(const pctx *ctx, const kps_ynode *v, const char *key,
-                          double *out) {
-  kps_err rc = expect_scalar(ctx, v, key, "a number");
-  if (rc) return rc;
-  if (!v->plain)
-    return cfg_error(ctx, v, key, "expected a number, got the string \"%s\"",
-                     v->text);
-  if (v->len == 0 || strcmp(v->text, "~") == 0 || strcmp(v->text, "null") == 0)
-    return cfg_error(ctx, v, key, "expected a number, got no value");
-  if (!is_decimal(v->text, v->len))
-    return cfg_error(ctx, v, key, "expected a number, got \"%s\"", v->text);
-  double x = strtod(v->text, NULL);
-  if (!isfinite(x))
-    return cfg_error(ctx, v, key, "number %s is out of range", v->text);
+/* Room for the reason a number was refused (the text is quoted in it). */
+#define WHY_LEN 1024
+
+/* The job-file number syntax on text[0..len): 0 with *out, or -1 with the
+ * reason in why. `plain`: the text was written without quotes. */
+static int parse_number(const char *text, size_t len, int plain, double *out,
+                        char *why, size_t n) {
+  if (!plain) {
+    snprintf(why, n, "expected a number, got the string \"%s\"", text);
+    return -1;
+  }
+  if (len == 0 || strcmp(text, "~") == 0 || strcmp(text, "null") == 0) {
+    snprintf(why, n, "expected a number, got no value");
+    return -1;
+  }
+  if (!is_decimal(text, len)) {
+    snprintf(why, n, "expected a number, got \"%s\"", text);
+    return -1;
+  }
+  const double x = strtod(text, NULL);
+  if (!isfinite(x)) {
+    snprintf(why, n, "number %s is out of range", text);
+    return -1;
+  }
   *out = x;
-  return KPS_OK;
+  return 0;
 }
 
-static kps_err check_range(const pctx *ctx, const kps_ynode *at,
-                           const char *key, double x, const range *r) {
+/* Whether x lies in r: 0, or -1 with the reason in why. */
+static int range_check(double x, const range *r, char *why, size_t n) {
   int lo_bad = (r->flags & R_MIN_OPEN) ? !(x > r->min) : !(x >= r->min);
   int hi_bad = (r->flags & R_MAX_OPEN) ? !(x < r->max) : !(x <= r->max);
   if (lo_bad || hi_bad) {
     const char *lo = (r->flags & R_MIN_OPEN) ? ">" : ">=";
     const char *hi = (r->flags & R_MAX_OPEN) ? "<" : "<=";
     if (isinf(r->max))
-      return cfg_error(ctx, at, key, "must be %s %.17g, got %.17g", lo, r->min,
-                       x);
-    if (isinf(r->min))
-      return cfg_error(ctx, at, key, "must be %s %.17g, got %.17g", hi, r->max,
-                       x);
-    return cfg_error(ctx, at, key, "must be %s %.17g and %s %.17g, got %.17g",
-                     lo, r->min, hi, r->max, x);
+      snprintf(why, n, "must be %s %.17g, got %.17g", lo, r->min, x);
+    else if (isinf(r->min))
+      snprintf(why, n, "must be %s %.17g, got %.17g", hi, r->max, x);
+    else
+      snprintf(why, n, "must be %s %.17g and %s %.17g, got %.17g", lo, r->min,
+               hi, r->max, x);
+    return -1;
   }
-  if ((r->flags & R_INTEGER) && x != floor(x))
-    return cfg_error(ctx, at, key, "must be an integer, got %.17g", x);
+  if ((r->flags & R_INTEGER) && x != floor(x)) {
+    snprintf(why, n, "must be an integer, got %.17g", x);
+    return -1;
+  }
+  return 0;
+}
+
+static kps_err get_number(const pctx *ctx, const kps_ynode *v, const char *key,
+                          double *out) {
+  kps_err rc = expect_scalar(ctx, v, key, "a number");
+  if (rc) return rc;
+  char why[WHY_LEN];
+  if (parse_number(v->text, v->len, v->plain, out, why, sizeof why))
+    return cfg_error(ctx, v, key, "%s", why);
+  return KPS_OK;
+}
+
+static kps_err check_range(const pctx *ctx, const kps_ynode *at,
+                           const char *key, double x, const range *r) {
+  char why[WHY_LEN];
+  if (range_check(x, r, why, sizeof why)) return cfg_error(ctx, at, key, "%s", why);
   return KPS_OK;
 }
 
@@ -407,7 +437,7 @@ static const key_spec solver_keys[] = {
     DOUBLE("atol_rel", solver.atol_rel, R_TOL),
     DOUBLE("newton_tol", solver.newton_tol, R_TOL),
     DOUBLE("t_max", solver.t_max, R_POS),
-    LONG("max_steps", solver.max_steps, R_COUNT1),
+    LONG("max_steps", solver.max_steps, R_SOLVER_STEPS),
     BOOL("warm_start", solver.warm_start),
     END,
 };
@@ -416,8 +446,8 @@ static const key_spec run_keys[] = {
     {.name = "output", .parse = key_path, AT(run.output),
      .size = sizeof(((kps_run_config *)0)->output)},
     DOUBLE("checkpoint_every", run.checkpoint_every, R_POS),
-    LONG("chunk", run.chunk, R_COUNT0),
-    DOUBLE("memory_limit_mb", run.memory_limit_mb, R_POS),
+    LONG("chunk", run.chunk, R_CHUNK),
+    DOUBLE("memory_limit_mb", run.memory_limit_mb, R_MEMORY_MB),
     DOUBLE("progress_every", run.progress_every, R_POS),
     END,
 };
@@ -444,11 +474,11 @@ static const key_spec attack_keys[] = {
     {.name = "descent_method", .parse = key_enum, AT(attack.descent_method),
      .names = descent_names, .values = descent_values},
     DOUBLE("descent_eta", attack.descent_eta, R_POS),
-    INT("descent_max_steps", attack.descent_max_steps, R_INT1),
+    INT("descent_max_steps", attack.descent_max_steps, R_DESCENT_STEPS),
     BOOL("pgd", attack.pgd),
     DOUBLE("pgd_eps", attack.pgd_eps, R_POS),
     DOUBLE("pgd_step", attack.pgd_step, R_POS),
-    INT("pgd_steps", attack.pgd_steps, R_INT1),
+    INT("pgd_steps", attack.pgd_steps, R_PGD_STEPS),
     DOUBLE("bin_width", attack.bin_width, R_POS),
     DOUBLE("tau_max", attack.tau_max, R_POS),
     {.name = "seed", .parse = key_u64, AT(attack.seed)},
@@ -582,7 +612,7 @@ static kps_err get_triple(pctx *ctx, const kps_ynode *v, const char *key,
   kps_err rc = get_number(ctx, v->items[0], key, start);
   if (!rc) rc = get_number(ctx, v->items[1], key, stop);
   if (rc) return rc;
-  const range rc_count = {1.0, AXIS_MAX_COUNT, R_INTEGER};
+  const range rc_count = R_AXIS_LEN;
   return get_ranged(ctx, v->items[2], key, &rc_count, count);
 }
 
@@ -646,6 +676,11 @@ static kps_err parse_axis(pctx *ctx, const kps_ynode *v, const char *key,
     n = list->kind == KPS_YNODE_SEQUENCE ? list->n : 1;
     if (n == 0) {
       rc = cfg_error(ctx, list, sub, "empty axis");
+      goto cleanup;
+    }
+    if ((double)n > KPS_MAX_AXIS_LEN) {
+      rc = cfg_error(ctx, list, sub, "%zu values, more than the limit of %.0f per axis", n,
+                     KPS_MAX_AXIS_LEN);
       goto cleanup;
     }
     vals = malloc(n * sizeof *vals);
@@ -814,11 +849,11 @@ static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
                              const key_spec *spec) {
   (void)spec;
   static const rec_field bin_fields[] = {{"tau", R_POS, 0},
-                                         {"L", R_NONNEG, 0}};
+                                         {"L", R_LIGANDS, 0}};
   static const rec_field draw_fields[] = {{"dist", R_ANY, 1},
                                           {"mean", R_ANY, 0},
                                           {"sd", R_POS, 0},
-                                          {"count", R_NONNEG, 0}};
+                                          {"count", R_LIGANDS, 0}};
   kps_attack_config *a = &ctx->cfg->attack;
   kps_err rc = expect_map(ctx, v, key);
   if (rc) return rc;
@@ -837,7 +872,7 @@ static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
     if (list->kind != KPS_YNODE_SEQUENCE)
       return cfg_error(ctx, list, sub, "expected a sequence, got %s",
                        kps_ynode_kind_name(list->kind));
-    size_t max = is_bins ? KPS_MAX_BINS : MAX_DRAW;
+    size_t max = is_bins ? KPS_MAX_BINS : KPS_MAX_DRAW;
     if (list->n == 0) return cfg_error(ctx, list, sub, "must not be empty");
     if (list->n > max)
       return cfg_error(ctx, list->items[max], sub, "at most %zu entries", max);
@@ -859,6 +894,14 @@ static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
         a->draw[e].count = vals[3];
       }
     }
+    /* The published descent holds every ligand: bound the total too. */
+    double total = 0.0;
+    for (size_t e = 0; e < list->n; ++e)
+      total += floor((is_bins ? a->bin_L[e] : a->draw[e].count) + 0.5);
+    if (total > KPS_MAX_LIGANDS)
+      return cfg_error(ctx, list, sub,
+                       "%.17g ligands in total (%s rounded), more than the limit of %.0f",
+                       total, is_bins ? "every L" : "every count", KPS_MAX_LIGANDS);
     if (is_bins)
       a->n_bins = list->n;
     else
@@ -1025,17 +1068,64 @@ static kps_err finish(pctx *ctx) {
                        "default output path is too long");
   }
 
-  /* Point indices must fit a size_t and stay exact as doubles in the file. */
-  double total = (double)cfg->tau2.n * (double)cfg->L2.n;
-  for (size_t k = 0; k < cfg->n_axes; ++k) total *= (double)cfg->axes[k].n;
-  if (total > 9007199254740992.0)
-    return cfg_error(ctx, kps_ynode_get(ctx->root, "axes"), "axes",
-                     "the sweep has %.17g points, more than 2^53", total);
+  /* Bounded work and memory for the whole plan; the bounds also keep point
+   * indices exact as doubles in the file. */
+  double lines = (double)cfg->L2.n;
+  for (size_t k = 0; k < cfg->n_axes; ++k) lines *= (double)cfg->axes[k].n;
+  const double points = lines * (double)cfg->tau2.n;
+  const kps_ynode *axes = kps_ynode_get(ctx->root, "axes");
+  const kps_ynode *at = axes ? axes : antagonist;
+  const char *key = axes ? "axes" : "antagonist";
+  if (lines > KPS_MAX_LINES)
+    return cfg_error(ctx, at, key, "the sweep has %.17g lines (parameter points x L2), more "
+                     "than the limit of %.0f", lines, KPS_MAX_LINES);
+  if (points > KPS_MAX_POINTS)
+    return cfg_error(ctx, at, key, "the sweep has %.17g points, more than the limit of %.0f",
+                     points, KPS_MAX_POINTS);
   return check_model_params(ctx);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Public API                                                                */
+
+/* The range of a numeric job-file key "section.key", or NULL. */
+static const range *key_range(const char *key) {
+  const char *dot = strchr(key, '.');
+  char section[64];
+  if (!dot || (size_t)(dot - key) >= sizeof section) return NULL;
+  memcpy(section, key, (size_t)(dot - key));
+  section[dot - key] = '\0';
+  const key_spec *sec = find_spec(top_keys, section);
+  const key_spec *s = sec && sec->sub ? find_spec(sec->sub, dot + 1) : NULL;
+  if (!s || !(s->parse == key_double || s->parse == key_long || s->parse == key_int ||
+              s->parse == key_L_ref || s->parse == key_threshold_value))
+    return NULL;
+  return &s->r;
+}
+
+kps_err kps_config_number(const char *key, const char *text, double *out, char *why,
+                          size_t n) {
+  const range *r = key_range(key);
+  double x = 0.0;
+  if (!r) {
+    snprintf(why, n, "%s is not a numeric job-file key", key);
+    return KPS_ERR_INTERNAL;
+  }
+  if (parse_number(text, strlen(text), 1, &x, why, n) || range_check(x, r, why, n))
+    return KPS_ERR_CONFIG;
+  *out = x;
+  return KPS_OK;
+}
+
+kps_err kps_config_param_number(const kps_model *m, int j, const char *text, double *out,
+                                char *why, size_t n) {
+  const range r = param_range(&m->params[j]);
+  double x = 0.0;
+  if (parse_number(text, strlen(text), 1, &x, why, n) || range_check(x, &r, why, n))
+    return KPS_ERR_CONFIG;
+  *out = x;
+  return KPS_OK;
+}
 
 void kps_config_defaults(kps_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -1181,6 +1271,8 @@ kps_err kps_config_load(kps_config *cfg, const char *path, MPI_Comm comm) {
   char *buf = NULL;
   char msg[2048];
 
+  /* run and validate start here: our messages replace HDF5's stack dumps. */
+  KPS_CHECK(kps_hdf5_quiet());
   KPS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
   if (rank == 0) {
     len = read_file(path, &buf);
@@ -1379,7 +1471,7 @@ uint64_t kps_hash64(const void *data, size_t len) {
 
 size_t kps_attack_grid_bins(const kps_attack_config *a) {
   const double n = ceil(a->tau_max / a->bin_width * (1.0 - 1e-12));
-  return n < 1.0 ? 1 : n > KPS_MAX_BINS ? KPS_MAX_BINS : (size_t)n;
+  return !(n >= 1.0) ? 1 : n > KPS_MAX_BINS ? KPS_MAX_BINS : (size_t)n; /* NaN: 1 */
 }
 
 size_t kps_config_n_bins(const kps_config *cfg) {

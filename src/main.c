@@ -10,6 +10,7 @@
 
 #include "kpsweep/agree.h"
 #include "kpsweep/cli.h"
+#include "kpsweep/error.h"
 
 /* How long a failed rank waits for the others to confirm the failure
  * before it concludes they are stuck in a collective and aborts. */
@@ -26,6 +27,11 @@ static void on_stop_signal(int sig) {
 int main(int argc, char **argv) {
   if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
     fprintf(stderr, "kpsweep: error: MPI_Init failed\n");
+    return KPS_EXIT_FAILURE;
+  }
+  /* HDF5's own stack dumps would bury our one-line messages. */
+  if (kps_hdf5_quiet() != KPS_OK) {
+    MPI_Finalize();
     return KPS_EXIT_FAILURE;
   }
   struct sigaction sa;

@@ -5,6 +5,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Longest ETA printed as h:mm:ss (100 years); longer ones are summarised. */
+#define ETA_MAX_SECONDS (100.0 * 365.25 * 86400.0)
+
 double kps_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -34,10 +37,16 @@ void kps_progress_format(char *buf, size_t n, uint64_t done, uint64_t total, dou
   int len = snprintf(buf, n, "%llu/%llu points (%.1f%%)", (unsigned long long)done,
                      (unsigned long long)total, pct);
   if (rate > 0 && len > 0 && (size_t)len < n) {
-    const double eta = (double)(total - done) / rate;
-    const long s = (long)(eta + 0.5);
-    len += snprintf(buf + len, n - (size_t)len, ", %.3g points/s, ETA %ld:%02ld:%02ld", rate,
-                    s / 3600, (s / 60) % 60, s % 60);
+    const double eta = done < total ? (double)(total - done) / rate : 0.0;
+    if (eta < ETA_MAX_SECONDS) {
+      const long s = (long)(eta + 0.5);
+      len += snprintf(buf + len, n - (size_t)len, ", %.3g points/s, ETA %ld:%02ld:%02ld", rate,
+                      s / 3600, (s / 60) % 60, s % 60);
+    } else {
+      /* Also keeps the conversion to long defined (a rate near 0, inf). */
+      len += snprintf(buf + len, n - (size_t)len, ", %.3g points/s, ETA over %.0f years", rate,
+                      ETA_MAX_SECONDS / (365.25 * 86400.0));
+    }
   }
   if (len > 0 && (size_t)len < n)
     snprintf(buf + len, n - (size_t)len, ", failed %llu", (unsigned long long)failed);

@@ -403,13 +403,42 @@ int kps_solver_gradients(kps_solver *s, const kps_model *m,
   double O, check;
   int status = adjoint(s, m, in, y, n, &O, &check);
   if (status == KPS_ST_SINGULAR) return status;
-  for (int k = 0; k < n_which; ++k) g[k] = adjoint_dot(s, m, in, y, n, which[k]);
+  for (int k = 0; k < n_which; ++k) {
+    g[k] = adjoint_dot(s, m, in, y, n, which[k]);
+    if (!isfinite(g[k])) status = KPS_ST_NON_FINITE; /* as kps_evaluate */
+  }
   return status;
 }
 
 static void fill_nan(double *a, int n) {
   if (a)
     for (int i = 0; i < n; ++i) a[i] = NAN;
+}
+
+static int all_finite(const double *a, int n) {
+  if (a)
+    for (int i = 0; i < n; ++i)
+      if (!isfinite(a[i])) return 0;
+  return 1;
+}
+
+/*
+ * A point with numbers (ok, fallback, grad_inaccurate) whose state, output
+ * or a gradient overflowed (tau -> 0 makes df/dtau ~ 1/tau^2) is a
+ * failure, not an ok point with NaN gradients: KPS_ST_NON_FINITE, the
+ * numbers kept as computed. Integer parameters have NaN gradients by design.
+ */
+static int finite_status(const kps_model *m, const kps_inputs *in, const double *y, int n,
+                         kps_eval *ev) {
+  const int carries = kps_status_is_ok(ev->status) || ev->status == KPS_ST_GRAD_INACCURATE;
+  if (!carries) return ev->status;
+  int ok = isfinite(ev->O) && all_finite(y, n) && all_finite(ev->dO_dtau, in->K) &&
+           all_finite(ev->dO_dL, in->K);
+  if (ev->dO_dp)
+    for (int j = 0; j < m->n_params; ++j)
+      if (!(m->params[j].flags & KPS_PARAM_INTEGER) && !isfinite(ev->dO_dp[j])) ok = 0;
+  if (!ok) ev->status = KPS_ST_NON_FINITE;
+  return ev->status;
 }
 
 int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
@@ -428,7 +457,7 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
       for (int j = 0; j < m->n_params; ++j)
         if (m->params[j].flags & KPS_PARAM_INTEGER) ev->dO_dp[j] = NAN;
     }
-    return ev->status;
+    return finite_status(m, in, NULL, 0, ev);
   }
   const int n = m->n_state(in->p, K);
   ev->status = kps_solver_steady(s, m, in, y, warm, &ev->stats);
@@ -437,7 +466,7 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
   const int need = ev->dO_dtau || ev->dO_dL || ev->dO_dp;
   if (!need) {
     ev->O = m->output(in, y, NULL);
-    return ev->status;
+    return finite_status(m, in, y, n, ev);
   }
   int st = adjoint(s, m, in, y, n, &ev->O, &ev->adjoint_check);
   if (st == KPS_ST_SINGULAR) {
@@ -454,5 +483,5 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
     for (int j = 0; j < m->n_params; ++j)
       if (!(m->params[j].flags & KPS_PARAM_INTEGER))
         ev->dO_dp[j] = adjoint_dot(s, m, in, y, n, 2 * K + j);
-  return ev->status;
+  return finite_status(m, in, y, n, ev);
 }

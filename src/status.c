@@ -14,6 +14,7 @@ const char *kps_status_name(int status) {
     case KPS_ST_INVALID_PARAMS: return "invalid_params";
     case KPS_ST_SOLVER_ERROR: return "solver_error";
     case KPS_ST_GRAD_INACCURATE: return "grad_inaccurate";
+    case KPS_ST_NON_FINITE: return "non_finite";
   }
   return "unknown";
 }

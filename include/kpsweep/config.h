@@ -15,7 +15,32 @@
 
 #define KPS_MAX_AXES 8
 #define KPS_MAX_BINS 512
+#define KPS_MAX_DRAW 8
 #define KPS_PATH_MAX 4096
+
+/*
+ * Upper limits on the counts a job can set, checked when it is parsed
+ * (docs/config.md, "Limits"): generous for real sweeps, small enough that a
+ * typo cannot keep a rank busy for days, exhaust memory or overflow an
+ * integer conversion. Doubles, as the parser compares them with numbers.
+ *   KPS_MAX_AXIS_LEN       values of one axis (parameters, tau2, L2)
+ *   KPS_MAX_POINTS         sweep points of the plan (lines x tau2)
+ *   KPS_MAX_LINES          lines of the plan (parameter points x L2); also run.chunk
+ *   KPS_MAX_SOLVER_STEPS   solver.max_steps (the fallback takes 10x)
+ *   KPS_MAX_DESCENT_STEPS  attacks.descent_max_steps
+ *   KPS_MAX_PGD_STEPS      attacks.pgd_steps
+ *   KPS_MAX_LIGANDS        individual ligands of the descent's histogram: each
+ *                          bins[].L, each draw[].count and their total
+ *   KPS_MAX_MEMORY_MB      run.memory_limit_mb
+ */
+#define KPS_MAX_AXIS_LEN 1e7
+#define KPS_MAX_POINTS 1e10
+#define KPS_MAX_LINES 1e9
+#define KPS_MAX_SOLVER_STEPS 1e7
+#define KPS_MAX_DESCENT_STEPS 1e6
+#define KPS_MAX_PGD_STEPS 1e5
+#define KPS_MAX_LIGANDS 1e7
+#define KPS_MAX_MEMORY_MB 1e9
 
 typedef enum kps_axis_kind {
   KPS_AXIS_VALUES = 0, /* explicit list */
@@ -75,7 +100,7 @@ typedef struct kps_attack_config {
   size_t n_bins;               /* explicit bins given */
   double bin_tau[KPS_MAX_BINS], bin_L[KPS_MAX_BINS];
   size_t n_draw;               /* draw components (used when n_bins == 0) */
-  kps_draw_component draw[8];
+  kps_draw_component draw[KPS_MAX_DRAW];
   uint64_t seed;               /* default 1 */
   double tau_max;              /* histogram upper edge; default 2 tau_c */
 } kps_attack_config;
@@ -150,6 +175,23 @@ kps_err kps_config_parse(kps_config *cfg, const char *source, const char *text,
  * as KPS_ERR_IO / KPS_ERR_CONFIG on every rank. Collective on comm.
  */
 kps_err kps_config_load(kps_config *cfg, const char *path, MPI_Comm comm);
+
+/*
+ * A number as a job file takes it (plain decimal: no hex, inf, nan or
+ * trailing characters), checked against the range of the job-file key
+ * `key` ("solver.rtol", "threshold.tau_c", "agonist.L", ...), so that other
+ * front ends (solve's options) accept exactly what job files accept. On
+ * failure writes the reason ("must be > 0 and < 1, got 2") into
+ * why[0..n) and returns KPS_ERR_CONFIG (KPS_ERR_INTERNAL for a key without
+ * a number range). Not collective.
+ */
+kps_err kps_config_number(const char *key, const char *text, double *out, char *why,
+                          size_t n);
+
+/* The same for parameter j of model m: its [min, max], integral for
+ * integer parameters (as `params:` in a job file). Not collective. */
+kps_err kps_config_param_number(const kps_model *m, int j, const char *text, double *out,
+                                char *why, size_t n);
 
 /* Frees what cfg owns and resets it to defaults. Not collective. */
 void kps_config_destroy(kps_config *cfg);

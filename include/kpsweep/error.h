@@ -10,6 +10,7 @@
 #define KPSWEEP_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #define KPS_ERR_LIST(X)                                                     \
   X(KPS_OK, 0, "success")                                                   \
@@ -49,6 +50,23 @@ const char *kps_strerror(kps_err code);
 void kps_error_report(const char *file, int line, const char *func,
                       kps_err code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/*
+ * Turns off HDF5's automatic printing of its error stack (10-15 HDF5-DIAG
+ * lines per failure, before our own message). Idempotent; the setting lives
+ * in the HDF5 library. The verbs and kps_config_load call it; call it once
+ * at program start. Not collective.
+ */
+kps_err kps_hdf5_quiet(void);
+
+/*
+ * The innermost entry of HDF5's current error stack as one line,
+ * "; HDF5: FUNC: DESCRIPTION - MINOR MESSAGE", into buf (truncated to n);
+ * "" when the stack is empty. Returns buf. Used by KPS_CHECK_H5. Call it
+ * right after the failing HDF5 call: the next HDF5 call clears the stack.
+ * Not collective.
+ */
+const char *kps_hdf5_describe(char *buf, size_t n);
 
 /*
  * Generic check for functions of this library: jump to the enclosing

@@ -65,7 +65,9 @@ int kps_solver_steady(kps_solver *s, const kps_model *m, const kps_inputs *in,
 /*
  * Evaluates one point for any model: steady state (ODE models, y as in
  * kps_solver_steady; y may be NULL for closed forms), output and the
- * gradients asked for by non-NULL arrays in ev. Returns ev->status.
+ * gradients asked for by non-NULL arrays in ev. A point whose state,
+ * output or a requested gradient is not finite gets KPS_ST_NON_FINITE (its
+ * numbers are kept). Returns ev->status.
  */
 int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
                  double *y, int warm, kps_eval *ev);
@@ -74,7 +76,8 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
  * Gradients of O at a steady state y: dO/d(which[k]) into g[k] for
  * k < n_which (index convention of model.h). Returns a kps_status
  * (KPS_ST_SINGULAR when J cannot be factorised, KPS_ST_GRAD_INACCURATE
- * when the adjoint misses its residual check). Not collective.
+ * when the adjoint misses its residual check, KPS_ST_NON_FINITE when a
+ * gradient is not finite). Not collective.
  */
 int kps_solver_gradients(kps_solver *s, const kps_model *m,
                          const kps_inputs *in, const double *y,

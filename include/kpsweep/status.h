@@ -17,7 +17,8 @@
   X(KPS_ST_SINGULAR, 6, "singular Jacobian at the steady state")                    \
   X(KPS_ST_INVALID_PARAMS, 7, "invalid parameter combination (e.g. m >= N)")       \
   X(KPS_ST_SOLVER_ERROR, 8, "other CVODE failure")                                 \
-  X(KPS_ST_GRAD_INACCURATE, 9, "adjoint (gradient) solve failed its residual check")
+  X(KPS_ST_GRAD_INACCURATE, 9, "adjoint (gradient) solve failed its residual check")   \
+  X(KPS_ST_NON_FINITE, 10, "state, output or a gradient not finite (overflow at extreme inputs)")
 
 typedef enum kps_status {
 #define KPS_ST_ENUM_(name, value, msg) name = value,
@@ -26,7 +27,7 @@ typedef enum kps_status {
 } kps_status;
 
 /* The largest status code (the table runs from KPS_ST_NOT_COMPUTED to it). */
-#define KPS_ST_LAST KPS_ST_GRAD_INACCURATE
+#define KPS_ST_LAST KPS_ST_NON_FINITE
 
 /* Short lower-case name of a status ("ok", "too_much_work"). Not collective. */
 const char *kps_status_name(int status);
