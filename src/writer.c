@@ -442,8 +442,10 @@ cleanup:
 #define STEP(call, what)                                                     \
   do {                                                                       \
     if ((call) < 0 && step == KPS_OK) {                                      \
+      char kps_h5_msg_[KPS_H5_MSG_LEN];                                      \
       step = KPS_ERR_HDF5;                                                   \
-      kps_error_report(__FILE__, __LINE__, __func__, step, "%s failed", what); \
+      kps_error_report(__FILE__, __LINE__, __func__, step, "writing %s failed%s", what, \
+                       kps_hdf5_describe(kps_h5_msg_, sizeof kps_h5_msg_));  \
     }                                                                        \
   } while (0)
 
