@@ -29,6 +29,7 @@ static const char *main_help =
     "  validate CONFIG  check a job file and print the plan (points, tasks, memory)\n"
     "  solve            evaluate one point and print its state, output and gradients\n"
     "  inspect FILE     summarise a results file: layout, progress, failed points\n"
+    "  export FILE      write a results file as a CSV/TSV table (a row per point or line)\n"
     "\n"
     "  kpsweep VERB --help   explains each verb; kpsweep --version prints the version.\n"
     "\n"
@@ -37,6 +38,7 @@ static const char *main_help =
     "  mpirun -n 4 kpsweep run jobs/examples/default.yaml -o results/default.h5\n"
     "  kpsweep solve --model adaptive_sorting --ligand 4:4000 --ligand 1:6000 --json\n"
     "  kpsweep inspect results/default.h5\n"
+    "  kpsweep export results/default.h5 --lines -o default-lines.csv\n"
     "\n"
     "exit status: 0 success, 1 run-time failure, 2 usage or configuration error,\n"
     "3 interrupted by SIGTERM/SIGUSR1 after saving progress (continue with --resume).\n"
@@ -327,6 +329,7 @@ int kps_cli_main(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *st
   if (!strcmp(verb, "validate")) return cmd_validate(argc - 2, argv + 2, comm);
   if (!strcmp(verb, "solve")) return kps_cmd_solve(argc - 2, argv + 2, comm);
   if (!strcmp(verb, "inspect")) return kps_cmd_inspect(argc - 2, argv + 2, comm);
+  if (!strcmp(verb, "export")) return kps_cmd_export(argc - 2, argv + 2, comm);
   if (kps_is_root(comm))
     fprintf(stderr, "kpsweep: unknown verb '%s'\n\n%s", verb, main_help);
   return KPS_EXIT_USAGE;

@@ -1,5 +1,5 @@
 /*
- * The kpsweep command line: verbs run, validate, solve, inspect.
+ * The kpsweep command line: verbs run, validate, solve, inspect, export.
  * Exit codes: 0 success, 1 run-time failure, 2 usage or configuration error,
  * 3 interrupted by SIGTERM/SIGUSR1 with the results file flushed (resume it
  * with `kpsweep run --resume`).
@@ -35,5 +35,6 @@ int kps_is_root(MPI_Comm comm);
 /* Verbs, each collective on comm; they return exit codes. */
 int kps_cmd_solve(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm);
+int kps_cmd_export(int argc, char **argv, MPI_Comm comm);
 
 #endif
