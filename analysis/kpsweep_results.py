@@ -24,27 +24,6 @@ from typing import NamedTuple, Optional
 import h5py
 import numpy as np
 
-# Units of the swept parameters of the registered models (docs/models.md)
-# and of the two antagonist axes.
-AXIS_UNITS = {
-    "tau2": "s",
-    "L2": "molecules",
-    "N": "",
-    "m": "",
-    "kappa": "1/(molecule s)",
-    "phi": "1/s",
-    "alpha": "1/(molecule s)",
-    "delta": "1/(molecule s)",
-    "eps": "1/s",
-    "R": "molecules",
-    "KT": "molecules",
-    "b": "1/s",
-    "gamma": "1/(molecule s)",
-    "Cstar": "molecules",
-    "ST": "molecules",
-    "betaS": "1/s",
-}
-
 # Status codes of include/kpsweep/status.h, used when a file lacks the
 # status_codes attribute.
 DEFAULT_STATUS_CODES = {
@@ -125,6 +104,7 @@ class Results:
             (parameter axes..., "L2", "tau2").
         param_axes: the names of the swept model parameters, in order.
         status_codes: dict code -> (name, description).
+        axis_units: dict axis name -> its units attribute ('' when dimensionless).
         tau_c: the critical binding time (s) of the threshold.
     """
 
@@ -159,7 +139,16 @@ class Results:
         self.param_axes = names[:-2]
         codes = parse_status_codes(str(self.attrs.get("status_codes", "")))
         self.status_codes = codes or dict(DEFAULT_STATUS_CODES)
-        self.tau_c = parse_tau_c(self.attrs.get("config_canonical"), self.attrs.get("config"))
+        self.axis_units = {name: self._unit(f["axes"][name]) for name in names}
+        tau_c = self.attrs.get("tau_c")
+        # Files before the numeric settings attributes: read the job text.
+        self.tau_c = float(tau_c) if isinstance(tau_c, (int, float, np.floating)) and tau_c > 0 \
+            else parse_tau_c(self.attrs.get("config_canonical"), self.attrs.get("config"))
+
+    @staticmethod
+    def _unit(dset):
+        unit = decode(dset.attrs.get("units", ""))
+        return "" if unit in ("1", "") else str(unit)
 
     def _axis_order(self, dset):
         """Axis names in dimension order: attached scales, else the config."""
@@ -260,9 +249,10 @@ class Results:
         return self._file["progress/line_done"][...]
 
 
-def axis_label(name):
-    """An axis label with its unit, e.g. 'tau2 (s)'."""
-    unit = AXIS_UNITS.get(name, "")
+def axis_label(name, units=None):
+    """An axis label with its unit from the file, e.g. 'tau2 (s)' (units:
+    Results.axis_units)."""
+    unit = (units or {}).get(name, "")
     return f"{name} ({unit})" if unit else name
 
 

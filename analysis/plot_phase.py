@@ -79,6 +79,7 @@ class PhaseTable(NamedTuple):
     from_file: np.ndarray
     edge_class: np.ndarray = None  # STEEP / FLAT / UNKNOWN from the file (None: not stored)
     p_edge: np.ndarray = None      # edge exponent from the file
+    units: dict = None             # axis name -> units, from the file
 
 
 def choose_axes(results, x=None, y=None):
@@ -193,7 +194,7 @@ def _phase_table(results, x, y, l2_index):
                 edge_class[i, j] = INVALID
     return PhaseTable(x, y, xv, yv, fixed, float(results.L2[l2_index]), results.tau_c,
                       cells["tau"], cells["rel"], cells["fc"], cells["orel"], regime,
-                      from_file, edge_class, p_edge)
+                      from_file, edge_class, p_edge, dict(results.axis_units))
 
 
 def _subtitle(table, path):
@@ -241,8 +242,8 @@ def _heatmap(ax, fig, table):
     ax.set_yticks(np.arange(-0.5, ny), minor=True)
     ax.grid(which="minor", color="white", lw=1.5)
     ax.tick_params(which="minor", length=0)
-    ax.set_xlabel(axis_label(table.x), fontsize=12)
-    ax.set_ylabel(axis_label(table.y), fontsize=12)
+    ax.set_xlabel(axis_label(table.x, table.units), fontsize=12)
+    ax.set_ylabel(axis_label(table.y, table.units), fontsize=12)
     ax.legend(handles=[
         Patch(facecolor="#f4e3c1", edgecolor="#b07d2b", hatch="///",
               label=r"edge regime: no interior $\tau^*$"),
@@ -282,8 +283,8 @@ def _edge_heatmap(ax, table):
     ax.set_xticklabels([f"{v:.4g}" for v in table.x_values])
     ax.set_yticks(range(ny))
     ax.set_yticklabels([f"{v:.4g}" for v in table.y_values])
-    ax.set_xlabel(axis_label(table.x), fontsize=12)
-    ax.set_ylabel(axis_label(table.y), fontsize=12)
+    ax.set_xlabel(axis_label(table.x, table.units), fontsize=12)
+    ax.set_ylabel(axis_label(table.y, table.units), fontsize=12)
     ax.legend(handles=[
         Patch(facecolor=EDGE_COLOURS[STEEP], label="steep: the weakest ligands feel a gradient"),
         Patch(facecolor=EDGE_COLOURS[FLAT], label=r"flat: gradient fades below $\tau_{infl}$"),
@@ -308,7 +309,7 @@ def _line_plot(ax, table):
     if np.all(xv > 0) and xv.max() > 20 * xv.min():
         ax.set_xscale("log")
     ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel(axis_label(table.x), fontsize=12)
+    ax.set_xlabel(axis_label(table.x, table.units), fontsize=12)
     ax.set_ylabel(r"strongest antagonist $\tau^*/\tau_c$", fontsize=12)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)

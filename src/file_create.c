@@ -29,7 +29,18 @@
 /* Room for the CF flags of one categorical field. */
 #define FLAGS_MAX 64
 
-static kps_err create_axis(hid_t file, hid_t grp, const kps_axis *ax, hid_t *out) {
+/* Where an axis is linked besides /axes (bit mask). */
+enum { IN_POINTS = 1, IN_LINES = 2 };
+
+/*
+ * An axis: a dimension scale in /axes with its units and long name. netCDF
+ * readers (xarray's h5netcdf engine) take a group's coordinates from the
+ * variables in that group, and look dimensions up in ancestors: hard links
+ * (the same dataset, no copy) in /points and /lines attach the coordinates
+ * there, and one at the root keeps the root readable as a whole.
+ */
+static kps_err create_axis(hid_t file, hid_t grp, const kps_axis *ax, const char *units,
+                           const char *long_name, unsigned where, hid_t *out) {
   kps_err rc = KPS_OK;
   hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
   hsize_t n = ax->n;
@@ -38,10 +49,16 @@ static kps_err create_axis(hid_t file, hid_t grp, const kps_axis *ax, hid_t *out
                                 H5P_DEFAULT, H5P_DEFAULT));
   KPS_CHECK_H5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, ax->values));
   KPS_CHECK_H5(H5DSset_scale(d, ax->name));
-  /* netCDF readers (xarray's h5netcdf engine) look a dimension up in the
-   * dataset's group and its ancestors, not in sibling /axes: a second,
-   * hard link at the root makes /points and /lines readable there. */
+  KPS_CHECK(kps_attr_str(d, "units", units));
+  KPS_CHECK(kps_attr_str(d, "long_name", long_name));
   KPS_CHECK_H5(H5Lcreate_hard(grp, ax->name, file, ax->name, H5P_DEFAULT, H5P_DEFAULT));
+  static const char *const groups[] = {"points", "lines"};
+  for (int g = 0; g < 2; ++g) {
+    char link[sizeof ax->name + 16];
+    snprintf(link, sizeof link, "%s/%s", groups[g], ax->name);
+    if (where & (1u << g))
+      KPS_CHECK_H5(H5Lcreate_hard(grp, ax->name, file, link, H5P_DEFAULT, H5P_DEFAULT));
+  }
   *out = d;
   d = H5I_INVALID_HID;
 cleanup:
@@ -107,7 +124,10 @@ static kps_err create_field(const kps_config *cfg, hid_t grp, const kps_field_in
   KPS_CHECK_H5_ID(d, H5Dcreate2(grp, fi->name, kps_h5_file_type(fi->type), sp, H5P_DEFAULT,
                                 dcpl, H5P_DEFAULT));
   KPS_CHECK(kps_attr_str(d, "units", fi->unit));
+  KPS_CHECK(kps_attr_str(d, "long_name", fi->doc));
   KPS_CHECK(kps_attr_str(d, "description", fi->doc));
+  /* CF's _FillValue, in the dataset's own type: "not computed". */
+  KPS_CHECK(kps_attr_put(d, "_FillValue", kps_h5_mem_type(fi->type), 0, fill));
   KPS_CHECK(field_flags(d, fi));
   for (int k = 0; k < nd; ++k) KPS_CHECK_H5(H5DSattach_scale(d, scales[k], (unsigned)k));
 cleanup:
@@ -128,6 +148,38 @@ static char *status_table(void) {
   return s;
 }
 
+/*
+ * The numbers a reader needs without parsing the job text: every fixed
+ * model parameter as param_<name> (its unit in param_<name>_units), the
+ * agonist, and the threshold rule.
+ */
+static kps_err write_settings(hid_t root, const kps_config *cfg) {
+  kps_err rc = KPS_OK;
+  char name[96];
+  for (int j = 0; j < cfg->model->n_params; ++j) {
+    int swept = 0;
+    for (size_t a = 0; a < cfg->n_axes; ++a) swept |= cfg->axes[a].param == j;
+    if (swept) continue;
+    const kps_param_info *pi = &cfg->model->params[j];
+    snprintf(name, sizeof name, "param_%s", pi->name);
+    KPS_CHECK(kps_attr_f64(root, name, cfg->params[j]));
+    snprintf(name, sizeof name, "param_%s_units", pi->name);
+    KPS_CHECK(kps_attr_str(root, name, pi->unit[0] ? pi->unit : "1"));
+  }
+  KPS_CHECK(kps_attr_f64(root, "agonist_tau", cfg->agonist_tau));
+  KPS_CHECK(kps_attr_f64(root, "agonist_L", cfg->agonist_L));
+  KPS_CHECK(kps_attr_f64(root, "tau_c", cfg->tau_c));
+  KPS_CHECK(kps_attr_str(root, "threshold_rule",
+                         cfg->threshold_explicit ? "explicit: O_th = threshold_value"
+                         : "O_th = output of one ligand type at tau_c and dose L_ref"));
+  KPS_CHECK(kps_attr_f64(root, "threshold_value", cfg->threshold_explicit ? cfg->threshold_value : NAN));
+  /* NaN: the model's default dose, 10 R. */
+  KPS_CHECK(kps_attr_f64(root, "L_ref", cfg->threshold_explicit ? NAN
+                                        : cfg->L_ref_agonist ? cfg->agonist_L : cfg->L_ref));
+cleanup:
+  return rc;
+}
+
 static kps_err write_provenance(hid_t root, const kps_config *cfg, int n_ranks) {
   kps_err rc = KPS_OK;
   char *canon = kps_config_canonical(cfg), *codes = status_table();
@@ -146,6 +198,7 @@ static kps_err write_provenance(hid_t root, const kps_config *cfg, int n_ranks) 
   KPS_CHECK(kps_attr_str(root, "created", when));
   KPS_CHECK(kps_attr_str(root, "status_codes", codes));
   KPS_CHECK(kps_attr_f64(root, "n_ranks_created", n_ranks));
+  KPS_CHECK(write_settings(root, cfg));
   KPS_CHECK(kps_attr_f64(root, "n_points", (double)kps_config_n_points(cfg)));
   /* Last: its presence marks a complete layout. */
   KPS_CHECK(kps_attr_put(root, "config_hash", H5T_NATIVE_UINT64, 0, &hash));
@@ -190,18 +243,24 @@ static kps_err create_layout(hid_t file, const kps_config *cfg, int n_ranks) {
   KPS_CHECK_H5_ID(g_pts, H5Gcreate2(file, "points", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   KPS_CHECK_H5_ID(g_lines, H5Gcreate2(file, "lines", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   KPS_CHECK_H5_ID(g_prog, H5Gcreate2(file, "progress", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  for (size_t a = 0; a < cfg->n_axes; ++a)
-    KPS_CHECK(create_axis(file, g_axes, &cfg->axes[a], &scales[n_scales++]));
-  KPS_CHECK(create_axis(file, g_axes, &cfg->L2, &scales[n_scales++]));
-  KPS_CHECK(create_axis(file, g_axes, &cfg->tau2, &scales[n_scales++]));
+  for (size_t a = 0; a < cfg->n_axes; ++a) {
+    const kps_param_info *pi = &cfg->model->params[cfg->axes[a].param];
+    KPS_CHECK(create_axis(file, g_axes, &cfg->axes[a], pi->unit, pi->doc, IN_POINTS | IN_LINES,
+                          &scales[n_scales++]));
+  }
+  KPS_CHECK(create_axis(file, g_axes, &cfg->L2, "molecules",
+                        "antagonist dose L2 (ligands of the second type)", IN_POINTS | IN_LINES,
+                        &scales[n_scales++]));
+  KPS_CHECK(create_axis(file, g_axes, &cfg->tau2, "s", "antagonist binding time tau2", IN_POINTS,
+                        &scales[n_scales++]));
   /* The descent histogram's bin centres (s). */
   centres = malloc(sizeof(double) * n_bins);
   KPS_CHECK_ALLOC(centres);
   for (size_t k = 0; k < n_bins; ++k) centres[k] = ((double)k + 0.5) * cfg->attack.bin_width;
   kps_axis bin_axis = {.name = "bin", .param = -1, .n = n_bins, .values = centres};
-  KPS_CHECK(create_axis(file, g_axes, &bin_axis, &bin_scale));
-  KPS_CHECK(kps_attr_str(bin_scale, "units", "s"));
-  KPS_CHECK(kps_attr_str(bin_scale, "description", "centres of the descent histogram's bins"));
+  KPS_CHECK(create_axis(file, g_axes, &bin_axis, "s",
+                        "binding time at the centre of a bin of the descent histogram", IN_LINES,
+                        &bin_scale));
   /* Line fields take every scale but tau2's; bin fields the bin scale in
    * its place. */
   hid_t by_scope[KPS_MAX_AXES + 3];

@@ -66,10 +66,11 @@ cleanup:
 kps_err kps_attr_str(hid_t obj, const char *name, const char *s) {
   kps_err rc = KPS_OK;
   hid_t t = H5I_INVALID_HID;
+  /* Variable-length UTF-8: what netCDF-4 and h5py read as plain strings. */
   KPS_CHECK_H5_ID(t, H5Tcopy(H5T_C_S1));
-  KPS_CHECK_H5(H5Tset_size(t, strlen(s) + 1));
-  KPS_CHECK_H5(H5Tset_strpad(t, H5T_STR_NULLTERM));
-  KPS_CHECK(kps_attr_put(obj, name, t, 0, s));
+  KPS_CHECK_H5(H5Tset_size(t, H5T_VARIABLE));
+  KPS_CHECK_H5(H5Tset_cset(t, H5T_CSET_UTF8));
+  KPS_CHECK(kps_attr_put(obj, name, t, 0, &s));
 cleanup:
   if (t >= 0) H5Tclose(t);
   return rc;

@@ -30,6 +30,7 @@ hid_t kps_h5_file_type(kps_dtype t);
  * rewrite); otherwise it is replaced.
  */
 kps_err kps_attr_put(hid_t obj, const char *name, hid_t type, int n, const void *data);
+/* A string attribute, stored as variable-length UTF-8. */
 kps_err kps_attr_str(hid_t obj, const char *name, const char *s);
 kps_err kps_attr_f64(hid_t obj, const char *name, double v);
 
