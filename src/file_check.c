@@ -132,6 +132,100 @@ cleanup:
   return rc;
 }
 
+/* Room for the list of differing settings in a refusal. */
+#define DIFF_KEYS_MAX 512
+/* Longest stored canonical configuration compared key by key. */
+#define CANON_MAX (16u << 20)
+
+/* Value of `key` in a canonical text ("key=value" lines), or NULL; *len
+ * receives its length. */
+static const char *canon_value(const char *text, const char *key, size_t klen, size_t *len) {
+  for (const char *line = text; line && *line;) {
+    const char *end = strchr(line, '\n');
+    const size_t n = end ? (size_t)(end - line) : strlen(line);
+    if (n > klen && line[klen] == '=' && strncmp(line, key, klen) == 0) {
+      *len = n - klen - 1;
+      return line + klen + 1;
+    }
+    line = end ? end + 1 : NULL;
+  }
+  return NULL;
+}
+
+/* Appends the keys of a that differ in b (or, with only_missing, that b
+ * lacks): up to 8 names, then "...". */
+static void diff_into(const char *a, const char *b, int only_missing, char *out, size_t n,
+                      int *count) {
+  for (const char *line = a; line && *line;) {
+    const char *end = strchr(line, '\n');
+    const size_t n_line = end ? (size_t)(end - line) : strlen(line);
+    const char *eq = memchr(line, '=', n_line);
+    if (eq) {
+      const size_t klen = (size_t)(eq - line), vlen = n_line - klen - 1;
+      size_t blen = 0;
+      const char *bv = canon_value(b, line, klen, &blen);
+      const int differs = !bv || (!only_missing && (blen != vlen || strncmp(bv, eq + 1, vlen)));
+      if (differs) {
+        const size_t used = strlen(out);
+        if (*count < 8)
+          snprintf(out + used, n - used, "%s%.*s", *count ? ", " : "", (int)klen, line);
+        else if (*count == 8)
+          snprintf(out + used, n - used, ", ...");
+        ++*count;
+      }
+    }
+    line = end ? end + 1 : NULL;
+  }
+}
+
+/* The settings that differ between the file's canonical configuration and
+ * ours, for the refusal ("these settings differ: a, b"). */
+static void differing_keys(hid_t file, const char *canon, char *out, size_t n) {
+  char *stored = NULL;
+  int count = 0;
+  out[0] = '\0';
+  hid_t a = H5Aexists(file, "config_canonical") > 0 ? H5Aopen(file, "config_canonical", H5P_DEFAULT)
+                                                   : H5I_INVALID_HID;
+  hid_t t = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
+  hid_t sp = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
+  if (t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_STRING &&
+      H5Sget_simple_extent_type(sp) == H5S_SCALAR) {
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    /* HDF5 does not convert between character sets: read in the file's. */
+    if (mt >= 0 && H5Tset_cset(mt, H5Tget_cset(t)) < 0) H5Tclose(mt), mt = H5I_INVALID_HID;
+    if (H5Tis_variable_str(t) > 0) {
+      char *v = NULL;
+      if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &v) >= 0 && v) {
+        stored = strdup(v);
+        H5free_memory(v);
+      }
+    } else {
+      const size_t size = H5Tget_size(t);
+      if (size > 0 && size < CANON_MAX && (stored = calloc(size + 1, 1)) != NULL &&
+          (mt < 0 || H5Tset_size(mt, size + 1) < 0 || H5Aread(a, mt, stored) < 0)) {
+        free(stored);
+        stored = NULL;
+      }
+    }
+    if (mt >= 0) H5Tclose(mt);
+  }
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  if (stored) {
+    diff_into(canon, stored, 0, out, n, &count);
+    diff_into(stored, canon, 1, out, n, &count);
+  }
+  free(stored);
+  if (!count)
+    snprintf(out, n, "model, parameters, axes, threshold, solver or attack settings differ");
+  else {
+    char list[DIFF_KEYS_MAX];
+    snprintf(list, sizeof list, "%s", out);
+    snprintf(out, n, "these settings differ: %.*s", (int)(n > 32 ? n - 32 : 0), list);
+  }
+}
+
 kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
                        kps_file_kind *kind, int report) {
   kps_err rc = KPS_OK;
@@ -170,10 +264,12 @@ kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
   if (hash < 0) REFUSE("its config_hash attribute is not a 64-bit integer");
   canon = kps_config_canonical(cfg);
   KPS_CHECK_ALLOC(canon);
-  if (have != kps_hash64(canon, strlen(canon)))
-    REFUSE("made from a different configuration than %s (model, parameters, axes, threshold, "
-           "solver or attack settings differ), so it cannot be resumed with it",
-           cfg->source);
+  if (have != kps_hash64(canon, strlen(canon))) {
+    char keys[DIFF_KEYS_MAX];
+    differing_keys(file, canon, keys, sizeof keys);
+    REFUSE("made from a different configuration than %s (%s), so it cannot be resumed with it",
+           cfg->source, keys);
+  }
   if (!has_map) REFUSE("%s", why);
   const kps_field_info *fi = kps_fields();
   for (int f = 0; f < KPS_N_FIELDS; ++f) {

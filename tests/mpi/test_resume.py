@@ -87,6 +87,8 @@ def main():
     r = kpsweep(build, ["run", other, "-o", ref, "--resume"])
     tap.ok(r.returncode == 2 and "different configuration" in r.stderr,
            "resume with a different config is refused with exit 2", r.stderr)
+    tap.ok("these settings differ: antagonist.L" in r.stderr and "param" not in r.stderr,
+           "the refusal names the setting that differs (and only that one)", r.stderr)
     r = kpsweep(build, ["run", cfg, "-o", ref])
     tap.ok(r.returncode == 2 and "already exists" in r.stderr,
            "run onto an existing file without --force/--resume is refused", r.stderr)
