@@ -181,8 +181,10 @@ static void print_plan(const kps_config *cfg) {
   else printf("threshold   tau_c=%g s, L_ref=10 R (model default)\n", cfg->tau_c);
   const plan_memory pm = estimate_memory(cfg);
   printf("points      %zu\n", kps_config_n_points(cfg));
-  printf("tasks       %zu lines of %zu points (%zu parameter points x %zu doses)\n",
-         kps_config_n_lines(cfg), cfg->tau2.n, kps_config_n_param_points(cfg), cfg->L2.n);
+  const size_t n_lines = kps_config_n_lines(cfg), n_pp = kps_config_n_param_points(cfg);
+  printf("tasks       %zu line%s of %zu point%s (%zu parameter point%s x %zu dose%s)\n", n_lines,
+         n_lines == 1 ? "" : "s", cfg->tau2.n, cfg->tau2.n == 1 ? "" : "s", n_pp,
+         n_pp == 1 ? "" : "s", cfg->L2.n, cfg->L2.n == 1 ? "" : "s");
   printf("memory      master %.3g MB (done-line bit map, read buffer), worker up to %.3g MB between flushes; "
          "limit %g MB per rank\n",
          pm.master / 1e6, pm.worker_per_flush / 1e6, cfg->run.memory_limit_mb);
@@ -289,12 +291,6 @@ static int cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *
         .stop = stop,
     };
     kps_sweep_summary sum;
-    int size = 1;
-    if (MPI_Comm_size(comm, &size) != MPI_SUCCESS) size = -1;
-    if (kps_is_root(comm) && !quiet)
-      fprintf(stderr, "[kpsweep] %s: %zu points in %zu lines on %d rank%s -> %s\n", cfg.name,
-              kps_config_n_points(&cfg), kps_config_n_lines(&cfg), size, size > 1 ? "s" : "",
-              opt.output);
     rc = kps_sweep_run(&cfg, &opt, comm, &sum);
     if ((rc == KPS_OK || rc == KPS_ERR_INTERRUPTED) && kps_is_root(comm)) {
       printf("%s %s: %llu/%llu lines (%llu resumed), %llu failed points, %.3f s wall, "
@@ -331,6 +327,8 @@ int kps_cli_main(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *st
   if (!strcmp(verb, "inspect")) return kps_cmd_inspect(argc - 2, argv + 2, comm);
   if (!strcmp(verb, "export")) return kps_cmd_export(argc - 2, argv + 2, comm);
   if (kps_is_root(comm))
-    fprintf(stderr, "kpsweep: unknown verb '%s'\n\n%s", verb, main_help);
+    fprintf(stderr,
+            "kpsweep: unknown verb '%s' (verbs: run, validate, solve, inspect, export)\n"
+            "Try 'kpsweep --help'.\n", verb);
   return KPS_EXIT_USAGE;
 }

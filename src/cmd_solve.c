@@ -94,7 +94,9 @@ static void list_params(const kps_model *m) {
   printf("%s: %s\n", m->name, m->summary);
   for (int j = 0; j < m->n_params; ++j) {
     const kps_param_info *pi = &m->params[j];
-    printf("  %-8s default %-10g range [%g, %g]%s %s - %s\n", pi->name, pi->def, pi->min, pi->max,
+    char range[64];
+    kps_param_range_text(pi, range, sizeof range);
+    printf("  %-8s default %-10g range %s%s %s - %s\n", pi->name, pi->def, range,
            pi->flags & KPS_PARAM_INTEGER ? " integer" : "", pi->unit, pi->doc);
   }
 }

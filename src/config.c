@@ -578,6 +578,7 @@ static kps_err param_index(pctx *ctx, const kps_ynode *k, const char *key,
 
 static range param_range(const kps_param_info *info) {
   range r = {info->min, info->max, 0};
+  if (info->min == KPS_POSITIVE_MIN) r.min = 0.0, r.flags = R_MIN_OPEN;
   if (info->flags & KPS_PARAM_INTEGER) r.flags |= R_INTEGER;
   return r;
 }

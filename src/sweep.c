@@ -424,6 +424,11 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
     for (uint64_t l = 0; l < c.n_lines; ++l) ps.lines_done += (uint64_t)is_done(&ps, l);
   const uint64_t at_start = ps.lines_done;
   ps.lines_saved = at_start;
+  /* After the open: a refused file gets its message alone. */
+  if (c.rank == 0 && !opt->quiet)
+    fprintf(stderr, "[kpsweep] %s: %zu points in %llu line%s on %d rank%s -> %s%s\n", cfg->name,
+            kps_config_n_points(cfg), (unsigned long long)c.n_lines, c.n_lines == 1 ? "" : "s",
+            c.size, c.size > 1 ? "s" : "", opt->output, resumed ? " (resumed)" : "");
 
   kps_progress pg;
   kps_progress_init(&pg, c.n_lines * c.n_tau, at_start * c.n_tau, cfg->run.progress_every,

@@ -35,6 +35,12 @@ enum {
   KPS_PARAM_STEADY_INVARIANT = 1u << 2
 };
 
+/*
+ * The `min` of a strictly positive parameter: its range is (0, max], shown
+ * and checked as such (the tables' ranges are otherwise closed).
+ */
+#define KPS_POSITIVE_MIN 1e-300
+
 typedef struct kps_param_info {
   const char *name;  /* key used in configs and on the command line */
   double def;        /* default value */
@@ -114,6 +120,9 @@ const kps_model *const *kps_model_list(void);
 
 /* Index of parameter `name` in model m, or -1. Not collective. */
 int kps_model_param_index(const kps_model *m, const char *name);
+
+/* A parameter's range as a reader writes it: "(0, inf)", "[1, 64]". Not collective. */
+void kps_param_range_text(const kps_param_info *p, char *buf, size_t n);
 
 /* Fills p[] with the model's defaults. Not collective. */
 void kps_model_defaults(const kps_model *m, double *p);

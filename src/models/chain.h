@@ -32,12 +32,6 @@
 
 #include "kpsweep/model.h"
 
-/*
- * Lower bound of the closed range of a strictly positive parameter: ranges are
- * closed, and the smallest normal-ish double keeps 0 itself out.
- */
-#define KPS_POSITIVE_MIN 1e-300
-
 typedef struct chain {
   int N;           /* last proofreading state */
   int K;           /* ligand types */

@@ -3,6 +3,7 @@
  * is adding its file and one line here.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kpsweep/model.h"
@@ -34,6 +35,14 @@ int kps_model_param_index(const kps_model *m, const char *name) {
   for (int j = 0; j < m->n_params; ++j)
     if (strcmp(m->params[j].name, name) == 0) return j;
   return -1;
+}
+
+void kps_param_range_text(const kps_param_info *p, char *buf, size_t n) {
+  if (p->min == KPS_POSITIVE_MIN) snprintf(buf, n, "(0, %g]", p->max);
+  else snprintf(buf, n, "[%g, %g]", p->min, p->max);
+  /* An infinite end is never attained. */
+  char *inf = strstr(buf, "inf]");
+  if (inf) inf[3] = ')';
 }
 
 void kps_model_defaults(const kps_model *m, double *p) {

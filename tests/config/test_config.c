@@ -458,7 +458,7 @@ static void test_errors(void) {
                "t.yaml:3:17: attacks.seed: ", "integer");
   expect_error("parameter out of the model range",
                "model: kpr\nparams:\n  kappa: -1\nantagonist: {tau: 1}\n",
-               "t.yaml:3:10: params.kappa: ", ">=");
+               "t.yaml:3:10: params.kappa: ", "must be > 0, got -1");
   expect_error("integer parameter", "model: kpr\nparams: {N: 2.5}\nantagonist: {tau: 1}\n",
                "t.yaml:2:13: params.N: ", "integer");
   expect_error("integer parameter on an axis",

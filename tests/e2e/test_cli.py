@@ -63,7 +63,7 @@ def main():
 
     good = write(os.path.join(tmp, "good.yaml"), GOOD)
     r = kpsweep(build, ["validate", good])
-    tap.ok(r.returncode == 0 and "points      20" in r.stdout and "tasks       1 lines" in r.stdout
+    tap.ok(r.returncode == 0 and "points      20" in r.stdout and "tasks       1 line of 20 points (1 parameter point x 1 dose)" in r.stdout
            and "memory" in r.stdout, "validate prints points, tasks and a memory estimate", r.stdout)
     big = write(os.path.join(tmp, "big.yaml"),
                 GOOD + "axes:\n  phi: {log: [0.001, 1, 1000000]}\nrun: {memory_limit_mb: 0.5}\n")
