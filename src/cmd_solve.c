@@ -29,8 +29,13 @@ static const char *solve_help =
     "model parameter (implicit function theorem at the steady state).\n"
     "\n"
     "  --config JOB.yaml    take model, fixed parameters, threshold, solver and attack\n"
-    "                       settings from a job file; the ligands default to its agonist\n"
-    "                       and the first antagonist tau2 and dose (or its histogram)\n"
+    "                       settings from a job file, at one point of its sweep: the\n"
+    "                       first value of every axis unless --at picks another; the\n"
+    "                       ligands are its agonist and that tau2 and dose (or its\n"
+    "                       histogram). The point solved is printed.\n"
+    "  --at NAME=VALUE      with --config: the sweep point's value of axis NAME (a swept\n"
+    "                       parameter, L2 or tau2; repeatable); VALUE must be one of the\n"
+    "                       axis's values\n"
     "  --model NAME         ideal | kpr | adaptive_sorting | shp1 | null\n"
     "                       (default adaptive_sorting)\n"
     "  --set NAME=VALUE     override a model parameter (repeatable); --list-params shows them\n"
@@ -73,6 +78,12 @@ typedef struct solve_opts {
   unsigned attacks;
   kps_solver_config solver;
   kps_attack_config attack;
+  /* The sweep point of a --config job: axis names, values and indices. */
+  int n_point;
+  char point_name[KPS_MAX_AXES + 2][64];
+  double point_value[KPS_MAX_AXES + 2];
+  size_t point_index[KPS_MAX_AXES + 2], point_len[KPS_MAX_AXES + 2];
+  int point_chosen; /* some axis was picked with --at */
 } solve_opts;
 
 static void json_num(double v) {
@@ -114,36 +125,10 @@ static int fail(const char *fmt, ...) {
   return KPS_EXIT_USAGE;
 }
 
-/* Reads a job file as `run` does (not collective: solve runs on one rank). */
-static int from_config(solve_opts *o, const char *path) {
-  kps_config cfg;
-  kps_config_defaults(&cfg);
-  /* kps_config_load names the file and says why it cannot be used. */
-  const kps_err rc = kps_config_load(&cfg, path, MPI_COMM_SELF);
-  if (rc == KPS_OK) {
-    o->m = cfg.model;
-    memcpy(o->p, cfg.params, sizeof o->p);
-    o->tau_c = cfg.tau_c, o->L_ref = cfg.L_ref, o->L_ref_agonist = cfg.L_ref_agonist;
-    const int j_tc = kps_model_param_index(cfg.model, "tau_c");
-    o->tau_c_fixed = j_tc >= 0 && cfg.params[j_tc] != cfg.tau_c;
-    o->explicit_th = cfg.threshold_explicit, o->th_value = cfg.threshold_value;
-    o->solver = cfg.solver;
-    o->attack = cfg.attack;
-    o->K = kps_attack_histogram(&cfg.attack, o->tau, o->L);
-    if (o->K == 0) {
-      o->tau[0] = cfg.agonist_tau, o->L[0] = cfg.agonist_L;
-      o->tau[1] = cfg.tau2.values[0], o->L[1] = cfg.L2.values[0];
-      o->K = 2;
-    }
-  }
-  kps_config_destroy(&cfg);
-  return rc == KPS_OK ? KPS_EXIT_OK : kps_exit_code(rc == KPS_ERR_IO ? KPS_ERR_CONFIG : rc);
-}
-
 /* The options: whether each takes a value and whether it may repeat. */
 enum {
   OPT_CONFIG, OPT_MODEL, OPT_SET, OPT_LIGAND, OPT_TAU_C, OPT_L_REF, OPT_TH_VALUE, OPT_RTOL,
-  OPT_ATTACK, OPT_DESCENT_METHOD, OPT_DIRECTION, OPT_MOVABLE, OPT_JSON, OPT_LIST, N_OPTS
+  OPT_ATTACK, OPT_DESCENT_METHOD, OPT_DIRECTION, OPT_MOVABLE, OPT_JSON, OPT_LIST, OPT_AT, N_OPTS
 };
 static const struct {
   const char *name;
@@ -157,14 +142,97 @@ static const struct {
     [OPT_DESCENT_METHOD] = {"--descent-method", 1, 0},
     [OPT_DIRECTION] = {"--direction", 1, 0}, [OPT_MOVABLE] = {"--movable", 1, 0},
     [OPT_JSON] = {"--json", 0, 1},          [OPT_LIST] = {"--list-params", 0, 1},
+    [OPT_AT] = {"--at", 1, 1},
 };
 
 /* The command line, checked for form; values are read in apply_args. */
 typedef struct given {
   const char *value[N_OPTS]; /* single-valued options */
-  const char *sets[KPS_MAX_PARAMS], *ligands[KPS_MAX_BINS];
-  int n_sets, n_ligands;
+  const char *sets[KPS_MAX_PARAMS], *ligands[KPS_MAX_BINS], *ats[KPS_MAX_AXES + 2];
+  int n_sets, n_ligands, n_ats;
 } given;
+
+/*
+ * Picks the sweep point: index 0 of every axis, then the --at choices,
+ * whose values must lie on their axis (to 1e-12 relative).
+ */
+static int pick_point(solve_opts *o, const kps_config *cfg, const char *const *ats, int n_ats,
+                      int have_ligands) {
+  const kps_axis *axes[KPS_MAX_AXES + 2];
+  int n = 0;
+  for (size_t a = 0; a < cfg->n_axes; ++a) axes[n++] = &cfg->axes[a];
+  axes[n++] = &cfg->L2;
+  axes[n++] = &cfg->tau2;
+  o->n_point = n;
+  for (int a = 0; a < n; ++a) {
+    snprintf(o->point_name[a], sizeof o->point_name[a], "%s", axes[a]->name);
+    o->point_index[a] = 0, o->point_len[a] = axes[a]->n, o->point_value[a] = axes[a]->values[0];
+  }
+  unsigned picked = 0;
+  for (int i = 0; i < n_ats; ++i) {
+    const char *v = ats[i], *eq = strchr(v, '=');
+    int a = 0;
+    while (eq && a < n && (strlen(o->point_name[a]) != (size_t)(eq - v) ||
+                           strncmp(o->point_name[a], v, (size_t)(eq - v))))
+      ++a;
+    if (!eq || a == n) {
+      char names[512] = "";
+      for (int b = 0; b < n; ++b)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", b ? ", " : "",
+                 o->point_name[b]);
+      return fail("--at %s: wants NAME=VALUE with NAME one of the job's axes: %s", v, names);
+    }
+    if (picked & (1u << a)) return fail("--at %s: axis %s given twice", v, o->point_name[a]);
+    if (have_ligands && a >= n - 2)
+      return fail("--at %s: the ligands come from --ligand, so %s cannot be picked", v,
+                  o->point_name[a]);
+    picked |= 1u << a;
+    char *end = NULL;
+    const double x = strtod(eq + 1, &end);
+    if (end == eq + 1 || *end || !isfinite(x)) return fail("--at %s: not a number", v);
+    size_t best = 0;
+    for (size_t k = 1; k < axes[a]->n; ++k)
+      if (fabs(axes[a]->values[k] - x) < fabs(axes[a]->values[best] - x)) best = k;
+    const double near = axes[a]->values[best];
+    if (fabs(near - x) > 1e-12 * fmax(fabs(near), fabs(x)))
+      return fail("--at %s: not a value of the axis %s (the nearest is %.17g, index %zu)", v,
+                  o->point_name[a], near, best);
+    o->point_index[a] = best, o->point_value[a] = near;
+  }
+  o->point_chosen = picked != 0;
+  for (int a = 0; a < n - 2; ++a) o->p[axes[a]->param] = o->point_value[a];
+  return KPS_EXIT_OK;
+}
+
+/* Reads a job file as `run` does (not collective: solve runs on one rank). */
+static int from_config(solve_opts *o, const char *path, const given *g) {
+  kps_config cfg;
+  kps_config_defaults(&cfg);
+  /* kps_config_load names the file and says why it cannot be used. */
+  const kps_err rc = kps_config_load(&cfg, path, MPI_COMM_SELF);
+  int code = KPS_EXIT_OK;
+  if (rc == KPS_OK) {
+    o->m = cfg.model;
+    memcpy(o->p, cfg.params, sizeof o->p);
+    o->tau_c = cfg.tau_c, o->L_ref = cfg.L_ref, o->L_ref_agonist = cfg.L_ref_agonist;
+    const int j_tc = kps_model_param_index(cfg.model, "tau_c");
+    o->tau_c_fixed = j_tc >= 0 && cfg.params[j_tc] != cfg.tau_c;
+    o->explicit_th = cfg.threshold_explicit, o->th_value = cfg.threshold_value;
+    o->solver = cfg.solver;
+    o->attack = cfg.attack;
+    code = pick_point(o, &cfg, g->ats, g->n_ats, g->n_ligands > 0);
+    o->K = kps_attack_histogram(&cfg.attack, o->tau, o->L);
+    if (o->K == 0) {
+      o->tau[0] = cfg.agonist_tau, o->L[0] = cfg.agonist_L;
+      o->tau[1] = o->point_value[o->n_point - 1], o->L[1] = o->point_value[o->n_point - 2];
+      o->K = 2;
+    }
+  }
+  kps_config_destroy(&cfg);
+  if (rc != KPS_OK) return kps_exit_code(rc == KPS_ERR_IO ? KPS_ERR_CONFIG : rc);
+  return code;
+}
+
 
 static int scan_args(given *g, solve_opts *o, int argc, char **argv) {
   int seen[N_OPTS] = {0};
@@ -187,6 +255,9 @@ static int scan_args(given *g, solve_opts *o, int argc, char **argv) {
     if (k == OPT_SET) {
       if (g->n_sets == KPS_MAX_PARAMS) return fail("more than %d --set options", KPS_MAX_PARAMS);
       g->sets[g->n_sets++] = v;
+    } else if (k == OPT_AT) {
+      if (g->n_ats == KPS_MAX_AXES + 2) return fail("more --at options than axes");
+      g->ats[g->n_ats++] = v;
     } else if (k == OPT_LIGAND) {
       if (g->n_ligands == KPS_MAX_BINS) return fail("more than %d --ligand options", KPS_MAX_BINS);
       g->ligands[g->n_ligands++] = v;
@@ -255,14 +326,20 @@ static int parse_args(solve_opts *o, int argc, char **argv) {
   int code = scan_args(&g, o, argc, argv);
   const char *const *val = g.value;
   /* Order of application: the job file, then the options that override it. */
-  if (!code && val[OPT_CONFIG]) code = from_config(o, val[OPT_CONFIG]);
+  if (!code && g.n_ats > 0 && !val[OPT_CONFIG])
+    return fail("--at picks a point of a job's sweep: it needs --config");
+  if (!code && val[OPT_CONFIG]) code = from_config(o, val[OPT_CONFIG], &g);
   if (code) return code;
+  if (val[OPT_MODEL] && g.n_ats > 0)
+    return fail("--at with --model: the point belongs to the job's own model");
   if (val[OPT_MODEL]) {
     if (!(o->m = kps_model_find(val[OPT_MODEL])))
       return fail("unknown model '%s' (see kpsweep solve --help)", val[OPT_MODEL]);
-    /* The model's own defaults, not those of a job file's other model. */
+    /* The model's own defaults, not those of a job file's other model
+     * (whose sweep point then does not apply either). */
     kps_model_defaults(o->m, o->p);
     o->tau_c_fixed = 0;
+    o->n_point = 0;
   }
   double x;
   if (val[OPT_TAU_C]) {
@@ -430,6 +507,13 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
   const int decision = kps_status_is_ok(status) && kps_status_is_ok(th_status) ? ev->O > O_th : -1;
   if (!o->json) {
     printf("model      %s\n", m->name);
+    if (o->n_point > 0) {
+      printf("point     ");
+      for (int a = 0; a < o->n_point; ++a)
+        printf(" %s=%g [%zu of %zu]", o->point_name[a], o->point_value[a], o->point_index[a] + 1,
+               o->point_len[a]);
+      printf("%s\n", o->point_chosen ? "" : "  (the first of each axis; pick with --at NAME=VALUE)");
+    }
     printf("params    ");
     for (int j = 0; j < m->n_params; ++j) printf(" %s=%g", m->params[j].name, o->p[j]);
     printf("\n");
@@ -457,7 +541,19 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
            ev->stats.cv_steps, ev->stats.cv_rhs, ev->stats.cv_jac, ev->stats.newton_iters, usec);
     return;
   }
-  printf("{\n  \"model\": \"%s\",\n  \"params\": {", m->name);
+  printf("{\n  \"model\": \"%s\",\n", m->name);
+  if (o->n_point > 0) {
+    printf("  \"point\": {");
+    for (int a = 0; a < o->n_point; ++a) {
+      printf("%s\"%s\": ", a ? ", " : "", o->point_name[a]);
+      json_num(o->point_value[a]);
+    }
+    printf("},\n  \"point_index\": {");
+    for (int a = 0; a < o->n_point; ++a)
+      printf("%s\"%s\": %zu", a ? ", " : "", o->point_name[a], o->point_index[a]);
+    printf("},\n");
+  }
+  printf("  \"params\": {");
   for (int j = 0; j < m->n_params; ++j) {
     printf("%s\"%s\": ", j ? ", " : "", m->params[j].name);
     json_num(o->p[j]);

@@ -114,7 +114,50 @@ def main():
            "solve of a failing point: exit 1, status and solver statistics in the JSON", r.stdout + r.stderr)
     r = kpsweep(build, ["inspect", good])
     tap.ok(r.returncode == 2, "inspect of a non-HDF5 file: exit 2", r.stderr)
+    solve_at_point(tap, build, tmp)
     tap.done()
+
+
+AT_JOB = """name: at
+model: adaptive_sorting
+axes:
+  phi: {values: [0.05, 0.09]}
+  delta: {values: [1, 2, 3]}
+antagonist:
+  tau: {linear: [0.5, 2.5, 5]}
+  L: {values: [1000, 6000]}
+solver: {warm_start: false}
+"""
+
+
+def solve_at_point(tap, build, tmp):
+    """solve --config JOB --at NAME=VALUE solves the sweep point the run stored there."""
+    import h5py
+    job = write(os.path.join(tmp, "at.yaml"), AT_JOB)
+    out = os.path.join(tmp, "at.h5")
+    r = kpsweep(build, ["run", job, "-o", out, "--quiet"])
+    tap.ok(r.returncode == 0, "a small sweep for solve --at", r.stderr)
+    r = kpsweep(build, ["solve", "--config", job, "--at", "delta=3", "--at", "phi=0.09",
+                        "--at", "L2=6000", "--at", "tau2=2", "--json"])
+    got = json.loads(r.stdout) if r.returncode == 0 else {}
+    with h5py.File(out, "r") as f:
+        want = float(f["points/O"][1, 2, 1, 3])
+    tap.ok(got.get("point_index") == {"phi": 1, "delta": 2, "L2": 1, "tau2": 3}
+           and got.get("point", {}).get("tau2") == 2.0,
+           "solve --at reports the point it solved (values and indices)", r.stdout[:400] + r.stderr)
+    tap.ok(abs(got.get("output", 0) - want) <= 1e-12 * abs(want),
+           f"and its O equals the run's value at that point ({got.get('output')} vs {want})")
+    r = kpsweep(build, ["solve", "--config", job])
+    tap.ok(r.returncode == 0 and "phi=0.05 [1 of 2]" in r.stdout and "pick with --at" in r.stdout,
+           "without --at it says which point (the first of each axis) it solved", r.stdout)
+    for args, what in ((["--at", "phi=0.07"], "a value off the axis"),
+                       (["--at", "kappa=1"], "an axis the job does not sweep"),
+                       (["--at", "phi=0.05", "--at", "phi=0.09"], "an axis twice"),
+                       (["--at", "tau2=1", "--ligand", "1:100"], "tau2 with --ligand")):
+        r = kpsweep(build, ["solve", "--config", job] + args)
+        tap.ok(r.returncode == 2 and "--at" in r.stderr, f"--at with {what}: exit 2", r.stderr)
+    r = kpsweep(build, ["solve", "--at", "phi=0.05"])
+    tap.ok(r.returncode == 2 and "needs --config" in r.stderr, "--at without --config: exit 2", r.stderr)
 
 
 if __name__ == "__main__":
