@@ -26,17 +26,8 @@ fi
 set +u
 PY="${PYTHON:-/usr/bin/python3}"
 
-BENCH="$BUILD/bench/bench_solve"
-if [ ! -x "$BENCH" ]; then
-  # bench/ is not a subdir of the meson project yet: link it by hand against
-  # the library meson built (same flags as the release build).
-  echo "[bench] $BENCH not built by meson (add subdir('bench') to meson.build); linking by hand"
-  BENCH="$BUILD/bench_solve.manual"
-  mpicc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I"$ROOT/include" -I"$BUILD" \
-    "$ROOT/bench/bench_solve.c" "$BUILD/src/libkpsweep.a" \
-    -lsundials_cvode -lsundials_nvecserial -lsundials_sunmatrixdense \
-    -lsundials_sunlinsoldense -lyaml -lm -o "$BENCH"
-fi
+BENCH="$BUILD/bench/bench_solve"   # built by meson (bench/meson.build)
+[ -x "$BENCH" ] || { echo "[bench] $BENCH missing: ninja -C $BUILD failed?" >&2; exit 1; }
 
 echo "[bench] $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
      "$(lscpu | sed -n 's/^Model name: *//p' | head -1), revision $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
