@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kpsweep_results import (Results, ResultsError, run_plot,  # noqa: E402
+from kpsweep import (Results, ResultsError, run_plot,  # noqa: E402
                              crossings, fc_minimum, param_points, point_label,
                              subsample)
 

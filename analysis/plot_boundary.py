@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from kpsweep_results import (Results, ResultsError, run_plot, param_points,  # noqa: E402
+from kpsweep import (Results, ResultsError, run_plot, param_points,  # noqa: E402
                              point_label, subsample)
 
 DPI = 200

@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 import plot_antagonism  # noqa: E402
-from kpsweep_results import (Results, ResultsError, axis_label, run_plot,  # noqa: E402
+from kpsweep import (Results, ResultsError, axis_label, run_plot,  # noqa: E402
                              fc_minimum)
 
 DPI = 200

@@ -136,7 +136,7 @@ def main(argv):
     build, source = (os.path.abspath(a) for a in argv[1:3])
     analysis = os.path.join(source, "analysis")
     sys.path.insert(0, analysis)
-    import kpsweep_results  # noqa: E402
+    import kpsweep.results as kpsweep_results  # noqa: E402
     import plot_phase  # noqa: E402
 
     tap = Tap()

@@ -7,7 +7,7 @@ A results file holds one dataset per result field: point fields under
 
 Typical use::
 
-    from kpsweep_results import Results, strongest_antagonist
+    from kpsweep import Results, strongest_antagonist
     with Results("results/default.h5") as r:
         fc = r.field("FC")                    # numpy array, axes in r.axes order
         tau_star = strongest_antagonist(r.tau2, fc[2, 1, 0])
@@ -23,6 +23,27 @@ from typing import NamedTuple, Optional
 
 import h5py
 import numpy as np
+
+__all__ = [
+    "DEFAULT_STATUS_CODES",
+    "DEFAULT_TAU_C",
+    "ResultsError",
+    "decode",
+    "parse_status_codes",
+    "parse_tau_c",
+    "Results",
+    "axis_label",
+    "Minimum",
+    "parabola_vertex",
+    "fc_minimum",
+    "strongest_antagonist",
+    "crossings",
+    "subsample",
+    "param_points",
+    "point_label",
+    "cli_error",
+    "run_plot",
+]
 
 # Status codes of include/kpsweep/status.h, used when a file lacks the
 # status_codes attribute.
