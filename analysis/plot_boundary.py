@@ -33,13 +33,26 @@ def _colors(n):
     return plt.cm.viridis(np.linspace(0.0, 0.85, max(n, 1)))
 
 
-def _draw_l2_star(ax, results, l2_index, max_lines):
-    """L2*(tau2) per parameter point; returns the legend handles."""
+def _shown(notes, total, computed, drawn, what):
+    """Notes what of `total` parameter points is not drawn, and why."""
+    if computed < total:
+        notes.append(f"{total - computed} of {total} parameter points have no computed {what} "
+                     "(not drawn)")
+    if drawn < computed:
+        notes.append(f"{drawn} of {computed} parameter points drawn, evenly spaced "
+                     "(--max-lines to change)")
+
+
+def _draw_l2_star(ax, results, l2_index, max_lines, notes):
+    """L2*(tau2) per parameter point; returns the legend handles and adds to
+    `notes` what is not drawn."""
     tau2 = results.tau2
     order = np.argsort(tau2, kind="stable")
     l2_star = results.field("L2_star")
-    points = subsample([p for p in param_points(results)
-                        if not np.all(np.isnan(l2_star[p + (l2_index,)]))], max_lines)
+    every = list(param_points(results))
+    computed = [p for p in every if not np.all(np.isnan(l2_star[p + (l2_index,)]))]
+    points = subsample(computed, max_lines)
+    _shown(notes, len(every), len(computed), len(points), "L2*")
     curves = [(point_label(results, results.param_axes, p), l2_star[p + (l2_index,)][order])
               for p in points]
     finite = np.concatenate([c[np.isfinite(c) & (c > 0)] for _, c in curves])
@@ -48,6 +61,7 @@ def _draw_l2_star(ax, results, l2_index, max_lines):
     top = finite.max() * 3.0 if finite.size else 1.0
     bottom = finite.min() / 3.0 if finite.size else 0.1
     handles = []
+    n_zero = n_nan = 0
     for (label, values), color in zip(curves, _colors(len(curves))):
         shown = np.where(np.isfinite(values) & (values > 0), values, np.nan)
         ax.plot(tau2[order], shown, "-", color=color, lw=1.6)
@@ -55,23 +69,41 @@ def _draw_l2_star(ax, results, l2_index, max_lines):
         if inf.any():
             ax.plot(tau2[order][inf], np.full(inf.sum(), top), "^", color=color, ms=6,
                     clip_on=False)
+        # L2* = 0 (off without antagonist) has no place on a log axis: a
+        # marker at the bottom edge.
+        zero = values == 0
+        if zero.any():
+            ax.plot(tau2[order][zero], np.full(zero.sum(), bottom), "v", color=color, ms=6,
+                    clip_on=False)
+        n_zero += int(zero.sum())
+        n_nan += int(np.isnan(values).sum())
         handles.append(Line2D([], [], color=color, lw=1.6, label=label or "L2*"))
     ax.set_yscale("log")
     ax.set_ylim(bottom, top)
     ax.set_ylabel(r"boundary dose $L_2^*$ (molecules)", fontsize=12)
     handles.append(Line2D([], [], ls="", marker="^", color="0.3",
                           label=r"$L_2^* = +\infty$ (no dose switches off)"))
+    if n_zero:
+        handles.append(Line2D([], [], ls="", marker="v", color="0.3",
+                              label=r"$L_2^* = 0$ (off without antagonist)"))
+        notes.append(f"{n_zero} points with L2* = 0 (off without antagonist) marked at the "
+                     "bottom edge")
+    if n_nan:
+        notes.append(f"{n_nan} points of the drawn curves have no L2* (failed or not computed): "
+                     "gaps")
     return handles
 
 
-def _draw_contours(ax, results, max_lines):
+def _draw_contours(ax, results, max_lines, notes):
     """The O_rel = 1 contour in the (tau2, L2) plane per parameter point."""
     tau2, l2 = results.tau2, results.L2
     xo, yo = np.argsort(tau2, kind="stable"), np.argsort(l2, kind="stable")
     o_rel = results.field("O_rel")
     handles = []
-    points = subsample([p for p in param_points(results) if np.any(np.isfinite(o_rel[p]))],
-                       max_lines)
+    every = list(param_points(results))
+    computed = [p for p in every if np.any(np.isfinite(o_rel[p]))]
+    points = subsample(computed, max_lines)
+    _shown(notes, len(every), len(computed), len(points), "O_rel")
     for p, color in zip(points, _colors(len(points))):
         grid = o_rel[p][np.ix_(yo, xo)]
         label = point_label(results, results.param_axes, p) or "O_rel = 1"
@@ -93,15 +125,16 @@ def _draw_contours(ax, results, max_lines):
 def plot(results, out, l2_index=0, max_lines=10):
     """Writes the decision-boundary figure of an open Results to `out`."""
     fig, ax = plt.subplots(figsize=(10.0, 5.8))
+    notes = []
     try:
         if results.has("L2_star") and results.is_point_field("L2_star"):
             if not 0 <= l2_index < len(results.L2):
                 raise ResultsError(f"--L2-index {l2_index} out of range: the file has "
                                    f"{len(results.L2)} L2 value(s)")
-            handles = _draw_l2_star(ax, results, l2_index, max_lines)
+            handles = _draw_l2_star(ax, results, l2_index, max_lines, notes)
             method = r"$L_2^*(\tau_2)$ from /points/L2_star"
         elif len(results.L2) >= 2:
-            handles = _draw_contours(ax, results, max_lines)
+            handles = _draw_contours(ax, results, max_lines, notes)
             method = r"contour $O_{rel} = 1$ over the L2 axis"
         else:
             raise ResultsError(
@@ -117,7 +150,12 @@ def plot(results, out, l2_index=0, max_lines=10):
                   frameon=False)
         fig.suptitle(f"Decision boundary: model {results.model}", fontsize=14)
         ax.set_title(f"{os.path.basename(results.path)},  {method}", fontsize=10)
-        fig.tight_layout()
+        for note in notes:
+            print(f"plot_boundary.py: note: {note}", file=sys.stderr)
+        if notes:
+            fig.text(0.01, 0.01, "Not drawn: " + "; ".join(notes), fontsize=7, color="0.35",
+                     ha="left", va="bottom", wrap=True)
+        fig.tight_layout(rect=(0, 0.04 if notes else 0, 1, 1))
         fig.savefig(out, dpi=DPI)
     finally:
         plt.close(fig)

@@ -161,6 +161,10 @@ def main(argv):
         proc = run([sys.executable, os.path.join(analysis, "plot_boundary.py"), h5, "-o", png], env)
         tap.ok(proc.returncode == 0 and (png_size(png) or (0, 0))[0] > 400,
                "plot_boundary.py draws the L2*(tau2) boundaries", proc.stdout + proc.stderr)
+        proc = run([sys.executable, os.path.join(analysis, "plot_boundary.py"), h5, "-o", png,
+                    "--max-lines", "1"], env)
+        tap.ok(proc.returncode == 0 and "note: 1 of" in proc.stderr and "--max-lines" in proc.stderr,
+               "plot_boundary.py says which parameter points it leaves out", proc.stderr)
         proc = run([sys.executable, os.path.join(analysis, "plot_phase.py"),
                     os.path.join(tmp, "missing.h5")], env)
         tap.ok(proc.returncode == 2 and "no such file" in proc.stderr,
