@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "h5util.h"
 #include "kpsweep/cli.h"
 #include "kpsweep/config.h"
 #include "kpsweep/progress.h"
@@ -548,6 +549,79 @@ static kps_err check_path(const char *path) {
   return KPS_OK;
 }
 
+/* Rows of /history/runs printed (the last ones). */
+#define HISTORY_SHOWN 64
+
+/* The numbers of a /history/runs row that inspect prints. */
+typedef struct history_row {
+  double start_epoch, wall_seconds, lines_computed, hdf5_seconds;
+  int32_t n_ranks;
+  int8_t complete, interrupted;
+} history_row;
+
+/* Prints the run history (/history/runs), when the file has one. HDF5
+ * converts the stored rows to the members named here; a table it cannot
+ * convert is reported, not trusted. */
+static kps_err print_history(hid_t file) {
+  kps_err rc = KPS_OK;
+  hid_t d = H5I_INVALID_HID, t = H5I_INVALID_HID, sp = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+  hid_t msp = H5I_INVALID_HID;
+  history_row *rows = NULL;
+  if (H5Lexists(file, "history", H5P_DEFAULT) <= 0 ||
+      H5Lexists(file, "history/runs", H5P_DEFAULT) <= 0 ||
+      H5Oexists_by_name(file, "history/runs", H5P_DEFAULT) <= 0)
+    return KPS_OK;
+  d = H5Dopen2(file, "history/runs", H5P_DEFAULT);
+  t = d >= 0 ? H5Dget_type(d) : H5I_INVALID_HID;
+  sp = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+  hsize_t n = 0;
+  if (t < 0 || sp < 0 || H5Tget_class(t) != H5T_COMPOUND || H5Sget_simple_extent_ndims(sp) != 1 ||
+      H5Sget_simple_extent_dims(sp, &n, NULL) != 1) {
+    printf("history     (unreadable: /history/runs is not a table of runs)\n");
+    goto cleanup;
+  }
+  const hsize_t first = n > HISTORY_SHOWN ? n - HISTORY_SHOWN : 0, count = n - first;
+  if (count == 0) goto cleanup;
+  KPS_CHECK_H5_ID(mt, H5Tcreate(H5T_COMPOUND, sizeof(history_row)));
+  KPS_CHECK_H5(H5Tinsert(mt, "start_epoch", HOFFSET(history_row, start_epoch), H5T_NATIVE_DOUBLE));
+  KPS_CHECK_H5(H5Tinsert(mt, "wall_seconds", HOFFSET(history_row, wall_seconds), H5T_NATIVE_DOUBLE));
+  KPS_CHECK_H5(H5Tinsert(mt, "lines_computed", HOFFSET(history_row, lines_computed),
+                         H5T_NATIVE_DOUBLE));
+  KPS_CHECK_H5(H5Tinsert(mt, "hdf5_seconds", HOFFSET(history_row, hdf5_seconds), H5T_NATIVE_DOUBLE));
+  KPS_CHECK_H5(H5Tinsert(mt, "n_ranks", HOFFSET(history_row, n_ranks), H5T_NATIVE_INT32));
+  KPS_CHECK_H5(H5Tinsert(mt, "complete", HOFFSET(history_row, complete), H5T_NATIVE_INT8));
+  KPS_CHECK_H5(H5Tinsert(mt, "interrupted", HOFFSET(history_row, interrupted), H5T_NATIVE_INT8));
+  rows = calloc((size_t)count, sizeof *rows);
+  KPS_CHECK_ALLOC(rows);
+  KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &count, NULL));
+  if (H5Sselect_hyperslab(sp, H5S_SELECT_SET, &first, NULL, &count, NULL) < 0 ||
+      H5Dread(d, mt, msp, sp, H5P_DEFAULT, rows) < 0) {
+    printf("history     (unreadable: the rows of /history/runs lack the expected members)\n");
+    goto cleanup;
+  }
+  printf("history     %llu run%s of this file%s:\n", (unsigned long long)n, n == 1 ? "" : "s",
+         first ? " (the last ones shown)" : "");
+  printf("            %-4s %-20s %10s %6s %8s %7s  %s\n", "run", "started (UTC)", "wall s",
+         "ranks", "lines", "HDF5", "ended");
+  for (hsize_t k = 0; k < count; ++k) {
+    const history_row *r = &rows[k];
+    char when[64];
+    kps_iso_time(r->start_epoch, when, sizeof when);
+    printf("            %-4llu %-20s %10.3f %6d %8.0f %6.1f%%  %s\n",
+           (unsigned long long)(first + k + 1), when, r->wall_seconds, (int)r->n_ranks,
+           r->lines_computed, r->wall_seconds > 0 ? 100.0 * r->hdf5_seconds / r->wall_seconds : 0.0,
+           r->complete ? "complete" : r->interrupted ? "interrupted (resumable)" : "partial");
+  }
+cleanup:
+  free(rows);
+  if (msp >= 0) H5Sclose(msp);
+  if (mt >= 0) H5Tclose(mt);
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
+  if (d >= 0) H5Dclose(d);
+  return rc;
+}
+
 static kps_err inspect(const char *path, int show_config) {
   kps_err rc = KPS_OK;
   hid_t file = H5I_INVALID_HID, grp = H5I_INVALID_HID;
@@ -607,6 +681,7 @@ static kps_err inspect(const char *path, int show_config) {
   if (start[0])
     printf("last run    %s .. %s, %.3f s on %g ranks, %.1f%% of it in HDF5\n", start, end, run_s,
            n_ranks, run_s > 0 ? 100.0 * h5s / run_s : 0.0);
+  KPS_CHECK(print_history(file));
   printf("datasets\n");
   for (size_t g = 0; g < sizeof groups / sizeof *groups; ++g) {
     KPS_CHECK_H5_ID(grp, H5Gopen2(file, groups[g], H5P_DEFAULT));

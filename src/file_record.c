@@ -2,15 +2,184 @@
  * The run record (times, ranks, lines) written into the results file after
  * the parallel handle is closed, serially on rank 0: HDF5's parallel
  * metadata writes are collective, and a full disk during one would leave
- * the ranks in different collectives. Attributes of unchanged shape are
- * overwritten in place, so a resumed run rewrites no structure.
+ * the ranks in different collectives. The last run's record is kept as root
+ * attributes (overwritten in place when their shape is unchanged), and
+ * every run and resume appends one row to the history tables, so that a
+ * resumed file keeps the timings of all its pieces.
  */
 #include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "h5util.h"
+#include "kps_build_config.h"
 #include "kps_revision.h"
 #include "results_file.h"
+
+/* Rows per chunk of the history tables: runs are few, ranks many. */
+#define RUNS_CHUNK 16
+#define RANKS_CHUNK 1024
+/* Longest host list stored in a run's row. */
+#define HOSTS_MAX 4096
+
+/* One row of /history/runs (memory layout). */
+typedef struct run_row {
+  double start_epoch, end_epoch, wall_seconds;
+  int32_t n_ranks;
+  double lines_computed, lines_done;
+  int8_t complete, interrupted;
+  double hdf5_seconds;
+  const char *version, *git_revision, *hosts;
+} run_row;
+
+/* One row of /history/ranks. */
+typedef struct rank_row {
+  int32_t run, rank;
+  const char *host;
+  double lines, busy_seconds, hdf5_seconds;
+} rank_row;
+
+static hid_t run_type(hid_t str) {
+  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(run_row));
+  if (t < 0) return t;
+  if (H5Tinsert(t, "start_epoch", HOFFSET(run_row, start_epoch), H5T_NATIVE_DOUBLE) < 0 ||
+      H5Tinsert(t, "end_epoch", HOFFSET(run_row, end_epoch), H5T_NATIVE_DOUBLE) < 0 ||
+      H5Tinsert(t, "wall_seconds", HOFFSET(run_row, wall_seconds), H5T_NATIVE_DOUBLE) < 0 ||
+      H5Tinsert(t, "n_ranks", HOFFSET(run_row, n_ranks), H5T_NATIVE_INT32) < 0 ||
+      H5Tinsert(t, "lines_computed", HOFFSET(run_row, lines_computed), H5T_NATIVE_DOUBLE) < 0 ||
+      H5Tinsert(t, "lines_done", HOFFSET(run_row, lines_done), H5T_NATIVE_DOUBLE) < 0 ||
+      H5Tinsert(t, "complete", HOFFSET(run_row, complete), H5T_NATIVE_INT8) < 0 ||
+      H5Tinsert(t, "interrupted", HOFFSET(run_row, interrupted), H5T_NATIVE_INT8) < 0 ||
+      H5Tinsert(t, "hdf5_seconds", HOFFSET(run_row, hdf5_seconds), H5T_NATIVE_DOUBLE) < 0 ||
+      H5Tinsert(t, "kpsweep_version", HOFFSET(run_row, version), str) < 0 ||
+      H5Tinsert(t, "git_revision", HOFFSET(run_row, git_revision), str) < 0 ||
+      H5Tinsert(t, "hosts", HOFFSET(run_row, hosts), str) < 0) {
+    H5Tclose(t);
+    return H5I_INVALID_HID;
+  }
+  return t;
+}
+
+static hid_t rank_type(hid_t str) {
+  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(rank_row));
+  if (t < 0) return t;
+  if (H5Tinsert(t, "run", HOFFSET(rank_row, run), H5T_NATIVE_INT32) < 0 ||
+      H5Tinsert(t, "rank", HOFFSET(rank_row, rank), H5T_NATIVE_INT32) < 0 ||
+      H5Tinsert(t, "host", HOFFSET(rank_row, host), str) < 0 ||
+      H5Tinsert(t, "lines", HOFFSET(rank_row, lines), H5T_NATIVE_DOUBLE) < 0 ||
+      H5Tinsert(t, "busy_seconds", HOFFSET(rank_row, busy_seconds), H5T_NATIVE_DOUBLE) < 0 ||
+      H5Tinsert(t, "hdf5_seconds", HOFFSET(rank_row, hdf5_seconds), H5T_NATIVE_DOUBLE) < 0) {
+    H5Tclose(t);
+    return H5I_INVALID_HID;
+  }
+  return t;
+}
+
+/* Appends n rows of `type` to the 1-D table `name` under grp, created on
+ * first use (chunk rows per chunk); *first receives the index of the first
+ * new row. */
+static kps_err append_rows(hid_t grp, const char *name, hid_t type, hsize_t chunk,
+                           const char *doc, const void *rows, hsize_t n, hsize_t *first) {
+  kps_err rc = KPS_OK;
+  hid_t d = H5I_INVALID_HID, sp = H5I_INVALID_HID, msp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
+  const htri_t exists = H5Lexists(grp, name, H5P_DEFAULT);
+  KPS_CHECK_H5(exists);
+  if (!exists) {
+    const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
+    KPS_CHECK_H5_ID(sp, H5Screate_simple(1, &zero, &unlimited));
+    KPS_CHECK_H5_ID(dcpl, H5Pcreate(H5P_DATASET_CREATE));
+    KPS_CHECK_H5(H5Pset_chunk(dcpl, 1, &chunk));
+    KPS_CHECK_H5_ID(d, H5Dcreate2(grp, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+    KPS_CHECK(kps_attr_str(d, "description", doc));
+    H5Sclose(sp), sp = H5I_INVALID_HID;
+  } else {
+    KPS_CHECK_H5_ID(d, H5Dopen2(grp, name, H5P_DEFAULT));
+  }
+  KPS_CHECK_H5_ID(sp, H5Dget_space(d));
+  hsize_t have = 0;
+  if (H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, &have, NULL) != 1)
+    KPS_FAIL(KPS_ERR_MISMATCH, "/history/%s is not a table", name);
+  H5Sclose(sp), sp = H5I_INVALID_HID;
+  const hsize_t grown = have + n;
+  KPS_CHECK_H5(H5Dset_extent(d, &grown));
+  KPS_CHECK_H5_ID(sp, H5Dget_space(d));
+  KPS_CHECK_H5(H5Sselect_hyperslab(sp, H5S_SELECT_SET, &have, NULL, &n, NULL));
+  KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &n, NULL));
+  KPS_CHECK_H5(H5Dwrite(d, type, msp, sp, H5P_DEFAULT, rows));
+  *first = have;
+cleanup:
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (msp >= 0) H5Sclose(msp);
+  if (sp >= 0) H5Sclose(sp);
+  if (d >= 0) H5Dclose(d);
+  return rc;
+}
+
+/* Distinct host names of the run, in rank order, comma-separated. */
+static void host_list(const kps_run_record *rec, char *buf, size_t n) {
+  buf[0] = '\0';
+  for (int r = 0; r < rec->n_ranks && rec->hosts; ++r) {
+    int seen = 0;
+    for (int q = 0; q < r && !seen; ++q) seen = !strcmp(rec->hosts[q], rec->hosts[r]);
+    const size_t len = strlen(buf);
+    if (!seen && len + 1 < n) snprintf(buf + len, n - len, "%s%s", len ? "," : "", rec->hosts[r]);
+  }
+}
+
+/* Appends this run to /history/runs and its ranks to /history/ranks. */
+static kps_err append_history(hid_t file, const kps_run_record *rec) {
+  kps_err rc = KPS_OK;
+  hid_t grp = H5I_INVALID_HID, str = H5I_INVALID_HID, rt = H5I_INVALID_HID, kt = H5I_INVALID_HID;
+  rank_row *ranks = NULL;
+  char hosts[HOSTS_MAX];
+  host_list(rec, hosts, sizeof hosts);
+  const htri_t exists = H5Lexists(file, "history", H5P_DEFAULT);
+  KPS_CHECK_H5(exists);
+  KPS_CHECK_H5_ID(grp, exists ? H5Gopen2(file, "history", H5P_DEFAULT)
+                              : H5Gcreate2(file, "history", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  KPS_CHECK_H5_ID(str, H5Tcopy(H5T_C_S1));
+  KPS_CHECK_H5(H5Tset_size(str, H5T_VARIABLE));
+  KPS_CHECK_H5(H5Tset_cset(str, H5T_CSET_UTF8));
+  KPS_CHECK_H5_ID(rt, run_type(str));
+  KPS_CHECK_H5_ID(kt, rank_type(str));
+  const run_row run = {
+      .start_epoch = rec->start_time,
+      .end_epoch = rec->end_time,
+      .wall_seconds = rec->end_time - rec->start_time,
+      .n_ranks = rec->n_ranks,
+      .lines_computed = rec->lines_computed,
+      .lines_done = (double)rec->lines_done,
+      .complete = (int8_t)rec->complete,
+      .interrupted = (int8_t)rec->interrupted,
+      .hdf5_seconds = rec->hdf5_seconds,
+      .version = KPS_VERSION,
+      .git_revision = KPS_GIT_REVISION,
+      .hosts = hosts,
+  };
+  hsize_t index = 0, unused = 0;
+  KPS_CHECK(append_rows(grp, "runs", rt, RUNS_CHUNK,
+                        "one row per run or resume of this file, in order", &run, 1, &index));
+  ranks = calloc((size_t)rec->n_ranks, sizeof *ranks);
+  KPS_CHECK_ALLOC(ranks);
+  for (int r = 0; r < rec->n_ranks; ++r)
+    ranks[r] = (rank_row){.run = (int32_t)index,
+                          .rank = r,
+                          .host = rec->hosts ? rec->hosts[r] : "",
+                          .lines = rec->rank_lines[r],
+                          .busy_seconds = rec->rank_busy_s[r],
+                          .hdf5_seconds = rec->rank_hdf5_s ? rec->rank_hdf5_s[r] : 0.0};
+  KPS_CHECK(append_rows(grp, "ranks", kt, RANKS_CHUNK,
+                        "one row per rank of each run (run: row of /history/runs)", ranks,
+                        (hsize_t)rec->n_ranks, &unused));
+cleanup:
+  free(ranks);
+  if (kt >= 0) H5Tclose(kt);
+  if (rt >= 0) H5Tclose(rt);
+  if (str >= 0) H5Tclose(str);
+  if (grp >= 0) H5Gclose(grp);
+  return rc;
+}
 
 kps_err kps_file_write_record(const char *path, const kps_run_record *rec) {
   kps_err rc = KPS_OK;
@@ -35,6 +204,7 @@ kps_err kps_file_write_record(const char *path, const kps_run_record *rec) {
                          rec->rank_busy_s));
   KPS_CHECK(kps_attr_f64(file, "hdf5_seconds", rec->hdf5_seconds));
   KPS_CHECK(kps_attr_str(file, "git_revision_last_run", KPS_GIT_REVISION));
+  KPS_CHECK(append_history(file, rec));
 cleanup:
   if (file >= 0 && H5Fclose(file) < 0 && rc == KPS_OK) {
     rc = KPS_ERR_IO;

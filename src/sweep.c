@@ -392,6 +392,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   sweep_ctx c = {.cfg = cfg, .opt = opt, .comm = MPI_COMM_NULL};
   plan_state ps = {0};
   double *per_rank = NULL;
+  char *host_names = NULL;
+  const char **hosts = NULL;
   int resumed = 0, interrupted = 0, in_step = 1;
   uint64_t messages = 0;
   memset(sum, 0, sizeof *sum);
@@ -459,11 +461,25 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
 
   /* Everyone learns the outcome and the per-rank counts for the record. */
   KPS_CHECK_MPI(MPI_Bcast(&interrupted, 1, MPI_INT, 0, c.comm));
-  per_rank = calloc((size_t)c.size * 2, sizeof(double));
+  per_rank = calloc((size_t)c.size * 3, sizeof(double));
+  host_names = calloc((size_t)c.size, MPI_MAX_PROCESSOR_NAME);
+  hosts = calloc((size_t)c.size, sizeof *hosts);
   KPS_CHECK_ALLOC(per_rank);
-  double *lines_r = per_rank, *busy_r = per_rank + c.size;
+  KPS_CHECK_ALLOC(host_names);
+  KPS_CHECK_ALLOC(hosts);
+  double *lines_r = per_rank, *busy_r = per_rank + c.size, *hdf5_r = per_rank + 2 * c.size;
   KPS_CHECK_MPI(MPI_Allgather(&c.lines_mine, 1, MPI_DOUBLE, lines_r, 1, MPI_DOUBLE, c.comm));
   KPS_CHECK_MPI(MPI_Allgather(&c.busy_s, 1, MPI_DOUBLE, busy_r, 1, MPI_DOUBLE, c.comm));
+  KPS_CHECK_MPI(MPI_Allgather(&c.flush_s, 1, MPI_DOUBLE, hdf5_r, 1, MPI_DOUBLE, c.comm));
+  char me[MPI_MAX_PROCESSOR_NAME] = "";
+  int me_len = 0;
+  KPS_CHECK_MPI(MPI_Get_processor_name(me, &me_len));
+  KPS_CHECK_MPI(MPI_Gather(me, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, host_names, MPI_MAX_PROCESSOR_NAME,
+                           MPI_CHAR, 0, c.comm));
+  for (int r = 0; r < c.size; ++r) {
+    host_names[(size_t)(r + 1) * MPI_MAX_PROCESSOR_NAME - 1] = '\0';
+    hosts[r] = host_names + (size_t)r * MPI_MAX_PROCESSOR_NAME;
+  }
   double flush_max = 0.0, busy_total = 0.0;
   KPS_CHECK_MPI(MPI_Allreduce(&c.flush_s, &flush_max, 1, MPI_DOUBLE, MPI_MAX, c.comm));
   KPS_CHECK_MPI(MPI_Allreduce(&c.busy_s, &busy_total, 1, MPI_DOUBLE, MPI_SUM, c.comm));
@@ -479,6 +495,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
       .n_ranks = c.size,
       .rank_lines = lines_r,
       .rank_busy_s = busy_r,
+      .rank_hdf5_s = hdf5_r,
+      .hosts = hosts,
       .hdf5_seconds = flush_max,
       .lines_done = counts[0],
       .lines_computed = (double)(counts[0] - counts[2]),
@@ -514,5 +532,7 @@ cleanup:
   free(ps.done);
   free(ps.ranges);
   free(per_rank);
+  free(host_names);
+  free(hosts);
   return rc;
 }

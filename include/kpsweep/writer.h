@@ -76,14 +76,17 @@ typedef struct kps_run_record {
   int n_ranks;
   const double *rank_lines;    /* per-rank line counts, n_ranks (same on all ranks) */
   const double *rank_busy_s;   /* per-rank compute seconds, n_ranks */
+  const double *rank_hdf5_s;   /* per-rank seconds in flushes, n_ranks */
+  const char *const *hosts;    /* per-rank host names, n_ranks (needed on rank 0 only) */
   double hdf5_seconds;         /* time spent in flushes on rank 0 */
   uint64_t lines_done;
   double lines_computed;       /* lines computed by this run (not resumed ones) */
 } kps_run_record;
 
 /*
- * Closes the parallel handle, then rank 0 writes the run record as root
- * attributes (serially) and releases the lock. Collective; the outcome is
+ * Closes the parallel handle, then rank 0 writes the run record (serially)
+ * and releases the lock: the last run's as root attributes, and one more
+ * row of the run history (/history/runs, and per rank /history/ranks). Collective; the outcome is
  * agreed. *w is NULL afterwards in every case.
  */
 kps_err kps_writer_close(kps_writer **w, const kps_run_record *rec);

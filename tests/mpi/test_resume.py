@@ -80,6 +80,22 @@ def main():
         for group in ("/points", "/lines", "/progress", "/axes"):
             same, diff = h5diff(ref, out, group)
             tap.ok(same, f"{label}: {group} identical to the uninterrupted run", diff)
+        import h5py
+        n1 = ranks or 1
+        with h5py.File(out, "r") as f:
+            runs, rk = f["history/runs"][...], f["history/ranks"][...]
+            total = f["progress/line_done"].size
+        tap.ok(len(runs) == 2 and list(runs["n_ranks"]) == [n1, resume_ranks]
+               and runs["interrupted"][0] == 1 and runs["complete"][1] == 1
+               and runs["lines_computed"].sum() == total,
+               f"{label}: the history keeps both pieces (ranks, lines computed adding up to "
+               f"{total}, interrupted then complete)", runs)
+        tap.ok(len(rk) == n1 + resume_ranks and list(rk["run"]) == [0] * n1 + [1] * resume_ranks
+               and abs(rk["lines"].sum() - total) < 1e-9,
+               f"{label}: one /history/ranks row per rank of each piece", rk)
+        ins = kpsweep(build, ["inspect", out])
+        tap.ok("history     2 runs" in ins.stdout and "interrupted (resumable)" in ins.stdout,
+               f"{label}: inspect prints the history", ins.stdout)
 
     # Refusals leave the file untouched.
     before = sha(ref)
