@@ -33,6 +33,8 @@ int kps_cli_main(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *st
 int kps_is_root(MPI_Comm comm);
 
 /* Verbs, each collective on comm; they return exit codes. */
+int kps_cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *stop);
+int kps_cmd_validate(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_solve(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_export(int argc, char **argv, MPI_Comm comm);

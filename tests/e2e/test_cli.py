@@ -32,7 +32,7 @@ def main():
     build = sys.argv[1]
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-cli-")
-    for verb in ("run", "validate", "solve", "inspect"):
+    for verb in ("run", "validate", "solve", "inspect", "export"):
         r = kpsweep(build, [verb, "--help"])
         tap.ok(r.returncode == 0 and "usage: kpsweep " + verb in r.stdout,
                f"kpsweep {verb} --help teaches its usage", r.stdout + r.stderr)
@@ -115,7 +115,25 @@ def main():
     r = kpsweep(build, ["inspect", good])
     tap.ok(r.returncode == 2, "inspect of a non-HDF5 file: exit 2", r.stderr)
     solve_at_point(tap, build, tmp)
+    one_file_per_verb(tap, sys.argv[2])
     tap.done()
+
+
+def one_file_per_verb(tap, src):
+    """Every verb has its own src/cmd_VERB.c defining kps_cmd_VERB; the
+    dispatcher src/cli.c defines none."""
+    import re
+    cli = open(os.path.join(src, "src", "cli.c")).read()
+    verbs = re.findall(r'if \(!strcmp\(verb, "(\w+)"\)\) return kps_cmd_(\w+)\(', cli)
+    tap.ok(sorted(v for v, _ in verbs) == ["export", "inspect", "run", "solve", "validate"]
+           and all(v == f for v, f in verbs), "the dispatcher calls one kps_cmd_VERB per verb", verbs)
+    for verb, _ in verbs:
+        path = os.path.join(src, "src", f"cmd_{verb}.c")
+        text = open(path).read() if os.path.exists(path) else ""
+        tap.ok(re.search(rf"^int kps_cmd_{verb}\(", text, re.M) is not None,
+               f"src/cmd_{verb}.c defines kps_cmd_{verb}")
+    tap.ok(re.search(r"^(static )?int (kps_)?cmd_\w+\(", cli, re.M) is None,
+           "src/cli.c defines no verb")
 
 
 AT_JOB = """name: at
