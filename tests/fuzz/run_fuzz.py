@@ -77,12 +77,16 @@ def main():
             m = re.match(r"^Done (\d+) runs in (\d+) second", line)
             if m:
                 runs, secs = int(m.group(1)), int(m.group(2))
+            # After a crash there is no "Done" line, but the final stats.
+            m = re.match(r"^stat::number_of_executed_units: (\d+)", line)
+            if m and runs is None:
+                runs = int(m.group(1))
             if "\tDONE " in line:
                 done_line = line.strip()
         rc = p.wait()
     found = sorted(os.listdir(artifacts))
     summary = f"{name}: {runs if runs is not None else 'no'} executions"
-    if runs is not None:
+    if runs is not None and secs is not None:
         summary += f" in {secs} s ({runs // max(secs, 1)} exec/s)"
     if done_line:
         summary += f"; {done_line}"
