@@ -88,7 +88,10 @@ for lane in "${lanes[@]}"; do
     suites=(--suite headers --suite unit --suite mpi --suite sanitize --suite fuzz)
     if (($#)); then suites=("$@"); fi
     meson test -C "$SAN_BUILD" --print-errorlogs "${suites[@]}"
-    count "$SAN_BUILD" $? "sanitize lane ($((SECONDS - start)) s)"
+    rc=$?
+    # The fuzz tests' closing lines: executions, coverage, corpus.
+    grep -h -E '^fuzz_[a-z]+: ' "$SAN_BUILD/meson-logs/testlog.txt" 2>/dev/null | sed 's/^/[test] /'
+    count "$SAN_BUILD" $rc "sanitize lane ($((SECONDS - start)) s)"
   fi
 done
 echo "${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped"
