@@ -5,6 +5,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Longest ETA printed as h:mm:ss (100000 hours); longer ones, and the
+ * infinite ETA of a vanishing rate, print as "over 100000 h". */
+#define ETA_MAX_S 3.6e8
+
 double kps_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -35,9 +39,14 @@ void kps_progress_format(char *buf, size_t n, uint64_t done, uint64_t total, dou
                      (unsigned long long)total, pct);
   if (rate > 0 && len > 0 && (size_t)len < n) {
     const double eta = (double)(total - done) / rate;
-    const long s = (long)(eta + 0.5);
-    len += snprintf(buf + len, n - (size_t)len, ", %.3g points/s, ETA %ld:%02ld:%02ld", rate,
-                    s / 3600, (s / 60) % 60, s % 60);
+    if (eta < ETA_MAX_S) {
+      const long s = (long)(eta + 0.5);
+      len += snprintf(buf + len, n - (size_t)len, ", %.3g points/s, ETA %ld:%02ld:%02ld", rate,
+                      s / 3600, (s / 60) % 60, s % 60);
+    } else { /* a rate so small that the ETA would overflow a long, or inf */
+      len += snprintf(buf + len, n - (size_t)len, ", %.3g points/s, ETA over %ld h", rate,
+                      (long)(ETA_MAX_S / 3600));
+    }
   }
   if (len > 0 && (size_t)len < n)
     snprintf(buf + len, n - (size_t)len, ", failed %llu", (unsigned long long)failed);
