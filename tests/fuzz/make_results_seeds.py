@@ -87,6 +87,20 @@ SEEDS = {
     "template_done_rank2": bytes([TEMPLATE]) + dataset(
         "/progress/line_done", bytes([U8]), space(2, 1), bytes([0]), bytes([BYTES, 1, 1]))
     + bytes([HASH, 1]),
+    # The known crashes (docs/testing.md, "Findings"): harmless while the
+    # fuzzer's restrictions hold, each crashes with KPS_FUZZ_UNRESTRICTED set to
+    # the restriction named until its fix lands.
+    "known_rank_12": bytes([TEMPLATE]) + dataset(                            # rank
+        "/points/O", bytes([F64]), space(*[1] * 12), bytes([0]), bytes([ZEROS])),
+    "known_attr_string_array": bytes([TEMPLATE]) + bytes([ATTR]) + s("/") + s("model")  # attr
+    + fixed_string(8) + space(3) + bytes([RANDOM, 1, 2]),
+    "known_attr_double_array": bytes([TEMPLATE]) + bytes([ATTR]) + s("/") + s("start_epoch")  # attr
+    + bytes([F64]) + space(4) + bytes([RANDOM, 3, 4]),
+    "known_hash_array": bytes([TEMPLATE, HASH, 4, 0]),                       # attr
+    "known_vlen_string_attr": bytes([TEMPLATE]) + bytes([ATTR]) + s("/") + s("model")  # vlen
+    + bytes([VSTR, 0]) + space() + bytes([BYTES, 5]) + b"ideal",
+    "known_done_rank_2": bytes([TEMPLATE]) + dataset(                        # done
+        "/progress/line_done", bytes([U8]), space(2, 1), bytes([0]), bytes([BYTES, 1, 1])),
     # Scalar and empty datasets where arrays are read.
     "template_scalar_empty": bytes([TEMPLATE])
     + dataset("/points/status", bytes([I8]), space(), bytes([0]), bytes([BYTES, 7]))
