@@ -5,22 +5,27 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${KPS_BUILD_DIR:-$ROOT/build}"
 
+# Installs the Debian packages given that are not installed yet (also used
+# by scripts/test.sh --sanitize for clang).
+kps_ensure_packages() {
+  local p missing=() SUDO=""
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "[setup] installing: ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
 packages=(libopenmpi-dev openmpi-bin libsundials-dev libhdf5-openmpi-dev libyaml-dev
           meson ninja-build pkg-config hdf5-tools
           python3-h5py python3-numpy python3-matplotlib python3-scipy
           python3-xarray python3-h5netcdf python3-mpmath
           slurm-wlm munge time)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "[setup] installing: ${missing[*]}"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+kps_ensure_packages "${packages[@]}"
 
 if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" "$ROOT" --buildtype=release >/dev/null
