@@ -199,7 +199,8 @@ static int cmp_range(const void *a, const void *b) {
 }
 
 static kps_err master_flush(sweep_ctx *c, plan_state *ps, int final) {
-  qsort(ps->ranges, ps->n_ranges, 2 * sizeof(uint64_t), cmp_range);
+  /* ranges is NULL while nothing was computed (qsort's array must not be). */
+  if (ps->n_ranges > 1) qsort(ps->ranges, ps->n_ranges, 2 * sizeof(uint64_t), cmp_range);
   kps_err rc = flush(c, ps->ranges, ps->n_ranges, final);
   for (size_t k = 0; rc == KPS_OK && k < ps->n_ranges; ++k) ps->lines_saved += ps->ranges[2 * k + 1];
   ps->n_ranges = 0;

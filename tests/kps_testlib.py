@@ -32,6 +32,12 @@ class Tap:
         sys.exit(1 if self.failed else 0)
 
 
+def quick():
+    """True under KPS_QUICK (the sanitize lane sets it): the slow suites shrink
+    their workloads (fewer cases, smaller jobs) but keep every kind of check."""
+    return os.environ.get("KPS_QUICK", "") not in ("", "0")
+
+
 def env():
     e = dict(os.environ)
     e.update(MPI_ENV)

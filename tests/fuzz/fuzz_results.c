@@ -11,9 +11,9 @@
  * for kpsweep. Then the readers run on it:
  *   kps_cmd_inspect(FILE) or kps_cmd_inspect(FILE --config) (the recipe
  *   chooses),
- *   kps_writer_open(cfg, FILE, KPS_OPEN_RESUME, MPI_COMM_SELF) with a fixed
- *   valid job (FIXED_JOB), then kps_writer_read_done (what a resume does
- *   next) and kps_writer_abort.
+ *   kps_writer_open(cfg, FILE, KPS_OPEN_RESUME, MPI_COMM_SELF, bits) with a
+ *   fixed valid job (FIXED_JOB), which checks the file and reads its
+ *   progress map, then kps_writer_abort.
  * Each reader must return (any exit code), must not crash, leak or hit
  * undefined behaviour, and must close every HDF5 identifier it opened.
  *
@@ -100,42 +100,11 @@
 #include "kpsweep/writer.h"
 
 /*
- * KNOWN CRASHES, kept out of the recipe until their fixes land (the readers
- * are being hardened in src/cmd_inspect.c and src/writer.c; docs/testing.md
- * lists each with its trace). KPS_FUZZ_UNRESTRICTED in the environment
- * lifts them, to reproduce the crashes or to check a fix before removing its
- * restriction here: "all" (or 1) lifts all four, or a comma-separated list
- * of rank, attr, vlen, done (named below) lifts those.
- *
- * rank: inspect's print_dataset() lets H5Sget_simple_extent_dims fill
- * hsize_t dims[KPS_MAX_AXES + 3] without checking the rank: a stack buffer
- * overflow for a dataset of rank > 11 (HDF5 allows 32), written by libhdf5
- * where AddressSanitizer cannot see it; hdf5_contract.c reports it at the
- * call (and UBSan at the loop that prints the extents).
+ * The recipe is unrestricted: datasets of any rank up to H5S_MAX_RANK,
+ * attributes of any size, variable-length strings, a progress map of any
+ * rank (the findings that once needed restrictions are fixed; the seeds
+ * known_* replay each of them, docs/testing.md).
  */
-#define RESTRICTED_MAX_DATASET_RANK (KPS_MAX_AXES + 3)
-/*
- * attr: inspect's read_str_attr() and read_f64_attr(), and the
- * writer's open_layout() (config_hash), H5Aread a whole attribute into room
- * for one element without checking its dataspace: a heap or stack buffer
- * overflow for an attribute of more than one element.
- */
-#define RESTRICTED_MAX_ATTR_ELEMENTS 1
-/*
- * vlen: inspect's read_str_attr() reads an attribute
- * in its own file type, so a vlen string (or sequence) attribute is read as
- * a pointer to memory HDF5 allocated that is never reclaimed (a leak, and
- * the pointer's bytes printed as the string).
- */
-#define RESTRICTED_VLEN_ATTRS 0
-/*
- * done: the writer's kps_writer_read_done() selects a 1-D hyperslab
- * (hsize_t start, count) in /progress/line_done whatever its rank, and
- * libhdf5 reads rank elements from each (hdf5_contract.c reports it). While
- * restricted, read_done is skipped when that dataset's rank is not 1 (the
- * writer is still opened and aborted).
- */
-#define RESTRICTED_DONE_RANK 1
 
 #define MAX_OPS 64
 #define MAX_ELEMENTS ((hsize_t)1 << 14)
@@ -160,8 +129,7 @@ static const char FIXED_JOB[] =
     "    bins: [{tau: 3.5, L: 100}]\n";
 
 static struct {
-  int free_rank, free_attr_size, free_vlen_attrs, free_done_rank; /* restrictions lifted */
-  int trace;                                                       /* KPS_FUZZ_TRACE */
+  int trace; /* KPS_FUZZ_TRACE */
   kps_config cfg;
   uint64_t hash;
   char dir[256], work[300], template_path[300];
@@ -456,7 +424,7 @@ static void op_dataset(rd *r, hid_t f) {
   hid_t lcpl = lcpl_parents();
   hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
   int rank = 0;
-  const int max_rank = G.free_rank ? H5S_MAX_RANK : RESTRICTED_MAX_DATASET_RANK;
+  const int max_rank = H5S_MAX_RANK;
   if (t < 0) goto done;
   sp = make_space(r, max_rank, MAX_ELEMENTS, H5Tget_size(t), dims, &rank);
   const unsigned layout = u8(r);
@@ -492,7 +460,7 @@ done:
 static void put_attr(rd *r, hid_t obj, const char *name, hid_t t) {
   hsize_t dims[H5S_MAX_RANK];
   int rank = 0;
-  const hsize_t max_el = G.free_attr_size ? MAX_ELEMENTS : RESTRICTED_MAX_ATTR_ELEMENTS;
+  const hsize_t max_el = MAX_ELEMENTS;
   hid_t sp = make_space(r, H5S_MAX_RANK, max_el, H5Tget_size(t), dims, &rank), a = -1;
   hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : 0;
   int kind = 0;
@@ -512,7 +480,7 @@ static void op_attr(rd *r, hid_t f) {
   char path[160], name[64];
   path_of(r, path, sizeof path);
   name_of(r, name, sizeof name);
-  hid_t t = make_type(r, G.free_vlen_attrs || RESTRICTED_VLEN_ATTRS);
+  hid_t t = make_type(r, 1);
   hid_t o = H5Oopen(f, path, H5P_DEFAULT);
   TRACE("  on %s\n", path);
   if (t >= 0 && o >= 0) put_attr(r, o, name, t);
@@ -557,7 +525,6 @@ static void op_hash(rd *r, hid_t f) {
     case 4:
       t = H5Tcopy(H5T_STD_U64LE);
       n = 2 + u8(r) % 3;
-      if (!G.free_attr_size) n = RESTRICTED_MAX_ATTR_ELEMENTS;
       break;
     default: t = fixed_string(strlen(s), 0, 0); buf = s; mem = t; break;
   }
@@ -696,32 +663,18 @@ static void check_ids(const char *who) {
   }
 }
 
-/* The rank of /progress/line_done in the work file (-1: none). */
-static int done_rank(void) {
-  int rank = -1;
-  hid_t f = H5Fopen(G.work, H5F_ACC_RDONLY, H5P_DEFAULT);
-  hid_t d = f >= 0 ? H5Dopen2(f, "/progress/line_done", H5P_DEFAULT) : H5I_INVALID_HID;
-  hid_t sp = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
-  if (sp >= 0) rank = H5Sget_simple_extent_ndims(sp);
-  if (sp >= 0) H5Sclose(sp);
-  if (d >= 0) H5Dclose(d);
-  if (f >= 0) H5Fclose(f);
-  return rank;
-}
-
 static void read_back(int show_config) {
   char *argv[] = {G.work, "--config", NULL};
   kps_cmd_inspect(show_config ? 2 : 1, argv, MPI_COMM_SELF);
   check_ids(show_config ? "kps_cmd_inspect FILE --config" : "kps_cmd_inspect FILE");
   kps_writer *w = NULL;
   int resumed = 0;
-  if (kps_writer_open(&G.cfg, G.work, KPS_OPEN_RESUME, MPI_COMM_SELF, &w, &resumed) == KPS_OK) {
-    uint8_t bits[64];
-    const size_t need = (kps_config_n_lines(&G.cfg) + 7) / 8;
-    if (need > sizeof bits) die("FIXED_JOB has too many lines");
-    if (G.free_done_rank || done_rank() == RESTRICTED_DONE_RANK) kps_writer_read_done(w, 0, bits);
+  uint8_t bits[64] = {0};
+  if ((kps_config_n_lines(&G.cfg) + 7) / 8 > sizeof bits) die("FIXED_JOB has too many lines");
+  /* The resume reads the progress map into bits when it accepts the file. */
+  if (kps_writer_open(&G.cfg, G.work, KPS_OPEN_RESUME, MPI_COMM_SELF, bits, &w, &resumed) ==
+      KPS_OK)
     kps_writer_abort(&w);
-  }
   check_ids("kps_writer_open (resume)");
 }
 
@@ -736,14 +689,16 @@ static void cleanup_files(void) {
 static void make_template(void) {
   kps_writer *w = NULL;
   int resumed = 0;
-  if (kps_writer_open(&G.cfg, G.template_path, KPS_OPEN_FORCE, MPI_COMM_SELF, &w, &resumed) !=
-      KPS_OK)
+  uint8_t bits[64] = {0};
+  if (kps_writer_open(&G.cfg, G.template_path, KPS_OPEN_FORCE, MPI_COMM_SELF, bits, &w,
+                      &resumed) != KPS_OK)
     die("kps_writer_open of the template failed");
-  const double rank_lines[1] = {1.0}, busy[1] = {0.5};
+  const double rank_lines[1] = {1.0}, busy[1] = {0.5}, h5[1] = {0.25};
+  const char *hosts[1] = {"fuzzhost"};
   kps_run_record rec = {.start_time = 1.7e9, .end_time = 1.7e9 + 5.0, .complete = 0,
                         .interrupted = 1, .n_ranks = 1, .rank_lines = rank_lines,
-                        .rank_busy_s = busy, .hdf5_seconds = 0.25, .lines_done = 1,
-                        .lines_computed = 1.0};
+                        .rank_busy_s = busy, .rank_hdf5_s = h5, .hosts = hosts,
+                        .hdf5_seconds = 0.25, .lines_done = 1, .lines_computed = 1.0};
   if (kps_writer_close(&w, &rec) != KPS_OK) die("kps_writer_close of the template failed");
   hid_t f = H5Fopen(G.template_path, H5F_ACC_RDWR, H5P_DEFAULT);
   if (f < 0) die("cannot reopen the template");
@@ -792,17 +747,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   if (mpi_rc != MPI_SUCCESS) die("MPI_Init failed");
   const char *tr = getenv("KPS_FUZZ_TRACE");
   G.trace = tr && tr[0] && strcmp(tr, "0") != 0;
-  const char *u = getenv("KPS_FUZZ_UNRESTRICTED");
-  if (u && u[0] && strcmp(u, "0") != 0) {
-    const int all = !strcmp(u, "1") || !strcmp(u, "all");
-    G.free_rank = all || strstr(u, "rank") != NULL;
-    G.free_attr_size = all || strstr(u, "attr") != NULL;
-    G.free_vlen_attrs = all || strstr(u, "vlen") != NULL;
-    G.free_done_rank = all || strstr(u, "done") != NULL;
-    fprintf(stderr, "fuzz_results: restrictions lifted:%s%s%s%s\n", G.free_rank ? " rank" : "",
-            G.free_attr_size ? " attr" : "", G.free_vlen_attrs ? " vlen" : "",
-            G.free_done_rank ? " done" : "");
-  }
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 
   kps_config_defaults(&G.cfg);

@@ -87,9 +87,8 @@ SEEDS = {
     "template_done_rank2": bytes([TEMPLATE]) + dataset(
         "/progress/line_done", bytes([U8]), space(2, 1), bytes([0]), bytes([BYTES, 1, 1]))
     + bytes([HASH, 1]),
-    # The known crashes (docs/testing.md, "Findings"): harmless while the
-    # fuzzer's restrictions hold, each crashes with KPS_FUZZ_UNRESTRICTED set to
-    # the restriction named until its fix lands.
+    # The crashes the fuzzer found (docs/testing.md, "Findings"), all fixed:
+    # replayed in every run.
     "known_rank_12": bytes([TEMPLATE]) + dataset(                            # rank
         "/points/O", bytes([F64]), space(*[1] * 12), bytes([0]), bytes([ZEROS])),
     "known_attr_string_array": bytes([TEMPLATE]) + bytes([ATTR]) + s("/") + s("model")  # attr

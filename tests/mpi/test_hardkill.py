@@ -5,7 +5,7 @@ written to), then resume on another rank count, repeatedly: every file ends
 identical, dataset by dataset, to an uninterrupted run.
 
 KPS_HARDKILL_TRIALS sets the number of trials (default 12: four per kind of
-moment); KPS_HARDKILL_SEED the random seed (default: fixed, so a failure
+moment; 3 under KPS_QUICK); KPS_HARDKILL_SEED the random seed (default: fixed, so a failure
 can be replayed)."""
 import os
 import random
@@ -16,7 +16,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from kps_testlib import Tap, env, h5diff, kpsweep, write  # noqa: E402
+from kps_testlib import Tap, env, h5diff, kpsweep, quick, write  # noqa: E402
 
 JOB = """name: hardkill
 model: adaptive_sorting
@@ -130,7 +130,7 @@ def trial(build, cfg, out, ranks, moment, target, rng):
 def main():
     build = sys.argv[1]
     tap = Tap()
-    n_trials = int(os.environ.get("KPS_HARDKILL_TRIALS", "12"))
+    n_trials = int(os.environ.get("KPS_HARDKILL_TRIALS", "3" if quick() else "12"))
     seed = int(os.environ.get("KPS_HARDKILL_SEED", "20261201"))
     rng = random.Random(seed)
     tmp = tempfile.mkdtemp(prefix="kps-hardkill-")

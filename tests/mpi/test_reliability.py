@@ -16,7 +16,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from kps_testlib import Tap, env, h5diff, kpsweep, write  # noqa: E402
+from kps_testlib import Tap, env, h5diff, kpsweep, quick, write  # noqa: E402
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -127,8 +127,10 @@ def main():
     build = sys.argv[1]
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-reliability-")
-    cfg = write(os.path.join(tmp, "job.yaml"), JOB.format(n_tau=60, every=0.2))
-    slow = write(os.path.join(tmp, "slow.yaml"), JOB.format(n_tau=150, every=0.2))
+    # Under KPS_QUICK (the sanitize lane) smaller jobs, the same checks.
+    n_tau, n_slow = (20, 60) if quick() else (60, 150)
+    cfg = write(os.path.join(tmp, "job.yaml"), JOB.format(n_tau=n_tau, every=0.2))
+    slow = write(os.path.join(tmp, "slow.yaml"), JOB.format(n_tau=n_slow, every=0.2))
     ref = os.path.join(tmp, "ref.h5")
     r = kpsweep(build, ["run", cfg, "-o", ref, "--quiet"], ranks=2)
     tap.ok(r.returncode == 0, "reference run", r.stderr)
@@ -144,7 +146,7 @@ def main():
         full_disk(tap, build, cfg, ref, small, mid)
         locks(tap, build, slow, slow_ref, tmp)
         creation(tap, build, cfg, ref, tmp)
-        resume_checks(tap, build, cfg, ref, tmp)
+        resume_checks(tap, build, cfg, ref, tmp, n_tau)
     finally:
         small.umount()
         mid.umount()
@@ -303,7 +305,7 @@ def creation(tap, build, cfg, ref, tmp):
     tap.ok(os.path.getsize(empty) == 0, "the empty file is still empty")
 
 
-def resume_checks(tap, build, cfg, ref, tmp):
+def resume_checks(tap, build, cfg, ref, tmp, n_tau):
     cases = {
         "a progress map of 2^40 lines": lambda f: (
             f["progress"].__delitem__("line_done"),
@@ -311,13 +313,13 @@ def resume_checks(tap, build, cfg, ref, tmp):
                                          chunks=(1 << 20,))),
         "a 2-D progress map": lambda f: (
             f["progress"].__delitem__("line_done"),
-            f["progress"].create_dataset("line_done", shape=(60, 2), dtype="u1")),
+            f["progress"].create_dataset("line_done", shape=(120, 2), dtype="u1")),
         "/points/O of another shape": lambda f: (
             f["points"].__delitem__("O"),
-            f["points"].create_dataset("O", shape=(12, 5, 2, 61), dtype="f8")),
+            f["points"].create_dataset("O", shape=(12, 5, 2, n_tau + 1), dtype="f8")),
         "/points/status as float": lambda f: (
             f["points"].__delitem__("status"),
-            f["points"].create_dataset("status", shape=(12, 5, 2, 60), dtype="f8")),
+            f["points"].create_dataset("status", shape=(12, 5, 2, n_tau), dtype="f8")),
         "/lines/O_th missing": lambda f: f["lines"].__delitem__("O_th"),
         "config_hash as a string": lambda f: f.attrs.__setitem__("config_hash", "abc"),
     }

@@ -11,7 +11,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from kps_testlib import Tap, env, h5diff, kpsweep, write  # noqa: E402
+from kps_testlib import Tap, env, h5diff, kpsweep, quick, write  # noqa: E402
 
 JOB = """name: resume
 model: adaptive_sorting
@@ -20,11 +20,15 @@ axes:
   phi: {{log: [0.01, 0.3, 12]}}
   delta: {{values: [0.5, 1, 2, 4, 8]}}
 antagonist:
-  tau: {{linear: [0.1, 2.9, 60]}}
+  tau: {{linear: [0.1, 2.9, {n_tau}]}}
   L: {{values: [1000, {dose}]}}
 solver: {{warm_start: false}}
 run: {{checkpoint_every: 0.2, progress_every: 0.1}}
 """
+
+
+# Under KPS_QUICK (the sanitize lane) a shorter line, the same checks.
+N_TAU = 30 if quick() else 60
 
 
 def sha(path):
@@ -55,7 +59,7 @@ def main():
     build = sys.argv[1]
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-resume-")
-    cfg = write(os.path.join(tmp, "job.yaml"), JOB.format(dose=6000))
+    cfg = write(os.path.join(tmp, "job.yaml"), JOB.format(dose=6000, n_tau=N_TAU))
     ref = os.path.join(tmp, "ref.h5")
     r = kpsweep(build, ["run", cfg, "-o", ref, "--quiet"], ranks=2)
     tap.ok(r.returncode == 0, "uninterrupted reference run", r.stderr)
@@ -99,7 +103,7 @@ def main():
 
     # Refusals leave the file untouched.
     before = sha(ref)
-    other = write(os.path.join(tmp, "other.yaml"), JOB.format(dose=7000))
+    other = write(os.path.join(tmp, "other.yaml"), JOB.format(dose=7000, n_tau=N_TAU))
     r = kpsweep(build, ["run", other, "-o", ref, "--resume"])
     tap.ok(r.returncode == 2 and "different configuration" in r.stderr,
            "resume with a different config is refused with exit 2", r.stderr)
