@@ -179,6 +179,11 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
   const int exists = stat(w->path, &st) == 0;
   if (exists && S_ISDIR(st.st_mode))
     KPS_FAIL(KPS_ERR_USAGE, "%s is a directory; give a file name with -o", w->path);
+  /* Reading a pipe would wait for a writer for ever, and the rename of a
+   * new layout would replace a device node (-o /dev/null --force as root). */
+  if (exists && !S_ISREG(st.st_mode))
+    KPS_FAIL(KPS_ERR_USAGE, "%s is not a regular file (a device, a pipe or a socket); nothing "
+             "was changed: give the name of a results file with -o", w->path);
   kps_file_kind kind = KPS_FILE_RESULTS;
   if (exists && mode != KPS_OPEN_FORCE) {
     if (mode == KPS_OPEN_NEW) {

@@ -1,0 +1,102 @@
+"""Hostile output paths (issue "hostile files"): whatever -o names, run ends
+with a clear message and its exit status, never a hang, a crash or a
+changed file it refused. A pipe, a device, a socket; a symbolic link (to a
+results file, dangling, to a device), where the lock, the .part and the
+rename must act on the file the link leads to; paths longer than Open
+MPI's MPI-IO can open; a directory left at OUT.part; an existing file the
+user may not read or write (checked as an unprivileged user: needs root,
+as CI has)."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from kps_testlib import Tap, env, h5diff, kpsweep, write  # noqa: E402
+
+# Lines of a few milliseconds: a run takes about a second.
+JOB = """name: paths
+model: adaptive_sorting
+params: {{N: 5, m: 2}}
+axes:
+  phi: {{log: [0.01, 0.3, 6]}}
+  delta: {{values: [0.5, 1, 2]}}
+antagonist:
+  tau: {{linear: [0.1, 2.9, {n_tau}]}}
+  L: {{values: [1000, 6000]}}
+solver: {{warm_start: false}}
+run: {{checkpoint_every: 0.2, progress_every: 0.1}}
+"""
+TIMEOUT = 120  # seconds after which a run counts as hung
+NOBODY = 65534
+
+
+def run(build, cfg, out, extra=(), ranks=None, user=None):
+    """Runs kpsweep run; returns (exit status or "hung", stdout + stderr)."""
+    exe = os.path.join(build, "src", "kpsweep")
+    cmd = ([exe] if ranks is None else ["mpirun", "-n", str(ranks), exe])
+    cmd += ["run", cfg, "-o", out, "--quiet"] + list(extra)
+    if user is not None:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + cmd
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env(), start_new_session=True)
+    try:
+        o, e = p.communicate(timeout=TIMEOUT)
+        return p.returncode, o + e
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        o, e = p.communicate()
+        return "hung", o + e
+
+
+def identical(ref, out):
+    return all(h5diff(ref, out, g)[0] for g in ("/points", "/lines", "/progress", "/axes"))
+
+
+def non_regular(tap, build, cfg, tmp):
+    """A pipe would block the check for ever; the rename of a new layout
+    would replace a device node or a socket."""
+    fifo = os.path.join(tmp, "fifo.h5")
+    os.mkfifo(fifo)
+    dev = os.path.join(tmp, "null.h5")
+    os.mknod(dev, 0o644 | 0o020000, os.makedev(1, 3))  # a character device, like /dev/null
+    sock_path = os.path.join(tmp, "sock.h5")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(sock_path)
+    try:
+        for path, what in ((fifo, "a pipe"), (dev, "a device"), (sock_path, "a socket")):
+            for mode in ([], ["--resume"], ["--force"]):
+                for ranks in ((None, 2) if not mode else (None,)):
+                    rc, log = run(build, cfg, path, mode, ranks=ranks)
+                    tap.ok(rc == 2 and "not a regular file" in log and "nothing was changed" in log,
+                           f"-o {what} {' '.join(mode) or '(new)'} on {ranks or 1} rank(s): "
+                           f"exit 2 with a message, no hang (got {rc})", log)
+        tap.ok(os.path.exists(fifo) and not os.path.isfile(fifo)
+               and os.stat(dev).st_rdev == os.makedev(1, 3)
+               and not os.path.isfile(sock_path),
+               "the pipe, the device and the socket are still there, unchanged")
+        tap.ok(sorted(os.listdir(tmp)) == sorted(["job.yaml", "fifo.h5", "null.h5", "sock.h5"]),
+               "no lock, part or results file left", os.listdir(tmp))
+    finally:
+        sock.close()
+        for p in (fifo, dev, sock_path):
+            os.unlink(p)
+
+
+def main():
+    build = sys.argv[1]
+    tap = Tap()
+    if os.geteuid() != 0:
+        tap.ok(False, "this test makes device nodes and runs as another user: it must run as root")
+        tap.done()
+    tmp = tempfile.mkdtemp(prefix="kps-paths-")
+    os.chmod(tmp, 0o755)
+    cfg = write(os.path.join(tmp, "job.yaml"), JOB.format(n_tau=20))
+    non_regular(tap, build, cfg, tmp)
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
