@@ -31,6 +31,8 @@
 #define FILE_FIXED_BYTES (512.0 * 1024)
 #define FILE_DATASET_BYTES 8192.0
 #define FILE_CHUNK_BYTES 96.0
+/* Symbolic links followed at the output path, as many as Linux follows. */
+#define LINK_HOPS 40
 
 struct kps_writer {
   MPI_Comm comm;
@@ -126,6 +128,40 @@ cleanup:
   return rc;
 }
 
+/*
+ * Follows a symbolic link at path, and any link it leads to, in place: the
+ * lock, the .part and the rename then act on the file that holds the data,
+ * so a run through a link and one through the file's own name exclude each
+ * other, and --force replaces the file rather than the link. A dangling
+ * link gives the path of the file it names. Not collective.
+ */
+static kps_err follow_links(char *path, size_t n) {
+  kps_err rc = KPS_OK;
+  char target[KPS_PATH_MAX], joined[KPS_PATH_MAX];
+  for (int hop = 0; hop < LINK_HOPS; ++hop) {
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode)) return KPS_OK;
+    const ssize_t len = readlink(path, target, sizeof target);
+    if (len < 0)
+      KPS_FAIL(KPS_ERR_IO, "cannot read the symbolic link %s: %s", path, strerror(errno));
+    if ((size_t)len >= sizeof target)
+      KPS_FAIL(KPS_ERR_USAGE, "the symbolic link %s leads to a path that is too long", path);
+    target[len] = '\0';
+    /* A relative target is relative to the link's directory. */
+    const char *slash = strrchr(path, '/');
+    const int need = target[0] == '/' || !slash
+                         ? snprintf(joined, sizeof joined, "%s", target)
+                         : snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - path), path,
+                                    target);
+    if (need < 0 || (size_t)need >= sizeof joined || (size_t)need >= n)
+      KPS_FAIL(KPS_ERR_USAGE, "the symbolic link %s leads to a path that is too long", path);
+    memcpy(path, joined, (size_t)need + 1);
+  }
+  KPS_FAIL(KPS_ERR_USAGE, "%s: too many levels of symbolic links", path);
+cleanup:
+  return rc;
+}
+
 /* Makes a completed file durable before it is renamed into place. */
 static kps_err sync_file(const char *path) {
   kps_err rc = KPS_OK;
@@ -174,6 +210,7 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
   kps_err rc = KPS_OK;
   struct stat st;
   *resumed = 0;
+  KPS_CHECK(follow_links(w->path, sizeof w->path));
   KPS_CHECK(make_parent(w->path));
   KPS_CHECK(kps_lock_acquire(w->path, &w->lock));
   const int exists = stat(w->path, &st) == 0;
@@ -283,6 +320,8 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
     goto cleanup;
   }
   KPS_CHECK_MPI(MPI_Bcast(&was_resumed, 1, MPI_INT, 0, comm));
+  /* Rank 0 followed any symbolic link at path. */
+  KPS_CHECK_MPI(MPI_Bcast(w->path, (int)sizeof w->path, MPI_CHAR, 0, comm));
   KPS_CHECK(kps_agree(comm, open_parallel(w), &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;

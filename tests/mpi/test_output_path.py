@@ -85,6 +85,73 @@ def non_regular(tap, build, cfg, tmp):
             os.unlink(p)
 
 
+def start(build, cfg, out, extra=()):
+    """Starts a 1-rank run; returns once it computes (it holds the lock)."""
+    exe = os.path.join(build, "src", "kpsweep")
+    p = subprocess.Popen([exe, "run", cfg, "-o", out] + list(extra), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env(), start_new_session=True)
+    for line in p.stderr:
+        if "points (" in line:
+            break
+    return p
+
+
+def symlinks(tap, build, cfg, slow, ref, tmp):
+    """A link at -o leads to the file that holds the data: the lock, the
+    .part and the rename act on that file."""
+    d = os.path.join(tmp, "links")
+    os.mkdir(d)
+    real = os.path.join(d, "real.h5")
+    link = os.path.join(d, "link.h5")
+    os.symlink("real.h5", link)
+    # A run through the link holds the lock of the file itself.
+    p = start(build, slow, link)
+    for other in (real, os.path.join(d, "second-link.h5")):
+        if other != real:
+            os.symlink(real, other)
+        rc, log = run(build, slow, other, ["--resume"])
+        tap.ok(rc == 2 and "being written by another kpsweep run" in log,
+               f"while a run writes through a link, a run on {os.path.basename(other)} is "
+               f"refused by the lock (exit {rc})", log)
+    p.send_signal(signal.SIGUSR1)
+    p.communicate()
+    tap.ok(p.returncode == 3, "the run through the link saved and exited 3")
+    rc, log = run(build, slow, link, ["--resume"], ranks=2)
+    tap.ok(rc == 0 and os.path.islink(link) and os.path.isfile(real),
+           "--resume through the link completes the file; the link stays a link", log)
+
+    # --force through a link replaces the file it leads to, not the link.
+    rc, log = run(build, cfg, link, ["--force"])
+    tap.ok(rc == 0 and os.path.islink(link) and identical(ref, real),
+           "--force through a link rewrites the file it leads to and keeps the link", log)
+    tap.ok(not [f for f in os.listdir(d) if f.endswith((".part", ".lock"))],
+           "no part or lock file left next to the link or the file", os.listdir(d))
+
+    # A dangling link: the file it names is created.
+    dangling = os.path.join(d, "dangling.h5")
+    os.symlink(os.path.join("sub", "target.h5"), dangling)
+    rc, log = run(build, cfg, dangling, ranks=2)
+    target = os.path.join(d, "sub", "target.h5")
+    tap.ok(rc == 0 and os.path.islink(dangling) and os.path.isfile(target)
+           and identical(ref, target),
+           "a dangling link: the file it names is created, the link kept", log)
+
+    # A link to a device, a loop of links.
+    devlink = os.path.join(d, "dev.h5")
+    os.symlink("/dev/null", devlink)
+    loop_a, loop_b = os.path.join(d, "loop-a.h5"), os.path.join(d, "loop-b.h5")
+    os.symlink("loop-b.h5", loop_a)
+    os.symlink("loop-a.h5", loop_b)
+    for path, what, needle in ((devlink, "a link to /dev/null", "not a regular file"),
+                               (loop_a, "a loop of links", "too many levels of symbolic links")):
+        for mode in ([], ["--force"]):
+            rc, log = run(build, cfg, path, mode)
+            tap.ok(rc == 2 and needle in log,
+                   f"-o {what} {' '.join(mode) or '(new)'}: exit 2 with a message (got {rc})", log)
+    tap.ok(os.path.islink(loop_a) and os.path.islink(loop_b) and os.path.islink(devlink),
+           "the links are left as they were")
+
+
 def main():
     build = sys.argv[1]
     tap = Tap()
@@ -95,6 +162,11 @@ def main():
     os.chmod(tmp, 0o755)
     cfg = write(os.path.join(tmp, "job.yaml"), JOB.format(n_tau=20))
     non_regular(tap, build, cfg, tmp)
+    slow = write(os.path.join(tmp, "slow.yaml"), JOB.format(n_tau=600))
+    ref = os.path.join(tmp, "ref.h5")
+    rc, log = run(build, cfg, ref)
+    tap.ok(rc == 0, "reference run", log)
+    symlinks(tap, build, cfg, slow, ref, tmp)
     tap.done()
 
 
