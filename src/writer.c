@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,16 @@
 #define FILE_CHUNK_BYTES 96.0
 /* Symbolic links followed at the output path, as many as Linux follows. */
 #define LINK_HOPS 40
+/* The longest path MPI-IO opens safely. Open MPI 4's shared-file-pointer
+ * component sprintf()s the path and a suffix into 256 bytes (an abort
+ * from 245 characters on) and names a file after its last component. */
+#ifdef OPEN_MPI
+#define MPIO_PATH_MAX 230
+#else
+#define MPIO_PATH_MAX (KPS_PATH_MAX - 16)
+#endif
+/* The longest last component: room for ".part" and ".lock" within NAME_MAX. */
+#define NAME_ROOM (NAME_MAX - 5)
 
 struct kps_writer {
   MPI_Comm comm;
@@ -93,6 +104,23 @@ static void existing_dir(const char *path, char *dir, size_t n) {
     struct stat st;
     if (stat(dir, &st) == 0) return;
   }
+}
+
+kps_err kps_writer_path_check(const char *path, int report) {
+  const char *slash = strrchr(path, '/');
+  const size_t len = strlen(path), base = strlen(slash ? slash + 1 : path);
+  if (len <= MPIO_PATH_MAX && base <= NAME_ROOM) return KPS_OK;
+  if (report && len > MPIO_PATH_MAX)
+    fprintf(stderr,
+            "kpsweep: error: the output path has %zu characters, more than the %d MPI-IO can "
+            "open; nothing was changed. Give a shorter path: a relative one, or one through a "
+            "shorter symbolic link to its directory.\n", len, MPIO_PATH_MAX);
+  else if (report)
+    fprintf(stderr,
+            "kpsweep: error: the output file name has %zu characters, more than the %d that "
+            "leave room for its .part and .lock files; nothing was changed. Give a shorter name.\n",
+            base, NAME_ROOM);
+  return KPS_ERR_USAGE;
 }
 
 kps_err kps_writer_space_check(const kps_config *cfg, const char *path, double *need,
@@ -211,6 +239,7 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
   struct stat st;
   *resumed = 0;
   KPS_CHECK(follow_links(w->path, sizeof w->path));
+  KPS_CHECK(kps_writer_path_check(w->path, 1));
   KPS_CHECK(make_parent(w->path));
   KPS_CHECK(kps_lock_acquire(w->path, &w->lock));
   const int exists = stat(w->path, &st) == 0;

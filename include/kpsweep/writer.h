@@ -49,6 +49,15 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
 double kps_writer_file_bytes(const kps_config *cfg);
 
 /*
+ * Checks that path (as given: a relative path counts as written) can name
+ * the results file: short enough for the MPI-IO library (Open MPI 4's
+ * crashes on paths of more than about 240 characters) and a last
+ * component that leaves room for ".part" and ".lock". Returns
+ * KPS_ERR_USAGE, with a message on stderr when `report`. Not collective.
+ */
+kps_err kps_writer_path_check(const char *path, int report);
+
+/*
  * Compares the estimated file size (*need) with the free space of the file
  * system that will hold path (*avail; -1 when unknown). Returns
  * KPS_ERR_LIMIT when it does not fit, without printing. Not collective.

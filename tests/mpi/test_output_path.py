@@ -152,6 +152,42 @@ def symlinks(tap, build, cfg, slow, ref, tmp):
            "the links are left as they were")
 
 
+def deep_path(root, length):
+    """A path of exactly `length` characters under root (components of at
+    most 116 characters)."""
+    path = root
+    while length - len(path) > 120:
+        path = os.path.join(path, "d" * 100)
+    return os.path.join(path, "f" * (length - len(path) - 4) + ".h5")
+
+
+def long_paths(tap, build, cfg, ref, tmp):
+    """Open MPI 4's MPI-IO aborts (a buffer overflow) on paths of more than
+    about 240 characters: refused before anything is touched."""
+    root = os.path.join(tmp, "long")
+    os.mkdir(root)
+    for length in (245, 300, 3000):
+        path = deep_path(root, length)
+        for ranks in (None, 2):
+            rc, log = run(build, cfg, path, ranks=ranks)
+            tap.ok(rc == 2 and "MPI-IO can open" in log and "nothing was changed" in log,
+                   f"a {length}-character output path on {ranks or 1} rank(s): exit 2 with a "
+                   f"message, no crash (got {rc})", log)
+        r = kpsweep(build, ["validate", cfg, "-o", path])
+        tap.ok(r.returncode == 2 and "MPI-IO can open" in r.stderr,
+               f"validate -o with a {length}-character path: exit 2", r.stdout + r.stderr)
+    tap.ok(os.listdir(root) == [], "no directory, lock or file was made for them",
+           os.listdir(root))
+    name = os.path.join(root, "n" * 252 + ".h5")
+    rc, log = run(build, cfg, name)
+    tap.ok(rc == 2 and "nothing was changed" in log and os.listdir(root) == [],
+           f"a 255-character file name: exit 2, nothing made (got {rc})", log)
+    # The longest path allowed works, on more ranks too.
+    path = deep_path(root, 230)
+    rc, log = run(build, cfg, path, ranks=3)
+    tap.ok(rc == 0 and identical(ref, path), "a 230-character path works on 3 ranks", log)
+
+
 def main():
     build = sys.argv[1]
     tap = Tap()
@@ -167,6 +203,7 @@ def main():
     rc, log = run(build, cfg, ref)
     tap.ok(rc == 0, "reference run", log)
     symlinks(tap, build, cfg, slow, ref, tmp)
+    long_paths(tap, build, cfg, ref, tmp)
     tap.done()
 
 
