@@ -635,8 +635,9 @@ kps_err kps_writer_close(kps_writer **wp, const kps_run_record *rec) {
     rc = agreed;
     if (w->rank == 0)
       fprintf(stderr,
-              "kpsweep: error: the run record could not be written to %s (a full disk?); the "
-              "computed lines are saved: free space and run again with --resume.\n", w->path);
+              "kpsweep: error: the run record could not be written to %s (see above); the "
+              "computed lines are saved and the file is intact: run again with --resume "
+              "once that is mended.\n", w->path);
   }
 cleanup:
   writer_free(w);
