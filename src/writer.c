@@ -211,7 +211,9 @@ static kps_err create_file(const kps_config *cfg, const char *path, int n_ranks)
   KPS_CHECK(make_parent(path));
   /* A .part file is only ever written under the lock we hold: a leftover
    * is from a killed creation. */
-  unlink(part);
+  if (unlink(part) != 0 && errno != ENOENT)
+    KPS_FAIL(KPS_ERR_IO, "cannot remove %s, in the way of a new results file: %s", part,
+             strerror(errno));
   if (kps_writer_space_check(cfg, path, &need, &avail) != KPS_OK) {
     rc = KPS_ERR_IO;
     fprintf(stderr,
@@ -266,6 +268,15 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
     }
   }
   if (exists && kind == KPS_FILE_RESULTS && mode == KPS_OPEN_RESUME) {
+    /* Found now rather than by MPI-IO's open on every rank. */
+    const int fd = open(w->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      rc = KPS_ERR_MISMATCH;
+      fprintf(stderr, "kpsweep: error: %s cannot be written: %s; nothing was changed.\n",
+              w->path, strerror(errno));
+      goto cleanup;
+    }
+    close(fd);
     *resumed = 1;
   } else {
     if (bits) memset(bits, 0, (kps_config_n_lines(cfg) + 7) / 8);

@@ -188,6 +188,58 @@ def long_paths(tap, build, cfg, ref, tmp):
     tap.ok(rc == 0 and identical(ref, path), "a 230-character path works on 3 ranks", log)
 
 
+def leftovers(tap, build, cfg, ref, tmp):
+    """A directory where the .part goes blocks every creation: said so."""
+    d = os.path.join(tmp, "part")
+    os.mkdir(d)
+    out = os.path.join(d, "out.h5")
+    os.mkdir(out + ".part")
+    rc, log = run(build, cfg, out)
+    tap.ok(rc == 1 and "cannot remove" in log and "out.h5.part" in log
+           and "Is a directory" in log and "full disk" not in log,
+           f"a directory at OUT.part: exit 1 naming it and why (got {rc})", log)
+    tap.ok(sorted(os.listdir(d)) == ["out.h5.part"], "nothing else left", os.listdir(d))
+    os.rmdir(out + ".part")
+    write(out + ".part", "left by a killed creation")
+    rc, log = run(build, cfg, out)
+    tap.ok(rc == 0 and identical(ref, out) and sorted(os.listdir(d)) == ["out.h5"],
+           "a file left at OUT.part is replaced", log)
+
+
+def permissions(tap, build, cfg, tmp):
+    """An existing file the user may not read, or not write, given to
+    --resume: refused with the system's reason, untouched."""
+    d = os.path.join(tmp, "perm")
+    os.mkdir(d)
+    os.chmod(d, 0o777)
+    out = os.path.join(d, "partial.h5")
+    p = subprocess.Popen([os.path.join(build, "src", "kpsweep"), "run", cfg, "-o", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    for line in p.stderr:
+        if "points (" in line:
+            break
+    p.send_signal(signal.SIGUSR1)
+    p.communicate()
+    tap.ok(p.returncode == 3, "a partial file to resume")
+    for mode, what, needle in ((0o000, "unreadable", "cannot be read: Permission denied"),
+                               (0o444, "read-only", "cannot be written: Permission denied")):
+        os.chmod(out, mode)
+        before = os.stat(out)
+        for ranks in (None, 2):
+            rc, log = run(build, cfg, out, ["--resume"], ranks=ranks, user=NOBODY)
+            tap.ok(rc == 2 and needle in log and "nothing was changed" in log
+                   and "not an HDF5 file" not in log and "H5Fopen" not in log,
+                   f"--resume of a {what} file as another user on {ranks or 1} rank(s): exit 2 "
+                   f"with the reason (got {rc})", log)
+        after = os.stat(out)
+        tap.ok((before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns),
+               f"the {what} file is untouched")
+    # Root may read and write it whatever its mode.
+    os.chmod(out, 0o000)
+    rc, log = run(build, cfg, out, ["--resume"])
+    tap.ok(rc == 0, "root resumes a chmod 000 file", log)
+
+
 def main():
     build = sys.argv[1]
     tap = Tap()
@@ -204,6 +256,8 @@ def main():
     tap.ok(rc == 0, "reference run", log)
     symlinks(tap, build, cfg, slow, ref, tmp)
     long_paths(tap, build, cfg, ref, tmp)
+    leftovers(tap, build, cfg, ref, tmp)
+    permissions(tap, build, slow, tmp)
     tap.done()
 
 
