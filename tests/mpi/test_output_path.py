@@ -6,6 +6,7 @@ rename must act on the file the link leads to; paths longer than Open
 MPI's MPI-IO can open; a directory left at OUT.part; an existing file the
 user may not read or write (checked as an unprivileged user: needs root,
 as CI has)."""
+import hashlib
 import os
 import signal
 import socket
@@ -49,6 +50,11 @@ def run(build, cfg, out, extra=(), ranks=None, user=None):
         os.killpg(p.pid, signal.SIGKILL)
         o, e = p.communicate()
         return "hung", o + e
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def identical(ref, out):
@@ -240,6 +246,34 @@ def permissions(tap, build, cfg, tmp):
     tap.ok(rc == 0, "root resumes a chmod 000 file", log)
 
 
+def lock_files(tap, build, cfg, ref, tmp):
+    """The lock's holder text replaces the lock file's content: a lock file
+    that is a link to the results file must not empty it."""
+    d = os.path.join(tmp, "locks")
+    os.mkdir(d)
+    out = os.path.join(d, "out.h5")
+    lock = out + ".lock"
+    subprocess.run(["cp", ref, out], check=True)
+    before = sha(out)
+    makers = (("a symbolic link to the results file", lambda: os.symlink("out.h5", lock)),
+              ("a hard link to the results file", lambda: os.link(out, lock)),
+              ("a dangling symbolic link", lambda: os.symlink("nowhere", lock)))
+    for what, make in makers:
+        make()
+        for mode in (["--resume"], ["--force"]):
+            rc, log = run(build, cfg, out, mode)
+            tap.ok(rc == 2 and "nothing was changed" in log and sha(out) == before,
+                   f"OUT.lock {what}, {mode[0]}: exit 2, the results file untouched (got {rc})",
+                   log)
+        tap.ok(os.path.lexists(lock), f"OUT.lock {what} is left for the user")
+        if os.path.lexists(lock):
+            os.unlink(lock)
+    write(lock, "pid 1 on a node that died, since 2026-01-01T00:00:00Z\n")
+    rc, log = run(build, cfg, out, ["--force"])
+    tap.ok(rc == 0 and identical(ref, out) and not os.path.exists(lock),
+           "a stale lock file of a killed run is taken over and removed", log)
+
+
 def main():
     build = sys.argv[1]
     tap = Tap()
@@ -257,6 +291,7 @@ def main():
     symlinks(tap, build, cfg, slow, ref, tmp)
     long_paths(tap, build, cfg, ref, tmp)
     leftovers(tap, build, cfg, ref, tmp)
+    lock_files(tap, build, cfg, ref, tmp)
     permissions(tap, build, slow, tmp)
     tap.done()
 
