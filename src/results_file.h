@@ -12,7 +12,8 @@
 #include "kpsweep/config.h"
 #include "kpsweep/writer.h"
 
-/* Disk space claimed past the end of a new file for the run record. */
+/* Disk space claimed past the end of the file for the run record: at
+ * creation, and again before each record is written. */
 #define KPS_RECORD_RESERVE (1024.0 * 1024.0)
 
 /*
@@ -42,8 +43,10 @@ typedef enum kps_file_kind {
 kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
                        kps_file_kind *kind, int report);
 
-/* Writes the run record as root attributes of the closed file at path.
- * Not collective. */
+/* Writes the run record as root attributes of the closed file at path,
+ * after claiming KPS_RECORD_RESERVE bytes for it (without that room it
+ * writes nothing) and waiting up to 10 s for another program to release
+ * HDF5's file lock. Not collective. */
 kps_err kps_file_write_record(const char *path, const kps_run_record *rec);
 
 #endif
