@@ -124,6 +124,13 @@ cleanup:
     rc = KPS_ERR_IO;
     kps_error_report(__FILE__, __LINE__, __func__, rc, "cannot write the run record to %s", path);
   }
+  /* The close trims the file to its used end, which frees the claimed
+   * space: claim it again for the next run's record while it is free (a
+   * resumed run on a full disk then still has it). Best effort: that
+   * record claims its own space anyway. */
+  struct stat st;
+  if (rc == KPS_OK && fstat(fd, &st) == 0)
+    (void)fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)KPS_RECORD_RESERVE);
   if (fapl >= 0) H5Pclose(fapl);
   /* Not opened: the zeros would stay. */
   if (appended_at >= 0 && ftruncate(fd, appended_at) != 0)

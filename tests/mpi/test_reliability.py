@@ -159,6 +159,36 @@ def record(tap, build, cfg, ref, slow, slow_ref, mid, shim):
         tap.ok(leftovers(mid.path, "r.h5") == [], f"{ranks} rank(s): no part or lock file left",
                os.listdir(mid.path))
 
+    # With fallocate(), the record's space stays claimed after each record
+    # (the close trims the file, which frees it): resumed runs on a full
+    # disk, on other rank counts (new record shapes), still write theirs.
+    mid.clear()
+    p = start(build, slow, out, 1, [])
+    for line in p.stderr:
+        if "points (" in line:
+            break
+    p.send_signal(signal.SIGUSR1)
+    rc, log = finish(p)
+    st = os.stat(out)
+    tap.ok(rc == 3 and st.st_blocks * 512 >= st.st_size + (1 << 20),
+           "after a run record the space for the next one is still claimed "
+           f"({st.st_blocks * 512} bytes on disk for {st.st_size})", log)
+    mid.fill()
+    for ranks in (2, 3):
+        p = start(build, slow, out, ranks, ["--resume"])
+        for line in p.stderr:
+            if "points (" in line:
+                break
+        if ranks == 2:
+            p.send_signal(signal.SIGUSR1)
+        rc, log = finish(p)
+        i = kpsweep(build, ["inspect", out])
+        tap.ok(rc == (3 if ranks == 2 else 0) and f"on {ranks} ranks" in i.stdout,
+               f"disk full: a resumed run on {ranks} ranks writes its record (exit {rc})",
+               log + i.stdout + i.stderr)
+    mid.unfill()
+    same_as(tap, slow_ref, out, "resumed twice on a full disk")
+
     # Another program holding the file open (HDF5's file lock) at the end:
     # a short hold is waited out, a long one is reported as such.
     for hold, code in ((4, 0), (25, 1)):
