@@ -231,6 +231,18 @@ cleanup:
   return rc;
 }
 
+/* Removes PATH.part when it is a file, before a resume: one is only ever
+ * written under the lock, so it is left by a killed creation, and one
+ * killed under --force (the file it was to replace still at path, resumed
+ * from then on) would hold its disk space for good. Not collective. */
+static void remove_stale_part(const char *path) {
+  char part[KPS_PATH_MAX + 8];
+  struct stat st;
+  if (snprintf(part, sizeof part, "%s.part", path) < (int)sizeof part && lstat(part, &st) == 0 &&
+      !S_ISDIR(st.st_mode))
+    unlink(part);
+}
+
 /*
  * Rank 0's part of the open: lock, check or create. Reads the progress
  * map of a resumed file into bits. Not collective.
@@ -277,6 +289,7 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
       goto cleanup;
     }
     close(fd);
+    remove_stale_part(w->path);
     *resumed = 1;
   } else {
     if (bits) memset(bits, 0, (kps_config_n_lines(cfg) + 7) / 8);

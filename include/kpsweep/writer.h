@@ -28,8 +28,10 @@ typedef enum kps_open_mode {
 
 /*
  * Opens the results file for the run, in three agreed steps:
- *  1. rank 0 alone takes the output lock (a second writer is refused with
- *     KPS_ERR_LOCKED, naming the running job);
+ *  1. rank 0 alone follows a symbolic link at path to the file it leads to,
+ *     refuses what cannot be a results file there (not a regular file, a
+ *     path MPI-IO cannot open: KPS_ERR_USAGE) and takes the output lock (a
+ *     second writer is refused with KPS_ERR_LOCKED, naming the running job);
  *  2. rank 0 alone checks an existing file (RESUME: same configuration,
  *     every dataset of the plan's shape; its progress map goes to
  *     done_bits) or creates the layout under PATH.part, after checking the

@@ -210,6 +210,15 @@ def leftovers(tap, build, cfg, ref, tmp):
     rc, log = run(build, cfg, out)
     tap.ok(rc == 0 and identical(ref, out) and sorted(os.listdir(d)) == ["out.h5"],
            "a file left at OUT.part is replaced", log)
+    # A creation killed under --force leaves a .part of the file's full size
+    # next to the file it was to replace, which later runs resume.
+    with open(out + ".part", "wb") as f:
+        f.truncate(os.path.getsize(out))
+    rc, log = run(build, cfg, out)
+    tap.ok(rc == 2 and os.path.exists(out + ".part"), "a refused run leaves it", log)
+    rc, log = run(build, cfg, out, ["--resume"], ranks=2)
+    tap.ok(rc == 0 and sorted(os.listdir(d)) == ["out.h5"],
+           "a resume removes the .part left next to the file it continues", log)
 
 
 def permissions(tap, build, cfg, tmp):
