@@ -71,9 +71,10 @@ cleanup:
   return rc;
 }
 
-/* Whether another process holds HDF5's file lock (flock) on path. */
+/* Whether another process holds HDF5's file lock (flock) on path. Opened
+ * for writing: NFS emulates flock() with fcntl() locks, which need it. */
 static int locked_by_other(const char *path) {
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  const int fd = open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) return 0;
   const int held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   close(fd);
