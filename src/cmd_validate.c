@@ -8,6 +8,7 @@
 #include "cli_common.h"
 #include "kpsweep/cli.h"
 #include "kpsweep/config.h"
+#include "kpsweep/writer.h"
 
 static const char *validate_help =
     "usage: kpsweep validate CONFIG [-o OUT.h5]\n"
@@ -16,7 +17,8 @@ static const char *validate_help =
     "plan: model, axes, number of points and tasks (lines), a memory estimate per\n"
     "rank, and the size of the results file against the free space where it will\n"
     "be written (OUT.h5, default run.output). Exits 2 when the file is invalid, the\n"
-    "plan exceeds run.memory_limit_mb, or the results file would not fit.\n";
+    "plan exceeds run.memory_limit_mb, or the results file would not fit or cannot be\n"
+    "written under that name (a path too long for MPI-IO).\n";
 
 int kps_cmd_validate(int argc, char **argv, MPI_Comm comm) {
   if (kps_cli_wants_help(argc, argv)) {
@@ -42,7 +44,9 @@ int kps_cmd_validate(int argc, char **argv, MPI_Comm comm) {
   if (rc == KPS_OK) {
     if (kps_is_root(comm)) kps_cli_print_plan(&cfg);
     rc = kps_cli_check_plan(&cfg, kps_is_root(comm));
-    const kps_err space = kps_cli_check_space(&cfg, output ? output : cfg.run.output, kps_is_root(comm));
+    const char *out = output ? output : cfg.run.output;
+    kps_err space = kps_writer_path_check(out, kps_is_root(comm));
+    if (space == KPS_OK) space = kps_cli_check_space(&cfg, out, kps_is_root(comm));
     if (rc == KPS_OK) rc = space;
     if (rc == KPS_OK && kps_is_root(comm)) printf("valid\n");
   }

@@ -4,10 +4,13 @@
  * type the plan gives, so a damaged or crafted file can neither steer a
  * write outside the plan nor make the run allocate by its sizes.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "h5util.h"
@@ -234,6 +237,10 @@ kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
   char why[1024];
   const uint64_t n_lines = kps_config_n_lines(cfg);
   *kind = KPS_FILE_RESULTS;
+  /* HDF5 says "not HDF5" for a file it may not read. */
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) REFUSE("cannot be read: %s", strerror(errno));
+  close(fd);
   if (H5Fis_hdf5(path) <= 0) REFUSE("not an HDF5 file (empty, damaged, or another format)");
   KPS_CHECK_H5_ID(fapl, kps_serial_fapl());
   file = H5Fopen(path, H5F_ACC_RDONLY, fapl);

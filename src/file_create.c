@@ -310,8 +310,10 @@ kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, do
   KPS_CHECK_H5_ID(fcpl, H5Pcreate(H5P_FILE_CREATE));
   KPS_CHECK_H5(H5Pset_attr_phase_change(fcpl, 0, 0));
   file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
-  if (file < 0)
-    KPS_FAIL(KPS_ERR_IO, "cannot create %s (no write access? a full disk?)", path);
+  if (file < 0) {
+    char msg[KPS_H5_MSG_LEN];
+    KPS_FAIL(KPS_ERR_IO, "cannot create %s%s", path, kps_hdf5_describe(msg, sizeof msg));
+  }
   /* With the space claimed, writing the layout cannot run out of it. */
   KPS_CHECK(reserve(path, bytes));
   KPS_CHECK(create_layout(file, cfg, n_ranks));

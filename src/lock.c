@@ -62,9 +62,30 @@ kps_err kps_lock_acquire(const char *path, kps_lock **out) {
   if (!kps_lock_path(path, l->path, sizeof l->path))
     KPS_FAIL(KPS_ERR_IO, "path too long: %s", path);
   for (int t = 0; t < LOCK_TRIES; ++t) {
-    l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    /* The holder's text replaces the file's content: never follow a link
+     * there, nor truncate a file that is more than a lock file (a hard
+     * link to the results file would be emptied). */
+    struct stat own;
+    l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (l->fd < 0 && errno == ELOOP) {
+      rc = KPS_ERR_LOCKED;
+      fprintf(stderr, "kpsweep: error: the lock file %s is a symbolic link; nothing was changed: "
+              "remove it (no kpsweep run makes one).\n", l->path);
+      goto cleanup;
+    }
     if (l->fd < 0)
       KPS_FAIL(KPS_ERR_IO, "cannot create the lock file %s: %s", l->path, strerror(errno));
+    if (fstat(l->fd, &own) != 0)
+      KPS_FAIL(KPS_ERR_IO, "cannot stat the lock file %s: %s", l->path, strerror(errno));
+    if (!S_ISREG(own.st_mode) || own.st_nlink > 1 || own.st_size >= HOLDER_MAX) {
+      rc = KPS_ERR_LOCKED;
+      fprintf(stderr, "kpsweep: error: %s is not a kpsweep lock file (%s); nothing was changed: "
+              "move it away.\n", l->path,
+              !S_ISREG(own.st_mode) ? "not a regular file"
+              : own.st_nlink > 1    ? "a hard link to another name"
+                                    : "too large");
+      goto cleanup;
+    }
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     if (fcntl(l->fd, F_SETLK, &fl) != 0) {
       if (errno != EACCES && errno != EAGAIN)

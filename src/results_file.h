@@ -12,8 +12,13 @@
 #include "kpsweep/config.h"
 #include "kpsweep/writer.h"
 
-/* Disk space claimed past the end of a new file for the run record. */
+/* Disk space claimed past the end of the file for the run record: at
+ * creation, and again before each record is written. */
 #define KPS_RECORD_RESERVE (1024.0 * 1024.0)
+/* What a record asks to find claimed before it writes: less than the
+ * reserve, so that the growth of one record (its history rows) fits in
+ * what the previous record left claimed, even on a full disk. */
+#define KPS_RECORD_NEED (KPS_RECORD_RESERVE / 2)
 
 /*
  * Creates the complete layout of cfg in a new file at path (truncating
@@ -42,8 +47,10 @@ typedef enum kps_file_kind {
 kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
                        kps_file_kind *kind, int report);
 
-/* Writes the run record as root attributes of the closed file at path.
- * Not collective. */
+/* Writes the run record as root attributes of the closed file at path,
+ * after claiming KPS_RECORD_NEED bytes for it (without that room it
+ * writes nothing) and waiting up to 10 s for another program to release
+ * HDF5's file lock. Not collective. */
 kps_err kps_file_write_record(const char *path, const kps_run_record *rec);
 
 #endif

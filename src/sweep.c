@@ -417,6 +417,12 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
     local = kps_batch_create(c.n_tau, kps_config_n_bins(cfg), c.batch_cap < 64 ? c.batch_cap : 64,
                              &c.batch);
   if (local == KPS_OK && (c.size == 1 || c.rank > 0)) local = kps_line_worker_create(cfg, &c.lw);
+  /* The record's per-rank counts: allocated here, where a failure is agreed,
+   * not before the gathers, which the other ranks would wait in for ever. */
+  if (local == KPS_OK && (!(per_rank = calloc((size_t)c.size * 3, sizeof(double))) ||
+                          !(host_names = calloc((size_t)c.size, MPI_MAX_PROCESSOR_NAME)) ||
+                          !(hosts = calloc((size_t)c.size, sizeof *hosts))))
+    local = KPS_ERR_NOMEM;
   KPS_CHECK(kps_agree(c.comm, local, &agreed));
   if (agreed != KPS_OK) KPS_FAIL(agreed, "setting up the sweep failed");
 
@@ -462,12 +468,6 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
 
   /* Everyone learns the outcome and the per-rank counts for the record. */
   KPS_CHECK_MPI(MPI_Bcast(&interrupted, 1, MPI_INT, 0, c.comm));
-  per_rank = calloc((size_t)c.size * 3, sizeof(double));
-  host_names = calloc((size_t)c.size, MPI_MAX_PROCESSOR_NAME);
-  hosts = calloc((size_t)c.size, sizeof *hosts);
-  KPS_CHECK_ALLOC(per_rank);
-  KPS_CHECK_ALLOC(host_names);
-  KPS_CHECK_ALLOC(hosts);
   double *lines_r = per_rank, *busy_r = per_rank + c.size, *hdf5_r = per_rank + 2 * c.size;
   KPS_CHECK_MPI(MPI_Allgather(&c.lines_mine, 1, MPI_DOUBLE, lines_r, 1, MPI_DOUBLE, c.comm));
   KPS_CHECK_MPI(MPI_Allgather(&c.busy_s, 1, MPI_DOUBLE, busy_r, 1, MPI_DOUBLE, c.comm));

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,18 @@
 #define FILE_FIXED_BYTES (512.0 * 1024)
 #define FILE_DATASET_BYTES 8192.0
 #define FILE_CHUNK_BYTES 96.0
+/* Symbolic links followed at the output path, as many as Linux follows. */
+#define LINK_HOPS 40
+/* The longest path MPI-IO opens safely. Open MPI 4's shared-file-pointer
+ * component sprintf()s the path and a suffix into 256 bytes (an abort
+ * from 245 characters on) and names a file after its last component. */
+#ifdef OPEN_MPI
+#define MPIO_PATH_MAX 230
+#else
+#define MPIO_PATH_MAX (KPS_PATH_MAX - 16)
+#endif
+/* The longest last component: room for ".part" and ".lock" within NAME_MAX. */
+#define NAME_ROOM (NAME_MAX - 5)
 
 struct kps_writer {
   MPI_Comm comm;
@@ -93,6 +106,23 @@ static void existing_dir(const char *path, char *dir, size_t n) {
   }
 }
 
+kps_err kps_writer_path_check(const char *path, int report) {
+  const char *slash = strrchr(path, '/');
+  const size_t len = strlen(path), base = strlen(slash ? slash + 1 : path);
+  if (len <= MPIO_PATH_MAX && base <= NAME_ROOM) return KPS_OK;
+  if (report && len > MPIO_PATH_MAX)
+    fprintf(stderr,
+            "kpsweep: error: the output path has %zu characters, more than the %d MPI-IO can "
+            "open; nothing was changed. Give a shorter path: a relative one, or one through a "
+            "shorter symbolic link to its directory.\n", len, MPIO_PATH_MAX);
+  else if (report)
+    fprintf(stderr,
+            "kpsweep: error: the output file name has %zu characters, more than the %d that "
+            "leave room for its .part and .lock files; nothing was changed. Give a shorter name.\n",
+            base, NAME_ROOM);
+  return KPS_ERR_USAGE;
+}
+
 kps_err kps_writer_space_check(const kps_config *cfg, const char *path, double *need,
                                double *avail) {
   char dir[KPS_PATH_MAX];
@@ -126,6 +156,40 @@ cleanup:
   return rc;
 }
 
+/*
+ * Follows a symbolic link at path, and any link it leads to, in place: the
+ * lock, the .part and the rename then act on the file that holds the data,
+ * so a run through a link and one through the file's own name exclude each
+ * other, and --force replaces the file rather than the link. A dangling
+ * link gives the path of the file it names. Not collective.
+ */
+static kps_err follow_links(char *path, size_t n) {
+  kps_err rc = KPS_OK;
+  char target[KPS_PATH_MAX], joined[KPS_PATH_MAX];
+  for (int hop = 0; hop < LINK_HOPS; ++hop) {
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode)) return KPS_OK;
+    const ssize_t len = readlink(path, target, sizeof target);
+    if (len < 0)
+      KPS_FAIL(KPS_ERR_IO, "cannot read the symbolic link %s: %s", path, strerror(errno));
+    if ((size_t)len >= sizeof target)
+      KPS_FAIL(KPS_ERR_USAGE, "the symbolic link %s leads to a path that is too long", path);
+    target[len] = '\0';
+    /* A relative target is relative to the link's directory. */
+    const char *slash = strrchr(path, '/');
+    const int need = target[0] == '/' || !slash
+                         ? snprintf(joined, sizeof joined, "%s", target)
+                         : snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - path), path,
+                                    target);
+    if (need < 0 || (size_t)need >= sizeof joined || (size_t)need >= n)
+      KPS_FAIL(KPS_ERR_USAGE, "the symbolic link %s leads to a path that is too long", path);
+    memcpy(path, joined, (size_t)need + 1);
+  }
+  KPS_FAIL(KPS_ERR_USAGE, "%s: too many levels of symbolic links", path);
+cleanup:
+  return rc;
+}
+
 /* Makes a completed file durable before it is renamed into place. */
 static kps_err sync_file(const char *path) {
   kps_err rc = KPS_OK;
@@ -147,7 +211,9 @@ static kps_err create_file(const kps_config *cfg, const char *path, int n_ranks)
   KPS_CHECK(make_parent(path));
   /* A .part file is only ever written under the lock we hold: a leftover
    * is from a killed creation. */
-  unlink(part);
+  if (unlink(part) != 0 && errno != ENOENT)
+    KPS_FAIL(KPS_ERR_IO, "cannot remove %s, in the way of a new results file: %s", part,
+             strerror(errno));
   if (kps_writer_space_check(cfg, path, &need, &avail) != KPS_OK) {
     rc = KPS_ERR_IO;
     fprintf(stderr,
@@ -165,6 +231,18 @@ cleanup:
   return rc;
 }
 
+/* Removes PATH.part when it is a file, before a resume: one is only ever
+ * written under the lock, so it is left by a killed creation, and one
+ * killed under --force (the file it was to replace still at path, resumed
+ * from then on) would hold its disk space for good. Not collective. */
+static void remove_stale_part(const char *path) {
+  char part[KPS_PATH_MAX + 8];
+  struct stat st;
+  if (snprintf(part, sizeof part, "%s.part", path) < (int)sizeof part && lstat(part, &st) == 0 &&
+      !S_ISDIR(st.st_mode))
+    unlink(part);
+}
+
 /*
  * Rank 0's part of the open: lock, check or create. Reads the progress
  * map of a resumed file into bits. Not collective.
@@ -174,11 +252,18 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
   kps_err rc = KPS_OK;
   struct stat st;
   *resumed = 0;
+  KPS_CHECK(follow_links(w->path, sizeof w->path));
+  KPS_CHECK(kps_writer_path_check(w->path, 1));
   KPS_CHECK(make_parent(w->path));
   KPS_CHECK(kps_lock_acquire(w->path, &w->lock));
   const int exists = stat(w->path, &st) == 0;
   if (exists && S_ISDIR(st.st_mode))
     KPS_FAIL(KPS_ERR_USAGE, "%s is a directory; give a file name with -o", w->path);
+  /* Reading a pipe would wait for a writer for ever, and the rename of a
+   * new layout would replace a device node (-o /dev/null --force as root). */
+  if (exists && !S_ISREG(st.st_mode))
+    KPS_FAIL(KPS_ERR_USAGE, "%s is not a regular file (a device, a pipe or a socket); nothing "
+             "was changed: give the name of a results file with -o", w->path);
   kps_file_kind kind = KPS_FILE_RESULTS;
   if (exists && mode != KPS_OPEN_FORCE) {
     if (mode == KPS_OPEN_NEW) {
@@ -195,6 +280,16 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
     }
   }
   if (exists && kind == KPS_FILE_RESULTS && mode == KPS_OPEN_RESUME) {
+    /* Found now rather than by MPI-IO's open on every rank. */
+    const int fd = open(w->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      rc = KPS_ERR_MISMATCH;
+      fprintf(stderr, "kpsweep: error: %s cannot be written: %s; nothing was changed.\n",
+              w->path, strerror(errno));
+      goto cleanup;
+    }
+    close(fd);
+    remove_stale_part(w->path);
     *resumed = 1;
   } else {
     if (bits) memset(bits, 0, (kps_config_n_lines(cfg) + 7) / 8);
@@ -278,6 +373,8 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
     goto cleanup;
   }
   KPS_CHECK_MPI(MPI_Bcast(&was_resumed, 1, MPI_INT, 0, comm));
+  /* Rank 0 followed any symbolic link at path. */
+  KPS_CHECK_MPI(MPI_Bcast(w->path, (int)sizeof w->path, MPI_CHAR, 0, comm));
   KPS_CHECK(kps_agree(comm, open_parallel(w), &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;
@@ -564,8 +661,9 @@ kps_err kps_writer_close(kps_writer **wp, const kps_run_record *rec) {
     rc = agreed;
     if (w->rank == 0)
       fprintf(stderr,
-              "kpsweep: error: the run record could not be written to %s (a full disk?); the "
-              "computed lines are saved: free space and run again with --resume.\n", w->path);
+              "kpsweep: error: the run record could not be written to %s (see above); the "
+              "computed lines are saved and the file is intact: run again with --resume "
+              "once that is mended.\n", w->path);
   }
 cleanup:
   writer_free(w);

@@ -17,8 +17,9 @@ typedef struct kps_lock kps_lock;
 /*
  * Takes the lock of the results file `path`. When another live process
  * holds it, reports who (pid, host, SLURM job, start time) and returns
- * KPS_ERR_LOCKED; other failures give KPS_ERR_IO. Not collective (rank 0
- * calls it).
+ * KPS_ERR_LOCKED; so it does, leaving it as it is, for a lock file that is
+ * a link or more than a lock file. Other failures give KPS_ERR_IO. Not
+ * collective (rank 0 calls it).
  */
 kps_err kps_lock_acquire(const char *path, kps_lock **out);
 

@@ -28,8 +28,10 @@ typedef enum kps_open_mode {
 
 /*
  * Opens the results file for the run, in three agreed steps:
- *  1. rank 0 alone takes the output lock (a second writer is refused with
- *     KPS_ERR_LOCKED, naming the running job);
+ *  1. rank 0 alone follows a symbolic link at path to the file it leads to,
+ *     refuses what cannot be a results file there (not a regular file, a
+ *     path MPI-IO cannot open: KPS_ERR_USAGE) and takes the output lock (a
+ *     second writer is refused with KPS_ERR_LOCKED, naming the running job);
  *  2. rank 0 alone checks an existing file (RESUME: same configuration,
  *     every dataset of the plan's shape; its progress map goes to
  *     done_bits) or creates the layout under PATH.part, after checking the
@@ -47,6 +49,15 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
 
 /* Estimated size in bytes of the results file of cfg (generous). Not collective. */
 double kps_writer_file_bytes(const kps_config *cfg);
+
+/*
+ * Checks that path (as given: a relative path counts as written) can name
+ * the results file: short enough for the MPI-IO library (Open MPI 4's
+ * crashes on paths of more than about 240 characters) and a last
+ * component that leaves room for ".part" and ".lock". Returns
+ * KPS_ERR_USAGE, with a message on stderr when `report`. Not collective.
+ */
+kps_err kps_writer_path_check(const char *path, int report);
 
 /*
  * Compares the estimated file size (*need) with the free space of the file

@@ -4,7 +4,9 @@ system during creation and during a flush, on 1 and 2 ranks, ends with exit
 the output lock, naming the running job, and a lock left by a hard kill does
 not block a resume; an interrupted creation leaves no stub, and an old stub
 holding no line is recreated; --resume checks every dataset's shape and
-touches nothing it refuses. The file systems are small tmpfs mounts made by
+touches nothing it refuses; the run record at the end, on a full disk
+without fallocate() and while another program holds the file open, is
+written whole or not at all. The file systems are small tmpfs mounts made by
 this test (it needs root, as CI has)."""
 import ctypes
 import hashlib
@@ -123,8 +125,99 @@ def leftovers(d, name):
     return sorted(f for f in os.listdir(d) if f.startswith(name) and f != name)
 
 
+def record(tap, build, cfg, ref, slow, slow_ref, mid, shim):
+    """The run record is the one write at the end that adds to the file. On
+    a full disk it must not be half written: that damaged the root group's
+    attributes for good (inspect and every later record failed) and HDF5
+    then crashed at exit. Where fallocate() works the space is claimed;
+    without it (NFS; emulated by the shim) it is written ahead. (The slow
+    job's file leaves less room in its last page than its record needs.)"""
+    out = os.path.join(mid.path, "r.h5")
+    for ranks in (1, 2):
+        mid.clear()
+        p = start(build, slow, out, ranks, [], env_add={"LD_PRELOAD": shim})
+        for line in p.stderr:
+            if "points (" in line:
+                break
+        mid.fill()
+        rc, log = finish(p)
+        tap.ok(rc == 1 and "no room for the run record" in log and "--resume" in log,
+               f"{ranks} rank(s), no fallocate, disk full at the run record: exit 1 naming it "
+               f"(got {rc})", log)
+        r = kpsweep(build, ["inspect", out])
+        tap.ok(r.returncode == 0 and "120/120 lines (complete)" in r.stdout
+               and "last run" not in r.stdout,
+               f"{ranks} rank(s): the file is intact, every line in it", r.stdout + r.stderr)
+        mid.unfill()
+        rc, log = finish(start(build, slow, out, 3 - ranks, ["--resume", "--quiet"],
+                               env_add={"LD_PRELOAD": shim}))
+        i = kpsweep(build, ["inspect", out])
+        tap.ok(rc == 0 and "last run" in i.stdout,
+               f"{ranks} rank(s): once space is free, --resume writes the record",
+               log + i.stdout + i.stderr)
+        same_as(tap, slow_ref, out, f"{ranks} rank(s), after a full disk at the record")
+        tap.ok(leftovers(mid.path, "r.h5") == [], f"{ranks} rank(s): no part or lock file left",
+               os.listdir(mid.path))
+
+    # With fallocate(), the record's space stays claimed after each record
+    # (the close trims the file, which frees it): resumed runs on a full
+    # disk, on other rank counts (new record shapes), still write theirs.
+    mid.clear()
+    p = start(build, slow, out, 1, [])
+    for line in p.stderr:
+        if "points (" in line:
+            break
+    p.send_signal(signal.SIGUSR1)
+    rc, log = finish(p)
+    st = os.stat(out)
+    tap.ok(rc == 3 and st.st_blocks * 512 >= st.st_size + (1 << 20),
+           "after a run record the space for the next one is still claimed "
+           f"({st.st_blocks * 512} bytes on disk for {st.st_size})", log)
+    mid.fill()
+    for ranks in (2, 3):
+        p = start(build, slow, out, ranks, ["--resume"])
+        for line in p.stderr:
+            if "points (" in line:
+                break
+        if ranks == 2:
+            p.send_signal(signal.SIGUSR1)
+        rc, log = finish(p)
+        i = kpsweep(build, ["inspect", out])
+        tap.ok(rc == (3 if ranks == 2 else 0) and f"on {ranks} ranks" in i.stdout,
+               f"disk full: a resumed run on {ranks} ranks writes its record (exit {rc})",
+               log + i.stdout + i.stderr)
+    mid.unfill()
+    same_as(tap, slow_ref, out, "resumed twice on a full disk")
+
+    # Another program holding the file open (HDF5's file lock) at the end:
+    # a short hold is waited out, one for as long as the run lasts is
+    # reported as such.
+    for hold, code in ((4, 0), (HANG, 1)):
+        mid.clear()
+        p = start(build, cfg, out, 1, [])
+        for line in p.stderr:
+            if "points (" in line:
+                break
+        with h5py.File(out, "r"):
+            try:
+                p.wait(timeout=hold)
+            except subprocess.TimeoutExpired:
+                pass
+        rc, log = finish(p)
+        i = kpsweep(build, ["inspect", out])
+        tap.ok(rc == code and ("last run" in i.stdout) == (code == 0)
+               and (code == 0 or "another program has" in log),
+               f"a reader holding the file {'4 s' if code == 0 else 'for good'} at the end of "
+               f"the run: exit {code} "
+               f"(got {rc})", log + i.stdout + i.stderr)
+    r = kpsweep(build, ["run", cfg, "-o", out, "--resume", "--quiet"])
+    tap.ok(r.returncode == 0, "the reader gone, --resume writes the record", r.stderr)
+    same_as(tap, ref, out, "after a reader held the file")
+
+
 def main():
     build = sys.argv[1]
+    shim = sys.argv[3]
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-reliability-")
     # Under KPS_QUICK (the sanitize lane) smaller jobs, the same checks.
@@ -147,6 +240,7 @@ def main():
         locks(tap, build, slow, slow_ref, tmp)
         creation(tap, build, cfg, ref, tmp)
         resume_checks(tap, build, cfg, ref, tmp, n_tau)
+        record(tap, build, cfg, ref, slow, slow_ref, mid, shim)
     finally:
         small.umount()
         mid.umount()
