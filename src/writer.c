@@ -226,6 +226,16 @@ static kps_err create_file(const kps_config *cfg, const char *path, int n_ranks)
   KPS_CHECK(sync_file(part));
   if (rename(part, path) != 0)
     KPS_FAIL(KPS_ERR_IO, "cannot rename %s to %s: %s", part, path, strerror(errno));
+  /* The new name must reach the disk too: after a crash that lost it, the
+   * next run would remove the .part, checkpoints and all. Best effort:
+   * some file systems cannot sync a directory. */
+  char dir[KPS_PATH_MAX];
+  existing_dir(path, dir, sizeof dir);
+  const int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)fsync(dfd);
+    close(dfd);
+  }
 cleanup:
   if (rc != KPS_OK) unlink(part);
   return rc;
