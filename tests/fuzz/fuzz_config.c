@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <mpi.h>
+#include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,8 +34,14 @@
 static int memfd = -1;
 static char memfd_path[64];
 
+/* Reports through the sanitizers' stream (libFuzzer's -close_fd_mask
+ * closes stderr) with the stack, and aborts: libFuzzer keeps the input. */
 static void fail(const char *what) {
-  fprintf(stderr, "fuzz_config: invariant violated: %s\n", what);
+  char msg[512];
+  snprintf(msg, sizeof msg, "==%d==ERROR: fuzz_config: invariant violated: %s", (int)getpid(),
+           what);
+  __sanitizer_report_error_summary(msg);
+  __sanitizer_print_stack_trace();
   abort();
 }
 
@@ -42,6 +49,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   /* Open MPI's start-up leaks, and it unloads the plugins it does not
    * select, so that their allocation stacks no longer name a library:
    * nothing allocated in this thread during MPI_Init is a leak of ours. */
+  /* libFuzzer installs its crash handlers after this function and keeps
+   * those it finds; Open MPI's (SIGABRT, SIGBUS, SIGFPE) would print a stack
+   * and exit without libFuzzer writing the reproducer. */
+  setenv("OMPI_MCA_opal_signal", "", 1);
   __lsan_disable();
   const int mpi_rc = MPI_Init(argc, argv);
   __lsan_enable();
@@ -110,9 +121,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   kps_config_defaults(&b);
   const kps_err rc_b = kps_config_load(&b, memfd_path, MPI_COMM_SELF);
   if (rc_b != rc_a) {
-    fprintf(stderr, "fuzz_config: kps_config_parse returned %d, kps_config_load %d\n", rc_a,
-            rc_b);
-    fail("parse and load disagree");
+    char what[128];
+    snprintf(what, sizeof what, "kps_config_parse returned %d, kps_config_load %d", rc_a, rc_b);
+    fail(what);
   }
   if (rc_b == KPS_OK) {
     char *canon_b = exercise(&b);

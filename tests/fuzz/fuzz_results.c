@@ -86,6 +86,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <mpi.h>
+#include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -174,8 +175,13 @@ static void trace_object(const char *what, const char *path, const char *name, h
   fprintf(stderr, ")\n");
 }
 
+/* Reports through the sanitizers' stream (libFuzzer's -close_fd_mask
+ * closes stderr) with the stack, and aborts: libFuzzer keeps the input. */
 static void die(const char *what) {
-  fprintf(stderr, "fuzz_results: %s\n", what);
+  char msg[512];
+  snprintf(msg, sizeof msg, "==%d==ERROR: fuzz_results: %s", (int)getpid(), what);
+  __sanitizer_report_error_summary(msg);
+  __sanitizer_print_stack_trace();
   abort();
 }
 
@@ -656,9 +662,10 @@ static void check_ids(const char *who) {
     hsize_t n = 0;
     H5Inmembers(id_types[k], &n);
     if ((ssize_t)n != G.baseline[k]) {
-      fprintf(stderr, "fuzz_results: %s left %lld HDF5 identifiers of type %d open\n", who,
-              (long long)n - (long long)G.baseline[k], (int)id_types[k]);
-      abort();
+      char what[256];
+      snprintf(what, sizeof what, "%s left %lld HDF5 identifiers of type %d open", who,
+               (long long)n - (long long)G.baseline[k], (int)id_types[k]);
+      die(what);
     }
   }
 }
@@ -741,6 +748,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   /* Open MPI's start-up leaks, and it unloads the plugins it does not
    * select, so that their allocation stacks no longer name a library:
    * nothing allocated in this thread during MPI_Init is a leak of ours. */
+  /* libFuzzer installs its crash handlers after this function and keeps
+   * those it finds; Open MPI's (SIGABRT, SIGBUS, SIGFPE) would print a stack
+   * and exit without libFuzzer writing the reproducer. */
+  setenv("OMPI_MCA_opal_signal", "", 1);
   __lsan_disable();
   const int mpi_rc = MPI_Init(argc, argv);
   __lsan_enable();
@@ -761,8 +772,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   G.hash = kps_hash64(canon, strlen(canon));
   free(canon);
 
-  /* tmpfs when there is one: the file is rewritten for every input. */
-  const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
+  /* tmpfs when there is one: the file is rewritten for every input. A crash
+   * skips cleanup_files; tests/fuzz/run_fuzz.py passes KPS_FUZZ_WORKDIR, a
+   * directory it removes itself. */
+  const char *tmp = getenv("KPS_FUZZ_WORKDIR");
+  if (!tmp || !tmp[0]) tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
   snprintf(G.dir, sizeof G.dir, "%s/kps-fuzz-results-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
   if (!mkdtemp(G.dir)) die("mkdtemp failed");
   snprintf(G.work, sizeof G.work, "%s/work.h5", G.dir);

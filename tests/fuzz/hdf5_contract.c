@@ -39,13 +39,18 @@ static void need(const char *fn, const char *arg, const void *p, size_t bytes) {
   if (!p || !bytes) return;
   void *bad = __asan_region_is_poisoned((void *)p, bytes);
   if (!bad) return;
-  fprintf(stderr,
-          "==%d==ERROR: HDF5 API contract: %s(): argument '%s' at %p must hold %zu bytes, "
-          "but %p (byte %zu) is outside its object\n",
-          (int)getpid(), fn, arg, p, bytes, bad, (size_t)((char *)bad - (char *)p));
+  /* Through the sanitizers' report stream: libFuzzer's -close_fd_mask
+   * closes stderr. */
+  char msg[512];
+  snprintf(msg, sizeof msg,
+           "==%d==ERROR: HDF5 API contract: %s(): argument '%s' at %p must hold %zu bytes, "
+           "but %p (byte %zu) is outside its object",
+           (int)getpid(), fn, arg, p, bytes, bad, (size_t)((char *)bad - (char *)p));
+  __sanitizer_report_error_summary(msg);
   __sanitizer_print_stack_trace();
   __asan_describe_address(bad);
-  fprintf(stderr, "SUMMARY: HDF5 API contract violated in %s()\n", fn);
+  snprintf(msg, sizeof msg, "SUMMARY: HDF5 API contract violated in %s()", fn);
+  __sanitizer_report_error_summary(msg);
   abort();
 }
 

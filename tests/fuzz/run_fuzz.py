@@ -65,6 +65,18 @@ def main():
     cmd.append(corpus)
     print("# " + " ".join(shlex.quote(c) for c in cmd), flush=True)
     env = sanitizer_env()
+    # fuzz_results rewrites its HDF5 files for every input: on tmpfs when
+    # there is one. A crashing target leaves them behind; removed below.
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    workdir = tempfile.mkdtemp(prefix=f"kps-{name}-work-", dir=shm)
+    env["KPS_FUZZ_WORKDIR"] = workdir
+    try:
+        return run(cmd, env, name, fuzzer, tmp, artifacts, log_path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(cmd, env, name, fuzzer, tmp, artifacts, log_path):
     runs = secs = None
     done_line = ""
     with open(log_path, "w") as log:
