@@ -6,8 +6,42 @@
 #ifndef KPSWEEP_PROBE_H
 #define KPSWEEP_PROBE_H
 
+#include <stddef.h>
+
 #include "kpsweep/config.h"
+#include "kpsweep/error.h"
 #include "kpsweep/solver.h"
+
+/*
+ * Steady states met along one search path, keyed by the position on the
+ * path, so that each evaluation starts from the nearest one (a warm start
+ * along the path, wherever the search jumps). Append-only: a full pool
+ * keeps what it holds. Owned by the caller.
+ */
+typedef struct kps_warm_pool {
+  int n, cap;  /* entries held, capacity */
+  int n_state; /* state size of the entries */
+  size_t y_cap; /* state values the buffer holds */
+  double *key; /* cap positions */
+  double *y;   /* n_state values per entry */
+} kps_warm_pool;
+
+/* Empties the pool for states of n_state values, growing it to hold cap
+ * of them. Returns KPS_ERR_NOMEM when that fails (the pool is then empty
+ * with capacity 0). Not collective. */
+kps_err kps_warm_pool_reset(kps_warm_pool *wp, int cap, int n_state);
+
+/* Frees the pool's buffers. Accepts a zeroed pool. */
+void kps_warm_pool_free(kps_warm_pool *wp);
+
+/* Stores state y under key (nothing when full). */
+void kps_warm_pool_put(kps_warm_pool *wp, double key, const double *y);
+
+/* The state stored nearest to key, or NULL when empty. Ties: the first stored. */
+const double *kps_warm_pool_nearest(const kps_warm_pool *wp, double key);
+
+/* The state stored last under exactly this key, or NULL. */
+const double *kps_warm_pool_latest(const kps_warm_pool *wp, double key);
 
 typedef struct kps_probe {
   kps_solver *s;
@@ -18,9 +52,15 @@ typedef struct kps_probe {
   double *y;  /* state buffer (caller-owned, n_state(p, K) values) */
   int warm;   /* y holds a steady state of a nearby input */
   long evals; /* evaluations made */
+  /* Optional: when pool is set (and holds states of this size), an
+   * evaluation starts from its state nearest to key and stores its own
+   * steady state under key. */
+  kps_warm_pool *pool;
+  double key;
+  int reuse_lu; /* gradients from the last Newton factorisation (kps_eval) */
 } kps_probe;
 
-/* Sets the inputs and forgets the warm state. */
+/* Sets the inputs and forgets the warm state (the pool is kept). */
 void kps_probe_reset(kps_probe *pr, int K, const double *tau, const double *L);
 
 /*
