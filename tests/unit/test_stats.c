@@ -303,7 +303,7 @@ static void test_fgsm_tau_all(void) {
   uint8_t mov[2];
   kps_attack_movable(&a, TC, 2, tau, mov);
   kps_fgsm_result r;
-  kps_attack_fgsm(&pr, &a, TC, 1.0, mov, 1, &r);
+  kps_attack_fgsm(&pr, &a, TC, 1.0, mov, 1, NULL, &r);
   /* Closed form: the agonist moves down, the antagonist up, T(4-e, 1+e) = 1. */
   double lo = 0, hi = 2;
   for (int it = 0; it < 200; ++it) {
