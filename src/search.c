@@ -84,6 +84,9 @@ static int dips(kps_sample p, kps_sample q, int side0, double *t) {
   double tc[2];
   const int n = critical_points(c, tc);
   const double margin = DIP_SHARE * fmin(sg * p.f, sg * q.f);
+  /* A sample exactly on the threshold (f = 0, on the side of "no") tells
+   * nothing about dips: that is a plateau of rounding, or a touch. */
+  if (!(margin > 0.0)) return 0;
   double best = INFINITY;
   for (int i = 0; i < n; ++i) {
     const double g = sg * cubic_at(c, tc[i]);
@@ -174,6 +177,39 @@ static double next_position(const kps_search_opts *o, const kps_sample *l, const
   return x;
 }
 
+/*
+ * Where to sample a crossing interval [l, q] next: the interpolant's first
+ * root, kept tol/2 inside the interval (so that a root within tol/2 of an
+ * end is closed off by one more sample), else its midpoint when the
+ * interval is too narrow or when the move from the last refinement sample
+ * is not at most half the move before it (not converging). A start-side
+ * end exactly on the threshold (f = 0) with the root on it is either the
+ * crossing itself or the edge of a plateau of rounding, which the
+ * interpolant knows nothing about: steps away from it double from tol/2.
+ */
+typedef struct refine_state {
+  double last_x, last_move; /* the last refinement sample, its move from the one before */
+  double plateau;           /* the last step off a start-side end with f = 0 (0: none) */
+} refine_state;
+
+static double refine_position(kps_sample l, kps_sample q, double tol, refine_state *rs) {
+  const double w = q.x - l.x;
+  double x = l.x + first_root(l, q) * w;
+  const int from_last = rs->last_x == l.x || rs->last_x == q.x;
+  const double move = fabs(x - rs->last_x);
+  if (l.f == 0.0 && x - l.x < 0.5 * tol) {
+    rs->plateau = rs->plateau > 0.0 ? 2.0 * rs->plateau : 0.5 * tol;
+    x = l.x + fmin(rs->plateau, 0.5 * w);
+  } else if (w <= 2.0 * tol || (from_last && move > 0.5 * rs->last_move)) {
+    x = l.x + 0.5 * w;
+  } else {
+    x = fmin(fmax(x, l.x + 0.5 * tol), q.x - 0.5 * tol);
+  }
+  rs->last_move = from_last ? fabs(x - rs->last_x) : INFINITY;
+  rs->last_x = x;
+  return x;
+}
+
 int kps_search_first(kps_path_fn fn, void *ctx, const kps_search_opts *o, kps_samples *set,
                      kps_search_result *r) {
   r->found = -1;
@@ -187,8 +223,7 @@ int kps_search_first(kps_path_fn fn, void *ctx, const kps_search_opts *o, kps_sa
     k = idx;
   }
   const int side0 = set->s[k].f > 0;
-  /* Widths of the crossing bracket at the last two refinements. */
-  double w1 = INFINITY, w2 = INFINITY;
+  refine_state rs = {NAN, INFINITY, 0.0};
   for (;;) {
     const kps_sample l = set->s[k];
     const int last = k + 1 >= set->n || set->s[k + 1].x > o->b;
@@ -212,13 +247,7 @@ int kps_search_first(kps_path_fn fn, void *ctx, const kps_search_opts *o, kps_sa
           r->lo = l.x, r->hi = q.x, r->f_lo = l.f, r->f_hi = q.f;
           return KPS_ST_OK;
         }
-        if (w <= 2.0 * tol || w > 0.5 * w2) {
-          x = l.x + 0.5 * w; /* too narrow for the interpolant, or not halving */
-        } else {
-          x = l.x + first_root(l, q) * w;
-          x = fmin(fmax(x, l.x + 0.5 * tol), q.x - 0.5 * tol);
-        }
-        w2 = w1, w1 = w;
+        x = refine_position(l, q, tol, &rs);
       } else {
         double t = 0.5;
         x = NAN;

@@ -19,6 +19,8 @@
  *   DOSE_GAPS    the dose path [0, DOSE_MAX] is covered with gaps of at most
  *                1/DOSE_GAPS of its length in that coordinate (the guarantee)
  *   DOSE_XTOL    relative width of the final bracket in that coordinate
+ *   DOSE_XABS    its absolute width near dose 0 (a boundary exactly at 0
+ *                ends there; tiny boundaries of ideal keep their digits)
  *   DOSE_EVALS   evaluations one dose search may make (its samples fit the
  *                caller's KPS_DOSE_SAMPLES)
  */
@@ -29,6 +31,7 @@
 #define DOSE_REL 1e-3
 #define DOSE_GAPS 16
 #define DOSE_XTOL 1e-13
+#define DOSE_XABS 1e-30
 #define DOSE_EVALS (KPS_DOSE_SAMPLES - 8)
 
 /* dO/dtau of the probe's second ligand at tau2 = x. */
@@ -197,7 +200,7 @@ int kps_dose_boundary(kps_probe *pr, int which, double O_th, int target,
     kps_samples_insert(set, (kps_sample){log1p(L0 / c.Ls), known->O - O_th, known->dO_dL * (c.Ls + L0)});
   const double x_max = log1p(DOSE_MAX / c.Ls);
   const double hint = known && known->hint > 0 ? log1p(known->hint / c.Ls) : NAN;
-  const kps_search_opts o = {.a = 0.0, .b = x_max, .h = x_max / DOSE_GAPS, .tol_abs = DOSE_XTOL,
+  const kps_search_opts o = {.a = 0.0, .b = x_max, .h = x_max / DOSE_GAPS, .tol_abs = DOSE_XABS,
                              .tol_rel = DOSE_XTOL, .hint = hint, .max_evals = DOSE_EVALS};
   kps_search_result r;
   st = kps_search_first(dose_path, &c, &o, set, &r);

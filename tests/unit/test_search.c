@@ -186,6 +186,39 @@ static void test_seeds(void) {
   tap_ok(set.n == 41 + ctx.evals, "  the new samples are kept in the set (%d)", set.n);
 }
 
+/* f(x) = x - c0 quantised to a grid of q (a plateau of rounding at the
+ * threshold), and a path whose sample hits the root exactly. */
+static int plateau_path(void *vctx, double x, kps_sample *out) {
+  const double *c = vctx; /* c[0] root, c[1] quantum */
+  out->f = c[1] > 0 ? c[1] * floor((x - c[0]) / c[1]) : x - c[0];
+  out->df = 1.0;
+  return KPS_ST_OK;
+}
+
+static void test_plateau_and_exact_root(void) {
+  kps_sample pbuf[512];
+  /* Start exactly on the threshold, f = 0 up to 1e-13: the crossing is its edge. */
+  double c[2] = {0.0, 1e-13};
+  kps_samples set = {pbuf, 0, 512};
+  kps_search_opts o = {.a = 0.0, .b = 10.0, .h = 10.0 / 32, .tol_abs = 1e-30, .tol_rel = 1e-13,
+                       .hint = NAN, .max_evals = 400};
+  kps_search_result r;
+  int st = kps_search_first(plateau_path, c, &o, &set, &r);
+  tap_ok(st == KPS_ST_OK && r.found == 1 && r.hi > 0 && r.hi <= 2e-13 && r.evals < 200,
+         "a plateau f = 0 from the start to 1e-13: the crossing at its edge %.3g (%d evaluations)",
+         r.hi, r.evals);
+  /* A sample lands exactly on the root (f = 0 is the start's side, "no"):
+   * the crossing is closed off by one sample tol/2 past it. */
+  double e[2] = {1.25, 0.0};
+  o.h = 1.25;
+  set.n = 0;
+  kps_samples_insert(&set, (kps_sample){0.0, -1.25, 1.0});
+  kps_samples_insert(&set, (kps_sample){1.25, 0.0, 1.0});
+  st = kps_search_first(plateau_path, e, &o, &set, &r);
+  tap_ok(st == KPS_ST_OK && r.found == 1 && fabs(r.hi - 1.25) < 1e-12 && r.evals <= 3,
+         "a sample exactly on the root (start f < 0): crossing %.15g in %d evaluations (next gap, closing)", r.hi, r.evals);
+}
+
 static void test_budget(void) {
   fn_ctx ctx = {.n = 0, .sign = 1.0, .slope = 0.0};
   run r = search(&ctx, 0.0, 10.0, 10.0 / 32, NAN, 5, NULL);
@@ -212,6 +245,7 @@ int main(void) {
   test_no_crossing();
   test_monotone_and_hint();
   test_seeds();
+  test_plateau_and_exact_root();
   test_budget();
   return tap_done();
 }
