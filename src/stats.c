@@ -21,6 +21,7 @@
  *   DOSE_XTOL    relative width of the final bracket in that coordinate
  *   DOSE_XABS    its absolute width near dose 0 (a boundary exactly at 0
  *                ends there; tiny boundaries of ideal keep their digits)
+ *   DOSE_NEAR0   where a closed form undefined at dose 0 starts its path
  *   DOSE_EVALS   evaluations one dose search may make (its samples fit the
  *                caller's KPS_DOSE_SAMPLES)
  */
@@ -32,6 +33,7 @@
 #define DOSE_GAPS 16
 #define DOSE_XTOL 1e-13
 #define DOSE_XABS 1e-30
+#define DOSE_NEAR0 1e-9
 #define DOSE_EVALS (KPS_DOSE_SAMPLES - 8)
 
 /* dO/dtau of the probe's second ligand at tau2 = x. */
@@ -187,8 +189,15 @@ int kps_dose_boundary(kps_probe *pr, int which, double O_th, int target,
   *dose = NAN;
   set->n = 0;
   pr->reuse_lu = 1;
-  kps_sample s0 = {.x = 0.0};
-  int st = dose_path(&c, 0.0, &s0);
+  /* Dose 0, or just above it where the output is undefined there (ideal
+   * with no ligand at all: 0/0): the limit from above decides. */
+  double a = 0.0;
+  kps_sample s0 = {.x = a};
+  int st = dose_path(&c, a, &s0);
+  if (!kps_status_is_ok(st) && pr->m->closed_form) {
+    s0.x = a = DOSE_NEAR0;
+    st = dose_path(&c, a, &s0);
+  }
   if (!kps_status_is_ok(st)) goto done;
   kps_samples_insert(set, s0);
   if ((s0.f > 0) == (target == 1)) {
@@ -200,7 +209,7 @@ int kps_dose_boundary(kps_probe *pr, int which, double O_th, int target,
     kps_samples_insert(set, (kps_sample){log1p(L0 / c.Ls), known->O - O_th, known->dO_dL * (c.Ls + L0)});
   const double x_max = log1p(DOSE_MAX / c.Ls);
   const double hint = known && known->hint > 0 ? log1p(known->hint / c.Ls) : NAN;
-  const kps_search_opts o = {.a = 0.0, .b = x_max, .h = x_max / DOSE_GAPS, .tol_abs = DOSE_XABS,
+  const kps_search_opts o = {.a = a, .b = x_max, .h = x_max / DOSE_GAPS, .tol_abs = DOSE_XABS,
                              .tol_rel = DOSE_XTOL, .hint = hint, .max_evals = DOSE_EVALS};
   kps_search_result r;
   st = kps_search_first(dose_path, &c, &o, set, &r);
