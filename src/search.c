@@ -4,6 +4,7 @@
  */
 #include "kpsweep/search.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -19,8 +20,8 @@
  *                a good prediction brackets the crossing at once
  *   MIN_STEP     such steps are at least MIN_STEP * h long, so that a path
  *                that only touches the threshold is not crept along
- *   ROOT_IT      bisections of the interpolant for its first root (exact to
- *                the last bit of t in [0, 1])
+ *   ROOT_IT      Newton (or bisection) steps on the interpolant for its
+ *                first root, at most
  *   GAP_SLACK    relative slack of the gap rule against rounding of positions
  */
 #define DIP_SHARE 0.5
@@ -118,13 +119,19 @@ static double first_root(kps_sample p, kps_sample q) {
       break;
     }
   }
-  for (int it = 0; it < ROOT_IT && v - u > 0.0; ++it) {
-    const double mid = 0.5 * (u + v);
-    if (mid <= u || mid >= v) break;
-    if ((cubic_at(c, mid) > 0) == side0) u = mid;
-    else v = mid;
+  /* Newton on the cubic, kept inside the monotone piece (bisection when a
+   * step leaves it): a few steps to the last bits. */
+  double t = 0.5 * (u + v);
+  for (int it = 0; it < ROOT_IT; ++it) {
+    const double pt = cubic_at(c, t), dp = (3.0 * c.c3 * t + 2.0 * c.c2) * t + c.c1;
+    if ((pt > 0) == side0) u = t;
+    else v = t;
+    double next = dp != 0.0 ? t - pt / dp : 0.5 * (u + v);
+    if (!(next > u && next < v)) next = 0.5 * (u + v);
+    if (next == t || v - u <= 4.0 * DBL_EPSILON * v) break;
+    t = next;
   }
-  return 0.5 * (u + v);
+  return t;
 }
 
 int kps_samples_insert(kps_samples *set, kps_sample v) {
