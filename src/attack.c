@@ -143,7 +143,7 @@ int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, dou
   fgsm_ctx c = {.pr = pr, .space = space, .O_th = O_th, .dose_ligand = -1};
   kps_warm_pool *pool = pr->pool;
   const int reuse = pr->reuse_lu, K = pr->K, s = a->direction;
-  kps_sample *buf = NULL;
+  kps_sample buf[FGSM_EVALS + 2 + KPS_DOSE_SAMPLES];
   memset(res, 0, sizeof *res);
   res->eps_star = NAN, res->O_new = NAN, res->decision = -1;
   memcpy(c.tau0, pr->tau, sizeof(double) * (size_t)K);
@@ -194,13 +194,7 @@ int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, dou
   /* The pool's keys are positions on the dose path: of use on that path only. */
   pr->pool = shared ? pool : NULL;
   if (shared) c.dose_ligand = only, c.dose_scale = k->dose_scale;
-  const int cap = FGSM_EVALS + 2 + (shared ? k->dose->n : 0);
-  buf = malloc(sizeof *buf * (size_t)cap);
-  if (!buf) {
-    st = KPS_ST_SOLVER_ERROR;
-    goto done;
-  }
-  kps_samples set = {buf, 0, cap};
+  kps_samples set = {buf, 0, (int)(sizeof buf / sizeof *buf)};
   kps_samples_insert(&set, (kps_sample){0.0, O - O_th, df0 * (space == 0 ? c.E : 1.0)});
   if (shared) seed_from_dose(&c, k, eps_end, &set);
   const kps_search_opts o = {.a = 0.0, .b = x_end, .h = h, .tol_abs = EPS_XTOL * h,
@@ -220,7 +214,6 @@ int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, dou
     res->decision = r.f_lo > 0;
   }
 done:
-  free(buf);
   pr->pool = pool;
   pr->reuse_lu = reuse;
   restore(pr, c.tau0, c.L0);

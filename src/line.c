@@ -49,10 +49,10 @@ struct kps_line_worker {
   kps_sample *tau_buf; /* samples of the tau2 curve */
   int tau_cap;
   /* Crossings of the tau2 curve (brackets [cross[2i], cross[2i+1]]), all
-   * found on [tau_lo, tau_known]; tau_scanned: computed for this line. */
+   * that lie below tau_known; tau_scanned: computed for this line. */
   double *cross;
   int n_cross, cross_cap, tau_scanned;
-  double tau_lo, tau_known;
+  double tau_known;
   /* The descent's start depends on the config only: drawn once. The
    * published method moves individuals (lig0, copied into lig), the
    * normalized one the bins (hist_*). K_desc: the most ligand types the
@@ -236,7 +236,7 @@ static void scan_tau_curve(kps_line_worker *w, kps_batch *b, size_t row, const d
   const double hi = cfg->tau_c;
   w->tau_scanned = 1;
   w->n_cross = 0;
-  w->tau_lo = lo, w->tau_known = lo;
+  w->tau_known = lo;
   if (!(hi > lo)) {
     w->tau_known = hi;
     return;
@@ -331,6 +331,7 @@ static void dose_search(kps_line_worker *w, int which, int target, double O_th, 
   kps_probe *pr = &w->probe;
   probe_at_point(w, tau, L, n, y_pt);
   if (n > 0) {
+    /* Reserved by kps_line_compute: emptying it cannot fail. */
     if (kps_warm_pool_reset(&w->dose_pool, KPS_DOSE_SAMPLES + 2, n) != KPS_OK) return;
     kps_warm_pool_put(&w->dose_pool, log1p(L[which] / kps_dose_scale(L, 2)), y_pt);
     if (*have0) kps_warm_pool_put(&w->dose_pool, 0.0, y0);
@@ -525,6 +526,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
   const int keep = extras && n_state > 0 && (double)n_tau * n_state <= (double)LINE_STATES_MAX;
   if (extras) {
     KPS_CHECK(kps_warm_pool_reset(&w->line_pool, (keep ? (int)n_tau : 0) + TAU_EXTRA, n_state));
+    KPS_CHECK(kps_warm_pool_reset(&w->dose_pool, KPS_DOSE_SAMPLES + 2, n_state));
     KPS_CHECK(ensure_tau(w, n_tau));
   }
   w->tau_scanned = 0;
