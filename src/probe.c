@@ -117,37 +117,3 @@ int kps_bracket_root(kps_scalar_fn f, void *ctx, double a, double fa, double b, 
   *root = fabs(fa) < fabs(fb) ? a : b;
   return KPS_ST_OK;
 }
-
-int kps_bracket_newton(kps_scalar_fd f, void *ctx, double a, double fa, double b, double fb,
-                       double xtol, double *root) {
-  if (fa == 0.0 || fb == 0.0) {
-    *root = fa == 0.0 ? a : b;
-    return KPS_ST_OK;
-  }
-  /* Orient so that f(lo) < 0 < f(hi). */
-  double lo = fa < 0 ? a : b, hi = fa < 0 ? b : a;
-  double x = 0.5 * (a + b), fx, dfx, dx_old = fabs(b - a), dx = dx_old;
-  int st = f(ctx, x, &fx, &dfx);
-  if (!kps_status_is_ok(st)) return st;
-  for (int it = 0; it < ROOT_MAXIT; ++it) {
-    const double newton = x - fx / dfx;
-    const int inside = (newton - lo) * (newton - hi) < 0.0;
-    if (!inside || !isfinite(newton) || fabs(2.0 * fx) > fabs(dx_old * dfx)) {
-      dx_old = dx;
-      dx = 0.5 * (hi - lo);
-      x = lo + dx;
-    } else {
-      dx_old = dx;
-      dx = fx / dfx;
-      x = newton;
-    }
-    if (fabs(dx) <= xtol * fabs(x) || fabs(hi - lo) <= xtol * fmax(fabs(lo), fabs(hi))) break;
-    st = f(ctx, x, &fx, &dfx);
-    if (!kps_status_is_ok(st)) return st;
-    if (fx == 0.0) break;
-    if (fx < 0) lo = x;
-    else hi = x;
-  }
-  *root = x;
-  return KPS_ST_OK;
-}

@@ -79,13 +79,4 @@ typedef int (*kps_scalar_fn)(void *ctx, double x, double *f);
 int kps_bracket_root(kps_scalar_fn f, void *ctx, double a, double fa, double b, double fb,
                      double xtol, double *root);
 
-/*
- * Safeguarded Newton for f(x) = 0 on a bracket [a, b] (f(a), f(b) of
- * opposite signs); fd returns f and f'. Falls back to bisection when a step
- * leaves the bracket or does not shrink it fast enough.
- */
-typedef int (*kps_scalar_fd)(void *ctx, double x, double *f, double *df);
-int kps_bracket_newton(kps_scalar_fd f, void *ctx, double a, double fa, double b, double fb,
-                       double xtol, double *root);
-
 #endif
