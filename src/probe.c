@@ -1,4 +1,4 @@
-/* Warm-started point evaluations and a bracketing root finder. */
+/* Warm-started point evaluations, pools of states along a path, a bracketing root finder. */
 #include "kpsweep/probe.h"
 
 #include <math.h>

@@ -1,7 +1,8 @@
 /*
  * A probe evaluates one model at inputs that change a little between calls
- * (root finding, attacks): it keeps the last steady state and warm-starts
- * from it, falling back to a cold solve inside the solver. Not collective.
+ * (root finding, searches, attacks): it warm-starts from the last steady
+ * state, or from the nearest one of a pool of states met along a search
+ * path, falling back to a cold solve inside the solver. Not collective.
  */
 #ifndef KPSWEEP_PROBE_H
 #define KPSWEEP_PROBE_H
