@@ -14,14 +14,17 @@
 
 /*
  * Constants
- *   FGSM_SCAN   points of each of the two eps scans (linear on [0, eps_max],
- *               geometric over FGSM_DECADES decades below eps_max) whose
- *               union is searched for the first flip before it is refined
- *   EPS_XTOL    relative width of the refined flipping eps
+ *   EPS_XTOL     relative width of the refined flipping eps (in the ray's
+ *                search coordinate), with a floor of EPS_XTOL times the gap
+ *   FGSM_EVALS   evaluations one FGSM search may make
+ *   EPS_SEED_MIN dose samples closer than this share of E to the start are
+ *                the start itself (rounding of the dose coordinate)
+ *   PGD_HISTORY  inputs of the last PGD steps compared with each new one
  */
-#define FGSM_SCAN 64
-#define FGSM_DECADES 9.0
 #define EPS_XTOL 1e-12
+#define FGSM_EVALS 600
+#define EPS_SEED_MIN 1e-9
+#define PGD_HISTORY 8
 #define KPS_PI 3.14159265358979323846
 
 void kps_attack_movable(const kps_attack_config *a, double tau_c, int K, const double *tau,
@@ -57,43 +60,73 @@ static int eval_step(kps_probe *pr, double O_th, int d0, int step, double *O, do
   return st;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
+/*
+ * One FGSM ray: eps -> inputs, searched in the coordinate x (z = log(1 +
+ * eps / E) in counts, eps itself in binding times).
+ */
 typedef struct fgsm_ctx {
   kps_probe *pr;
-  const kps_attack_config *a;
-  const uint8_t *movable;
   int space;
-  double tau_c, O_th;
+  double O_th, E;
   double tau0[KPS_MAX_BINS], L0[KPS_MAX_BINS];
-  int dir[KPS_MAX_BINS]; /* s * sign of the gradient at the start */
+  double lo[KPS_MAX_BINS], hi[KPS_MAX_BINS]; /* the clip box of each binding time */
+  int dir[KPS_MAX_BINS];                     /* s * sign of the gradient at the start, 0: fixed */
+  int dose_ligand;    /* >= 0: the ray is this ligand's dose; pool keys in its */
+  double dose_scale;  /*   dose coordinate log(1 + L / dose_scale) */
 } fgsm_ctx;
 
-/* O(eps) - O_th along the FGSM ray. */
-static int fgsm_f(void *ctx, double eps, double *f) {
-  fgsm_ctx *c = ctx;
+static double fgsm_eps(const fgsm_ctx *c, double x) { return c->space == 0 ? c->E * expm1(x) : x; }
+
+/* Sets the probe's inputs at eps; returns d(eps)/d(eps) of each moving input (0: clipped). */
+static void fgsm_inputs(const fgsm_ctx *c, double eps, double *moves) {
   kps_probe *pr = c->pr;
   for (int j = 0; j < pr->K; ++j) {
     pr->tau[j] = c->tau0[j], pr->L[j] = c->L0[j];
-    if (!c->movable[j]) continue;
+    moves[j] = 0.0;
+    if (c->dir[j] == 0) continue;
     if (c->space == 0) {
-      pr->L[j] = fmax(0.0, c->L0[j] + eps * c->dir[j]);
+      const double v = c->L0[j] + eps * c->dir[j];
+      pr->L[j] = fmax(0.0, v);
+      moves[j] = v > 0.0 || c->dir[j] > 0 ? c->dir[j] : 0.0;
     } else {
       /* The box is [tau_min, tau_c], widened to hold the starting value, so
        * a ligand outside it (an agonist with movable: all) moves by eps
        * rather than jumping onto the box at any eps > 0. */
       const double t = c->tau0[j] + eps * c->dir[j];
-      const double lo = fmin(c->a->tau_min, c->tau0[j]), hi = fmax(c->tau_c, c->tau0[j]);
-      pr->tau[j] = fmin(fmax(t, lo), hi);
+      pr->tau[j] = fmin(fmax(t, c->lo[j]), c->hi[j]);
+      moves[j] = t > c->lo[j] && t < c->hi[j] ? c->dir[j] : 0.0;
     }
   }
-  double O;
-  int st = kps_probe_eval(pr, &O, NULL);
-  *f = O - c->O_th;
+}
+
+/* f = O - O_th and df/dx along the ray. */
+static int fgsm_path(void *ctx, double x, kps_sample *out) {
+  fgsm_ctx *c = ctx;
+  kps_probe *pr = c->pr;
+  const int K = pr->K;
+  const double eps = fgsm_eps(c, x);
+  double moves[KPS_MAX_BINS], O, g[2 * KPS_MAX_BINS];
+  fgsm_inputs(c, eps, moves);
+  pr->key = c->dose_ligand >= 0 ? log1p(pr->L[c->dose_ligand] / c->dose_scale) : x;
+  const int st = kps_probe_eval(pr, &O, g);
+  double d = 0.0;
+  for (int j = 0; j < K; ++j) d += moves[j] * (c->space == 0 ? g[K + j] : g[j]);
+  out->f = O - c->O_th;
+  out->df = c->space == 0 ? d * (c->E + eps) : d;
   return st;
+}
+
+/* Inserts the dose search's samples that lie on the ray (its dose ligand alone moves). */
+static void seed_from_dose(const fgsm_ctx *c, const kps_fgsm_known *k, double eps_end,
+                           kps_samples *set) {
+  const int j = k->dose_ligand;
+  for (int i = 0; i < k->dose->n; ++i) {
+    const kps_sample v = k->dose->s[i];
+    const double L = k->dose_scale * expm1(v.x), eps = c->dir[j] * (L - c->L0[j]);
+    if (!(eps > EPS_SEED_MIN * c->E && eps <= eps_end)) continue;
+    const double dO_dL = v.df / (k->dose_scale + L);
+    kps_samples_insert(set, (kps_sample){log1p(eps / c->E), v.f, dO_dL * c->dir[j] * (c->E + eps)});
+  }
 }
 
 static void restore(kps_probe *pr, const double *tau0, const double *L0) {
@@ -103,82 +136,116 @@ static void restore(kps_probe *pr, const double *tau0, const double *L0) {
 }
 
 int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
-                    const uint8_t *movable, int space, kps_fgsm_result *res) {
-  fgsm_ctx c;
-  fgsm_ctx *cx = &c;
+                    const uint8_t *movable, int space, const kps_fgsm_known *known,
+                    kps_fgsm_result *res) {
+  static const kps_fgsm_known none = {NAN, NULL, NULL, -1, 1.0};
+  const kps_fgsm_known *k = known ? known : &none;
+  fgsm_ctx c = {.pr = pr, .space = space, .O_th = O_th, .dose_ligand = -1};
+  kps_warm_pool *pool = pr->pool;
+  const int reuse = pr->reuse_lu, K = pr->K, s = a->direction;
+  kps_sample buf[FGSM_EVALS + 2 + KPS_DOSE_SAMPLES];
   memset(res, 0, sizeof *res);
   res->eps_star = NAN, res->O_new = NAN, res->decision = -1;
-  const int K = pr->K, s = a->direction;
-  cx->pr = pr, cx->a = a, cx->movable = movable, cx->space = space;
-  cx->tau_c = tau_c, cx->O_th = O_th;
-  memcpy(cx->tau0, pr->tau, sizeof(double) * (size_t)K);
-  memcpy(cx->L0, pr->L, sizeof(double) * (size_t)K);
-  double O, g[2 * KPS_MAX_BINS];
-  int st = kps_probe_eval(pr, &O, g);
-  if (!kps_status_is_ok(st)) goto done;
+  memcpy(c.tau0, pr->tau, sizeof(double) * (size_t)K);
+  memcpy(c.L0, pr->L, sizeof(double) * (size_t)K);
+  double O = k->O0, g_own[2 * KPS_MAX_BINS];
+  const double *g = k->g0;
+  int st = KPS_ST_OK;
+  if (!g) {
+    pr->pool = NULL;
+    st = kps_probe_eval(pr, &O, g_own);
+    if (!kps_status_is_ok(st)) goto done;
+    g = g_own;
+  }
   const int d0 = O > O_th;
   res->applicable = applies(s, d0);
   if (!res->applicable) goto done;
-  for (int j = 0; j < K; ++j) cx->dir[j] = s * sgn(space == 0 ? g[K + j] : g[j]);
+  /* The ray: who moves, how far it can go before every mover is clipped. */
   const double eps_max = space == 0 ? a->fgsm_eps_L_max : a->fgsm_eps_tau_max;
-  /* The response along the ray need not be monotonic (a ligand pushed past
-   * tau*, a dose past a window of response): scan the union of a geometric
-   * grid (fine near 0) and a linear one (fine near eps_max), in order. */
-  double grid[2 * FGSM_SCAN];
-  int ng = 0;
-  for (int k = 1; k <= FGSM_SCAN; ++k) {
-    grid[ng++] = eps_max * pow(10.0, -FGSM_DECADES * (1.0 - (double)k / FGSM_SCAN));
-    grid[ng++] = eps_max * k / FGSM_SCAN;
-  }
-  qsort(grid, (size_t)ng, sizeof *grid, cmp_double);
-  double prev = 0.0, fprev = O - O_th, f = fprev, eps = 0.0;
-  int found = 0;
-  for (int k = 0; k < ng; ++k) {
-    if (grid[k] <= prev) continue;
-    eps = grid[k];
-    st = fgsm_f(cx, eps, &f);
-    if (!kps_status_is_ok(st)) goto done;
-    if ((f > 0) != (fprev > 0)) {
-      found = 1;
-      break;
+  double extent = 0.0, moving = 0.0, df0 = 0.0;
+  int n_move = 0, only = -1;
+  for (int j = 0; j < K; ++j) {
+    c.lo[j] = fmin(a->tau_min, c.tau0[j]), c.hi[j] = fmax(tau_c, c.tau0[j]);
+    c.dir[j] = movable[j] ? s * sgn(space == 0 ? g[K + j] : g[j]) : 0;
+    if (c.dir[j] == 0) continue;
+    const double room = space == 0 ? (c.dir[j] > 0 ? INFINITY : c.L0[j])
+                                   : (c.dir[j] > 0 ? c.hi[j] - c.tau0[j] : c.tau0[j] - c.lo[j]);
+    if (!(room > 0.0)) {
+      c.dir[j] = 0; /* already at its bound: never moves */
+      continue;
     }
-    prev = eps, fprev = f;
+    extent = fmax(extent, room);
+    moving += c.L0[j];
+    df0 += c.dir[j] * (space == 0 ? g[K + j] : g[j]);
+    ++n_move;
+    only = j;
   }
-  if (!found) {
-    res->eps_star = INFINITY;
-    res->O_new = f + O_th;
-    res->decision = f > 0;
+  const double eps_end = fmin(eps_max, extent);
+  if (n_move == 0 || !(eps_end > 0.0)) {
+    /* Nothing moves: the input, and so the decision, stays. */
+    res->eps_star = INFINITY, res->O_new = O, res->decision = d0;
     goto done;
   }
-  st = kps_bracket_root(fgsm_f, cx, prev, fprev, eps, f, EPS_XTOL, &res->eps_star);
+  c.E = moving + kps_dose_scale(c.L0, K);
+  const double x_full = space == 0 ? log1p(eps_max / c.E) : eps_max;
+  const double x_end = space == 0 ? log1p(eps_end / c.E) : eps_end;
+  const double h = x_full / (space == 0 ? KPS_FGSM_COUNT_GAPS : KPS_FGSM_TAU_GAPS);
+  const int shared = space == 0 && k->dose && n_move == 1 && only == k->dose_ligand;
+  /* The pool's keys are positions on the dose path: of use on that path only. */
+  pr->pool = shared ? pool : NULL;
+  if (shared) c.dose_ligand = only, c.dose_scale = k->dose_scale;
+  kps_samples set = {buf, 0, (int)(sizeof buf / sizeof *buf)};
+  kps_samples_insert(&set, (kps_sample){0.0, O - O_th, df0 * (space == 0 ? c.E : 1.0)});
+  if (shared) seed_from_dose(&c, k, eps_end, &set);
+  const kps_search_opts o = {.a = 0.0, .b = x_end, .h = h, .tol_abs = EPS_XTOL * h,
+                             .tol_rel = EPS_XTOL, .hint = NAN, .max_evals = FGSM_EVALS};
+  kps_search_result r;
+  pr->reuse_lu = 1;
+  st = kps_search_first(fgsm_path, &c, &o, &set, &r);
   if (!kps_status_is_ok(st)) goto done;
-  /* Report the input just past the crossing, where the decision has flipped. */
-  double fs;
-  st = fgsm_f(cx, res->eps_star, &fs);
-  if ((fs > 0) == d0) {
-    res->eps_star = nextafter(res->eps_star, INFINITY) + EPS_XTOL * res->eps_star;
-    st = fgsm_f(cx, res->eps_star, &fs);
+  if (r.found == 1) {
+    /* hi is the first sample past the crossing: its decision has flipped. */
+    res->eps_star = fgsm_eps(&c, r.hi);
+    res->O_new = r.f_hi + O_th;
+    res->decision = r.f_hi > 0;
+  } else if (r.found == 0) {
+    res->eps_star = INFINITY;
+    res->O_new = r.f_lo + O_th;
+    res->decision = r.f_lo > 0;
   }
-  res->O_new = fs + O_th;
-  res->decision = fs > 0;
 done:
-  restore(pr, cx->tau0, cx->L0);
+  pr->pool = pool;
+  pr->reuse_lu = reuse;
+  restore(pr, c.tau0, c.L0);
   return st;
 }
 
 int kps_attack_pgd(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
-                   const uint8_t *movable, kps_pgd_result *res) {
+                   const uint8_t *movable, const double *known_O, const double *known_g,
+                   kps_pgd_result *res) {
   double tau0[KPS_MAX_BINS], L0[KPS_MAX_BINS], g[2 * KPS_MAX_BINS], O;
+  /* The inputs and outputs of the last PGD_HISTORY steps, step k in slot k % PGD_HISTORY. */
+  double hist_tau[PGD_HISTORY][KPS_MAX_BINS], hist_O[PGD_HISTORY];
   const int K = pr->K, s = a->direction;
+  kps_warm_pool *pool = pr->pool;
   memset(res, 0, sizeof *res);
   res->O_final = NAN;
   memcpy(tau0, pr->tau, sizeof(double) * (size_t)K);
   memcpy(L0, pr->L, sizeof(double) * (size_t)K);
-  int st = kps_probe_eval(pr, &O, g);
-  if (!kps_status_is_ok(st)) goto done;
+  pr->pool = NULL; /* the walk warm-starts from its previous step */
+  int st = KPS_ST_OK;
+  if (known_O && known_g) {
+    O = *known_O;
+    memcpy(g, known_g, sizeof(double) * 2 * (size_t)K);
+  } else {
+    st = kps_probe_eval(pr, &O, g);
+    if (!kps_status_is_ok(st)) goto done;
+  }
   const int d0 = O > O_th;
   res->applicable = applies(s, d0);
   if (!res->applicable) goto done;
+  memcpy(hist_tau[0], pr->tau, sizeof(double) * (size_t)K);
+  hist_O[0] = O;
   for (int step = 1; step <= a->pgd_steps; ++step) {
     for (int j = 0; j < K; ++j) {
       if (!movable[j]) continue;
@@ -186,12 +253,26 @@ int kps_attack_pgd(kps_probe *pr, const kps_attack_config *a, double tau_c, doub
       t = fmin(fmax(t, tau0[j] - a->pgd_eps), tau0[j] + a->pgd_eps);
       pr->tau[j] = fmin(fmax(t, fmin(a->tau_min, tau0[j])), fmax(tau_c, tau0[j]));
     }
+    /* Back at the input of step k: the walk repeats steps k.. step-1 for ever,
+     * none of which flipped; step pgd_steps lands on one of them. */
+    for (int k = step - 1; k >= 0 && k >= step - PGD_HISTORY; --k) {
+      if (memcmp(hist_tau[k % PGD_HISTORY], pr->tau, sizeof(double) * (size_t)K) != 0) continue;
+      const int period = step - k;
+      res->steps = a->pgd_steps;
+      res->flipped = 0;
+      O = hist_O[(k + (a->pgd_steps - step) % period) % PGD_HISTORY];
+      goto finish;
+    }
     st = eval_step(pr, O_th, d0, step, &O, g, &res->steps, &res->flipped);
     if (!kps_status_is_ok(st)) goto done;
     if (res->flipped) break;
+    memcpy(hist_tau[step % PGD_HISTORY], pr->tau, sizeof(double) * (size_t)K);
+    hist_O[step % PGD_HISTORY] = O;
   }
+finish:
   res->O_final = O;
 done:
+  pr->pool = pool;
   restore(pr, tau0, L0);
   return st;
 }

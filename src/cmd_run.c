@@ -78,11 +78,12 @@ int kps_cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *sto
     rc = kps_sweep_run(&cfg, &opt, comm, &sum);
     if ((rc == KPS_OK || rc == KPS_ERR_INTERRUPTED) && kps_is_root(comm)) {
       printf("%s %s: %llu/%llu lines (%llu resumed), %llu failed points, %.3f s wall, "
-             "%.1f%% in HDF5\n",
+             "%.1f%% in HDF5, %.1f evaluations per point\n",
              rc == KPS_OK ? "wrote" : "interrupted; saved", opt.output,
              (unsigned long long)sum.lines_done, (unsigned long long)sum.lines_total,
              (unsigned long long)sum.lines_resumed, (unsigned long long)sum.points_failed,
-             sum.wall_seconds, sum.wall_seconds > 0 ? 100.0 * sum.hdf5_seconds / sum.wall_seconds : 0.0);
+             sum.wall_seconds, sum.wall_seconds > 0 ? 100.0 * sum.hdf5_seconds / sum.wall_seconds : 0.0,
+             sum.points_solved > 0 ? (double)sum.solves / (double)sum.points_solved : 0.0);
       if (rc == KPS_ERR_INTERRUPTED)
         printf("continue with: kpsweep run %s -o %s --resume\n", config, opt.output);
     }

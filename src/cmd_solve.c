@@ -423,7 +423,7 @@ static void run_attacks(const solve_opts *o, kps_solver *s, double O_th, double 
     if (!(o->attacks & (space ? ATK_FGSM_TAU : ATK_FGSM_L))) continue;
     kps_fgsm_result r;
     kps_probe_reset(&pr, o->K, o->tau, o->L);
-    int st = kps_attack_fgsm(&pr, &a, o->tau_c, O_th, mov, space, &r);
+    int st = kps_attack_fgsm(&pr, &a, o->tau_c, O_th, mov, space, NULL, &r);
     const char *name = space ? "fgsm_tau" : "fgsm_L";
     if (o->json) {
       printf("%s\n    \"%s\": {\"status\": \"%s\", \"applicable\": %s, \"eps_star\": ", first ? "" : ",",
@@ -443,7 +443,7 @@ static void run_attacks(const solve_opts *o, kps_solver *s, double O_th, double 
   if (o->attacks & ATK_PGD) {
     kps_pgd_result r;
     kps_probe_reset(&pr, o->K, o->tau, o->L);
-    int st = kps_attack_pgd(&pr, &a, o->tau_c, O_th, mov, &r);
+    int st = kps_attack_pgd(&pr, &a, o->tau_c, O_th, mov, NULL, NULL, &r);
     if (o->json) {
       printf("%s\n    \"pgd\": {\"status\": \"%s\", \"applicable\": %s, \"flipped\": %s, \"steps\": %d, "
              "\"output\": ", first ? "" : ",", kps_status_name(st), r.applicable ? "true" : "false",

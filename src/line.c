@@ -1,6 +1,9 @@
 /*
  * Computes one line (task) of the sweep: threshold, agonist alone, then every
- * tau2 point with its output, fold change, decision and exact gradients.
+ * tau2 point with its output, fold change, decision and exact gradients; then
+ * the line statistics and, point by point in axis order, the dose boundaries
+ * and attacks, which start from what the line already knows (its steady
+ * states, its output and gradient along tau2, the previous point's results).
  */
 #include "kpsweep/line.h"
 
@@ -9,18 +12,47 @@
 #include <string.h>
 
 #include "kpsweep/attack.h"
+#include "kpsweep/search.h"
 #include "kpsweep/solver.h"
 #include "kpsweep/stats.h"
 #include "kpsweep/status.h"
 #include "kpsweep/threshold.h"
+
+/*
+ * Constants
+ *   LINE_STATES_MAX  state values kept of one line for the second pass (the
+ *                    steady state of every point); a longer line solves its
+ *                    points again in that pass instead
+ *   TAU_EXTRA        samples and states the searches along the tau2 curve
+ *                    may add to the line's own
+ *   TAU_LEG_EVALS    evaluations of one search between two crossings of it
+ *   TAU_XTOL         relative width of its crossings (as FGSM's)
+ */
+#define LINE_STATES_MAX (1L << 24)
+#define TAU_EXTRA 4096
+#define TAU_LEG_EVALS 1024
+#define TAU_XTOL 1e-12
 
 struct kps_line_worker {
   const kps_config *cfg;
   kps_solver *solver;
   double *y;          /* state of the current point (warm-start source) */
   double *y_probe;    /* state of the statistics and attack probes */
+  double *y_d0;       /* the L2* path's dose 0 (agonist, L2 = 0): same for the whole line */
+  double *y_aa;       /* the L1* path's dose 0 (antagonist alone) at the previous point */
+  double *y_pt;       /* a point's state in the second pass when the line keeps none */
   int y_cap;
   kps_probe probe;
+  kps_warm_pool line_pool; /* the line's steady states by tau2, then its searches' */
+  kps_warm_pool dose_pool; /* one dose search's states by its dose coordinate */
+  kps_sample dose_buf[KPS_DOSE_SAMPLES];
+  kps_sample *tau_buf; /* samples of the tau2 curve */
+  int tau_cap;
+  /* Crossings of the tau2 curve (brackets [cross[2i], cross[2i+1]]), all
+   * that lie below tau_known; tau_scanned: computed for this line. */
+  double *cross;
+  int n_cross, cross_cap, tau_scanned;
+  double tau_known;
   /* The descent's start depends on the config only: drawn once. The
    * published method moves individuals (lig0, copied into lig), the
    * normalized one the bins (hist_*). K_desc: the most ligand types the
@@ -64,26 +96,56 @@ cleanup:
 
 void kps_line_worker_destroy(kps_line_worker **wp) {
   if (!wp || !*wp) return;
-  kps_solver_destroy(&(*wp)->solver);
-  free((*wp)->y);
-  free((*wp)->y_probe);
-  free((*wp)->lig0);
-  free((*wp)->lig);
-  free(*wp);
+  kps_line_worker *w = *wp;
+  kps_solver_destroy(&w->solver);
+  free(w->y);
+  free(w->y_probe);
+  free(w->y_d0);
+  free(w->y_aa);
+  free(w->y_pt);
+  kps_warm_pool_free(&w->line_pool);
+  kps_warm_pool_free(&w->dose_pool);
+  free(w->tau_buf);
+  free(w->cross);
+  free(w->lig0);
+  free(w->lig);
+  free(w);
   *wp = NULL;
 }
 
-static kps_err ensure_state(kps_line_worker *w, int n) {
-  if (n <= w->y_cap) return KPS_OK;
-  const size_t bytes = sizeof(double) * (size_t)(n > 0 ? n : 1);
-  double *y = realloc(w->y, bytes);
-  if (!y) return KPS_ERR_NOMEM;
-  w->y = y;
-  double *yp = realloc(w->y_probe, bytes);
-  if (!yp) return KPS_ERR_NOMEM;
-  w->y_probe = yp;
-  w->y_cap = n;
+static kps_err grow(double **p, size_t n) {
+  double *q = realloc(*p, sizeof(double) * (n > 0 ? n : 1));
+  if (!q) return KPS_ERR_NOMEM;
+  *p = q;
   return KPS_OK;
+}
+
+static kps_err ensure_state(kps_line_worker *w, int n) {
+  kps_err rc = KPS_OK;
+  if (n <= w->y_cap) return KPS_OK;
+  KPS_CHECK(grow(&w->y, (size_t)n));
+  KPS_CHECK(grow(&w->y_probe, (size_t)n));
+  KPS_CHECK(grow(&w->y_d0, (size_t)n));
+  KPS_CHECK(grow(&w->y_aa, (size_t)n));
+  KPS_CHECK(grow(&w->y_pt, (size_t)n));
+  w->y_cap = n;
+cleanup:
+  return rc;
+}
+
+/* Room for the tau2 curve's samples and crossings of a line of n_tau points. */
+static kps_err ensure_tau(kps_line_worker *w, size_t n_tau) {
+  kps_err rc = KPS_OK;
+  const int need = (int)n_tau + TAU_EXTRA;
+  if (need > w->tau_cap) {
+    kps_sample *t = realloc(w->tau_buf, sizeof *t * (size_t)need);
+    KPS_CHECK_ALLOC(t);
+    w->tau_buf = t;
+    KPS_CHECK(grow(&w->cross, 2 * (size_t)need));
+    w->tau_cap = w->cross_cap = need;
+  }
+cleanup:
+  return rc;
 }
 
 /* Marks every point of a row as not computable with the given status. */
@@ -136,21 +198,163 @@ static void line_statistics(kps_line_worker *w, kps_batch *b, size_t row, double
   *kps_batch_f64(b, F_FC_MIN, row) = ls.FC_min;
 }
 
-/* Puts the probe at a point, warm from the line's state there (a copy). */
-static void probe_at_point(kps_line_worker *w, const double *tau, const double *L, int n,
-                           int warm) {
-  kps_probe_reset(&w->probe, 2, tau, L);
-  if (warm) memcpy(w->y_probe, w->y, sizeof(double) * (size_t)n);
-  w->probe.warm = warm;
+/* The tau2 curve of the line: f = O - O_th and dO/dtau2 at the antagonist's tau2 = x. */
+typedef struct tau_ctx {
+  kps_probe *pr;
+  double O_th;
+} tau_ctx;
+
+static int tau_path(void *ctx, double x, kps_sample *out) {
+  tau_ctx *c = ctx;
+  double O, g[4];
+  c->pr->tau[1] = x;
+  c->pr->key = x;
+  const int st = kps_probe_eval(c->pr, &O, g);
+  out->f = O - c->O_th;
+  out->df = g[1];
+  return st;
 }
 
 /*
- * Point j's dose boundaries L2*, L1* and FGSM/PGD attacks. Each starts warm
- * from the point's steady state y (copied, so the line's continuation is
- * untouched).
+ * Every crossing of the threshold along the line's tau2 curve on
+ * [min(tau_min, axis), tau_c]: the region FGSM in binding times and PGD
+ * explore when only the antagonist moves, the same curve for every point
+ * of the line. Searched once, at the FGSM resolution (gaps of at most
+ * fgsm_eps_tau_max / KPS_FGSM_TAU_GAPS), from the line's own points as
+ * seeds; a failed search leaves what lies beyond it unknown (tau_known).
+ */
+static void scan_tau_curve(kps_line_worker *w, kps_batch *b, size_t row, const double *tau,
+                           const double *L, double O_th) {
+  const kps_config *cfg = w->cfg;
+  const kps_attack_config *a = &cfg->attack;
+  const size_t n = cfg->tau2.n;
+  const double *t2 = cfg->tau2.values, *O = kps_batch_f64(b, F_O, row);
+  const double *g = kps_batch_f64(b, F_DO_DTAU2, row);
+  const int8_t *st = kps_batch_i8(b, F_STATUS, row);
+  double lo = a->tau_min;
+  for (size_t j = 0; j < n; ++j) lo = fmin(lo, t2[j]);
+  const double hi = cfg->tau_c;
+  w->tau_scanned = 1;
+  w->n_cross = 0;
+  w->tau_known = lo;
+  if (!(hi > lo)) {
+    w->tau_known = hi;
+    return;
+  }
+  kps_samples set = {w->tau_buf, 0, w->tau_cap};
+  for (size_t j = 0; j < n; ++j)
+    if (kps_status_is_ok(st[j]) && t2[j] >= lo && t2[j] <= hi)
+      kps_samples_insert(&set, (kps_sample){t2[j], O[j] - O_th, g[j]});
+  kps_probe *pr = &w->probe;
+  kps_probe_reset(pr, 2, tau, L);
+  pr->pool = &w->line_pool;
+  pr->reuse_lu = 1;
+  tau_ctx c = {pr, O_th};
+  const double h = a->fgsm_eps_tau_max / KPS_FGSM_TAU_GAPS;
+  for (double from = lo; w->n_cross < w->cross_cap;) {
+    const kps_search_opts o = {.a = from, .b = hi, .h = h, .tol_abs = TAU_XTOL * h,
+                               .tol_rel = TAU_XTOL, .hint = NAN, .max_evals = TAU_LEG_EVALS};
+    kps_search_result r;
+    if (!kps_status_is_ok(kps_search_first(tau_path, &c, &o, &set, &r)) || r.found < 0) break;
+    if (r.found == 0) {
+      w->tau_known = hi;
+      break;
+    }
+    w->cross[2 * w->n_cross] = r.lo, w->cross[2 * w->n_cross + 1] = r.hi;
+    ++w->n_cross;
+    w->tau_known = from = r.hi;
+  }
+  pr->pool = NULL;
+  pr->reuse_lu = 0;
+}
+
+/*
+ * FGSM in binding times along the tau2 curve from grid point t0 in
+ * direction dir (only the antagonist moves): the distance to the first
+ * crossing past which the decision has flipped, +inf when there is none
+ * within eps_max (or before tau_c / the lower end), NaN when that stretch
+ * of the curve is unknown.
+ */
+static double tau_curve_eps(const kps_line_worker *w, double t0, int dir, double eps_max) {
+  if (dir == 0) return INFINITY;
+  if (t0 > w->tau_known) return NAN;
+  if (dir > 0) {
+    for (int i = 0; i < w->n_cross; ++i)
+      if (w->cross[2 * i] >= t0) {
+        const double e = w->cross[2 * i + 1] - t0;
+        return e <= eps_max ? e : INFINITY;
+      }
+    return fmin(t0 + eps_max, w->cfg->tau_c) <= w->tau_known ? INFINITY : NAN;
+  }
+  for (int i = w->n_cross - 1; i >= 0; --i)
+    if (w->cross[2 * i + 1] <= t0) {
+      const double e = t0 - w->cross[2 * i];
+      return e <= eps_max ? e : INFINITY;
+    }
+  return INFINITY;
+}
+
+/* Whether the tau2 curve is known to keep its decision within pgd_eps of t0
+ * (then no PGD step, all inside that ball, can flip it). */
+static int tau_curve_calm(const kps_line_worker *w, double t0, double radius) {
+  const double lo = t0 - radius, hi = fmin(t0 + radius, w->cfg->tau_c);
+  if (hi > w->tau_known) return 0;
+  for (int i = 0; i < w->n_cross; ++i)
+    if (w->cross[2 * i + 1] > lo && w->cross[2 * i] < hi) return 0;
+  return 1;
+}
+
+/* Puts the probe at a point with a copy of its steady state y (NULL: cold). */
+static void probe_at_point(kps_line_worker *w, const double *tau, const double *L, int n,
+                           const double *y) {
+  kps_probe_reset(&w->probe, 2, tau, L);
+  w->probe.pool = NULL;
+  w->probe.reuse_lu = 0;
+  if (y) memcpy(w->y_probe, y, sizeof(double) * (size_t)n);
+  w->probe.warm = y != NULL;
+}
+
+/* What the second pass carries from one point of the line to the next. */
+typedef struct extras_state {
+  int have_d0, have_aa; /* y_d0 / y_aa hold a steady state */
+  double L2s, L1s;      /* the previous point's boundaries (hints) */
+} extras_state;
+
+/*
+ * One dose search of a point: warm starts from the point's own state (at its
+ * dose) and from the path's dose-0 state y0 of the previous point (when
+ * *have0), which the search's own dose-0 solve then replaces.
+ */
+static void dose_search(kps_line_worker *w, int which, int target, double O_th, const double *tau,
+                        const double *L, int n, const double *y_pt, double *y0, int *have0,
+                        const kps_dose_known *known, kps_samples *set, double *dose) {
+  kps_probe *pr = &w->probe;
+  probe_at_point(w, tau, L, n, y_pt);
+  if (n > 0) {
+    /* Reserved by kps_line_compute: emptying it cannot fail. */
+    if (kps_warm_pool_reset(&w->dose_pool, KPS_DOSE_SAMPLES + 2, n) != KPS_OK) return;
+    kps_warm_pool_put(&w->dose_pool, log1p(L[which] / kps_dose_scale(L, 2)), y_pt);
+    if (*have0) kps_warm_pool_put(&w->dose_pool, 0.0, y0);
+    pr->pool = &w->dose_pool;
+  }
+  kps_dose_boundary(pr, which, O_th, target, known, set, dose);
+  const double *y_new = n > 0 ? kps_warm_pool_latest(&w->dose_pool, 0.0) : NULL;
+  if (y_new && y_new != y0) {
+    memcpy(y0, y_new, sizeof(double) * (size_t)n);
+    *have0 = 1;
+  }
+  pr->pool = NULL;
+}
+
+/*
+ * Point j's dose boundaries L2*, L1* and its FGSM/PGD attacks, from its
+ * steady state y (copied: the line's states are untouched), its output and
+ * gradients, the previous point's boundaries (as hints) and dose-0 states,
+ * and the line's tau2 curve.
  */
 static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j, double tau1,
-                         double L1, double L2, double O_th, int n) {
+                         double L1, double L2, double O_th, int n, const double *y,
+                         extras_state *es) {
   const kps_config *cfg = w->cfg;
   const kps_attack_config *a = &cfg->attack;
   double *L2s = kps_batch_f64(b, F_L2_STAR, row), *L1s = kps_batch_f64(b, F_L1_STAR, row);
@@ -159,35 +363,70 @@ static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j,
   int32_t *ps = kps_batch_i32(b, F_PGD_STEPS, row);
   L2s[j] = L1s[j] = fL[j] = ft[j] = NAN;
   pf[j] = -1, ps[j] = -1;
-  if (!kps_status_is_ok(kps_batch_i8(b, F_STATUS, row)[j]) || isnan(O_th)) return;
+  if (!kps_status_is_ok(kps_batch_i8(b, F_STATUS, row)[j]) || isnan(O_th)) {
+    es->L2s = es->L1s = NAN;
+    return;
+  }
   const double tau[2] = {tau1, cfg->tau2.values[j]}, L[2] = {L1, L2};
+  const double O = kps_batch_f64(b, F_O, row)[j];
+  const double g[4] = {kps_batch_f64(b, F_DO_DTAU1, row)[j], kps_batch_f64(b, F_DO_DTAU2, row)[j],
+                       kps_batch_f64(b, F_DO_DL1, row)[j], kps_batch_f64(b, F_DO_DL2, row)[j]};
+  const double *y_pt = n > 0 ? y : NULL;
   kps_probe *pr = &w->probe;
-  const int warm = !cfg->model->closed_form;
+  kps_samples dose = {w->dose_buf, 0, KPS_DOSE_SAMPLES};
   if (cfg->stats.boundary) {
-    probe_at_point(w, tau, L, n, warm);
-    kps_dose_boundary(pr, 1, O_th, 0, &L2s[j]);
-    probe_at_point(w, tau, L, n, warm);
-    kps_dose_boundary(pr, 0, O_th, 1, &L1s[j]);
+    const kps_dose_known k2 = {O, g[3], es->L2s}, k1 = {O, g[2], es->L1s};
+    dose_search(w, 0, 1, O_th, tau, L, n, y_pt, w->y_aa, &es->have_aa, &k1, &dose, &L1s[j]);
+    /* Last, so that its samples (and states) serve FGSM in counts below. */
+    dose_search(w, 1, 0, O_th, tau, L, n, y_pt, w->y_d0, &es->have_d0, &k2, &dose, &L2s[j]);
+    es->L2s = L2s[j], es->L1s = L1s[j];
   }
   if (!a->enabled) return;
   uint8_t mov[2];
   kps_attack_movable(a, cfg->tau_c, 2, tau, mov);
-  kps_fgsm_result fr;
+  const int d0 = O > O_th, applicable = (a->direction == KPS_DIR_OFF) == d0;
   if (a->fgsm_L) {
-    probe_at_point(w, tau, L, n, warm);
-    if (kps_status_is_ok(kps_attack_fgsm(pr, a, cfg->tau_c, O_th, mov, 0, &fr)) && fr.applicable)
+    kps_fgsm_known k = {O, g, NULL, 1, kps_dose_scale(L, 2)};
+    if (cfg->stats.boundary && n > 0) {
+      /* The dose search's samples and states, on the same ray when L2 alone moves. */
+      k.dose = &dose;
+      probe_at_point(w, tau, L, n, y_pt);
+      pr->pool = &w->dose_pool;
+    } else {
+      probe_at_point(w, tau, L, n, y_pt);
+    }
+    kps_fgsm_result fr;
+    if (kps_status_is_ok(kps_attack_fgsm(pr, a, cfg->tau_c, O_th, mov, 0, &k, &fr)) && fr.applicable)
       fL[j] = fr.eps_star;
+    pr->pool = NULL;
   }
-  if (a->fgsm_tau) {
-    probe_at_point(w, tau, L, n, warm);
-    if (kps_status_is_ok(kps_attack_fgsm(pr, a, cfg->tau_c, O_th, mov, 1, &fr)) && fr.applicable)
-      ft[j] = fr.eps_star;
+  /* Only the antagonist can move: both tau attacks stay on the line's tau2 curve. */
+  const int on_curve = !mov[0];
+  if (a->fgsm_tau && applicable) {
+    if (on_curve) {
+      if (mov[1] && !w->tau_scanned) scan_tau_curve(w, b, row, tau, L, O_th);
+      ft[j] = mov[1] ? tau_curve_eps(w, tau[1], a->direction * ((g[1] > 0) - (g[1] < 0)),
+                                      a->fgsm_eps_tau_max)
+                     : INFINITY;
+    } else {
+      const kps_fgsm_known k = {O, g, NULL, -1, 1.0};
+      kps_fgsm_result fr;
+      probe_at_point(w, tau, L, n, y_pt);
+      if (kps_status_is_ok(kps_attack_fgsm(pr, a, cfg->tau_c, O_th, mov, 1, &k, &fr)))
+        ft[j] = fr.eps_star;
+    }
   }
-  kps_pgd_result pgd;
-  if (a->pgd) {
-    probe_at_point(w, tau, L, n, warm);
-    if (kps_status_is_ok(kps_attack_pgd(pr, a, cfg->tau_c, O_th, mov, &pgd)) && pgd.applicable)
-      pf[j] = (int8_t)pgd.flipped, ps[j] = pgd.steps;
+  if (a->pgd && applicable) {
+    if (on_curve && mov[1] && !w->tau_scanned) scan_tau_curve(w, b, row, tau, L, O_th);
+    if (on_curve && mov[1] && tau_curve_calm(w, tau[1], a->pgd_eps)) {
+      pf[j] = 0, ps[j] = a->pgd_steps;
+    } else {
+      kps_pgd_result pgd;
+      probe_at_point(w, tau, L, n, y_pt);
+      if (kps_status_is_ok(kps_attack_pgd(pr, a, cfg->tau_c, O_th, mov, &O, g, &pgd)) &&
+          pgd.applicable)
+        pf[j] = (int8_t)pgd.flipped, ps[j] = pgd.steps;
+    }
   }
 }
 
@@ -275,10 +514,27 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
   int32_t *steps = kps_batch_i32(b, F_CV_STEPS, row), *nit = kps_batch_i32(b, F_NEWTON, row);
   double *adj = kps_batch_f64(b, F_ADJ_CHECK, row);
 
+  int32_t *n_solves = kps_batch_i32(b, F_N_SOLVES, row);
+  const size_t n_tau = cfg->tau2.n;
+  for (size_t j = 0; j < n_tau; ++j) n_solves[j] = 0;
+  if (n_tau > 0) n_solves[0] = 1; /* the agonist alone */
+
+  /* The second pass needs every point's steady state: kept in the line's
+   * pool (keyed by tau2, where the searches along tau2 add theirs) unless
+   * the line is too long for that. */
+  const int extras = cfg->stats.boundary || cfg->attack.enabled;
+  const int keep = extras && n_state > 0 && (double)n_tau * n_state <= (double)LINE_STATES_MAX;
+  if (extras) {
+    KPS_CHECK(kps_warm_pool_reset(&w->line_pool, (keep ? (int)n_tau : 0) + TAU_EXTRA, n_state));
+    KPS_CHECK(kps_warm_pool_reset(&w->dose_pool, KPS_DOSE_SAMPLES + 2, n_state));
+    KPS_CHECK(ensure_tau(w, n_tau));
+  }
+  w->tau_scanned = 0;
+
   double tau[2] = {tau_ag, 0.0}, L[2] = {L_ag, L2}, gt[2], gL[2];
   const kps_inputs in = {.p = p, .K = 2, .tau = tau, .L = L};
   int have_prev = 0;
-  for (size_t j = 0; j < cfg->tau2.n; ++j) {
+  for (size_t j = 0; j < n_tau; ++j) {
     tau[1] = cfg->tau2.values[j];
     kps_eval e = {.dO_dtau = gt, .dO_dL = gL};
     int s = kps_evaluate(w->solver, m, &in, w->y, have_prev && cfg->solver.warm_start, &e);
@@ -292,9 +548,34 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     steps[j] = (int32_t)e.stats.cv_steps;
     nit[j] = (int32_t)e.stats.newton_iters;
     adj[j] = e.adjoint_check;
-    point_extras(w, b, row, j, tau_ag, L_ag, L2, O_th, n_state);
+    ++n_solves[j];
+    if (keep && have_prev) kps_warm_pool_put(&w->line_pool, tau[1], w->y);
   }
+  w->probe.evals = 0;
   line_statistics(w, b, row, tau_ag, L_ag, L2, O_ag);
+  if (n_tau > 0) n_solves[0] += (int32_t)w->probe.evals;
+  if (extras) {
+    /* In axis order: each point may start from the previous point's results. */
+    extras_state es = {0, 0, NAN, NAN};
+    have_prev = 0;
+    size_t kept = 0; /* the line pool holds the converged points' states in order */
+    for (size_t j = 0; j < n_tau; ++j) {
+      tau[1] = cfg->tau2.values[j];
+      w->probe.evals = 0;
+      const double *y = NULL;
+      if (keep && kps_status_is_ok(st[j])) y = w->line_pool.y + kept++ * (size_t)n_state;
+      if (!keep && n_state > 0 && kps_status_is_ok(st[j])) {
+        /* Not kept: solved again, continuing along the line as in the first pass. */
+        kps_eval e = {0};
+        const int s = kps_evaluate(w->solver, m, &in, w->y_pt, have_prev, &e);
+        have_prev = kps_status_is_ok(s);
+        y = have_prev ? w->y_pt : NULL;
+        ++n_solves[j];
+      }
+      point_extras(w, b, row, j, tau_ag, L_ag, L2, O_th, n_state, y, &es);
+      n_solves[j] += (int32_t)w->probe.evals;
+    }
+  }
   line_descent(w, b, row, point, O_th);
 cleanup:
   return rc;

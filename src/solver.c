@@ -355,13 +355,16 @@ cleanup:
  * factors: (R J C)^T mu = C dO/dy, lambda = R mu. Refined with residuals in
  * long double while that pays; *check receives the final componentwise
  * backward error. Returns KPS_ST_GRAD_INACCURATE when it stays above
- * ADJOINT_TOL, KPS_ST_SINGULAR when J cannot be factorised.
+ * ADJOINT_TOL, KPS_ST_SINGULAR when J cannot be factorised. reuse_lu: the
+ * factors (and J, for the residuals) already in s are those of the last
+ * Newton iteration and are used as they are.
  */
 static int adjoint(kps_solver *s, const kps_model *m, const kps_inputs *in,
-                   const double *y, int n, double *O, double *check) {
+                   const double *y, int n, int reuse_lu, double *O, double *check) {
   *check = NAN;
   *O = m->output(in, y, s->dy);
-  if (factor_scaled(s, m, in, y, n, zero_floor(in, y, n)) != KPS_ST_OK) return KPS_ST_SINGULAR;
+  if (!reuse_lu && factor_scaled(s, m, in, y, n, zero_floor(in, y, n)) != KPS_ST_OK)
+    return KPS_ST_SINGULAR;
   double *b = s->dy, *lam = s->lam, *r = s->r;
   for (int i = 0; i < n; ++i) lam[i] = s->cs[i] * b[i];
   kps_lu_solve_transposed(s->As, n, s->piv, lam);
@@ -401,7 +404,7 @@ int kps_solver_gradients(kps_solver *s, const kps_model *m,
   const int n = m->n_state(in->p, in->K);
   if (ensure_workspace(s, n) != KPS_OK) return KPS_ST_SOLVER_ERROR;
   double O, check;
-  int status = adjoint(s, m, in, y, n, &O, &check);
+  int status = adjoint(s, m, in, y, n, 0, &O, &check);
   if (status == KPS_ST_SINGULAR) return status;
   for (int k = 0; k < n_which; ++k) {
     g[k] = adjoint_dot(s, m, in, y, n, which[k]);
@@ -468,7 +471,9 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
     ev->O = m->output(in, y, NULL);
     return finite_status(m, in, y, n, ev);
   }
-  int st = adjoint(s, m, in, y, n, &ev->O, &ev->adjoint_check);
+  /* The last Newton iteration left the factors of J at its starting state
+   * in s->J, s->As (every successful solve ends with a Newton polish). */
+  int st = adjoint(s, m, in, y, n, ev->reuse_lu, &ev->O, &ev->adjoint_check);
   if (st == KPS_ST_SINGULAR) {
     ev->status = st;
     return st;

@@ -12,18 +12,29 @@
 /*
  * Constants
  *   EDGE_STEP    relative step of the log-slope at the lower edge
- *   ROOT_XTOL    relative width at which tau* and doses are accepted
+ *   ROOT_XTOL    relative width at which tau* is accepted
  *   GOLDEN_XTOL  relative width of the inflection search
- *   DOSE_MAX     largest dose tried before a boundary is declared absent
- *   DOSE_FACTOR  growth of the bracketing scan of a dose boundary
- *   DOSE_MIN     below DOSE_MIN times the current dose the scan tries 0
+ *   DOSE_MAX     end of the dose path: no boundary up to it reads +inf
+ *   DOSE_REL     scale of the dose coordinate, relative to the total count
+ *   DOSE_GAPS    the dose path [0, DOSE_MAX] is covered with gaps of at most
+ *                1/DOSE_GAPS of its length in that coordinate (the guarantee)
+ *   DOSE_XTOL    relative width of the final bracket in that coordinate
+ *   DOSE_XABS    its absolute width near dose 0 (a boundary exactly at 0
+ *                ends there; tiny boundaries of ideal keep their digits)
+ *   DOSE_NEAR0   where a closed form undefined at dose 0 starts its path
+ *   DOSE_EVALS   evaluations one dose search may make (its samples fit the
+ *                caller's KPS_DOSE_SAMPLES)
  */
 #define EDGE_STEP 1e-4
 #define ROOT_XTOL 1e-13
 #define GOLDEN_XTOL 1e-9
 #define DOSE_MAX 1e15
-#define DOSE_FACTOR 4.0
-#define DOSE_MIN 1e-12
+#define DOSE_REL 1e-3
+#define DOSE_GAPS 16
+#define DOSE_XTOL 1e-13
+#define DOSE_XABS 1e-30
+#define DOSE_NEAR0 1e-9
+#define DOSE_EVALS (KPS_DOSE_SAMPLES - 8)
 
 /* dO/dtau of the probe's second ligand at tau2 = x. */
 static int g_at(void *ctx, double x, double *gx) {
@@ -144,67 +155,70 @@ int kps_line_statistics(kps_probe *pr, const double *tau2, size_t n, const doubl
   return KPS_ST_OK;
 }
 
-/* O - O_th and its derivative in the dose of ligand `which`. */
+double kps_dose_scale(const double *L, int K) {
+  double total = 0.0;
+  for (int i = 0; i < K; ++i) total += L[i];
+  return total > 0.0 ? DOSE_REL * total : 1.0;
+}
+
+/* The dose path of ligand `which`: x = log(1 + L / L_s), f = O - O_th. */
 typedef struct dose_ctx {
   kps_probe *pr;
   int which;
-  double O_th;
+  double O_th, Ls;
 } dose_ctx;
 
-static int dose_fd(void *ctx, double x, double *f, double *df) {
+static int dose_path(void *ctx, double x, kps_sample *out) {
   dose_ctx *c = ctx;
+  kps_probe *pr = c->pr;
   double O, g[2 * KPS_MAX_BINS];
-  c->pr->L[c->which] = x;
-  int st = kps_probe_eval(c->pr, &O, g);
-  *f = O - c->O_th;
-  if (df) *df = g[c->pr->K + c->which];
+  const double L = x > 0.0 ? c->Ls * expm1(x) : 0.0;
+  pr->L[c->which] = L;
+  pr->key = x;
+  const int st = kps_probe_eval(pr, &O, g);
+  out->f = O - c->O_th;
+  out->df = g[pr->K + c->which] * (c->Ls + L);
   return st;
 }
 
-int kps_dose_boundary(kps_probe *pr, int which, double O_th, int target, double *dose) {
-  dose_ctx c = {pr, which, O_th};
+int kps_dose_boundary(kps_probe *pr, int which, double O_th, int target,
+                      const kps_dose_known *known, kps_samples *set, double *dose) {
   const double L0 = pr->L[which];
+  const int reuse = pr->reuse_lu;
+  dose_ctx c = {pr, which, O_th, kps_dose_scale(pr->L, pr->K)};
   *dose = NAN;
-  double f0, fx, lo, flo, hi, fhi;
-  /* Start at the current dose, warm when the probe holds its state. */
-  int st = dose_fd(&c, L0, &f0, NULL);
-  if (!kps_status_is_ok(st)) goto done;
-  if ((f0 > 0) == (target == 1)) {
-    /* The target decision already holds: the crossing lies below L0. */
-    hi = L0, fhi = f0;
-    double x = L0;
-    for (;;) {
-      x = x > 0 ? x / DOSE_FACTOR : 0.0;
-      if (x < DOSE_MIN * L0) x = 0.0;
-      st = dose_fd(&c, x, &fx, NULL);
-      if (!kps_status_is_ok(st)) goto done;
-      if ((fx > 0) != (target == 1)) break;
-      hi = x, fhi = fx;
-      if (x == 0.0) {
-        *dose = 0.0;
-        goto done;
-      }
-    }
-    lo = x, flo = fx;
-  } else {
-    lo = L0, flo = f0;
-    double x = L0 > 0 ? L0 : 1.0;
-    for (;;) {
-      x *= DOSE_FACTOR;
-      if (x > DOSE_MAX) {
-        *dose = INFINITY;
-        goto done;
-      }
-      st = dose_fd(&c, x, &fx, NULL);
-      if (!kps_status_is_ok(st)) goto done;
-      if ((fx > 0) == (target == 1)) break;
-      lo = x, flo = fx;
-    }
-    hi = x, fhi = fx;
+  set->n = 0;
+  pr->reuse_lu = 1;
+  /* Dose 0, or just above it where the output is undefined there (ideal
+   * with no ligand at all: 0/0): the limit from above decides. */
+  double a = 0.0;
+  kps_sample s0 = {.x = a};
+  int st = dose_path(&c, a, &s0);
+  if (!kps_status_is_ok(st) && pr->m->closed_form) {
+    s0.x = a = DOSE_NEAR0;
+    st = dose_path(&c, a, &s0);
   }
-  st = kps_bracket_newton(dose_fd, &c, lo, flo, hi, fhi, ROOT_XTOL, dose);
+  if (!kps_status_is_ok(st)) goto done;
+  kps_samples_insert(set, s0);
+  if ((s0.f > 0) == (target == 1)) {
+    *dose = 0.0;
+    goto done;
+  }
+  /* The current dose is a sample the caller usually has already. */
+  if (known && L0 > 0 && isfinite(known->O) && isfinite(known->dO_dL))
+    kps_samples_insert(set, (kps_sample){log1p(L0 / c.Ls), known->O - O_th, known->dO_dL * (c.Ls + L0)});
+  const double x_max = log1p(DOSE_MAX / c.Ls);
+  const double hint = known && known->hint > 0 ? log1p(known->hint / c.Ls) : NAN;
+  const kps_search_opts o = {.a = a, .b = x_max, .h = x_max / DOSE_GAPS, .tol_abs = DOSE_XABS,
+                             .tol_rel = DOSE_XTOL, .hint = hint, .max_evals = DOSE_EVALS};
+  kps_search_result r;
+  st = kps_search_first(dose_path, &c, &o, set, &r);
+  if (!kps_status_is_ok(st)) goto done;
+  if (r.found == 1) *dose = c.Ls * expm1(r.hi);
+  else if (r.found == 0) *dose = INFINITY;
 done:
   pr->L[which] = L0;
   pr->warm = 0;
+  pr->reuse_lu = reuse;
   return st;
 }

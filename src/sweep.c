@@ -72,6 +72,7 @@ typedef struct sweep_ctx {
   kps_err compute_rc;      /* first failure to compute a line on this rank */
   int flush_failed;        /* a flush failed: agreed by every rank */
   double busy_s, flush_s, lines_mine;
+  uint64_t solves[2];      /* /points/n_solves of the lines computed here: sum, points */
 } sweep_ctx;
 
 static void sleep_ns(long ns) {
@@ -87,6 +88,14 @@ static uint64_t count_failed(const kps_batch *b, size_t row) {
   for (size_t j = 0; j < b->n_tau; ++j)
     if (kps_status_is_failure(st[j])) ++n;
   return n;
+}
+
+/* Adds the evaluations a line's points record, and those points, to acc
+ * (-1: none made, invalid parameters). */
+static void count_solves(const kps_batch *b, size_t row, uint64_t acc[2]) {
+  const int32_t *n = kps_batch_i32((kps_batch *)b, F_N_SOLVES, row);
+  for (size_t j = 0; j < b->n_tau; ++j)
+    if (n[j] >= 0) acc[0] += (uint64_t)n[j], ++acc[1];
 }
 
 /*
@@ -106,6 +115,7 @@ static void compute_range(sweep_ctx *c, uint64_t first, uint64_t count, uint64_t
       break;
     }
     *failed += count_failed(c->batch, c->batch->n_lines - 1);
+    count_solves(c->batch, c->batch->n_lines - 1, c->solves);
     ++*done;
   }
   c->busy_s += kps_now() - t0;
@@ -484,6 +494,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   double flush_max = 0.0, busy_total = 0.0;
   KPS_CHECK_MPI(MPI_Allreduce(&c.flush_s, &flush_max, 1, MPI_DOUBLE, MPI_MAX, c.comm));
   KPS_CHECK_MPI(MPI_Allreduce(&c.busy_s, &busy_total, 1, MPI_DOUBLE, MPI_SUM, c.comm));
+  uint64_t solves[2] = {0, 0};
+  KPS_CHECK_MPI(MPI_Allreduce(c.solves, solves, 2, MPI_UINT64_T, MPI_SUM, c.comm));
   uint64_t counts[3] = {ps.lines_done, ps.failed, at_start};
   KPS_CHECK_MPI(MPI_Bcast(counts, 3, MPI_UINT64_T, 0, c.comm));
   double times[2] = {epoch_start, kps_epoch_now()};
@@ -517,6 +529,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   sum->resumed = resumed;
   sum->master_seconds = cpu_seconds() - cpu0;
   sum->messages = messages;
+  sum->solves = solves[0];
+  sum->points_solved = solves[1];
   if (interrupted) rc = KPS_ERR_INTERRUPTED;
 cleanup:
   /* After a broken protocol the ranks are not in step, and closing the

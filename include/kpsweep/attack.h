@@ -12,24 +12,51 @@
 #include "kpsweep/config.h"
 #include "kpsweep/error.h"
 #include "kpsweep/probe.h"
+#include "kpsweep/search.h"
 
 /* Outcome of an FGSM attack. */
 typedef struct kps_fgsm_result {
   int applicable;  /* the starting decision is the one the attack removes */
-  double eps_star; /* smallest eps that flips; +inf when eps_max does not */
-  double O_new;    /* output at eps_star (or at eps_max when none flips) */
+  double eps_star; /* smallest eps that flips; +inf when eps_max does not,
+                      NaN when the search could not be completed */
+  double O_new;    /* output at eps_star (or at the end of the ray when none flips) */
   int decision;    /* decision there */
 } kps_fgsm_result;
 
 /*
+ * The gaps of the FGSM searches (docs/statistics.md): in counts the ray is
+ * searched in z = log(1 + eps / E) (E: the moving ligands' count at the
+ * start plus the scale of kps_dose_scale) with gaps of at most
+ * log(1 + eps_max / E) / KPS_FGSM_COUNT_GAPS; in binding times in eps
+ * itself, with gaps of at most eps_max / KPS_FGSM_TAU_GAPS.
+ */
+#define KPS_FGSM_COUNT_GAPS 16
+#define KPS_FGSM_TAU_GAPS 128
+
+/* What the caller knows before an FGSM attack; any part may be absent. */
+typedef struct kps_fgsm_known {
+  double O0;        /* output at the start, with */
+  const double *g0; /* its gradients dO/dtau (K) then dO/dL (K); NULL: evaluated */
+  /* Samples of a dose search (kps_dose_boundary) of ligand dose_ligand from
+   * the same start, in its coordinate x = log(1 + L / dose_scale); used when
+   * the ray in counts moves that ligand alone, together with the probe's
+   * pool (keyed by x). NULL: none, and the pool is not used. */
+  const kps_samples *dose;
+  int dose_ligand;
+  double dose_scale;
+} kps_fgsm_known;
+
+/*
  * FGSM in count space (space 0: L_j <- max(0, L_j + s eps sign dO/dL_j)) or
  * binding-time space (space 1: tau_j <- clip(tau_j + s eps sign dO/dtau_j,
- * tau_min, tau_c)) on the probe's current input, for eps in [0, eps_max];
- * the smallest flipping eps is found by a scan and bracketed refinement.
- * The probe's inputs are restored. Returns a kps_status.
+ * tau_min, tau_c)) on the probe's current input, for eps in [0, eps_max]:
+ * the smallest flipping eps by the path search of kpsweep/search.h along
+ * the ray, which does not assume the response is monotone in eps. known
+ * may be NULL. The probe's inputs are restored. Returns a kps_status.
  */
 int kps_attack_fgsm(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
-                    const uint8_t *movable, int space, kps_fgsm_result *res);
+                    const uint8_t *movable, int space, const kps_fgsm_known *known,
+                    kps_fgsm_result *res);
 
 /* Outcome of PGD. */
 typedef struct kps_pgd_result {
@@ -39,10 +66,16 @@ typedef struct kps_pgd_result {
 
 /*
  * PGD on binding times with an L-infinity budget: pgd_steps projected sign
- * steps of size pgd_step, stopping at the flip. Inputs restored afterwards.
+ * steps of size pgd_step, stopping at the flip. A step that returns to an
+ * input visited before (a fixed point of the projection, or a cycle about
+ * a zero of the gradient) repeats that stretch of the walk for ever, so the
+ * remaining steps are not evaluated: the result is the one of the
+ * step-by-step walk. known_O / known_g: the start's output and gradients
+ * (NULL: evaluated). Inputs restored afterwards. Returns a kps_status.
  */
 int kps_attack_pgd(kps_probe *pr, const kps_attack_config *a, double tau_c, double O_th,
-                   const uint8_t *movable, kps_pgd_result *res);
+                   const uint8_t *movable, const double *known_O, const double *known_g,
+                   kps_pgd_result *res);
 
 /* Outcome of the iterative descent on a histogram. */
 typedef struct kps_descent_result {

@@ -85,8 +85,8 @@ typedef struct kps_attack_config {
   kps_direction direction;     /* default KPS_DIR_OFF */
   kps_movable movable;         /* default below threshold */
   int fgsm_L, fgsm_tau;        /* per sweep point; default 1 when enabled */
-  double fgsm_eps_L_max;       /* bisection upper bound in L; default 1e7 */
-  double fgsm_eps_tau_max;     /* default tau_c */
+  double fgsm_eps_L_max;       /* end of the FGSM ray in counts; default 1e7 */
+  double fgsm_eps_tau_max;     /* end of the FGSM ray in binding times; default tau_c */
   double tau_min;              /* clip floor for tau attacks; default 1e-3 */
   int descent;                 /* iterative descent on a histogram, per line */
   kps_descent_method descent_method; /* default published */

@@ -54,6 +54,7 @@ typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1, KPS_LINE_BIN = 2 } kps_sco
   X(F_FGSM_TAU, "fgsm_tau_eps", KPS_F64, KPS_POINT, "s", "smallest FGSM eps in binding-time space that flips the decision", NO_FLAGS) \
   X(F_PGD_FLIP, "pgd_flipped", KPS_I8, KPS_POINT, "1", "PGD on binding times flipped the decision (1), did not (0), not applicable (-1)", FLAGS_TRI) \
   X(F_PGD_STEPS, "pgd_steps", KPS_I32, KPS_POINT, "1", "PGD steps to the flip (or all steps)", NO_FLAGS) \
+  X(F_N_SOLVES, "n_solves", KPS_I32, KPS_POINT, "1", "steady-state evaluations spent on the point: its own solve, its dose boundaries and attacks; the line's own (agonist alone, line statistics) count at its first point, the threshold and the descent (once per parameter point) nowhere", NO_FLAGS) \
   X(F_O_TH, "O_th", KPS_F64, KPS_LINE, "molecules", "decision threshold O_th", NO_FLAGS) \
   X(F_O_AG, "O_agonist", KPS_F64, KPS_LINE, "molecules", "output of the agonist alone", NO_FLAGS) \
   X(F_TAU_STAR, "tau_star", KPS_F64, KPS_LINE, "s", "strongest antagonist: interior zero of dO/dtau2 (critical lines only; NaN otherwise)", NO_FLAGS) \

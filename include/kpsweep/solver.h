@@ -45,6 +45,11 @@ typedef struct kps_eval {
   double *dO_dp;       /* n_params entries (NaN for integer ones) or NULL */
   double adjoint_check; /* componentwise backward error of the adjoint solve
                            (NaN: no gradients asked for, or a closed form) */
+  /* Input: take the gradients from the factorisation of the last Newton
+   * iteration (a state within newton_tol of the steady state) instead of
+   * factorising J again at the steady state. About 1e-11 relative off, one
+   * LU cheaper: for search steps, whose answer comes from the output. */
+  int reuse_lu;
   kps_solve_stats stats;
 } kps_eval;
 

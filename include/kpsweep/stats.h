@@ -1,8 +1,8 @@
 /*
  * Critical-point and decision-boundary statistics (science.md section 6).
  * Line statistics use the computed line plus a few extra probe evaluations;
- * boundaries are found per point by bracketing and safeguarded Newton with
- * the exact dose sensitivity. Not collective.
+ * boundaries are found per point by the path search of kpsweep/search.h
+ * along the dose, with the exact dose sensitivity. Not collective.
  */
 #ifndef KPSWEEP_STATS_H
 #define KPSWEEP_STATS_H
@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kpsweep/probe.h"
+#include "kpsweep/search.h"
 
 /* The descent flow's critical point (docs/science.md, "Regimes"). */
 enum {
@@ -50,13 +51,38 @@ int kps_line_statistics(kps_probe *pr, const double *tau2, size_t n, const doubl
                         kps_line_stats *out);
 
 /*
- * Smallest dose of ligand `which` (0 or 1 of the probe's two ligands) at
- * which the decision O > O_th changes from its value at dose 0 (L2*: the
- * antagonist dose that switches a response off; L1*: the agonist dose that
- * switches it on). 0 when the decision at dose 0 is already the target one,
- * +inf when no dose up to 1e15 reaches it. Returns a kps_status.
+ * The dose coordinate of the boundary searches: x = log(1 + L / L_s), with
+ * L_s = 1e-3 times the total count of the given ligands (1 molecule when
+ * that is 0): linear in the dose below L_s, logarithmic above. Returns L_s.
+ */
+double kps_dose_scale(const double *L, int K);
+
+/* Samples a dose search may leave in its set: the buffer it needs. */
+#define KPS_DOSE_SAMPLES 256
+
+/* What the caller knows before a dose search. */
+typedef struct kps_dose_known {
+  double O, dO_dL; /* output and dO/dL of the searched ligand at the probe's
+                      current dose (NaN: unknown) */
+  double hint;     /* a dose where the boundary is expected, e.g. the previous
+                      point's on the line (NaN: none) */
+} kps_dose_known;
+
+/*
+ * Smallest dose of ligand `which` of the probe's ligands at which the
+ * decision O > O_th is target_decision (L2*: the antagonist dose that
+ * switches a response off; L1*: the agonist dose that switches it on),
+ * searched on both sides of the current dose along the whole path
+ * [0, 1e15] in the coordinate of kps_dose_scale (docs/statistics.md states
+ * the guarantee). 0 when the decision at dose 0 is already the target one,
+ * +inf when no dose up to 1e15 reaches it (at the search's resolution), NaN
+ * when the search could not be completed. known may be NULL. set receives
+ * the samples of the path (x, O - O_th, df/dx; its buffer is the caller's)
+ * for reuse by an FGSM attack along the same dose. Warm starts: from the
+ * probe's pool (keyed by x) when it has one, else from the last
+ * evaluation. Returns a kps_status.
  */
 int kps_dose_boundary(kps_probe *pr, int which, double O_th, int target_decision,
-                      double *dose);
+                      const kps_dose_known *known, kps_samples *set, double *dose);
 
 #endif

@@ -30,6 +30,9 @@ typedef struct kps_sweep_summary {
   int interrupted, resumed;
   double master_seconds;  /* CPU time of the master process */
   uint64_t messages;      /* work requests served by the master */
+  /* Steady-state evaluations of the lines computed by this run (the sum of
+   * their /points/n_solves), and their points that made any (not invalid). */
+  uint64_t solves, points_solved;
 } kps_sweep_summary;
 
 /*

@@ -1,6 +1,7 @@
 """The same job (with line statistics, dose boundaries and every attack) gives
 identical datasets on 1, 2, 3 and 5 ranks and under any chunking (compared
-with h5diff, bit for bit)."""
+with h5diff, bit for bit), also where the searches cross windows of response
+(shp1 at an explicit threshold)."""
 import os
 import sys
 import tempfile
@@ -53,6 +54,35 @@ def main():
         for group in ("/points", "/lines", "/progress", "/axes"):
             same, diff = h5diff(ref, out, group)
             tap.ok(same, f"{group} identical to 1 rank with {what}", diff)
+
+    # Searches through windows of response (shp1 at an explicit threshold: the
+    # agonist alone responds only in a window of doses; tau2 = 20 s switches
+    # it off and on again) on 1, 2, 3, 5 ranks and chunks of 1 and 2 lines.
+    win = """name: win
+model: shp1
+axes:
+  gamma: {{values: [1.2e-6, 2.4e-6]}}
+agonist: {{tau: 10.0, L: 300}}
+antagonist:
+  tau: {{values: [0.5, 1.0, 2.0, 20.0]}}
+  L: {{values: [0, 1000, 20000]}}
+threshold: {{tau_c: 3.0, value: 0.6}}
+attacks: {{enabled: true, descent: false, pgd_eps: 1.0}}
+run: {{chunk: {chunk}}}
+"""
+    ref_w = os.path.join(tmp, "win-1.h5")
+    r = kpsweep(build, ["run", write(os.path.join(tmp, "win-0.yaml"), win.format(chunk=0)), "-o", ref_w,
+                        "--quiet"])
+    tap.ok(r.returncode == 0, "window job on 1 rank", r.stderr)
+    for ranks, chunk in ((2, 1), (3, 2), (5, 1)):
+        out = os.path.join(tmp, f"win-{ranks}-{chunk}.h5")
+        cfg = write(os.path.join(tmp, f"win-{chunk}.yaml"), win.format(chunk=chunk))
+        r = kpsweep(build, ["run", cfg, "-o", out, "--quiet"], ranks=ranks)
+        if not tap.ok(r.returncode == 0, f"window job on {ranks} ranks, chunk {chunk}", r.stdout + r.stderr):
+            continue
+        for group in ("/points", "/lines"):
+            same, diff = h5diff(ref_w, out, group)
+            tap.ok(same, f"window job {group} identical on 1 and {ranks} ranks (chunk {chunk})", diff)
 
     # The default job (closed form, invalid m >= N cells) on 1, 2, 3 ranks.
     default = os.path.join(src, "jobs", "examples", "default.yaml")

@@ -8,7 +8,9 @@
  *   at eps = L2* - L2; descent sends ligands to tau -> 0 for m = 0 and
  *   gathers them near tau* for m >= 1.
  * adaptive_sorting in its ideal limit gives the same statistics within 1 %,
- * and shp1's strongest antagonist lies strictly inside (0, tau_c).
+ * and shp1's strongest antagonist lies strictly inside (0, tau_c). PGD of
+ * the sweep, and of kps_attack_pgd alone, step for step as a walk that
+ * evaluates every step (adaptive_sorting, shp1).
  * Lines are computed through the engine (kps_line_compute) from YAML jobs.
  */
 #include <math.h>
@@ -303,7 +305,7 @@ static void test_fgsm_tau_all(void) {
   uint8_t mov[2];
   kps_attack_movable(&a, TC, 2, tau, mov);
   kps_fgsm_result r;
-  kps_attack_fgsm(&pr, &a, TC, 1.0, mov, 1, &r);
+  kps_attack_fgsm(&pr, &a, TC, 1.0, mov, 1, NULL, &r);
   /* Closed form: the agonist moves down, the antagonist up, T(4-e, 1+e) = 1. */
   double lo = 0, hi = 2;
   for (int it = 0; it < 200; ++it) {
@@ -392,7 +394,91 @@ static void test_regime_significance(void) {
   free(c1), free(c2);
 }
 
+/* The step-by-step PGD: every step evaluated, no shortcut (the reference). */
+static void pgd_reference(kps_probe *pr, const kps_attack_config *a, double O_th, const uint8_t *mov,
+                          int *flipped, int *steps) {
+  double g[4], O, tau0[2] = {pr->tau[0], pr->tau[1]};
+  *flipped = *steps = -1;
+  if (!kps_status_is_ok(kps_probe_eval(pr, &O, g))) return;
+  const int d0 = O > O_th;
+  if ((a->direction == KPS_DIR_OFF) != d0) return;
+  *flipped = 0, *steps = a->pgd_steps;
+  for (int step = 1; step <= a->pgd_steps; ++step) {
+    for (int j = 0; j < 2; ++j) {
+      if (!mov[j]) continue;
+      double t = pr->tau[j] + a->direction * a->pgd_step * ((g[j] > 0) - (g[j] < 0));
+      t = fmin(fmax(t, tau0[j] - a->pgd_eps), tau0[j] + a->pgd_eps);
+      pr->tau[j] = fmin(fmax(t, fmin(a->tau_min, tau0[j])), fmax(TC, tau0[j]));
+    }
+    if (!kps_status_is_ok(kps_probe_eval(pr, &O, g))) {
+      *flipped = *steps = -2;
+      return;
+    }
+    if ((O > O_th) != d0) {
+      *flipped = 1, *steps = step;
+      return;
+    }
+  }
+}
+
+/*
+ * PGD of the sweep (the walk stopped at a revisited input, and not walked
+ * where the line's tau2 curve keeps its decision within pgd_eps) and of
+ * kps_attack_pgd alone (as solve runs it) against the step-by-step
+ * reference, at every point of ODE lines where it flips at some points.
+ */
+static void test_pgd_reference(void) {
+  static const char *jobs[] = {
+      "model: adaptive_sorting\nparams: {N: 5, m: 2}\nagonist: {tau: 4.0, L: 4000}\n"
+      "antagonist:\n  tau: {linear: [0.1, 2.9, 40]}\n  L: {values: [6000, 30000]}\n"
+      "threshold: {tau_c: 3.0}\nstats: {boundary: false, line_stats: false}\n"
+      "attacks: {enabled: true, descent: false, fgsm_L: false}\n",
+      "model: shp1\nagonist: {tau: 10.0, L: 1000}\n"
+      "antagonist:\n  tau: {linear: [0.05, 2.95, 30]}\n  L: {values: [3000, 10000]}\n"
+      "threshold: {tau_c: 3.0, value: 0.11}\nstats: {boundary: false, line_stats: false}\n"
+      "attacks: {enabled: true, descent: false, fgsm_L: false, pgd_eps: 1.0, pgd_steps: 40}\n"};
+  for (int k = 0; k < 2; ++k) {
+    kps_config *cfg = load(jobs[k]);
+    kps_batch *b = run_lines(cfg);
+    kps_solver *s = NULL;
+    kps_solver_create(&cfg->solver, &s);
+    double y[256];
+    int same = 0, same_direct = 0, total = 0, flips = 0;
+    for (size_t r = 0; r < b->n_lines; ++r) {
+      double p[KPS_MAX_PARAMS], L2;
+      kps_config_line_params(cfg, b->line_ids[r], p, &L2);
+      const double O_th = *kps_batch_f64(b, F_O_TH, r);
+      for (size_t j = 0; j < cfg->tau2.n; ++j) {
+        const double tau[2] = {cfg->agonist_tau, cfg->tau2.values[j]}, L[2] = {cfg->agonist_L, L2};
+        uint8_t mov[2];
+        kps_attack_movable(&cfg->attack, TC, 2, tau, mov);
+        kps_probe pr = {.s = s, .m = cfg->model, .p = p, .y = y};
+        kps_probe_reset(&pr, 2, tau, L);
+        int fl, st;
+        pgd_reference(&pr, &cfg->attack, O_th, mov, &fl, &st);
+        kps_probe_reset(&pr, 2, tau, L);
+        kps_pgd_result d;
+        kps_attack_pgd(&pr, &cfg->attack, TC, O_th, mov, NULL, NULL, &d);
+        const int dfl = d.applicable ? d.flipped : -1, dst = d.applicable ? d.steps : -1;
+        ++total;
+        flips += fl == 1;
+        same += kps_batch_i8(b, F_PGD_FLIP, r)[j] == fl && kps_batch_i32(b, F_PGD_STEPS, r)[j] == st;
+        same_direct += dfl == fl && dst == st;
+      }
+    }
+    tap_ok(same == total && flips > 0, "%s: PGD of the sweep as the step-by-step walk at %d of %d points (%d flip)",
+           cfg->model->name, same, total, flips);
+    tap_ok(same_direct == total, "%s: kps_attack_pgd alone as the step-by-step walk at %d of %d points",
+           cfg->model->name, same_direct, total);
+    kps_solver_destroy(&s);
+    kps_batch_destroy(&b);
+    kps_config_destroy(cfg);
+    free(cfg);
+  }
+}
+
 int main(void) {
+  test_pgd_reference();
   test_regime_table();
   test_regime_significance();
   test_fgsm_matches_boundary();
