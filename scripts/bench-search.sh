@@ -35,6 +35,7 @@ while [ $# -gt 0 ]; do
 done
 
 set -e
+export KPS_SETUP_TESTS=1   # the suites' and benchmarks' packages too
 source "$ROOT/scripts/setup.sh" || { echo "[bench] build failed" >&2; exit 0; }
 set +e +u
 KPS="$BUILD/src/kpsweep"

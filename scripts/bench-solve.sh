@@ -17,6 +17,7 @@ done
 
 if [ -f "$ROOT/scripts/setup.sh" ]; then
   # installs missing packages, configures and builds $BUILD (default ./build)
+  export KPS_SETUP_TESTS=1   # the suites' and benchmarks' packages too
   source "$ROOT/scripts/setup.sh"
 else
   BUILD="${KPS_BUILD_DIR:-$ROOT/build}"

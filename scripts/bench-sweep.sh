@@ -32,6 +32,7 @@ done
 if [ -f "$ROOT/scripts/setup.sh" ]; then
   # installs missing packages, configures and builds $BUILD (default ./build)
   set -e
+  export KPS_SETUP_TESTS=1   # the suites' and benchmarks' packages too
   source "$ROOT/scripts/setup.sh" || { echo "[bench] build failed" >&2; exit 0; }
   set +e
 else

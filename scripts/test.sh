@@ -30,6 +30,7 @@ if [ "${lanes[*]}" = "normal sanitize" ] && (($#)); then
   exit 2
 fi
 
+export KPS_SETUP_TESTS=1   # the suites' and benchmarks' packages too
 source "$ROOT/scripts/setup.sh" || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 set +e
 
