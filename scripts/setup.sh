@@ -9,7 +9,7 @@ packages=(libopenmpi-dev openmpi-bin libsundials-dev libhdf5-openmpi-dev libyaml
           meson ninja-build pkg-config hdf5-tools
           python3-h5py python3-numpy python3-matplotlib python3-scipy
           python3-xarray python3-h5netcdf python3-mpmath
-          slurm-wlm munge time)
+          slurm-wlm munge time jube)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
