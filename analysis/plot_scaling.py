@@ -119,7 +119,8 @@ def draw(ax, rows, key, ideal, ylabel, err=False):
                 base = np.array([r["wall_" + r["stat"]] for r in part])
                 lo = y * base / np.array([r["wall_max"] for r in part])
                 hi = y * base / np.array([r["wall_min"] for r in part])
-                yerr = np.vstack([y - lo, hi - y])
+                # (rounding in the table may put lo a hair above y)
+                yerr = np.maximum(0.0, np.vstack([y - lo, hi - y]))
             style = dict(marker=m, capsize=3, color=color)
             if solo:
                 style.update(ls="none", mfc="white", ms=8)
