@@ -240,21 +240,26 @@ cleanup:
   return rc;
 }
 
-/* An integer attribute (checked by check_attr) as uint64; *present says
- * whether it exists. */
-static kps_err read_u64_attr(hid_t obj, const char *name, uint64_t *v, int *present) {
+/* A scalar attribute (checked by check_attr) read as `type` into v;
+ * *present says whether it exists (v is left alone when not). */
+static kps_err read_scalar_attr(hid_t obj, const char *name, hid_t type, void *v, int *present) {
   kps_err rc = KPS_OK;
   hid_t a = H5I_INVALID_HID;
-  *v = 0;
   const htri_t exists = H5Aexists(obj, name);
   KPS_CHECK_H5(exists);
   *present = exists > 0;
   if (!exists) goto cleanup;
   KPS_CHECK_H5_ID(a, H5Aopen(obj, name, H5P_DEFAULT));
-  KPS_CHECK_H5(H5Aread(a, H5T_NATIVE_UINT64, v));
+  KPS_CHECK_H5(H5Aread(a, type, v));
 cleanup:
   if (a >= 0) H5Aclose(a);
   return rc;
+}
+
+/* An integer attribute as uint64 (0 when absent). */
+static kps_err read_u64_attr(hid_t obj, const char *name, uint64_t *v, int *present) {
+  *v = 0;
+  return read_scalar_attr(obj, name, H5T_NATIVE_UINT64, v, present);
 }
 
 /* A one-line string attribute into buf[0..n), control characters replaced. */
@@ -271,17 +276,9 @@ static kps_err read_str_attr(hid_t obj, const char *name, char *buf, size_t n) {
 
 /* A numeric attribute (checked by check_attr); an absent one gives NaN. */
 static kps_err read_f64_attr(hid_t obj, const char *name, double *v) {
-  kps_err rc = KPS_OK;
-  hid_t a = H5I_INVALID_HID;
+  int present = 0;
   *v = NAN;
-  const htri_t exists = H5Aexists(obj, name);
-  KPS_CHECK_H5(exists);
-  if (!exists) goto cleanup;
-  KPS_CHECK_H5_ID(a, H5Aopen(obj, name, H5P_DEFAULT));
-  KPS_CHECK_H5(H5Aread(a, H5T_NATIVE_DOUBLE, v));
-cleanup:
-  if (a >= 0) H5Aclose(a);
-  return rc;
+  return read_scalar_attr(obj, name, H5T_NATIVE_DOUBLE, v, &present);
 }
 
 /* ------------------------------------------------------------------------ */
