@@ -8,6 +8,7 @@ user may not read or write (checked as an unprivileged user: needs root,
 as CI has)."""
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,12 +38,24 @@ NOBODY = 65534
 def run(build, cfg, out, extra=(), ranks=None, user=None):
     """Runs kpsweep run; returns (exit status or "hung", stdout + stderr)."""
     exe = os.path.join(build, "src", "kpsweep")
+    cwd = None
+    if user is not None:
+        # The build tree may sit in a directory only root may enter (a
+        # clean clone under mktemp -d): the other user runs a copy of the
+        # program from the test's own directory, which is also its cwd
+        # (mpirun needs to read it).
+        cwd = os.path.dirname(cfg)
+        copy = os.path.join(cwd, "kpsweep-for-user")
+        if not os.path.exists(copy):
+            shutil.copy2(exe, copy)
+            os.chmod(copy, 0o755)
+        exe = copy
     cmd = ([exe] if ranks is None else ["mpirun", "-n", str(ranks), exe])
     cmd += ["run", cfg, "-o", out, "--quiet"] + list(extra)
     if user is not None:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + cmd
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env(), start_new_session=True)
+                         env=env(), start_new_session=True, cwd=cwd)
     try:
         o, e = p.communicate(timeout=TIMEOUT)
         return p.returncode, o + e
