@@ -52,17 +52,60 @@ def run(build, cfg, out, extra=(), ranks=None, user=None):
         exe = copy
     cmd = ([exe] if ranks is None else ["mpirun", "-n", str(ranks), exe])
     cmd += ["run", cfg, "-o", out, "--quiet"] + list(extra)
+    e = env()
+    reports = None
     if user is not None:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + cmd
+        reports = sanitizer_env_for_user(e, cwd)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env(), start_new_session=True, cwd=cwd)
+                         env=e, start_new_session=True, cwd=cwd)
     try:
-        o, e = p.communicate(timeout=TIMEOUT)
-        return p.returncode, o + e
+        o, err = p.communicate(timeout=TIMEOUT)
+        found = sanitizer_reports(reports)
+        return (p.returncode if not found else "sanitizer report"), o + err + found
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
-        o, e = p.communicate()
-        return "hung", o + e
+        o, err = p.communicate()
+        return "hung", o + err
+
+
+def sanitizer_env_for_user(e, where):
+    """Under the sanitize lane the reports go to a directory of root's and the
+    suppressions sit in the (maybe root-only) source tree: the other user
+    gets a report directory and a copy of the suppressions it can reach.
+    Returns the report directory (None outside the lane)."""
+    if "ASAN_OPTIONS" not in e and "UBSAN_OPTIONS" not in e:
+        return None
+    reports = tempfile.mkdtemp(prefix="reports-", dir=where)
+    os.chmod(reports, 0o777)
+    for key, name in (("ASAN_OPTIONS", "asan"), ("UBSAN_OPTIONS", "ubsan")):
+        opts = [o for o in e.get(key, "").split(":") if o and not o.startswith("log_path=")]
+        e[key] = ":".join(opts + [f"log_path={reports}/{name}"])
+    lsan = []
+    for o in e.get("LSAN_OPTIONS", "").split(":"):
+        if o.startswith("suppressions="):
+            copy = os.path.join(where, "lsan.supp")
+            shutil.copy2(o.split("=", 1)[1], copy)
+            os.chmod(copy, 0o644)
+            o = f"suppressions={copy}"
+        if o:
+            lsan.append(o)
+    if lsan:
+        e["LSAN_OPTIONS"] = ":".join(lsan)
+    return reports
+
+
+def sanitizer_reports(reports):
+    """The sanitizer reports the other user's processes wrote ('' if none)."""
+    if not reports:
+        return ""
+    text = ""
+    for name in sorted(os.listdir(reports)):
+        with open(os.path.join(reports, name), errors="replace") as f:
+            body = f.read()
+        if "ERROR:" in body or "runtime error:" in body:
+            text += f"\n--- {name}\n{body}"
+    return text
 
 
 def sha(path):
