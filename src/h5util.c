@@ -2,7 +2,6 @@
 #include "h5util.h"
 
 #include <string.h>
-#include <time.h>
 
 #include "check.h"
 
@@ -78,16 +77,6 @@ cleanup:
 
 kps_err kps_attr_f64(hid_t obj, const char *name, double v) {
   return kps_attr_put(obj, name, H5T_NATIVE_DOUBLE, 0, &v);
-}
-
-void kps_iso_time(double t, char *buf, size_t n) {
-  time_t s = (time_t)t;
-  struct tm tm;
-  if (!gmtime_r(&s, &tm)) {
-    snprintf(buf, n, "unknown");
-    return;
-  }
-  strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 void kps_field_dims(const kps_config *cfg, const kps_field_info *fi, int *nd, hsize_t *dims) {

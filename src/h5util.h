@@ -34,9 +34,6 @@ kps_err kps_attr_put(hid_t obj, const char *name, hid_t type, int n, const void 
 kps_err kps_attr_str(hid_t obj, const char *name, const char *s);
 kps_err kps_attr_f64(hid_t obj, const char *name, double v);
 
-/* "YYYY-MM-DDTHH:MM:SSZ" of epoch seconds t. */
-void kps_iso_time(double t, char *buf, size_t n);
-
 /* Shape of the dataset of field fi under cfg: rank into *nd, extents into dims. */
 void kps_field_dims(const kps_config *cfg, const kps_field_info *fi, int *nd, hsize_t *dims);
 

@@ -11,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "kpsweep/progress.h"
 
 /* A releaser may unlink the file between our open and our lock: retry. */
 #define LOCK_TRIES 8
@@ -38,11 +39,9 @@ static void read_holder(int fd, char *buf, size_t n) {
 }
 
 static void write_holder(int fd) {
-  char host[256] = "?", when[64] = "?", text[HOLDER_MAX];
+  char host[256] = "?", when[64], text[HOLDER_MAX];
   gethostname(host, sizeof host - 1);
-  const time_t now = time(NULL);
-  struct tm tm;
-  if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  kps_iso_time(kps_epoch_now(), when, sizeof when);
   const char *job = getenv("SLURM_JOB_ID");
   const int len = snprintf(text, sizeof text, "pid %ld on %s%s%s, since %s\n", (long)getpid(),
                            host, job ? ", SLURM job " : "", job ? job : "", when);

@@ -20,6 +20,16 @@ double kps_epoch_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void kps_iso_time(double t, char *buf, size_t n) {
+  const time_t s = (time_t)t;
+  struct tm tm;
+  if (!gmtime_r(&s, &tm)) {
+    snprintf(buf, n, "unknown");
+    return;
+  }
+  strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 void kps_progress_init(kps_progress *p, uint64_t total, uint64_t at_start, double every,
                        int quiet) {
   p->total = total;

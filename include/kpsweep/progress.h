@@ -23,6 +23,10 @@ double kps_now(void);
 /* Wall-clock seconds since the epoch (for timestamps). */
 double kps_epoch_now(void);
 
+/* "YYYY-MM-DDTHH:MM:SSZ" (UTC) of epoch seconds t into buf[0..n);
+ * "unknown" when t is out of the calendar's range. */
+void kps_iso_time(double t, char *buf, size_t n);
+
 void kps_progress_init(kps_progress *p, uint64_t total, uint64_t at_start, double every,
                        int quiet);
 
