@@ -579,15 +579,16 @@ static kps_err print_history(hid_t file) {
   }
   const hsize_t first = n > HISTORY_SHOWN ? n - HISTORY_SHOWN : 0, count = n - first;
   if (count == 0) goto cleanup;
-  KPS_CHECK_H5_ID(mt, H5Tcreate(H5T_COMPOUND, sizeof(history_row)));
-  KPS_CHECK_H5(H5Tinsert(mt, "start_epoch", HOFFSET(history_row, start_epoch), H5T_NATIVE_DOUBLE));
-  KPS_CHECK_H5(H5Tinsert(mt, "wall_seconds", HOFFSET(history_row, wall_seconds), H5T_NATIVE_DOUBLE));
-  KPS_CHECK_H5(H5Tinsert(mt, "lines_computed", HOFFSET(history_row, lines_computed),
-                         H5T_NATIVE_DOUBLE));
-  KPS_CHECK_H5(H5Tinsert(mt, "hdf5_seconds", HOFFSET(history_row, hdf5_seconds), H5T_NATIVE_DOUBLE));
-  KPS_CHECK_H5(H5Tinsert(mt, "n_ranks", HOFFSET(history_row, n_ranks), H5T_NATIVE_INT32));
-  KPS_CHECK_H5(H5Tinsert(mt, "complete", HOFFSET(history_row, complete), H5T_NATIVE_INT8));
-  KPS_CHECK_H5(H5Tinsert(mt, "interrupted", HOFFSET(history_row, interrupted), H5T_NATIVE_INT8));
+#define HISTORY_MEMBER(name, type) {#name, HOFFSET(history_row, name), type}
+  const kps_h5_member members[] = {
+      HISTORY_MEMBER(start_epoch, H5T_NATIVE_DOUBLE), HISTORY_MEMBER(wall_seconds, H5T_NATIVE_DOUBLE),
+      HISTORY_MEMBER(lines_computed, H5T_NATIVE_DOUBLE),
+      HISTORY_MEMBER(hdf5_seconds, H5T_NATIVE_DOUBLE), HISTORY_MEMBER(n_ranks, H5T_NATIVE_INT32),
+      HISTORY_MEMBER(complete, H5T_NATIVE_INT8), HISTORY_MEMBER(interrupted, H5T_NATIVE_INT8),
+  };
+#undef HISTORY_MEMBER
+  KPS_CHECK_H5_ID(mt, kps_h5_compound(sizeof(history_row), members,
+                                      sizeof members / sizeof members[0]));
   rows = calloc((size_t)count, sizeof *rows);
   KPS_CHECK_ALLOC(rows);
   KPS_CHECK_H5_ID(msp, H5Screate_simple(1, &count, NULL));

@@ -6,7 +6,6 @@
  * only overwrite bytes already on disk (they never grow the file, and never
  * change HDF5 metadata, which is what makes a kill during one harmless).
  */
-#define _GNU_SOURCE /* fallocate */
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -19,6 +18,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "disk.h"
 #include "h5util.h"
 #include "kps_build_config.h"
 #include "kps_revision.h"
@@ -291,13 +291,11 @@ cleanup:
  */
 static kps_err reserve(const char *path, double bytes) {
   kps_err rc = KPS_OK;
-  struct stat st;
   const int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &st) != 0)
-    KPS_FAIL(KPS_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)bytes) != 0 &&
-      errno != EOPNOTSUPP && errno != ENOSYS)
-    KPS_FAIL(KPS_ERR_IO, "cannot claim %.3g MB for %s: %s", bytes / 1e6, path, strerror(errno));
+  if (fd < 0) KPS_FAIL(KPS_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+  const int err = kps_disk_claim(fd, (off_t)bytes);
+  if (err && !kps_disk_unsupported(err))
+    KPS_FAIL(KPS_ERR_IO, "cannot claim %.3g MB for %s: %s", bytes / 1e6, path, strerror(err));
 cleanup:
   if (fd >= 0) close(fd);
   return rc;

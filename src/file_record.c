@@ -12,7 +12,6 @@
  * file again: the space the record may need is claimed before the file is
  * opened, and a record that cannot have it is not written at all.
  */
-#define _GNU_SOURCE /* fallocate */
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "disk.h"
 #include "h5util.h"
 #include "kps_build_config.h"
 #include "kps_revision.h"
@@ -50,11 +50,10 @@ static kps_err claim_space(int fd, const char *path, size_t bytes, off_t *append
   char *zeros = NULL;
   *appended_at = -1;
   if (fstat(fd, &st) != 0) KPS_FAIL(KPS_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
-  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)bytes) == 0) return KPS_OK;
-  if (errno != EOPNOTSUPP && errno != ENOSYS) {
-    const int err = errno;
-    KPS_FAIL(KPS_ERR_IO, "no room for the run record of %s: %s", path, strerror(err));
-  }
+  const int claim = kps_disk_claim(fd, (off_t)bytes);
+  if (claim == 0) return KPS_OK;
+  if (!kps_disk_unsupported(claim))
+    KPS_FAIL(KPS_ERR_IO, "no room for the run record of %s: %s", path, strerror(claim));
   zeros = calloc(1, ZERO_BLOCK);
   KPS_CHECK_ALLOC(zeros);
   *appended_at = st.st_size;
@@ -107,40 +106,37 @@ typedef struct rank_row {
   double lines, busy_seconds, hdf5_seconds;
 } rank_row;
 
+#define RUN_MEMBER(name, field, type) {name, HOFFSET(run_row, field), type}
+#define RANK_MEMBER(name, field, type) {name, HOFFSET(rank_row, field), type}
+
 static hid_t run_type(hid_t str) {
-  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(run_row));
-  if (t < 0) return t;
-  if (H5Tinsert(t, "start_epoch", HOFFSET(run_row, start_epoch), H5T_NATIVE_DOUBLE) < 0 ||
-      H5Tinsert(t, "end_epoch", HOFFSET(run_row, end_epoch), H5T_NATIVE_DOUBLE) < 0 ||
-      H5Tinsert(t, "wall_seconds", HOFFSET(run_row, wall_seconds), H5T_NATIVE_DOUBLE) < 0 ||
-      H5Tinsert(t, "n_ranks", HOFFSET(run_row, n_ranks), H5T_NATIVE_INT32) < 0 ||
-      H5Tinsert(t, "lines_computed", HOFFSET(run_row, lines_computed), H5T_NATIVE_DOUBLE) < 0 ||
-      H5Tinsert(t, "lines_done", HOFFSET(run_row, lines_done), H5T_NATIVE_DOUBLE) < 0 ||
-      H5Tinsert(t, "complete", HOFFSET(run_row, complete), H5T_NATIVE_INT8) < 0 ||
-      H5Tinsert(t, "interrupted", HOFFSET(run_row, interrupted), H5T_NATIVE_INT8) < 0 ||
-      H5Tinsert(t, "hdf5_seconds", HOFFSET(run_row, hdf5_seconds), H5T_NATIVE_DOUBLE) < 0 ||
-      H5Tinsert(t, "kpsweep_version", HOFFSET(run_row, version), str) < 0 ||
-      H5Tinsert(t, "git_revision", HOFFSET(run_row, git_revision), str) < 0 ||
-      H5Tinsert(t, "hosts", HOFFSET(run_row, hosts), str) < 0) {
-    H5Tclose(t);
-    return H5I_INVALID_HID;
-  }
-  return t;
+  const kps_h5_member m[] = {
+      RUN_MEMBER("start_epoch", start_epoch, H5T_NATIVE_DOUBLE),
+      RUN_MEMBER("end_epoch", end_epoch, H5T_NATIVE_DOUBLE),
+      RUN_MEMBER("wall_seconds", wall_seconds, H5T_NATIVE_DOUBLE),
+      RUN_MEMBER("n_ranks", n_ranks, H5T_NATIVE_INT32),
+      RUN_MEMBER("lines_computed", lines_computed, H5T_NATIVE_DOUBLE),
+      RUN_MEMBER("lines_done", lines_done, H5T_NATIVE_DOUBLE),
+      RUN_MEMBER("complete", complete, H5T_NATIVE_INT8),
+      RUN_MEMBER("interrupted", interrupted, H5T_NATIVE_INT8),
+      RUN_MEMBER("hdf5_seconds", hdf5_seconds, H5T_NATIVE_DOUBLE),
+      RUN_MEMBER("kpsweep_version", version, str),
+      RUN_MEMBER("git_revision", git_revision, str),
+      RUN_MEMBER("hosts", hosts, str),
+  };
+  return kps_h5_compound(sizeof(run_row), m, sizeof m / sizeof m[0]);
 }
 
 static hid_t rank_type(hid_t str) {
-  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(rank_row));
-  if (t < 0) return t;
-  if (H5Tinsert(t, "run", HOFFSET(rank_row, run), H5T_NATIVE_INT32) < 0 ||
-      H5Tinsert(t, "rank", HOFFSET(rank_row, rank), H5T_NATIVE_INT32) < 0 ||
-      H5Tinsert(t, "host", HOFFSET(rank_row, host), str) < 0 ||
-      H5Tinsert(t, "lines", HOFFSET(rank_row, lines), H5T_NATIVE_DOUBLE) < 0 ||
-      H5Tinsert(t, "busy_seconds", HOFFSET(rank_row, busy_seconds), H5T_NATIVE_DOUBLE) < 0 ||
-      H5Tinsert(t, "hdf5_seconds", HOFFSET(rank_row, hdf5_seconds), H5T_NATIVE_DOUBLE) < 0) {
-    H5Tclose(t);
-    return H5I_INVALID_HID;
-  }
-  return t;
+  const kps_h5_member m[] = {
+      RANK_MEMBER("run", run, H5T_NATIVE_INT32),
+      RANK_MEMBER("rank", rank, H5T_NATIVE_INT32),
+      RANK_MEMBER("host", host, str),
+      RANK_MEMBER("lines", lines, H5T_NATIVE_DOUBLE),
+      RANK_MEMBER("busy_seconds", busy_seconds, H5T_NATIVE_DOUBLE),
+      RANK_MEMBER("hdf5_seconds", hdf5_seconds, H5T_NATIVE_DOUBLE),
+  };
+  return kps_h5_compound(sizeof(rank_row), m, sizeof m / sizeof m[0]);
 }
 
 /* Appends n rows of `type` to the 1-D table `name` under grp, created on
@@ -297,9 +293,7 @@ cleanup:
    * space: claim it again for the next run's record while it is free (a
    * resumed run on a full disk then still has it). Best effort: that
    * record claims its own space anyway. */
-  struct stat st;
-  if (rc == KPS_OK && fstat(fd, &st) == 0)
-    (void)fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)KPS_RECORD_RESERVE);
+  if (rc == KPS_OK) (void)kps_disk_claim(fd, (off_t)KPS_RECORD_RESERVE);
   if (fapl >= 0) H5Pclose(fapl);
   /* Not opened: the zeros would stay. */
   if (appended_at >= 0 && ftruncate(fd, appended_at) != 0)

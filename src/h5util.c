@@ -79,6 +79,16 @@ kps_err kps_attr_f64(hid_t obj, const char *name, double v) {
   return kps_attr_put(obj, name, H5T_NATIVE_DOUBLE, 0, &v);
 }
 
+hid_t kps_h5_compound(size_t size, const kps_h5_member *members, size_t n) {
+  hid_t t = H5Tcreate(H5T_COMPOUND, size);
+  for (size_t i = 0; t >= 0 && i < n; ++i)
+    if (H5Tinsert(t, members[i].name, members[i].offset, members[i].type) < 0) {
+      H5Tclose(t);
+      t = H5I_INVALID_HID;
+    }
+  return t;
+}
+
 void kps_field_dims(const kps_config *cfg, const kps_field_info *fi, int *nd, hsize_t *dims) {
   int k = 0;
   for (size_t a = 0; a < cfg->n_axes; ++a) dims[k++] = cfg->axes[a].n;

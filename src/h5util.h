@@ -34,6 +34,17 @@ kps_err kps_attr_put(hid_t obj, const char *name, hid_t type, int n, const void 
 kps_err kps_attr_str(hid_t obj, const char *name, const char *s);
 kps_err kps_attr_f64(hid_t obj, const char *name, double v);
 
+/* One member of a compound type: name, offset in the memory struct, type. */
+typedef struct kps_h5_member {
+  const char *name;
+  size_t offset;
+  hid_t type;
+} kps_h5_member;
+
+/* A compound type of `size` bytes holding the n members; H5I_INVALID_HID
+ * on failure (nothing left open). Caller closes. */
+hid_t kps_h5_compound(size_t size, const kps_h5_member *members, size_t n);
+
 /* Shape of the dataset of field fi under cfg: rank into *nd, extents into dims. */
 void kps_field_dims(const kps_config *cfg, const kps_field_info *fi, int *nd, hsize_t *dims);
 
