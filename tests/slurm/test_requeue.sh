@@ -54,19 +54,7 @@ wait_piece() {
     return 1
 }
 
-cat >"$tmp/long.yaml" <<'EOF'
-name: slurm_requeue
-model: adaptive_sorting
-params: {N: 5, m: 2}
-axes:
-  phi: {log: [0.01, 0.3, 12]}
-  delta: {values: [0.5, 1, 2, 4, 8]}
-antagonist:
-  tau: {linear: [0.1, 2.9, 160]}
-  L: {values: [1000, 6000]}
-solver: {warm_start: false}
-run: {checkpoint_every: 0.5, progress_every: 0.25}
-EOF
+cp "$src/tests/slurm/long.yaml" "$tmp/long.yaml"
 
 # --- (c) the requeue limit ---------------------------------------------------
 rq=$tmp/limit.h5

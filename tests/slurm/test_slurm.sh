@@ -41,19 +41,7 @@ h5diff "$tmp/small-srun.h5" "$tmp/small-mpirun.h5" /points /points >"$tmp/h5diff
 ok $same "(a) srun and mpirun runs give identical /points" "$tmp/h5diff.txt"
 
 # --- (b) interrupt, resume, requeue ---------------------------------------
-cat >"$tmp/long.yaml" <<'EOF'
-name: slurm_long
-model: adaptive_sorting
-params: {N: 5, m: 2}
-axes:
-  phi: {log: [0.01, 0.3, 12]}
-  delta: {values: [0.5, 1, 2, 4, 8]}
-antagonist:
-  tau: {linear: [0.1, 2.9, 160]}
-  L: {values: [1000, 6000]}
-solver: {warm_start: false}
-run: {checkpoint_every: 0.5, progress_every: 0.25}
-EOF
+cp "$src/tests/slurm/long.yaml" "$tmp/long.yaml"
 t0=$SECONDS
 mpirun -n 2 "$exe" run "$tmp/long.yaml" -o "$tmp/ref.h5" --quiet >"$tmp/ref.out" 2>&1
 ok $? "(b) uninterrupted reference run with mpirun -n 2 ($((SECONDS - t0)) s)" "$tmp/ref.out"
