@@ -115,8 +115,59 @@ def main():
     r = kpsweep(build, ["inspect", good])
     tap.ok(r.returncode == 2, "inspect of a non-HDF5 file: exit 2", r.stderr)
     solve_at_point(tap, build, tmp)
+    calibrate(tap, build, tmp)
     one_file_per_verb(tap, sys.argv[2])
     tap.done()
+
+
+def calibrate(tap, build, tmp):
+    """validate --calibrate times points spread over the plan, writes nothing,
+    and extrapolates: core time = mean x points, wall = mean x ceil(points /
+    workers), --time = that (high) x 1.25 + 300 s rounded up to minutes."""
+    import math
+    import re
+    out = os.path.join(tmp, "calib.h5")
+    job = write(os.path.join(tmp, "calib.yaml"),
+                "model: adaptive_sorting\nparams: {N: 5, m: 2}\naxes:\n  phi: {log: [0.01, 0.1, 5]}\n"
+                "antagonist:\n  tau: {linear: [0.1, 2.9, 20]}\n  L: [1000, 6000]\n"
+                f"run: {{output: {out}}}\n")
+    r = kpsweep(build, ["validate", job, "--calibrate=60", "--ranks", "3"])
+    m = re.search(r"calibration (\d+) of (\d+) parameter points in (\S+) s: (\S+) s per point", r.stdout)
+    tap.ok(r.returncode == 0 and m and m.group(1) == m.group(2) == "5",
+           "validate --calibrate: all 5 parameter points of a small plan timed", r.stdout + r.stderr)
+    tap.ok(not os.path.exists(out), "validate --calibrate writes no results file")
+    if m:
+        mean = float(m.group(4))
+        core = re.search(r"estimate +(\S+) core-hours", r.stdout)
+        tap.ok(core and math.isclose(float(core.group(1)) * 3600, 5 * mean, rel_tol=1.5e-2),
+               "core time = mean per point x points", r.stdout)
+        row = re.search(r"3 ranks \(2 workers\): wall (\S+) s \(up to (\S+) s\)  ->  "
+                        r"sbatch --ntasks=3 --time=(\S+)", r.stdout)
+        tap.ok(row and math.isclose(float(row.group(1)), 3 * mean, rel_tol=1.5e-2)
+               and row.group(1) == row.group(2),
+               "3 ranks: wall = mean x ceil(5 / 2); every point timed, so high = estimate", r.stdout)
+        want = math.ceil((float(row.group(2)) * 1.25 + 300) / 60) if row else None
+        tap.ok(row and row.group(3) == f"{want // 60:02d}:{want % 60:02d}:00",
+               "suggested --time = high x 1.25 + 300 s, rounded up to minutes", r.stdout)
+    many = write(os.path.join(tmp, "calib-many.yaml"),
+                 "model: ideal\naxes:\n  m: {linear: [0, 4, 1000]}\nantagonist: {tau: [1, 2]}\n")
+    r = kpsweep(build, ["validate", many, "--calibrate=0"])
+    tap.ok(r.returncode == 0 and "calibration 1 of 1000 parameter points" in r.stdout
+           and r.stdout.count(" ranks (") == 5,
+           "a zero budget times one point; without --ranks a table of rank counts", r.stdout + r.stderr)
+    os.environ["SLURM_NTASKS"] = "17"
+    try:
+        r = kpsweep(build, ["validate", many, "--calibrate=0"])
+    finally:
+        del os.environ["SLURM_NTASKS"]
+    tap.ok(r.returncode == 0 and r.stdout.count(" ranks (") == 1 and "17 ranks (16 workers)" in r.stdout,
+           "inside a SLURM allocation the estimate is for $SLURM_NTASKS ranks", r.stdout + r.stderr)
+    for args, what in ((["--calibrate=-1"], "a negative budget"), (["--calibrate=x"], "a non-number"),
+                       (["--calibrate", "--ranks", "0"], "zero ranks"), (["--ranks"], "--ranks without N"),
+                       (["--ranks", "2.5"], "a fractional rank count")):
+        r = kpsweep(build, ["validate", many] + args)
+        tap.ok(r.returncode == 2 and "validate" in r.stderr and "calibration" not in r.stdout,
+               f"validate {' '.join(args)}: {what} is a usage error (exit 2)", r.stderr)
 
 
 def one_file_per_verb(tap, src):
