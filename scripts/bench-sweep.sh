@@ -9,7 +9,11 @@
 #   3. the speed-up of 2 workers over 1 for an ODE job of a few seconds
 #      (adaptive_sorting, cold starts), the single-process run for reference,
 #      and the same 2-worker run next to a process that spins like a
-#      busy-polling master would.
+#      busy-polling master would;
+#   4. the master under many workers: the null model with chunk 1 (every
+#      line a request) and 16, on 2 to 65 ranks oversubscribed on this
+#      machine: requests per second served, the master's CPU per request and
+#      the dispatch cost per task, and how they grow with the workers.
 # Every figure comes from one run on this machine; the machine may be shared,
 # so repeat runs to judge the noise. Exits 0 whatever the figures are.
 #
@@ -17,6 +21,8 @@
 #   KPS_BUILD_DIR=/tmp/b scripts/bench-sweep.sh   # build elsewhere than ./build
 #   KPS_BENCH_LINES=200000                        # lines of the null job (chunk 0/64)
 #   KPS_BENCH_LINES_C1=2000                       # lines of the null job with chunk 1
+#   KPS_BENCH_MANY="2 3 5 9 17 33 65"              # rank counts of section 4
+#   KPS_BENCH_SECTIONS="1 2 3 4"                  # the sections to run
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,7 +30,7 @@ QUICK=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "bench-sweep: unknown option $a" >&2; exit 0 ;;
   esac
 done
@@ -54,7 +60,13 @@ LINES="${KPS_BENCH_LINES:-200000}"
 LINES_C1="${KPS_BENCH_LINES_C1:-2000}"
 PHI=24
 REPS=3
+MANY="${KPS_BENCH_MANY:-2 3 5 9 17 33 65}"
+MANY_LINES=20000
+SECTIONS="${KPS_BENCH_SECTIONS:-1 2 3 4}"
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 if [ "$QUICK" = 1 ]; then
+  MANY="${KPS_BENCH_MANY:-2 9 33}"
+  MANY_LINES=5000
   LINES="${KPS_BENCH_LINES:-50000}"
   LINES_C1="${KPS_BENCH_LINES_C1:-1000}"
   PHI=8
@@ -148,6 +160,7 @@ EOF
 }
 
 ############################################################################
+if want 1; then
 echo "== 1. Master throughput, null model (1 point per line, no model cost) =="
 null_job "$LINES_C1" c1 1
 null_job "$LINES" c64 64
@@ -203,7 +216,9 @@ cat <<'EOF'
 EOF
 echo
 
+fi
 ############################################################################
+if want 2; then
 echo "== 2. Share of wall time in HDF5 (collective flushes, as printed by kpsweep run) =="
 for j in default adaptive_sorting; do
   run "${j}_serial" 0 "$ROOT/jobs/examples/$j.yaml"
@@ -223,7 +238,9 @@ echo "  HDF5 % = slowest rank's time in HDF5 / wall: file creation (31 datasets,
 echo "  scales), the collective flushes (timed after a barrier) and the close."
 echo
 
+fi
 ############################################################################
+if want 3; then
 echo "== 3. Speed-up of 2 workers over 1: adaptive_sorting, $PHI x 3 lines x 200 points, cold starts, best of $REPS =="
 sed -e "s/phi: {log: \[0.01, 0.3, 4\]}/phi: {log: [0.01, 0.3, $PHI]}/" \
     -e 's/^name: .*/name: ode_bench/' -e '/^run:/,$d' \
@@ -276,4 +293,42 @@ echo "  busy: sum of rank_busy_seconds (line computations); when it differs betw
 echo "  cores were not equally fast during the runs (shared machine), and so is the speed-up."
 echo "  rank0 cpu: in the serial run rank 0 computes every line; under mpirun it is the master."
 echo "  The spinning process stands in for a busy-polling master (3 busy processes on $(nproc) cores)."
+fi
+############################################################################
+if want 4; then
+echo "== 4. The master under many workers: null model, $MANY_LINES lines, chunk 1 and 16, ranks: $MANY =="
+echo "   ($(nproc) cores: beyond $(($(nproc) + 1)) ranks the workers time-share them)"
+null_job "$MANY_LINES" m1 1
+null_job "$MANY_LINES" m16 16
+{
+  printf "%5s %4s %5s %7s %7s %9s %9s %10s %9s\n" \
+    "ranks" "W" "chunk" "wall" "HDF5" "req/s" "disp/task" "m.cpu/req" "m.cpu%"
+  printf "%5s %4s %5s %7s %7s %9s %9s %10s %9s\n" "" "" "" "s" "s" "" "us" "us" "of wall"
+  for n in $MANY; do
+    for c in 1 16; do
+      run "many_c${c}_n$n" "$n" "$T/null_m$c.yaml"
+      read -r wall pct cpu0 el0 busy lines < "$T/many_c${c}_n$n.res"
+      awk -v n="$n" -v c="$c" -v wall="$wall" -v pct="$pct" -v cpu0="$cpu0" -v el0="$el0" \
+          -v busy="$busy" -v lines="$lines" 'BEGIN {
+        W = n - 1
+        if (wall == "nan" || lines + 0 == 0) { printf "%5d %4d %5d  (failed)\n", n, W, c; exit }
+        h5 = wall * pct / 100; req = lines / c
+        rps = req / (wall - h5)
+        disp = (busy == "nan") ? "n/a" : sprintf("%.2f", 1e6 * (W * (wall - h5) - busy) / lines)
+        mcpu = (cpu0 == "nan") ? "n/a" : sprintf("%.2f", 1e6 * cpu0 / req)
+        mshare = (cpu0 == "nan" || el0 + 0 == 0) ? "n/a" : sprintf("%.0f%%", 100 * cpu0 / el0)
+        printf "%5d %4d %5d %7.3f %7.3f %9.0f %9s %10s %9s\n", n, W, c, wall, h5, rps, disp, mcpu, mshare
+      }'
+    done
+  done
+} | tee "$T/table4"
+cat <<'EOT'
+  req/s     = requests (lines / chunk) / (wall - HDF5): the rate the master served work requests
+  disp/task = (W * (wall - HDF5) - busy) / lines: worker time per task lost to dispatch (requests,
+              replies, waiting for the master or for a core, start-up)
+  m.cpu/req = CPU seconds of rank 0 (MPI_Init and file creation included) / requests
+  With more ranks than cores these figures measure the time-sharing of the cores as much as the
+  master: a worker waiting for its reply holds no core only while Open MPI yields it.
+EOT
+fi
 exit 0
