@@ -84,8 +84,17 @@ void kps_cli_print_plan(const kps_config *cfg) {
          cfg->L2.values[0], cfg->L2.values[cfg->L2.n - 1]);
   printf("axis        %-8s %zu values in [%g, %g] (antagonist binding time, s)\n", "tau2",
          cfg->tau2.n, cfg->tau2.values[0], cfg->tau2.values[cfg->tau2.n - 1]);
-  printf("agonist     tau=%g s, L=%g\n", cfg->agonist_tau, cfg->agonist_L);
+  /* NaN: on its axis (tau1, L1). */
+  if (isnan(cfg->agonist_tau)) printf("agonist     tau on the axis tau1");
+  else printf("agonist     tau=%g s", cfg->agonist_tau);
+  if (isnan(cfg->agonist_L)) printf(", L on the axis L1\n");
+  else printf(", L=%g\n", cfg->agonist_L);
+  for (size_t i = 0; i < cfg->n_self; ++i)
+    printf("self        tau=%g s, L=%g (background, in every evaluation)\n", cfg->self_tau[i],
+           cfg->self_L[i]);
   if (cfg->threshold_explicit) printf("threshold   O_th=%g (explicit)\n", cfg->threshold_value);
+  else if (cfg->L_ref_agonist && isnan(cfg->agonist_L))
+    printf("threshold   tau_c=%g s, L_ref = the agonist's dose L1 of each line\n", cfg->tau_c);
   else if (cfg->L_ref_agonist)
     printf("threshold   tau_c=%g s, L_ref=%g (the agonist's dose)\n", cfg->tau_c, cfg->agonist_L);
   else if (isfinite(cfg->L_ref)) printf("threshold   tau_c=%g s, L_ref=%g\n", cfg->tau_c, cfg->L_ref);

@@ -31,11 +31,11 @@ static const char *solve_help =
     "  --config JOB.yaml    take model, fixed parameters, threshold, solver and attack\n"
     "                       settings from a job file, at one point of its sweep: the\n"
     "                       first value of every axis unless --at picks another; the\n"
-    "                       ligands are its agonist and that tau2 and dose (or its\n"
-    "                       histogram). The point solved is printed.\n"
+    "                       ligands are its agonist, that tau2 and dose and its self\n"
+    "                       ligands (or its histogram). The point solved is printed.\n"
     "  --at NAME=VALUE      with --config: the sweep point's value of axis NAME (a swept\n"
-    "                       parameter, L2 or tau2; repeatable); VALUE must be one of the\n"
-    "                       axis's values\n"
+    "                       parameter, tau1, L1, L2 or tau2; repeatable); VALUE must be\n"
+    "                       one of the axis's values\n"
     "  --model NAME         ideal | kpr | adaptive_sorting | shp1 | null\n"
     "                       (default adaptive_sorting)\n"
     "  --set NAME=VALUE     override a model parameter (repeatable); --list-params shows them\n"
@@ -71,6 +71,7 @@ typedef struct solve_opts {
   double p[KPS_MAX_PARAMS];
   int K;
   double tau[KPS_MAX_BINS], L[KPS_MAX_BINS];
+  int n_self; /* the last n_self ligands are a job's self ligands: attacks never move them */
   double tau_c, L_ref, th_value;
   int L_ref_agonist; /* L_ref is the first ligand's dose */
   int explicit_th, json, list;
@@ -183,7 +184,7 @@ static int pick_point(solve_opts *o, const kps_config *cfg, const char *const *a
       return fail("--at %s: wants NAME=VALUE with NAME one of the job's axes: %s", v, names);
     }
     if (picked & (1u << a)) return fail("--at %s: axis %s given twice", v, o->point_name[a]);
-    if (have_ligands && a >= n - 2)
+    if (have_ligands && (a >= n - 2 || axes[a]->param < 0))
       return fail("--at %s: the ligands come from --ligand, so %s cannot be picked", v,
                   o->point_name[a]);
     picked |= 1u << a;
@@ -200,7 +201,6 @@ static int pick_point(solve_opts *o, const kps_config *cfg, const char *const *a
     o->point_index[a] = best, o->point_value[a] = near;
   }
   o->point_chosen = picked != 0;
-  for (int a = 0; a < n - 2; ++a) o->p[axes[a]->param] = o->point_value[a];
   return KPS_EXIT_OK;
 }
 
@@ -221,11 +221,16 @@ static int from_config(solve_opts *o, const char *path, const given *g) {
     o->solver = cfg.solver;
     o->attack = cfg.attack;
     code = pick_point(o, &cfg, g->ats, g->n_ats, g->n_ligands > 0);
+    /* The point's line (row-major over the axes and L2) gives its inputs, as in a run. */
+    size_t line = 0;
+    for (int a = 0; a < o->n_point - 1; ++a) line = line * o->point_len[a] + o->point_index[a];
+    kps_line_inputs li;
+    kps_config_line_inputs(&cfg, line, &li);
+    memcpy(o->p, li.p, sizeof(double) * (size_t)cfg.model->n_params);
     o->K = kps_attack_histogram(&cfg.attack, o->tau, o->L);
     if (o->K == 0) {
-      o->tau[0] = cfg.agonist_tau, o->L[0] = cfg.agonist_L;
-      o->tau[1] = o->point_value[o->n_point - 1], o->L[1] = o->point_value[o->n_point - 2];
-      o->K = 2;
+      o->K = kps_config_ligands(&cfg, &li, o->point_value[o->n_point - 1], o->tau, o->L);
+      o->n_self = (int)cfg.n_self;
     }
   }
   kps_config_destroy(&cfg);
@@ -373,7 +378,7 @@ static int parse_args(solve_opts *o, int argc, char **argv) {
   if (v) o->attack.movable = !strcmp(v, "all") ? KPS_MOVE_ALL : KPS_MOVE_BELOW_THRESHOLD;
   for (int i = 0; i < g.n_ligands; ++i)
     if ((code = parse_ligand(g.ligands[i], &o->tau[i], &o->L[i]))) return code;
-  if (g.n_ligands > 0) o->K = g.n_ligands;
+  if (g.n_ligands > 0) o->K = g.n_ligands, o->n_self = 0;
   unsigned set_mask = 0;
   for (int s = 0; s < g.n_sets; ++s)
     if ((code = parse_set(o, g.sets[s], &set_mask))) return code;
@@ -415,6 +420,7 @@ static void run_attacks(const solve_opts *o, kps_solver *s, double O_th, double 
   kps_probe pr = {.s = s, .m = o->m, .p = o->p, .y = y};
   uint8_t mov[KPS_MAX_BINS];
   kps_attack_movable(&o->attack, o->tau_c, o->K, o->tau, mov);
+  for (int i = o->K - o->n_self; i < o->K; ++i) mov[i] = 0; /* self ligands, as in a run */
   kps_attack_config a = o->attack;
   if (!(a.fgsm_eps_tau_max > 0) || !isfinite(a.fgsm_eps_tau_max)) a.fgsm_eps_tau_max = o->tau_c;
   if (o->json) printf(",\n  \"attacks\": {");

@@ -395,6 +395,8 @@ static kps_err key_axis(pctx *ctx, const kps_ynode *v, const char *key,
                         const key_spec *spec);
 static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
                              const key_spec *spec);
+static kps_err key_self(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec);
 
 #define AT(f) .offset = offsetof(kps_config, f)
 #define DOUBLE(n, f, rg) {.name = n, .parse = key_double, AT(f), .r = rg}
@@ -494,6 +496,7 @@ static const key_spec top_keys[] = {
     {.name = "axes", .parse = key_axes},
     {.name = "agonist", .parse = key_section, .sub = agonist_keys},
     {.name = "antagonist", .parse = key_section, .sub = antagonist_keys},
+    {.name = "self", .parse = key_self},
     {.name = "threshold", .parse = key_section, .sub = threshold_keys},
     {.name = "solver", .parse = key_section, .sub = solver_keys},
     {.name = "run", .parse = key_section, .sub = run_keys,
@@ -562,16 +565,17 @@ static void list_params(char *out, size_t n, const kps_model *m) {
   }
 }
 
+/* `also`: what else the mapping takes, for the message ("" when nothing). */
 static kps_err param_index(pctx *ctx, const kps_ynode *k, const char *key,
-                           int *j) {
+                           const char *also, int *j) {
   const kps_model *m = ctx->cfg->model;
   *j = kps_model_param_index(m, k->text);
   if (*j < 0) {
     char known[512];
     list_params(known, sizeof known, m);
     return cfg_error(ctx, k, key,
-                     "unknown parameter of model %s (parameters: %s)", m->name,
-                     known);
+                     "unknown parameter of model %s (parameters: %s%s)", m->name,
+                     known, also);
   }
   return KPS_OK;
 }
@@ -592,7 +596,7 @@ static kps_err key_params(pctx *ctx, const kps_ynode *v, const char *key,
     char sub[KEY_LEN];
     int j;
     join_key(sub, key, v->keys[i]->text);
-    rc = param_index(ctx, v->keys[i], sub, &j);
+    rc = param_index(ctx, v->keys[i], sub, "", &j);
     if (rc) return rc;
     range r = param_range(&ctx->cfg->model->params[j]);
     rc = get_ranged(ctx, v->items[i], sub, &r, &ctx->cfg->params[j]);
@@ -767,17 +771,32 @@ static kps_err key_axes(pctx *ctx, const kps_ynode *v, const char *key,
     const kps_ynode *k = v->keys[i];
     char sub[KEY_LEN];
     int j;
+    range r;
     join_key(sub, key, k->text);
-    rc = param_index(ctx, k, sub, &j);
-    if (rc) return rc;
-    const kps_ynode *fixed = kps_ynode_get(params, k->text);
-    if (fixed)
-      return cfg_error(ctx, k, sub,
-                       "parameter is both swept here and fixed in params "
-                       "(line %d)",
-                       fixed->line);
+    /* The agonist's axes take the ranges of its fixed keys. */
+    const char *ag_key = strcmp(k->text, "tau1") == 0 ? "tau"
+                         : strcmp(k->text, "L1") == 0 ? "L" : NULL;
+    if (ag_key) {
+      j = ag_key[0] == 't' ? KPS_AXIS_TAU1 : KPS_AXIS_L1;
+      r = find_spec(agonist_keys, ag_key)->r;
+      const kps_ynode *fixed = kps_ynode_get(kps_ynode_get(ctx->root, "agonist"), ag_key);
+      if (fixed)
+        return cfg_error(ctx, k, sub,
+                         "the agonist's %s is both swept here and fixed in agonist.%s "
+                         "(line %d)",
+                         j == KPS_AXIS_TAU1 ? "binding time" : "dose", ag_key, fixed->line);
+    } else {
+      rc = param_index(ctx, k, sub, "; or the agonist's tau1, L1", &j);
+      if (rc) return rc;
+      const kps_ynode *fixed = kps_ynode_get(params, k->text);
+      if (fixed)
+        return cfg_error(ctx, k, sub,
+                         "parameter is both swept here and fixed in params "
+                         "(line %d)",
+                         fixed->line);
+      r = param_range(&cfg->model->params[j]);
+    }
     kps_axis *ax = &cfg->axes[cfg->n_axes];
-    range r = param_range(&cfg->model->params[j]);
     rc = parse_axis(ctx, v->items[i], sub, 0, &r, ax);
     if (rc) return rc;
     snprintf(ax->name, sizeof ax->name, "%s", k->text);
@@ -911,6 +930,33 @@ static kps_err key_histogram(pctx *ctx, const kps_ynode *v, const char *key,
   return KPS_OK;
 }
 
+/* self: one {tau, L} mapping, or a list of 1..KPS_MAX_SELF of them. */
+static kps_err key_self(pctx *ctx, const kps_ynode *v, const char *key,
+                        const key_spec *spec) {
+  (void)spec;
+  static const rec_field fields[] = {{"tau", R_POS, 0}, {"L", R_NONNEG, 0}};
+  kps_config *cfg = ctx->cfg;
+  const int list = v->kind == KPS_YNODE_SEQUENCE;
+  if (!list && v->kind != KPS_YNODE_MAPPING)
+    return cfg_error(ctx, v, key, "expected a mapping {tau, L} or a list of them, got %s",
+                     kps_ynode_kind_name(v->kind));
+  const size_t n = list ? v->n : 1;
+  if (n == 0) return cfg_error(ctx, v, key, "must not be empty");
+  if (n > KPS_MAX_SELF)
+    return cfg_error(ctx, v->items[KPS_MAX_SELF], key, "at most %d entries", KPS_MAX_SELF);
+  for (size_t e = 0; e < n; ++e) {
+    char ekey[KEY_LEN + 24];
+    double vals[2];
+    if (list) snprintf(ekey, sizeof ekey, "%s[%zu]", key, e);
+    else snprintf(ekey, sizeof ekey, "%s", key);
+    kps_err rc = parse_record(ctx, list ? v->items[e] : v, ekey, fields, 2, vals);
+    if (rc) return rc;
+    cfg->self_tau[e] = vals[0], cfg->self_L[e] = vals[1];
+  }
+  cfg->n_self = n;
+  return KPS_OK;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Whole-config checks                                                       */
 
@@ -946,7 +992,9 @@ static int any_valid(const kps_config *cfg, const double *fixed,
                      double *first, char *why, size_t whylen) {
   const kps_model *m = cfg->model;
   size_t total = 1;
+  /* The agonist's axes do not enter the model's check. */
   for (size_t k = 0; k < cfg->n_axes; ++k) {
+    if (cfg->axes[k].param < 0) continue;
     if (total > CHECK_MAX_COMBINATIONS / cfg->axes[k].n) return 1;
     total *= cfg->axes[k].n;
   }
@@ -956,6 +1004,7 @@ static int any_valid(const kps_config *cfg, const double *fixed,
     size_t rest = c;
     memcpy(p, fixed, sizeof p);
     for (size_t k = cfg->n_axes; k-- > 0;) {
+      if (cfg->axes[k].param < 0) continue;
       p[cfg->axes[k].param] = cfg->axes[k].values[rest % cfg->axes[k].n];
       rest /= cfg->axes[k].n;
     }
@@ -982,7 +1031,10 @@ static kps_err check_model_params(pctx *ctx) {
   char why[256] = "";
   if (!m->check_params || any_valid(cfg, cfg->params, first, why, sizeof why))
     return KPS_OK;
-  const char *extra = cfg->n_axes ? " (for every combination of the axes)" : "";
+  const kps_axis *ax = NULL; /* the first model-parameter axis */
+  for (size_t k = cfg->n_axes; k-- > 0;)
+    if (cfg->axes[k].param >= 0) ax = &cfg->axes[k];
+  const char *extra = ax ? " (for every combination of the axes)" : "";
   for (size_t i = params ? params->n : 0; i-- > 0;) {
     int j = kps_model_param_index(m, params->keys[i]->text);
     memcpy(q, cfg->params, sizeof q);
@@ -994,8 +1046,7 @@ static kps_err check_model_params(pctx *ctx) {
     }
   }
   if (params) return cfg_error(ctx, params, "params", "%s%s", why, extra);
-  if (cfg->n_axes > 0) {
-    const kps_axis *ax = &cfg->axes[0];
+  if (ax) {
     const kps_ynode at = {.line = ax->line, .column = ax->column};
     char key[KEY_LEN];
     join_key(key, "axes", ax->name);
@@ -1042,6 +1093,11 @@ static kps_err finish(pctx *ctx) {
     cfg->L2.values[0] = 6000.0;
     cfg->L2.n = 1;
     cfg->L2.kind = KPS_AXIS_VALUES;
+  }
+  /* A swept agonist value has no fixed value: NaN, so that nothing uses one. */
+  for (size_t k = 0; k < cfg->n_axes; ++k) {
+    if (cfg->axes[k].param == KPS_AXIS_TAU1) cfg->agonist_tau = NAN;
+    if (cfg->axes[k].param == KPS_AXIS_L1) cfg->agonist_L = NAN;
   }
   /* A model with its own tau_c (ideal's T_{N,m}) follows the threshold's
    * unless the job fixes or sweeps it. */
@@ -1452,6 +1508,18 @@ char *kps_config_canonical(const kps_config *cfg) {
     if (s->sub && !(s->flags & KS_NOT_CANONICAL))
       sb_section(&b, cfg, s->name, s->sub);
   }
+  /* Only when present: jobs without self ligands keep their earlier hash. */
+  if (cfg->n_self > 0) {
+    sb_printf(&b, "self=[");
+    for (size_t i = 0; i < cfg->n_self; ++i) {
+      sb_printf(&b, "%s(", i ? "," : "");
+      sb_double(&b, cfg->self_tau[i]);
+      sb_printf(&b, ",");
+      sb_double(&b, cfg->self_L[i]);
+      sb_printf(&b, ")");
+    }
+    sb_printf(&b, "]\n");
+  }
   sb_printf(&b, "threshold.explicit=%d\n", cfg->threshold_explicit);
   if (b.failed) {
     free(b.p);
@@ -1493,16 +1561,37 @@ size_t kps_config_n_points(const kps_config *cfg) {
   return kps_config_n_lines(cfg) * cfg->tau2.n;
 }
 
-void kps_config_line_params(const kps_config *cfg, size_t line, double *p,
-                            double *L2) {
+void kps_config_line_inputs(const kps_config *cfg, size_t line, kps_line_inputs *in) {
   size_t nl2 = cfg->L2.n ? cfg->L2.n : 1;
   size_t rest = line / nl2;
   if (cfg->model)
-    memcpy(p, cfg->params, (size_t)cfg->model->n_params * sizeof *p);
+    memcpy(in->p, cfg->params, (size_t)cfg->model->n_params * sizeof *in->p);
+  in->tau1 = cfg->agonist_tau;
+  in->L1 = cfg->agonist_L;
   for (size_t k = cfg->n_axes; k-- > 0;) {
     const kps_axis *ax = &cfg->axes[k];
-    p[ax->param] = ax->values[rest % ax->n];
+    const double x = ax->values[rest % ax->n];
+    if (ax->param == KPS_AXIS_TAU1) in->tau1 = x;
+    else if (ax->param == KPS_AXIS_L1) in->L1 = x;
+    else in->p[ax->param] = x;
     rest /= ax->n;
   }
-  *L2 = cfg->L2.n ? cfg->L2.values[line % nl2] : NAN;
+  in->L2 = cfg->L2.n ? cfg->L2.values[line % nl2] : NAN;
+}
+
+void kps_config_line_params(const kps_config *cfg, size_t line, double *p,
+                            double *L2) {
+  kps_line_inputs in;
+  kps_config_line_inputs(cfg, line, &in);
+  if (cfg->model) memcpy(p, in.p, (size_t)cfg->model->n_params * sizeof *p);
+  *L2 = in.L2;
+}
+
+int kps_config_ligands(const kps_config *cfg, const kps_line_inputs *in, double tau2,
+                       double *tau, double *L) {
+  tau[0] = in->tau1, L[0] = in->L1;
+  tau[1] = tau2, L[1] = in->L2;
+  for (size_t i = 0; i < cfg->n_self; ++i)
+    tau[2 + i] = cfg->self_tau[i], L[2 + i] = cfg->self_L[i];
+  return 2 + (int)cfg->n_self;
 }

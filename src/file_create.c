@@ -151,7 +151,7 @@ static char *status_table(void) {
 /*
  * The numbers a reader needs without parsing the job text: every fixed
  * model parameter as param_<name> (its unit in param_<name>_units), the
- * agonist, and the threshold rule.
+ * agonist (NaN where on an axis), the self ligands, and the threshold rule.
  */
 static kps_err write_settings(hid_t root, const kps_config *cfg) {
   kps_err rc = KPS_OK;
@@ -168,12 +168,19 @@ static kps_err write_settings(hid_t root, const kps_config *cfg) {
   }
   KPS_CHECK(kps_attr_f64(root, "agonist_tau", cfg->agonist_tau));
   KPS_CHECK(kps_attr_f64(root, "agonist_L", cfg->agonist_L));
+  if (cfg->n_self > 0) {
+    KPS_CHECK(kps_attr_put(root, "self_tau", H5T_NATIVE_DOUBLE, (int)cfg->n_self, cfg->self_tau));
+    KPS_CHECK(kps_attr_put(root, "self_L", H5T_NATIVE_DOUBLE, (int)cfg->n_self, cfg->self_L));
+  }
   KPS_CHECK(kps_attr_f64(root, "tau_c", cfg->tau_c));
   KPS_CHECK(kps_attr_str(root, "threshold_rule",
                          cfg->threshold_explicit ? "explicit: O_th = threshold_value"
-                         : "O_th = output of one ligand type at tau_c and dose L_ref"));
+                         : cfg->L_ref_agonist
+                             ? "O_th = output of one ligand type at tau_c and dose L_ref, the "
+                               "agonist's dose (of each line when L1 is an axis)"
+                             : "O_th = output of one ligand type at tau_c and dose L_ref"));
   KPS_CHECK(kps_attr_f64(root, "threshold_value", cfg->threshold_explicit ? cfg->threshold_value : NAN));
-  /* NaN: the model's default dose, 10 R. */
+  /* NaN: the model's default dose, 10 R, or the agonist's on the L1 axis. */
   KPS_CHECK(kps_attr_f64(root, "L_ref", cfg->threshold_explicit ? NAN
                                         : cfg->L_ref_agonist ? cfg->agonist_L : cfg->L_ref));
 cleanup:
@@ -244,8 +251,12 @@ static kps_err create_layout(hid_t file, const kps_config *cfg, int n_ranks) {
   KPS_CHECK_H5_ID(g_lines, H5Gcreate2(file, "lines", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   KPS_CHECK_H5_ID(g_prog, H5Gcreate2(file, "progress", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   for (size_t a = 0; a < cfg->n_axes; ++a) {
-    const kps_param_info *pi = &cfg->model->params[cfg->axes[a].param];
-    KPS_CHECK(create_axis(file, g_axes, &cfg->axes[a], pi->unit, pi->doc, IN_POINTS | IN_LINES,
+    const int j = cfg->axes[a].param;
+    const char *units = j == KPS_AXIS_TAU1 ? "s" : j == KPS_AXIS_L1 ? "molecules"
+                                                                     : cfg->model->params[j].unit;
+    const char *long_name = j == KPS_AXIS_TAU1 ? "agonist binding time"
+                            : j == KPS_AXIS_L1 ? "agonist dose" : cfg->model->params[j].doc;
+    KPS_CHECK(create_axis(file, g_axes, &cfg->axes[a], units, long_name, IN_POINTS | IN_LINES,
                           &scales[n_scales++]));
   }
   KPS_CHECK(create_axis(file, g_axes, &cfg->L2, "molecules",

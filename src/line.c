@@ -35,6 +35,7 @@
 
 struct kps_line_worker {
   const kps_config *cfg;
+  int K;              /* ligand types of a point: agonist, antagonist, self (kps_config_ligands) */
   kps_solver *solver;
   double *y;          /* state of the current point (warm-start source) */
   double *y_probe;    /* state of the statistics and attack probes */
@@ -73,6 +74,7 @@ kps_err kps_line_worker_create(const kps_config *cfg, kps_line_worker **out) {
   kps_line_worker *w = calloc(1, sizeof *w);
   KPS_CHECK_ALLOC(w);
   w->cfg = cfg;
+  w->K = 2 + (int)cfg->n_self;
   w->cached_point = SIZE_MAX;
   w->descent_point = SIZE_MAX;
   if (cfg->attack.enabled && cfg->attack.descent) {
@@ -163,14 +165,15 @@ static void fill_row_failed(kps_batch *b, size_t row, int status) {
   for (size_t k = 0; k < b->n_tau; ++k) st[k] = (int8_t)status;
 }
 
-static void line_statistics(kps_line_worker *w, kps_batch *b, size_t row, double tau1,
-                            double L1, double L2, double O_ag) {
+/* tau, L: the line's ligand types (tau[1] is set here). */
+static void line_statistics(kps_line_worker *w, kps_batch *b, size_t row, double *tau,
+                            const double *L, double O_ag) {
   const kps_config *cfg = w->cfg;
   kps_line_stats ls = {NAN, NAN, NAN, NAN, NAN, KPS_REGIME_UNKNOWN, KPS_EDGE_UNKNOWN};
   const size_t n = cfg->tau2.n;
   if (cfg->stats.line_stats && n > 0) {
-    const double tau[2] = {tau1, cfg->tau2.values[0]}, L[2] = {L1, L2};
-    kps_probe_reset(&w->probe, 2, tau, L);
+    tau[1] = cfg->tau2.values[0];
+    kps_probe_reset(&w->probe, w->K, tau, L);
     const double *t2 = cfg->tau2.values, *O = kps_batch_f64(b, F_O, row);
     const double *g = kps_batch_f64(b, F_DO_DTAU2, row);
     const int8_t *st = kps_batch_i8(b, F_STATUS, row);
@@ -206,7 +209,7 @@ typedef struct tau_ctx {
 
 static int tau_path(void *ctx, double x, kps_sample *out) {
   tau_ctx *c = ctx;
-  double O, g[4];
+  double O, g[2 * KPS_LINE_MAX_K];
   c->pr->tau[1] = x;
   c->pr->key = x;
   const int st = kps_probe_eval(c->pr, &O, g);
@@ -246,7 +249,7 @@ static void scan_tau_curve(kps_line_worker *w, kps_batch *b, size_t row, const d
     if (kps_status_is_ok(st[j]) && t2[j] >= lo && t2[j] <= hi)
       kps_samples_insert(&set, (kps_sample){t2[j], O[j] - O_th, g[j]});
   kps_probe *pr = &w->probe;
-  kps_probe_reset(pr, 2, tau, L);
+  kps_probe_reset(pr, w->K, tau, L);
   pr->pool = &w->line_pool;
   pr->reuse_lu = 1;
   tau_ctx c = {pr, O_th};
@@ -307,7 +310,7 @@ static int tau_curve_calm(const kps_line_worker *w, double t0, double radius) {
 /* Puts the probe at a point with a copy of its steady state y (NULL: cold). */
 static void probe_at_point(kps_line_worker *w, const double *tau, const double *L, int n,
                            const double *y) {
-  kps_probe_reset(&w->probe, 2, tau, L);
+  kps_probe_reset(&w->probe, w->K, tau, L);
   w->probe.pool = NULL;
   w->probe.reuse_lu = 0;
   if (y) memcpy(w->y_probe, y, sizeof(double) * (size_t)n);
@@ -333,7 +336,7 @@ static void dose_search(kps_line_worker *w, int which, int target, double O_th, 
   if (n > 0) {
     /* Reserved by kps_line_compute: emptying it cannot fail. */
     if (kps_warm_pool_reset(&w->dose_pool, KPS_DOSE_SAMPLES + 2, n) != KPS_OK) return;
-    kps_warm_pool_put(&w->dose_pool, log1p(L[which] / kps_dose_scale(L, 2)), y_pt);
+    kps_warm_pool_put(&w->dose_pool, log1p(L[which] / kps_dose_scale(L, w->K)), y_pt);
     if (*have0) kps_warm_pool_put(&w->dose_pool, 0.0, y0);
     pr->pool = &w->dose_pool;
   }
@@ -348,13 +351,13 @@ static void dose_search(kps_line_worker *w, int which, int target, double O_th, 
 
 /*
  * Point j's dose boundaries L2*, L1* and its FGSM/PGD attacks, from its
- * steady state y (copied: the line's states are untouched), its output and
- * gradients, the previous point's boundaries (as hints) and dose-0 states,
- * and the line's tau2 curve.
+ * ligand types tau, L (w->K of them), its steady state y (copied: the
+ * line's states are untouched), its output and gradients, the previous
+ * point's boundaries (as hints) and dose-0 states, and the line's tau2 curve.
  */
-static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j, double tau1,
-                         double L1, double L2, double O_th, int n, const double *y,
-                         extras_state *es) {
+static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j,
+                         const double *tau, const double *L, double O_th, int n,
+                         const double *y, extras_state *es) {
   const kps_config *cfg = w->cfg;
   const kps_attack_config *a = &cfg->attack;
   double *L2s = kps_batch_f64(b, F_L2_STAR, row), *L1s = kps_batch_f64(b, F_L1_STAR, row);
@@ -367,26 +370,32 @@ static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j,
     es->L2s = es->L1s = NAN;
     return;
   }
-  const double tau[2] = {tau1, cfg->tau2.values[j]}, L[2] = {L1, L2};
+  const int K = w->K;
   const double O = kps_batch_f64(b, F_O, row)[j];
-  const double g[4] = {kps_batch_f64(b, F_DO_DTAU1, row)[j], kps_batch_f64(b, F_DO_DTAU2, row)[j],
-                       kps_batch_f64(b, F_DO_DL1, row)[j], kps_batch_f64(b, F_DO_DL2, row)[j]};
+  /* The gradients as the probe lays them out (dO/dtau_0..K-1, dO/dL_0..K-1).
+   * The self types' are not stored: NaN, never read, as the attacks read
+   * the movable types' only and self ligands never move. */
+  double g[2 * KPS_LINE_MAX_K];
+  for (int i = 0; i < 2 * K; ++i) g[i] = NAN;
+  g[0] = kps_batch_f64(b, F_DO_DTAU1, row)[j], g[1] = kps_batch_f64(b, F_DO_DTAU2, row)[j];
+  g[K] = kps_batch_f64(b, F_DO_DL1, row)[j], g[K + 1] = kps_batch_f64(b, F_DO_DL2, row)[j];
   const double *y_pt = n > 0 ? y : NULL;
   kps_probe *pr = &w->probe;
   kps_samples dose = {w->dose_buf, 0, KPS_DOSE_SAMPLES};
   if (cfg->stats.boundary) {
-    const kps_dose_known k2 = {O, g[3], es->L2s}, k1 = {O, g[2], es->L1s};
+    const kps_dose_known k2 = {O, g[K + 1], es->L2s}, k1 = {O, g[K], es->L1s};
     dose_search(w, 0, 1, O_th, tau, L, n, y_pt, w->y_aa, &es->have_aa, &k1, &dose, &L1s[j]);
     /* Last, so that its samples (and states) serve FGSM in counts below. */
     dose_search(w, 1, 0, O_th, tau, L, n, y_pt, w->y_d0, &es->have_d0, &k2, &dose, &L2s[j]);
     es->L2s = L2s[j], es->L1s = L1s[j];
   }
   if (!a->enabled) return;
-  uint8_t mov[2];
-  kps_attack_movable(a, cfg->tau_c, 2, tau, mov);
+  uint8_t mov[KPS_LINE_MAX_K];
+  kps_attack_movable(a, cfg->tau_c, K, tau, mov);
+  for (int i = 2; i < K; ++i) mov[i] = 0; /* self ligands are background: never moved */
   const int d0 = O > O_th, applicable = (a->direction == KPS_DIR_OFF) == d0;
   if (a->fgsm_L) {
-    kps_fgsm_known k = {O, g, NULL, 1, kps_dose_scale(L, 2)};
+    kps_fgsm_known k = {O, g, NULL, 1, kps_dose_scale(L, K)};
     if (cfg->stats.boundary && n > 0) {
       /* The dose search's samples and states, on the same ray when L2 alone moves. */
       k.dose = &dose;
@@ -400,7 +409,8 @@ static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j,
       fL[j] = fr.eps_star;
     pr->pool = NULL;
   }
-  /* Only the antagonist can move: both tau attacks stay on the line's tau2 curve. */
+  /* Only the antagonist can move (self ligands never do): both tau attacks
+   * stay on the line's tau2 curve. */
   const int on_curve = !mov[0];
   if (a->fgsm_tau && applicable) {
     if (on_curve) {
@@ -473,8 +483,12 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
   kps_err rc = KPS_OK;
   const kps_config *cfg = w->cfg;
   const kps_model *m = cfg->model;
-  double p[KPS_MAX_PARAMS], L2;
-  kps_config_line_params(cfg, (size_t)line, p, &L2);
+  kps_line_inputs li;
+  kps_config_line_inputs(cfg, (size_t)line, &li);
+  const double *p = li.p;
+  const int K = w->K;
+  double tau[KPS_LINE_MAX_K], L[KPS_LINE_MAX_K], gt[KPS_LINE_MAX_K], gL[KPS_LINE_MAX_K];
+  kps_config_ligands(cfg, &li, NAN, tau, L);
   long row_l = kps_batch_add(b, line);
   if (row_l < 0) KPS_FAIL(KPS_ERR_NOMEM, "batch growth");
   const size_t row = (size_t)row_l;
@@ -484,23 +498,28 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     fill_row_failed(b, row, KPS_ST_INVALID_PARAMS);
     return KPS_OK;
   }
-  const int n_state = kps_model_state_size(m, p, 2);
-  KPS_CHECK(ensure_state(w, kps_model_state_size(m, p, w->K_desc > 2 ? w->K_desc : 2)));
+  const int n_state = kps_model_state_size(m, p, K);
+  KPS_CHECK(ensure_state(w, kps_model_state_size(m, p, w->K_desc > K ? w->K_desc : K)));
   w->probe = (kps_probe){.s = w->solver, .m = m, .p = p, .y = w->y_probe};
 
-  /* The threshold depends on the parameter point only, not on L2. */
+  /* The threshold depends on the parameter point only, not on L2. The
+   * point covers the agonist's axes too, so an L_ref that is the agonist's
+   * swept dose L1 is never taken from another point. */
   const size_t point = (size_t)line / cfg->L2.n;
   if (point != w->cached_point) {
     /* A failed threshold solve leaves O_th NaN: decisions become -1. */
     kps_threshold(w->solver, m, p, cfg->threshold_explicit, cfg->threshold_value, cfg->tau_c,
-                  cfg->L_ref_agonist ? cfg->agonist_L : cfg->L_ref, &w->cached_O_th);
+                  cfg->L_ref_agonist ? li.L1 : cfg->L_ref, &w->cached_O_th);
     w->cached_point = point;
   }
   const double O_th = w->cached_O_th;
 
+  /* "The agonist alone": every type but the antagonist (index 1). */
+  double tau_ag[KPS_LINE_MAX_K], L_ag[KPS_LINE_MAX_K];
+  tau_ag[0] = tau[0], L_ag[0] = L[0];
+  for (int i = 2; i < K; ++i) tau_ag[i - 1] = tau[i], L_ag[i - 1] = L[i];
   kps_eval ev = {0};
-  const double tau_ag = cfg->agonist_tau, L_ag = cfg->agonist_L;
-  const kps_inputs in_ag = {.p = p, .K = 1, .tau = &tau_ag, .L = &L_ag};
+  const kps_inputs in_ag = {.p = p, .K = K - 1, .tau = tau_ag, .L = L_ag};
   kps_evaluate(w->solver, m, &in_ag, w->y, 0, &ev);
   const double O_ag = kps_status_is_ok(ev.status) ? ev.O : NAN;
   *kps_batch_f64(b, F_O_TH, row) = O_th;
@@ -531,8 +550,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
   }
   w->tau_scanned = 0;
 
-  double tau[2] = {tau_ag, 0.0}, L[2] = {L_ag, L2}, gt[2], gL[2];
-  const kps_inputs in = {.p = p, .K = 2, .tau = tau, .L = L};
+  const kps_inputs in = {.p = p, .K = K, .tau = tau, .L = L};
   int have_prev = 0;
   for (size_t j = 0; j < n_tau; ++j) {
     tau[1] = cfg->tau2.values[j];
@@ -552,7 +570,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     if (keep && have_prev) kps_warm_pool_put(&w->line_pool, tau[1], w->y);
   }
   w->probe.evals = 0;
-  line_statistics(w, b, row, tau_ag, L_ag, L2, O_ag);
+  line_statistics(w, b, row, tau, L, O_ag);
   if (n_tau > 0) n_solves[0] += (int32_t)w->probe.evals;
   if (extras) {
     /* In axis order: each point may start from the previous point's results. */
@@ -572,7 +590,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
         y = have_prev ? w->y_pt : NULL;
         ++n_solves[j];
       }
-      point_extras(w, b, row, j, tau_ag, L_ag, L2, O_th, n_state, y, &es);
+      point_extras(w, b, row, j, tau, L, O_th, n_state, y, &es);
       n_solves[j] += (int32_t)w->probe.evals;
     }
   }

@@ -39,7 +39,7 @@
 /* dO/dtau of the probe's second ligand at tau2 = x. */
 static int g_at(void *ctx, double x, double *gx) {
   kps_probe *pr = ctx;
-  double O, g[2 * 2];
+  double O, g[2 * KPS_MAX_BINS];
   pr->tau[1] = x;
   int st = kps_probe_eval(pr, &O, g);
   *gx = g[1];
@@ -135,7 +135,7 @@ int kps_line_statistics(kps_probe *pr, const double *tau2, size_t n, const doubl
     /* Grid and gradient disagree: no sign change next to the minimum. */
     if (!(g[a] <= 0.0 && g[a + 1] >= 0.0)) return KPS_ST_OK;
     pr->warm = 0;
-    double root, Ostar, gg[4];
+    double root, Ostar, gg[2 * KPS_MAX_BINS];
     st = kps_bracket_root(g_at, pr, tau2[a], g[a], tau2[a + 1], g[a + 1], ROOT_XTOL, &root);
     if (!kps_status_is_ok(st)) return st;
     pr->tau[1] = root;

@@ -16,6 +16,7 @@
 #define KPS_MAX_AXES 8
 #define KPS_MAX_BINS 512
 #define KPS_MAX_DRAW 8
+#define KPS_MAX_SELF 8 /* background ("self") ligand types */
 #define KPS_PATH_MAX 4096
 
 /*
@@ -48,9 +49,13 @@ typedef enum kps_axis_kind {
   KPS_AXIS_LOG = 2     /* {log: [start, stop, count]} geometric, inclusive */
 } kps_axis_kind;
 
+/* kps_axis.param of the agonist's axes (tau2 and L2 have -1). */
+#define KPS_AXIS_TAU1 (-2) /* axes.tau1: the agonist binding time */
+#define KPS_AXIS_L1 (-3)   /* axes.L1: the agonist dose */
+
 typedef struct kps_axis {
-  char name[64];      /* parameter name, "tau2" or "L2" */
-  int param;          /* model parameter index, -1 for tau2/L2 */
+  char name[64];      /* parameter name, "tau1", "L1", "tau2" or "L2" */
+  int param;          /* model parameter index, KPS_AXIS_TAU1/L1, -1 for tau2/L2 */
   kps_axis_kind kind;
   size_t n;           /* number of values, >= 1 */
   double *values;     /* n values, owned */
@@ -137,10 +142,12 @@ typedef struct kps_config {
   const kps_model *model;
   double params[KPS_MAX_PARAMS]; /* fixed values: defaults, then `params:` */
 
-  size_t n_axes;                 /* model-parameter axes, in config order */
+  size_t n_axes;                 /* axes (model parameters, tau1, L1), in config order */
   kps_axis axes[KPS_MAX_AXES];
 
-  double agonist_tau, agonist_L; /* default 4.0 s, 4000 */
+  double agonist_tau, agonist_L; /* default 4.0 s, 4000; NaN when on an axis */
+  size_t n_self;                 /* background ligand types of `self:`, default 0 */
+  double self_tau[KPS_MAX_SELF], self_L[KPS_MAX_SELF];
   kps_axis tau2;                 /* antagonist binding-time axis, required */
   kps_axis L2;                   /* antagonist dose axis, default [6000] */
 
@@ -207,7 +214,8 @@ char *kps_config_canonical(const kps_config *cfg);
 /* 64-bit FNV-1a hash of a byte string (used for the canonical text). */
 uint64_t kps_hash64(const void *data, size_t len);
 
-/* Number of model-parameter points (product of the axis sizes, >= 1). */
+/* Number of parameter points: combinations of the axes, model parameters
+ * and agonist alike (product of the axis sizes, >= 1). */
 size_t kps_config_n_param_points(const kps_config *cfg);
 
 /* Number of lines (tasks): parameter points x L2 values. */
@@ -216,12 +224,33 @@ size_t kps_config_n_lines(const kps_config *cfg);
 /* Number of sweep points: lines x tau2 values. */
 size_t kps_config_n_points(const kps_config *cfg);
 
+/* What a line computes with: everything but the antagonist binding time. */
+typedef struct kps_line_inputs {
+  double p[KPS_MAX_PARAMS]; /* model parameters */
+  double tau1, L1;          /* agonist binding time and dose */
+  double L2;                /* antagonist dose */
+} kps_line_inputs;
+
 /*
- * Model parameters of line `line` (row-major over axes..., L2 last) into p,
- * and the L2 value into *L2. Not collective.
+ * The inputs of line `line` (row-major over axes..., L2 last): fixed values
+ * with the line's axis values in their place. Not collective.
  */
+void kps_config_line_inputs(const kps_config *cfg, size_t line, kps_line_inputs *in);
+
+/* The model parameters and L2 of kps_config_line_inputs. Not collective. */
 void kps_config_line_params(const kps_config *cfg, size_t line, double *p,
                             double *L2);
+
+/* Ligand types of a point: 2 + the self types. */
+#define KPS_LINE_MAX_K (2 + KPS_MAX_SELF)
+
+/*
+ * The ligand types of a point of a line at antagonist binding time tau2:
+ * the agonist (index 0), the antagonist (1), then every self type (2..).
+ * Fills tau[0..K) and L[0..K) and returns K = 2 + n_self. Not collective.
+ */
+int kps_config_ligands(const kps_config *cfg, const kps_line_inputs *in, double tau2,
+                       double *tau, double *L);
 
 /*
  * Bins of the descent's histogram grid: ceil(tau_max / bin_width), at

@@ -38,7 +38,7 @@ typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1, KPS_LINE_BIN = 2 } kps_sco
 #define KPS_FIELD_LIST(X)                                                                    \
   X(F_O, "O", KPS_F64, KPS_POINT, "molecules", "output at steady state (sum of C_N)", NO_FLAGS) \
   X(F_O_REL, "O_rel", KPS_F64, KPS_POINT, "1", "O / O_th (T_{N,m} for ideal)", NO_FLAGS) \
-  X(F_FC, "FC", KPS_F64, KPS_POINT, "1", "fold change O(agonist+antagonist)/O(agonist)", NO_FLAGS) \
+  X(F_FC, "FC", KPS_F64, KPS_POINT, "1", "fold change O(agonist+antagonist)/O(agonist), the self ligands in both", NO_FLAGS) \
   X(F_DECISION, "decision", KPS_I8, KPS_POINT, "1", "1 respond (O > O_th), 0 not, -1 unknown", FLAGS_DECISION) \
   X(F_DO_DTAU2, "dO_dtau2", KPS_F64, KPS_POINT, "molecules/s", "dO/dtau_2 (exact, IFT)", NO_FLAGS) \
   X(F_DO_DL2, "dO_dL2", KPS_F64, KPS_POINT, "1", "dO/dL_2 (exact, IFT)", NO_FLAGS) \
@@ -56,7 +56,7 @@ typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1, KPS_LINE_BIN = 2 } kps_sco
   X(F_PGD_STEPS, "pgd_steps", KPS_I32, KPS_POINT, "1", "PGD steps to the flip (or all steps)", NO_FLAGS) \
   X(F_N_SOLVES, "n_solves", KPS_I32, KPS_POINT, "1", "steady-state evaluations spent on the point: its own solve, its dose boundaries and attacks; the line's own (agonist alone, line statistics) count at its first point, the threshold and the descent (once per parameter point) nowhere", NO_FLAGS) \
   X(F_O_TH, "O_th", KPS_F64, KPS_LINE, "molecules", "decision threshold O_th", NO_FLAGS) \
-  X(F_O_AG, "O_agonist", KPS_F64, KPS_LINE, "molecules", "output of the agonist alone", NO_FLAGS) \
+  X(F_O_AG, "O_agonist", KPS_F64, KPS_LINE, "molecules", "output of the agonist alone (with the self ligands)", NO_FLAGS) \
   X(F_TAU_STAR, "tau_star", KPS_F64, KPS_LINE, "s", "strongest antagonist: interior zero of dO/dtau2 (critical lines only; NaN otherwise)", NO_FLAGS) \
   X(F_TAU_STAR_REL, "tau_star_rel", KPS_F64, KPS_LINE, "1", "tau_star / tau_c", NO_FLAGS) \
   X(F_FC_STAR, "FC_star", KPS_F64, KPS_LINE, "1", "fold change at tau_star", NO_FLAGS) \

@@ -42,8 +42,8 @@ typedef struct kps_line_stats {
  * Statistics of one line: tau2[0..n) strictly increasing, O and g = dO/dtau2
  * on it, status per point, O_ag the agonist's output alone (FC = O / O_ag)
  * and fc_tol the significance of an FC dip. The probe must hold the line's
- * parameters with K = 2 ligands (agonist first, antagonist second); its
- * tau[1] is varied. Returns a kps_status (non-ok when the line or a
+ * parameters and ligand types (agonist first, antagonist second, then any
+ * background types); its tau[1] is varied. Returns a kps_status (non-ok when the line or a
  * refinement failed; the fields are NaN / unknown then).
  */
 int kps_line_statistics(kps_probe *pr, const double *tau2, size_t n, const double *O,

@@ -537,10 +537,157 @@ static void test_errors(void) {
                "letters");
 }
 
+/* The agonist on axes (tau1, L1) beside model parameters, and self ligands. */
+static void test_ligand_axes(void) {
+  static const char text[] =
+      "model: kpr\n"                                    /* 1 */
+      "axes:\n"                                         /* 2 */
+      "  tau1: {linear: [4, 6, 3]}\n"                   /* 3 */
+      "  N: {values: [2, 3]}\n"                         /* 4 */
+      "  L1: {log: [1, 1.0e4, 5]}\n"                    /* 5 */
+      "antagonist: {tau: [0.1, 3], L: [10, 20]}\n"      /* 6 */
+      "threshold: {L_ref: agonist}\n";                  /* 7 */
+  kps_config cfg;
+  char err[1024] = "";
+  kps_err rc = parse(&cfg, "a.yaml", text, err, sizeof err);
+  if (!tap_ok(rc == KPS_OK, "axes tau1, N, L1 parse (%s)", err)) {
+    kps_config_destroy(&cfg);
+    return;
+  }
+  tap_ok(cfg.n_axes == 3 && cfg.axes[0].param == KPS_AXIS_TAU1 &&
+             cfg.axes[1].param == param(&cfg, "N") && cfg.axes[2].param == KPS_AXIS_L1 &&
+             strcmp(cfg.axes[0].name, "tau1") == 0 && strcmp(cfg.axes[2].name, "L1") == 0,
+         "three axes in config order, tau1 and L1 marked as the agonist's");
+  tap_ok(cfg.axes[0].n == 3 && cfg.axes[0].values[1] == 5 && cfg.axes[2].n == 5 &&
+             cfg.axes[2].values[0] == 1 && cfg.axes[2].values[4] == 1e4,
+         "tau1 linear [4, 5, 6], L1 log from 1 to 1e4");
+  tap_ok(isnan(cfg.agonist_tau) && isnan(cfg.agonist_L), "swept agonist values are NaN");
+  tap_ok(kps_config_n_param_points(&cfg) == 30 && kps_config_n_lines(&cfg) == 60 &&
+             kps_config_n_points(&cfg) == 120,
+         "the agonist's axes count in the plan: 30 points, 60 lines, 120 points");
+  /* line = ((itau1 * 2 + iN) * 5 + iL1) * 2 + iL2 */
+  kps_line_inputs in;
+  kps_config_line_inputs(&cfg, ((2 * 2 + 1) * 5 + 3) * 2 + 1, &in);
+  tap_ok(in.tau1 == 6 && in.p[param(&cfg, "N")] == 3 && fabs(in.L1 - 1e3) < 1e-9 &&
+             in.L2 == 20,
+         "line inputs: tau1 6, N 3, L1 1e3, L2 20 (got %g, %g, %g, %g)", in.tau1,
+         in.p[param(&cfg, "N")], in.L1, in.L2);
+  double tau[KPS_LINE_MAX_K], L[KPS_LINE_MAX_K];
+  tap_ok(kps_config_ligands(&cfg, &in, 0.1, tau, L) == 2 && tau[0] == 6 && tau[1] == 0.1 &&
+             L[1] == 20 && L[0] == in.L1,
+         "no self: two ligand types, agonist then antagonist");
+  char *c = kps_config_canonical(&cfg);
+  tap_ok(c && strstr(c, "axis.tau1=[4,5,6]\n") && strstr(c, "axis.L1=[1,") &&
+             strstr(c, "agonist.tau=nan\n") && strstr(c, "agonist.L=nan\n") &&
+             !strstr(c, "self="),
+         "canonical text: the agonist's axes, NaN agonist values, no self line");
+  free(c);
+  kps_config_destroy(&cfg);
+
+  /* Only the agonist on an axis: the model's check still runs on params. */
+  expect_error("m >= N with only the agonist swept",
+               "model: adaptive_sorting\nparams: {N: 3, m: 3}\naxes: {tau1: {values: [4, 5]}}\n"
+               "antagonist: {tau: 1}\n",
+               "t.yaml:2:19: params.m: ", NULL);
+  expect_error("agonist.tau and axes.tau1 together",
+               "model: kpr\naxes:\n  tau1: {values: [4, 5]}\nagonist: {tau: 4}\n"
+               "antagonist: {tau: 1}\n",
+               "t.yaml:3:3: axes.tau1: ", "fixed in agonist.tau (line 4)");
+  expect_error("agonist.L and axes.L1 together (agonist first)",
+               "model: kpr\nagonist:\n  tau: 5\n  L: 10\naxes: {L1: {values: [1]}}\n"
+               "antagonist: {tau: 1}\n",
+               "t.yaml:5:8: axes.L1: ", "fixed in agonist.L (line 4)");
+  expect_error("tau1 must be > 0",
+               "model: kpr\naxes: {tau1: {values: [1, 0]}}\nantagonist: {tau: 1}\n",
+               "t.yaml:2:27: axes.tau1.values[1]: ", "must be > 0, got 0");
+  expect_error("L1 must be >= 0",
+               "model: kpr\naxes: {L1: {linear: [-1, 5, 3]}}\nantagonist: {tau: 1}\n",
+               "t.yaml:2:21: axes.L1.linear: ", "must be >= 0");
+  expect_error("unknown axis names the agonist's axes",
+               "model: kpr\naxes: {tau3: {values: [1]}}\nantagonist: {tau: 1}\n",
+               "t.yaml:2:8: axes.tau3: ", "tau1, L1");
+  expect_error("tau1 and L1 count toward the 8 axes",
+               "model: adaptive_sorting\naxes: {tau1: {values: [4]}, L1: {values: [1]}, "
+               "N: {values: [3]}, m: {values: [1]}, phi: {values: [1]}, kappa: {values: [1]}, "
+               "R: {values: [1]}, delta: {values: [1]}, tau_c: {values: [1]}}\n"
+               "antagonist: {tau: 1}\n",
+               "t.yaml:2:", "at most 8 axes");
+}
+
+static void test_self(void) {
+  static const char one[] = "model: kpr\nantagonist: {tau: 1}\nself: {tau: 0.5, L: 2000}\n";
+  static const char one_list[] = "model: kpr\nantagonist: {tau: 1}\nself:\n  - {L: 2000, tau: 0.5}\n";
+  static const char three[] =
+      "model: kpr\nantagonist: {tau: 1}\n"
+      "self: [{tau: 0.5, L: 2000}, {tau: 1.5, L: 0}, {tau: 9, L: 30}]\n";
+  kps_config a, b;
+  char err[1024] = "", err2[1024] = "";
+  kps_err rc = parse(&a, "s.yaml", one, err, sizeof err);
+  tap_ok(rc == KPS_OK && a.n_self == 1 && a.self_tau[0] == 0.5 && a.self_L[0] == 2000,
+         "self as one mapping (%s)", err);
+  rc = parse(&b, "s.yaml", one_list, err2, sizeof err2);
+  tap_ok(rc == KPS_OK && b.n_self == 1 && b.self_tau[0] == 0.5 && b.self_L[0] == 2000,
+         "self as a list of one mapping (%s)", err2);
+  char *ca = kps_config_canonical(&a), *cb = kps_config_canonical(&b);
+  tap_ok(ca && cb && strcmp(ca, cb) == 0 && strstr(ca, "self=[(0.5,2000)]\n"),
+         "a mapping and a list of it have the same canonical text");
+  kps_config_destroy(&b);
+  rc = parse(&b, "s.yaml", three, err2, sizeof err2);
+  tap_ok(rc == KPS_OK && b.n_self == 3 && b.self_tau[1] == 1.5 && b.self_L[1] == 0 &&
+             b.self_tau[2] == 9 && b.self_L[2] == 30,
+         "self as a list of three, L = 0 allowed (%s)", err2);
+  kps_line_inputs in;
+  double tau[KPS_LINE_MAX_K], L[KPS_LINE_MAX_K];
+  kps_config_line_inputs(&b, 0, &in);
+  tap_ok(kps_config_ligands(&b, &in, 1.0, tau, L) == 5 && tau[0] == 4 && L[0] == 4000 &&
+             tau[1] == 1 && L[1] == 6000 && tau[2] == 0.5 && L[2] == 2000 && tau[4] == 9 &&
+             L[4] == 30,
+         "ligand types: agonist, antagonist, then the self types in order");
+  char *c3 = kps_config_canonical(&b);
+  tap_ok(ca && c3 && strcmp(ca, c3) != 0 && kps_hash64(ca, strlen(ca)) != kps_hash64(c3, strlen(c3)),
+         "canonical text and hash change with the self ligands");
+  kps_config_destroy(&b);
+  static const char one_other[] = "model: kpr\nantagonist: {tau: 1}\nself: {tau: 0.5, L: 2001}\n";
+  static const char none[] = "model: kpr\nantagonist: {tau: 1}\n";
+  rc = parse(&b, "s.yaml", one_other, err2, sizeof err2);
+  char *c4 = rc == KPS_OK ? kps_config_canonical(&b) : NULL;
+  tap_ok(ca && c4 && strcmp(ca, c4) != 0, "canonical text changes with a self dose");
+  kps_config_destroy(&b);
+  rc = parse(&b, "s.yaml", none, err2, sizeof err2);
+  char *c5 = rc == KPS_OK ? kps_config_canonical(&b) : NULL;
+  tap_ok(ca && c5 && strcmp(ca, c5) != 0 && !strstr(c5, "self") && b.n_self == 0,
+         "no self: none in the config, no self line in the canonical text");
+  kps_config_destroy(&b);
+  free(ca), free(cb), free(c3), free(c4), free(c5);
+  kps_config_destroy(&a);
+
+  expect_error("more than 8 self types",
+               BASE "self: [{tau: 1, L: 1}, {tau: 1, L: 1}, {tau: 1, L: 1}, {tau: 1, L: 1},\n"
+                    "       {tau: 1, L: 1}, {tau: 1, L: 1}, {tau: 1, L: 1}, {tau: 1, L: 1},\n"
+                    "       {tau: 1, L: 1}]\n",
+               "t.yaml:5:8: self: ", "at most 8 entries");
+  expect_error("self tau 0", BASE "self: [{tau: 1, L: 1}, {tau: 0, L: 1}]\n",
+               "t.yaml:3:30: self[1].tau: ", "must be > 0, got 0");
+  expect_error("self tau negative", BASE "self: {tau: -2, L: 1}\n",
+               "t.yaml:3:13: self.tau: ", "must be > 0, got -2");
+  expect_error("self L negative", BASE "self: {tau: 1, L: -1}\n",
+               "t.yaml:3:19: self.L: ", "must be >= 0, got -1");
+  expect_error("self unknown key", BASE "self:\n  - {tau: 1, L: 1, kon: 2}\n",
+               "t.yaml:4:20: self[0].kon: ", "unknown key (known keys: tau, L)");
+  expect_error("self missing L", BASE "self: {tau: 1}\n", "t.yaml:3:7: self.L: ",
+               "missing required key");
+  expect_error("self empty list", BASE "self: []\n", "t.yaml:3:7: self: ", "must not be empty");
+  expect_error("self a number", BASE "self: 3\n", "t.yaml:3:7: self: ", "expected a mapping");
+  expect_error("self a quoted number", BASE "self: {tau: \"1\", L: 1}\n", "t.yaml:3:13: self.tau: ",
+               "string");
+}
+
 int main(void) {
   test_defaults();
   test_full();
   test_minimal_defaults();
   test_errors();
+  test_ligand_axes();
+  test_self();
   return tap_done();
 }
