@@ -121,7 +121,7 @@ run: {{chunk: {chunk}}}
         if not tap.ok(r.returncode == 0, f"landscape job on {what}", r.stdout + r.stderr):
             continue
         for obj in ("/lines/landscape", "/lines/landscape_u", "/lines/landscape_v",
-                    "/lines/descent_ligand_tau", "/lines/descent_hist", "/axes"):
+                    "/lines/descent_ligand_tau", "/lines", "/points", "/axes"):
             same, diff = h5diff(ref_l, out, obj)
             tap.ok(same, f"landscape job {obj} identical to 1 rank, chunk auto, on {what}", diff)
 
