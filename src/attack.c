@@ -496,3 +496,27 @@ cleanup:
   free(t);
   return rc;
 }
+
+kps_err kps_attack_start_grid(const kps_attack_config *a, double *L0) {
+  kps_err rc = KPS_OK;
+  double *t = NULL, tau[KPS_MAX_BINS], L[KPS_MAX_BINS];
+  size_t n = 0;
+  const int n_grid = (int)kps_attack_grid_bins(a);
+  const double w = a->bin_width;
+  for (int k = 0; k < n_grid; ++k) L0[k] = 0.0;
+  if (a->descent_method == KPS_DESCENT_PUBLISHED) {
+    KPS_CHECK(kps_attack_ligands(a, 0, NULL, NULL, &t, &n));
+    for (size_t i = 0; i < n; ++i) L0[grid_bin(t[i], w, n_grid)] += 1.0;
+  } else {
+    const int K = kps_attack_histogram(a, tau, L);
+    for (int j = 0; j < K; ++j) L0[grid_bin(tau[j], w, n_grid)] += L[j];
+  }
+cleanup:
+  free(t);
+  return rc;
+}
+
+void kps_attack_normals(uint64_t seed, int n, double *z) {
+  uint64_t state = seed;
+  for (int i = 0; i < n; ++i) z[i] = normal01(&state);
+}

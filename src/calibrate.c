@@ -40,7 +40,8 @@ kps_err kps_calibrate(const kps_config *cfg, double budget_s, size_t max_points,
   const size_t n_points = kps_config_n_param_points(cfg);
   *out = (kps_calibration){.n_points = n_points, .min_s = INFINITY};
   KPS_CHECK(kps_line_worker_create(cfg, &w));
-  KPS_CHECK(kps_batch_create(cfg->tau2.n, kps_config_n_bins(cfg), cfg->L2.n, &b));
+  const kps_dims dims = kps_config_dims(cfg);
+  KPS_CHECK(kps_batch_create(&dims, cfg->L2.n, &b));
   seen = calloc(n_points, 1);
   KPS_CHECK_ALLOC(seen);
   double sum = 0.0, sum2 = 0.0, dt;

@@ -39,8 +39,8 @@ typedef struct plan_memory {
 
 static plan_memory estimate_memory(const kps_config *cfg) {
   plan_memory pm;
-  const double per_line =
-      8.0 + (double)kps_fields_bytes_per_line(cfg->tau2.n, kps_config_n_bins(cfg));
+  const kps_dims d = kps_config_dims(cfg);
+  const double per_line = 8.0 + (double)kps_fields_bytes_per_line(&d);
   pm.per_line = per_line;
   /* One bit per line, and on resume a read buffer of up to 1 MiB lines. */
   const double lines = (double)kps_config_n_lines(cfg);

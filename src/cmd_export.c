@@ -168,10 +168,12 @@ static kps_err open_columns(exporter *ex, int lines, const char *fields) {
         rc = KPS_ERR_USAGE;
         goto cleanup;
       }
-      if ((fi[known].scope == KPS_POINT) == lines || fi[known].scope == KPS_LINE_BIN) {
+      const int extra = fi[known].scope != KPS_POINT && fi[known].scope != KPS_LINE;
+      if ((fi[known].scope == KPS_POINT) == lines || extra) {
         fprintf(stderr, "kpsweep export: '%s' is not a %s field%s\n", name,
                 lines ? "line" : "point",
-                fi[known].scope == KPS_LINE_BIN ? " (a histogram: one row per bin)" : "");
+                fi[known].scope == KPS_LINE_BIN ? " (a histogram: one row per bin)"
+                : extra ? " (it has dimensions of its own)" : "");
         rc = KPS_ERR_USAGE;
         goto cleanup;
       }
@@ -181,7 +183,7 @@ static kps_err open_columns(exporter *ex, int lines, const char *fields) {
     }
   } else {
     for (int f = 0; f < KPS_N_FIELDS; ++f)
-      if ((fi[f].scope == KPS_POINT) != lines && fi[f].scope != KPS_LINE_BIN)
+      if (fi[f].scope == (lines ? KPS_LINE : KPS_POINT))
         KPS_CHECK(add_column(ex, group, fi[f].name));
   }
   if (ex->n_cols == 0) rc = bad(ex->path, "no field to export", NULL);

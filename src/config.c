@@ -82,6 +82,7 @@ typedef struct range {
 #define R_LIGANDS {0.0, KPS_MAX_LIGANDS, 0}
 #define R_AXIS_LEN {1.0, KPS_MAX_AXIS_LEN, R_INTEGER}
 #define R_MEMORY_MB {0.0, KPS_MAX_MEMORY_MB, R_MIN_OPEN}
+#define R_LANDSCAPE_N {KPS_MIN_LANDSCAPE_N, KPS_MAX_LANDSCAPE_N, R_INTEGER}
 
 /* Strict decimal syntax: strtod alone would also take hex, inf and nan. */
 static int is_decimal(const char *s, size_t len) {
@@ -241,7 +242,12 @@ typedef struct key_spec key_spec;
 typedef kps_err (*key_fn)(pctx *ctx, const kps_ynode *v, const char *key,
                           const key_spec *spec);
 
-enum { KS_NOT_CANONICAL = 1u, KS_SCALAR_AXIS = 2u };
+/*
+ * KS_CANON_IF_SET: in the canonical text only when on (a boolean key that is
+ * true, a section whose `enabled` key is true). Keys added after files were
+ * written with this flag leave those files' hashes, and so --resume, intact.
+ */
+enum { KS_NOT_CANONICAL = 1u, KS_SCALAR_AXIS = 2u, KS_CANON_IF_SET = 4u };
 
 struct key_spec {
   const char *name;
@@ -477,6 +483,8 @@ static const key_spec attack_keys[] = {
      .names = descent_names, .values = descent_values},
     DOUBLE("descent_eta", attack.descent_eta, R_POS),
     INT("descent_max_steps", attack.descent_max_steps, R_DESCENT_STEPS),
+    {.name = "descent_ligands", .parse = key_bool, AT(attack.descent_ligands),
+     .flags = KS_CANON_IF_SET},
     BOOL("pgd", attack.pgd),
     DOUBLE("pgd_eps", attack.pgd_eps, R_POS),
     DOUBLE("pgd_step", attack.pgd_step, R_POS),
@@ -485,6 +493,14 @@ static const key_spec attack_keys[] = {
     DOUBLE("tau_max", attack.tau_max, R_POS),
     {.name = "seed", .parse = key_u64, AT(attack.seed)},
     {.name = "histogram", .parse = key_histogram, AT(attack)},
+    END,
+};
+
+static const key_spec landscape_keys[] = {
+    BOOL("enabled", landscape.enabled),
+    DOUBLE("eps_max", landscape.eps_max, R_POS),
+    INT("n", landscape.n, R_LANDSCAPE_N),
+    {.name = "seed", .parse = key_u64, AT(landscape.seed)},
     END,
 };
 
@@ -503,6 +519,8 @@ static const key_spec top_keys[] = {
      .flags = KS_NOT_CANONICAL},
     {.name = "stats", .parse = key_section, .sub = stats_keys},
     {.name = "attacks", .parse = key_section, .sub = attack_keys},
+    {.name = "landscape", .parse = key_section, .sub = landscape_keys,
+     .flags = KS_CANON_IF_SET},
     END,
 };
 
@@ -1074,6 +1092,35 @@ static void default_name(kps_config *cfg) {
   cfg->name[n] = '\0';
 }
 
+/*
+ * What the landscape and the descent's ligands need: a histogram (their
+ * starting point), an odd grid (so that it holds a = b = 0), and for the
+ * ligands a published descent that runs.
+ */
+static kps_err check_landscape(pctx *ctx) {
+  const kps_config *cfg = ctx->cfg;
+  const kps_attack_config *a = &cfg->attack;
+  const kps_ynode *attacks = kps_ynode_get(ctx->root, "attacks");
+  const kps_ynode *land = kps_ynode_get(ctx->root, "landscape");
+  const int has_hist = a->n_bins > 0 || a->n_draw > 0;
+  const kps_ynode *n = kps_ynode_get(land, "n");
+  if (n && cfg->landscape.n % 2 == 0)
+    return cfg_error(ctx, n, "landscape.n",
+                     "must be odd (the grid holds a = b = 0, the starting histogram), got %d",
+                     cfg->landscape.n);
+  if (cfg->landscape.enabled && !has_hist)
+    return cfg_error(ctx, kps_ynode_get(land, "enabled"), "landscape.enabled",
+                     "needs attacks.histogram (the landscape is taken around the descent's "
+                     "starting histogram)");
+  const kps_ynode *lig = kps_ynode_get(attacks, "descent_ligands");
+  if (a->descent_ligands &&
+      !(a->enabled && a->descent && a->descent_method == KPS_DESCENT_PUBLISHED && has_hist))
+    return cfg_error(ctx, lig, "attacks.descent_ligands",
+                     "needs the published descent to run: attacks.enabled, attacks.descent, "
+                     "descent_method: published and attacks.histogram");
+  return KPS_OK;
+}
+
 static kps_err finish(pctx *ctx) {
   kps_config *cfg = ctx->cfg;
   const kps_ynode *antagonist = kps_ynode_get(ctx->root, "antagonist");
@@ -1116,6 +1163,8 @@ static kps_err finish(pctx *ctx) {
     return cfg_error(ctx, attacks ? attacks : ctx->root, "attacks.tau_max",
                      "tau_max / bin_width = %g bins, more than %d", cfg->attack.tau_max /
                      cfg->attack.bin_width, KPS_MAX_BINS);
+  const kps_err land_rc = check_landscape(ctx);
+  if (land_rc) return land_rc;
   if (!kps_ynode_get(ctx->root, "name")) default_name(cfg);
   if (!kps_ynode_get(run, "output")) {
     int n = snprintf(cfg->run.output, sizeof cfg->run.output, "results/%s.h5",
@@ -1231,6 +1280,7 @@ void kps_config_defaults(kps_config *cfg) {
   a->bin_width = 0.2;
   a->seed = 1;
   a->tau_max = 2.0 * cfg->tau_c;
+  cfg->landscape = (kps_landscape_config){.enabled = 0, .eps_max = 2000.0, .n = 21, .seed = 1};
 }
 
 kps_err kps_config_parse(kps_config *cfg, const char *source, const char *text,
@@ -1457,6 +1507,7 @@ static void sb_section(sbuf *b, const kps_config *cfg, const char *prefix,
     const void *f = (const char *)cfg + s->offset;
     char key[KEY_LEN];
     join_key(key, prefix, s->name);
+    if ((s->flags & KS_CANON_IF_SET) && s->parse == key_bool && !*(const int *)f) continue;
     if (s->parse == key_L_ref && cfg->L_ref_agonist) {
       sb_printf(b, "%s=agonist\n", key);
     } else if (s->parse == key_double || s->parse == key_threshold_value ||
@@ -1505,8 +1556,10 @@ char *kps_config_canonical(const kps_config *cfg) {
     sb_axis(&b, key, &cfg->axes[k]);
   }
   for (const key_spec *s = top_keys; s->name; ++s) {
-    if (s->sub && !(s->flags & KS_NOT_CANONICAL))
-      sb_section(&b, cfg, s->name, s->sub);
+    if (!s->sub || (s->flags & KS_NOT_CANONICAL)) continue;
+    /* The one section so flagged is the landscape: its keys matter only when on. */
+    if ((s->flags & KS_CANON_IF_SET) && !cfg->landscape.enabled) continue;
+    sb_section(&b, cfg, s->name, s->sub);
   }
   /* Only when present: jobs without self ligands keep their earlier hash. */
   if (cfg->n_self > 0) {
@@ -1544,7 +1597,25 @@ size_t kps_attack_grid_bins(const kps_attack_config *a) {
 }
 
 size_t kps_config_n_bins(const kps_config *cfg) {
-  return cfg->attack.enabled && cfg->attack.descent ? kps_attack_grid_bins(&cfg->attack) : 1;
+  const int descent = cfg->attack.enabled && cfg->attack.descent;
+  return descent || cfg->landscape.enabled ? kps_attack_grid_bins(&cfg->attack) : 1;
+}
+
+/* round(x) as kps_attack_ligands counts individual ligands (lround for x >= 0.5). */
+static double ligands_of(double x) { return x >= 0.5 ? floor(x + 0.5) : 0.0; }
+
+size_t kps_config_n_ligands(const kps_config *cfg) {
+  const kps_attack_config *a = &cfg->attack;
+  if (!a->descent_ligands) return 1;
+  double n = 0.0;
+  for (size_t j = 0; j < a->n_bins; ++j) n += ligands_of(a->bin_L[j]);
+  for (size_t j = 0; a->n_bins == 0 && j < a->n_draw; ++j) n += ligands_of(a->draw[j].count);
+  /* The parser bounds the total by KPS_MAX_LIGANDS. */
+  return n >= 1.0 ? (size_t)n : 1;
+}
+
+size_t kps_config_n_land(const kps_config *cfg) {
+  return cfg->landscape.enabled ? (size_t)cfg->landscape.n : 1;
 }
 
 size_t kps_config_n_param_points(const kps_config *cfg) {

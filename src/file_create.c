@@ -22,6 +22,8 @@
 #include "h5util.h"
 #include "kps_build_config.h"
 #include "kps_revision.h"
+#include "kpsweep/attack.h"
+#include "kpsweep/landscape.h"
 #include "kpsweep/progress.h"
 #include "kpsweep/status.h"
 #include "results_file.h"
@@ -237,11 +239,56 @@ cleanup:
   return rc;
 }
 
+/*
+ * The scales of the line fields' own dimensions: `ligand` (the published
+ * descent's initial binding times, from the kps_attack_ligands the workers
+ * use), `land_u` and `land_v` (the landscape's steps). NaN when off.
+ */
+static kps_err create_line_scales(hid_t file, hid_t g_axes, const kps_config *cfg,
+                                  hid_t *lig_scale, hid_t *land_scales) {
+  kps_err rc = KPS_OK;
+  const kps_dims d = kps_config_dims(cfg);
+  double *tau = NULL, *steps = NULL;
+  size_t n = 0;
+  if (cfg->attack.descent_ligands)
+    KPS_CHECK(kps_attack_ligands(&cfg->attack, 0, NULL, NULL, &tau, &n));
+  if (n == 0) {
+    free(tau);
+    tau = malloc(sizeof(double));
+    KPS_CHECK_ALLOC(tau);
+    tau[0] = NAN, n = 1;
+  }
+  if (n != d.n_ligands)
+    KPS_FAIL(KPS_ERR_INTERNAL, "%zu ligands drawn, the plan has %zu", n, d.n_ligands);
+  kps_axis lig = {.name = "ligand", .param = -1, .n = n, .values = tau};
+  KPS_CHECK(create_axis(file, g_axes, &lig, "s",
+                        "initial binding time of each ligand of the published descent, in draw "
+                        "order", IN_LINES, lig_scale));
+  steps = malloc(sizeof(double) * d.n_land);
+  KPS_CHECK_ALLOC(steps);
+  for (size_t i = 0; i < d.n_land; ++i)
+    steps[i] = cfg->landscape.enabled ? kps_landscape_step(&cfg->landscape, (int)i) : NAN;
+  static const char *const names[2] = {"land_u", "land_v"};
+  static const char *const docs[2] = {
+      "step a of the landscape along its direction landscape_u (ligand counts)",
+      "step b of the landscape along its direction landscape_v (ligand counts)"};
+  for (int k = 0; k < 2; ++k) {
+    kps_axis ax = {.param = -1, .n = d.n_land, .values = steps};
+    snprintf(ax.name, sizeof ax.name, "%s", names[k]);
+    KPS_CHECK(create_axis(file, g_axes, &ax, "molecules", docs[k], IN_LINES, &land_scales[k]));
+  }
+cleanup:
+  free(tau);
+  free(steps);
+  return rc;
+}
+
 static kps_err create_layout(hid_t file, const kps_config *cfg, int n_ranks) {
   kps_err rc = KPS_OK;
   hid_t g_axes = H5I_INVALID_HID, g_pts = H5I_INVALID_HID, g_lines = H5I_INVALID_HID;
   hid_t g_prog = H5I_INVALID_HID;
-  hid_t scales[KPS_MAX_AXES + 3], bin_scale = H5I_INVALID_HID;
+  hid_t scales[KPS_MAX_AXES + 3], bin_scale = H5I_INVALID_HID, lig_scale = H5I_INVALID_HID;
+  hid_t land_scales[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
   int n_scales = 0;
   double *centres = NULL;
   const size_t n_bins = kps_config_n_bins(cfg);
@@ -272,14 +319,20 @@ static kps_err create_layout(hid_t file, const kps_config *cfg, int n_ranks) {
   KPS_CHECK(create_axis(file, g_axes, &bin_axis, "s",
                         "binding time at the centre of a bin of the descent histogram", IN_LINES,
                         &bin_scale));
-  /* Line fields take every scale but tau2's; bin fields the bin scale in
-   * its place. */
-  hid_t by_scope[KPS_MAX_AXES + 3];
+  KPS_CHECK(create_line_scales(file, g_axes, cfg, &lig_scale, land_scales));
+  /* Line fields take every scale but tau2's; the fields with dimensions of
+   * their own take their scales in its place. */
+  hid_t by_scope[KPS_MAX_AXES + 4];
   memcpy(by_scope, scales, sizeof(hid_t) * (size_t)n_scales);
   const kps_field_info *fi = kps_fields();
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
-    by_scope[n_scales - 1] = fi[f].scope == KPS_LINE_BIN ? bin_scale : scales[n_scales - 1];
-    KPS_CHECK(create_field(cfg, fi[f].scope == KPS_POINT ? g_pts : g_lines, &fi[f], by_scope));
+    const kps_scope s = fi[f].scope;
+    by_scope[n_scales - 1] = s == KPS_LINE_BIN      ? bin_scale
+                             : s == KPS_LINE_LIGAND ? lig_scale
+                             : s == KPS_LINE_LAND   ? land_scales[0]
+                                                    : scales[n_scales - 1];
+    by_scope[n_scales] = land_scales[1];
+    KPS_CHECK(create_field(cfg, s == KPS_POINT ? g_pts : g_lines, &fi[f], by_scope));
   }
   KPS_CHECK(create_progress(cfg, g_prog));
   KPS_CHECK(write_provenance(file, cfg, n_ranks));
@@ -287,6 +340,9 @@ cleanup:
   for (int k = 0; k < n_scales; ++k)
     if (scales[k] >= 0) H5Dclose(scales[k]);
   if (bin_scale >= 0) H5Dclose(bin_scale);
+  if (lig_scale >= 0) H5Dclose(lig_scale);
+  for (int k = 0; k < 2; ++k)
+    if (land_scales[k] >= 0) H5Dclose(land_scales[k]);
   free(centres);
   if (g_prog >= 0) H5Gclose(g_prog);
   if (g_lines >= 0) H5Gclose(g_lines);

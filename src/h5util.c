@@ -93,8 +93,10 @@ void kps_field_dims(const kps_config *cfg, const kps_field_info *fi, int *nd, hs
   int k = 0;
   for (size_t a = 0; a < cfg->n_axes; ++a) dims[k++] = cfg->axes[a].n;
   dims[k++] = cfg->L2.n;
-  if (fi->scope != KPS_LINE)
-    dims[k++] = kps_scope_len(fi->scope, cfg->tau2.n, kps_config_n_bins(cfg));
+  const kps_dims d = kps_config_dims(cfg);
+  size_t trail[2];
+  const int n_trail = kps_scope_trailing(fi->scope, &d, trail);
+  for (int t = 0; t < n_trail; ++t) dims[k++] = trail[t];
   *nd = k;
 }
 

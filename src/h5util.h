@@ -16,8 +16,9 @@
 #define KPS_CHUNK_TARGET 32768
 /* Lines of the progress map read or written per block. */
 #define KPS_DONE_BLOCK ((hsize_t)1 << 20)
-/* Room for the dims of a field: parameter axes, L2, a trailing dimension. */
-#define KPS_FIELD_MAX_RANK (KPS_MAX_AXES + 2)
+/* Room for the dims of a field: parameter axes, L2, up to two trailing
+ * dimensions. */
+#define KPS_FIELD_MAX_RANK (KPS_MAX_AXES + 3)
 
 /* Memory and file types of a field type. */
 hid_t kps_h5_mem_type(kps_dtype t);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kpsweep/attack.h"
+#include "kpsweep/landscape.h"
 #include "kpsweep/search.h"
 #include "kpsweep/solver.h"
 #include "kpsweep/stats.h"
@@ -67,6 +68,7 @@ struct kps_line_worker {
   kps_descent_result descent;
   size_t cached_point; /* parameter point whose O_th is cached, SIZE_MAX = none */
   double cached_O_th;
+  kps_landscape *land; /* the output landscape, per parameter point (NULL: off) */
 };
 
 kps_err kps_line_worker_create(const kps_config *cfg, kps_line_worker **out) {
@@ -88,6 +90,7 @@ kps_err kps_line_worker_create(const kps_config *cfg, kps_line_worker **out) {
       w->K_desc = w->K_hist = kps_attack_histogram(&cfg->attack, w->hist_tau, w->hist_L);
     }
   }
+  if (cfg->landscape.enabled) KPS_CHECK(kps_landscape_create(cfg, &w->land));
   KPS_CHECK(kps_solver_create(&cfg->solver, &w->solver));
   *out = w;
   w = NULL;
@@ -111,6 +114,7 @@ void kps_line_worker_destroy(kps_line_worker **wp) {
   free(w->cross);
   free(w->lig0);
   free(w->lig);
+  kps_landscape_destroy(&w->land);
   free(w);
   *wp = NULL;
 }
@@ -477,6 +481,23 @@ static void line_descent(kps_line_worker *w, kps_batch *b, size_t row, size_t po
   int32_t *h = kps_batch_i32(b, F_DESC_HIST, row);
   for (size_t k = 0; k < b->n_bins; ++k)
     h[k] = started && (int)k < d->n_grid ? d->hist[k] : -1;
+  /* The published descent moved w->lig in place: its final binding times. */
+  const int keep = a->descent_ligands && started && a->descent_method == KPS_DESCENT_PUBLISHED;
+  double *lt = kps_batch_f64(b, F_DESC_LIG_TAU, row);
+  for (size_t i = 0; i < b->n_ligands; ++i) lt[i] = keep && i < w->n_lig ? w->lig[i] : NAN;
+}
+
+/* The output landscape, once per parameter point (kept across doses). */
+static kps_err line_landscape(kps_line_worker *w, kps_batch *b, size_t row, size_t point,
+                              const double *p, double O_th) {
+  double *value = kps_batch_f64(b, F_LAND, row), *u = kps_batch_f64(b, F_LAND_U, row);
+  double *v = kps_batch_f64(b, F_LAND_V, row);
+  if (!w->land) {
+    for (size_t k = 0; k < b->n_land * b->n_land; ++k) value[k] = NAN;
+    for (size_t k = 0; k < b->n_bins; ++k) u[k] = v[k] = NAN;
+    return KPS_OK;
+  }
+  return kps_landscape_point(w->land, w->solver, w->cfg->model, p, point, O_th, value, u, v);
 }
 
 kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
@@ -595,6 +616,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
     }
   }
   line_descent(w, b, row, point, O_th);
+  KPS_CHECK(line_landscape(w, b, row, point, p, O_th));
 cleanup:
   return rc;
 }

@@ -21,19 +21,41 @@ size_t kps_dtype_size(kps_dtype t) {
   return 0;
 }
 
-size_t kps_scope_len(kps_scope s, size_t n_tau, size_t n_bins) {
-  return s == KPS_POINT ? n_tau : s == KPS_LINE_BIN ? n_bins : 1;
+kps_dims kps_config_dims(const kps_config *cfg) {
+  return (kps_dims){.n_tau = cfg->tau2.n,
+                    .n_bins = kps_config_n_bins(cfg),
+                    .n_ligands = kps_config_n_ligands(cfg),
+                    .n_land = kps_config_n_land(cfg)};
 }
 
-size_t kps_fields_bytes_per_line(size_t n_tau, size_t n_bins) {
+int kps_scope_trailing(kps_scope s, const kps_dims *d, size_t *trail) {
+  switch (s) {
+    case KPS_POINT: trail[0] = d->n_tau; return 1;
+    case KPS_LINE: return 0;
+    case KPS_LINE_BIN: trail[0] = d->n_bins; return 1;
+    case KPS_LINE_LIGAND: trail[0] = d->n_ligands; return 1;
+    case KPS_LINE_LAND: trail[0] = trail[1] = d->n_land; return 2;
+  }
+  return 0;
+}
+
+size_t kps_scope_len(kps_scope s, const kps_dims *d) {
+  size_t trail[2], len = 1;
+  const int n = kps_scope_trailing(s, d, trail);
+  for (int k = 0; k < n; ++k) len *= trail[k];
+  return len;
+}
+
+size_t kps_fields_bytes_per_line(const kps_dims *d) {
   size_t b = 0;
   for (int f = 0; f < KPS_N_FIELDS; ++f)
-    b += kps_dtype_size(fields[f].type) * kps_scope_len(fields[f].scope, n_tau, n_bins);
+    b += kps_dtype_size(fields[f].type) * kps_scope_len(fields[f].scope, d);
   return b;
 }
 
 size_t kps_batch_field_len(const kps_batch *b, kps_field_id f) {
-  return kps_scope_len(fields[f].scope, b->n_tau, b->n_bins);
+  const kps_dims d = {b->n_tau, b->n_bins, b->n_ligands, b->n_land};
+  return kps_scope_len(fields[f].scope, &d);
 }
 
 static size_t row_bytes(const kps_batch *b, int f) {
@@ -53,12 +75,14 @@ static int grow(kps_batch *b, size_t cap) {
   return 0;
 }
 
-kps_err kps_batch_create(size_t n_tau, size_t n_bins, size_t cap, kps_batch **out) {
+kps_err kps_batch_create(const kps_dims *d, size_t cap, kps_batch **out) {
   kps_err rc = KPS_OK;
   kps_batch *b = calloc(1, sizeof *b);
   KPS_CHECK_ALLOC(b);
-  b->n_tau = n_tau;
-  b->n_bins = n_bins;
+  b->n_tau = d->n_tau;
+  b->n_bins = d->n_bins;
+  b->n_ligands = d->n_ligands;
+  b->n_land = d->n_land;
   if (grow(b, cap > 0 ? cap : 1)) KPS_FAIL(KPS_ERR_NOMEM, "batch of %zu lines", cap);
   *out = b;
   b = NULL;

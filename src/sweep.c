@@ -394,7 +394,8 @@ static double cpu_seconds(void) {
 }
 
 static size_t bytes_per_line(const kps_config *cfg) {
-  return kps_fields_bytes_per_line(cfg->tau2.n, kps_config_n_bins(cfg)) + sizeof(uint64_t);
+  const kps_dims d = kps_config_dims(cfg);
+  return kps_fields_bytes_per_line(&d) + sizeof(uint64_t);
 }
 
 kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_Comm comm,
@@ -423,9 +424,9 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   /* Local set-up first, agreed, so no rank enters the open alone. */
   kps_err local = KPS_OK;
   if (c.rank == 0 && !(ps.done = calloc((c.n_lines + 7) / 8 + 1, 1))) local = KPS_ERR_NOMEM;
+  const kps_dims dims = kps_config_dims(cfg);
   if (local == KPS_OK)
-    local = kps_batch_create(c.n_tau, kps_config_n_bins(cfg), c.batch_cap < 64 ? c.batch_cap : 64,
-                             &c.batch);
+    local = kps_batch_create(&dims, c.batch_cap < 64 ? c.batch_cap : 64, &c.batch);
   if (local == KPS_OK && (c.size == 1 || c.rank > 0)) local = kps_line_worker_create(cfg, &c.lw);
   /* The record's per-rank counts: allocated here, where a failure is agreed,
    * not before the gathers, which the other ranks would wait in for ever. */

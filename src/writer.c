@@ -55,8 +55,7 @@ struct kps_writer {
   hid_t done;
   int nd_line;                  /* rank of the line space: axes + L2 */
   hsize_t ldims[KPS_MAX_AXES + 2];
-  size_t n_tau;
-  size_t n_bins;                /* the descent histogram's `bin` dimension */
+  kps_dims dims;                /* the trailing dimensions of the fields */
   uint64_t n_lines;
 };
 
@@ -67,7 +66,8 @@ double kps_writer_file_bytes(const kps_config *cfg) {
   if (canon) bytes += (double)strlen(canon);
   free(canon);
   for (size_t a = 0; a < cfg->n_axes; ++a) bytes += 16.0 * (double)cfg->axes[a].n;
-  bytes += 16.0 * (double)(cfg->L2.n + cfg->tau2.n + kps_config_n_bins(cfg));
+  const kps_dims d = kps_config_dims(cfg);
+  bytes += 16.0 * (double)(cfg->L2.n + d.n_tau + d.n_bins + d.n_ligands + 2 * d.n_land);
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
     hsize_t dims[KPS_FIELD_MAX_RANK];
     int nd = 0;
@@ -366,8 +366,7 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
     w->nd_line = (int)cfg->n_axes + 1;
     for (size_t a = 0; a < cfg->n_axes; ++a) w->ldims[a] = cfg->axes[a].n;
     w->ldims[cfg->n_axes] = cfg->L2.n;
-    w->n_tau = cfg->tau2.n;
-    w->n_bins = kps_config_n_bins(cfg);
+    w->dims = kps_config_dims(cfg);
     w->n_lines = kps_config_n_lines(cfg);
     if (snprintf(w->path, sizeof w->path, "%s", path) >= (int)sizeof w->path) {
       local = KPS_ERR_IO;
@@ -434,8 +433,8 @@ cleanup:
  * largest block of lines over the inner dimensions that fits, so a run
  * costs at most a few boxes per dimension.
  */
-static kps_err run_boxes(const kps_writer *w, uint64_t a, uint64_t b, hsize_t trail,
-                         box_list *bl) {
+static kps_err run_boxes(const kps_writer *w, uint64_t a, uint64_t b, int n_trail,
+                         const size_t *trail, box_list *bl) {
   kps_err rc = KPS_OK;
   const int nd = w->nd_line;
   uint64_t stride[KPS_MAX_AXES + 2];
@@ -447,14 +446,14 @@ static kps_err run_boxes(const kps_writer *w, uint64_t a, uint64_t b, hsize_t tr
     const uint64_t pos = (a / stride[d]) % w->ldims[d];
     uint64_t c = (b - a) / stride[d];
     if (c > w->ldims[d] - pos) c = w->ldims[d] - pos;
-    hsize_t start[KPS_MAX_AXES + 3], count[KPS_MAX_AXES + 3];
+    hsize_t start[KPS_FIELD_MAX_RANK], count[KPS_FIELD_MAX_RANK];
     uint64_t id = a;
     for (int k = nd - 1; k >= 0; --k) {
       start[k] = id % w->ldims[k];
       id /= w->ldims[k];
       count[k] = k < d ? 1 : k == d ? c : w->ldims[k];
     }
-    if (trail > 0) start[nd] = 0, count[nd] = trail;
+    for (int t = 0; t < n_trail; ++t) start[nd + t] = 0, count[nd + t] = trail[t];
     KPS_CHECK(box_push(bl, start, count));
     a += c * stride[d];
   }
@@ -504,17 +503,17 @@ cleanup:
   return rc;
 }
 
-/* Selection of the lines ids[0..n) (sorted) in dset, with a trailing
- * dimension of extent trail (0: none). The caller closes it. */
+/* Selection of the lines ids[0..n) (sorted) in dset, whole in its n_trail
+ * trailing dimensions of extents trail. The caller closes it. */
 static kps_err select_lines(const kps_writer *w, hid_t dset, const uint64_t *ids, size_t n,
-                            hsize_t trail, hid_t *out) {
+                            int n_trail, const size_t *trail, hid_t *out) {
   kps_err rc = KPS_OK;
-  box_list bl = {.nd = w->nd_line + (trail > 0 ? 1 : 0)};
+  box_list bl = {.nd = w->nd_line + n_trail};
   size_t i = 0;
   while (i < n) {
     size_t j = i + 1;
     while (j < n && ids[j] == ids[j - 1] + 1) ++j;
-    KPS_CHECK(run_boxes(w, ids[i], ids[j - 1] + 1, trail, &bl));
+    KPS_CHECK(run_boxes(w, ids[i], ids[j - 1] + 1, n_trail, trail, &bl));
     i = j;
   }
   KPS_CHECK(select_boxes(dset, &bl, out));
@@ -573,13 +572,14 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
   kps_err rc = KPS_OK, step = KPS_OK, agreed = KPS_OK;
   hid_t xfer = H5I_INVALID_HID, done_sp = H5I_INVALID_HID;
   hid_t msp[KPS_N_FIELDS + 1];
-  hid_t sel[KPS_N_SCOPES] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
+  hid_t sel[KPS_N_SCOPES];
   uint8_t *ones = NULL;
   hsize_t n_done = 0;
   const size_t rows = b ? b->n_lines : 0;
   const kps_field_info *fi = kps_fields();
   static const char dummy[8];
   for (int f = 0; f <= KPS_N_FIELDS; ++f) msp[f] = H5I_INVALID_HID;
+  for (int k = 0; k < KPS_N_SCOPES; ++k) sel[k] = H5I_INVALID_HID;
 
   /* 1. Local preparation: selections, memory spaces. No collective yet. */
   for (size_t r = 1; r < rows && step == KPS_OK; ++r)
@@ -589,17 +589,17 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
     }
   if (step == KPS_OK) step = (xfer = H5Pcreate(H5P_DATASET_XFER)) < 0 ? KPS_ERR_HDF5 : KPS_OK;
   if (step == KPS_OK && H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE) < 0) step = KPS_ERR_HDF5;
-  /* Every dataset of a scope has the same extent: one selection serves all. */
-  if (step == KPS_OK)
-    step = select_lines(w, w->dset[F_O], rows ? b->line_ids : NULL, rows, w->n_tau,
-                        &sel[KPS_POINT]);
-  if (step == KPS_OK)
-    step = select_lines(w, w->dset[F_O_TH], rows ? b->line_ids : NULL, rows, 0, &sel[KPS_LINE]);
-  if (step == KPS_OK)
-    step = select_lines(w, w->dset[F_DESC_HIST], rows ? b->line_ids : NULL, rows, w->n_bins,
-                        &sel[KPS_LINE_BIN]);
+  /* Every dataset of a scope has the same extent: one selection, made on
+   * the scope's first field, serves all. */
   for (int f = 0; f < KPS_N_FIELDS && step == KPS_OK; ++f) {
-    const hsize_t nvals = rows * kps_scope_len(fi[f].scope, w->n_tau, w->n_bins);
+    const kps_scope s = fi[f].scope;
+    if (sel[s] >= 0) continue;
+    size_t trail[2];
+    const int n_trail = kps_scope_trailing(s, &w->dims, trail);
+    step = select_lines(w, w->dset[f], rows ? b->line_ids : NULL, rows, n_trail, trail, &sel[s]);
+  }
+  for (int f = 0; f < KPS_N_FIELDS && step == KPS_OK; ++f) {
+    const hsize_t nvals = rows * kps_scope_len(fi[f].scope, &w->dims);
     hsize_t mdim = nvals > 0 ? nvals : 1;
     if ((msp[f] = H5Screate_simple(1, &mdim, NULL)) < 0 ||
         (nvals == 0 && H5Sselect_none(msp[f]) < 0))

@@ -122,7 +122,9 @@ class Results:
         attrs: the root attributes, decoded (str, float, int, numpy arrays).
         model: the model name.
         axes: dict axis name -> values, in dataset dimension order
-            (parameter axes..., "L2", "tau2").
+            (parameter axes..., "L2", "tau2"). The dimensions some line
+            fields have of their own (bin, ligand, land_u, land_v): see
+            field_dims() and coord().
         param_axes: the names of the swept model parameters, in order.
         status_codes: dict code -> (name, description).
         axis_units: dict axis name -> its units attribute ('' when dimensionless).
@@ -233,6 +235,37 @@ class Results:
         if dset is None:
             raise KeyError(f"{self.path}: no field {name!r}")
         return dset[...]
+
+    def field_dims(self, name):
+        """The dimension names of a field, in order, from its attached scales:
+        the parameter axes and L2, then tau2 for point fields or the field's
+        own dimensions (bin, ligand, land_u and land_v for the landscape).
+        KeyError when the field is absent."""
+        dset = self._dataset(name)
+        if dset is None:
+            raise KeyError(f"{self.path}: no field {name!r}")
+        names = []
+        for k, dim in enumerate(dset.dims):
+            if len(dim) > 0:
+                names.append(dim[0].name.rsplit("/", 1)[-1])
+            elif k < len(self.param_axes) + 1:
+                names.append((self.param_axes + ["L2"])[k])
+            else:
+                names.append("tau2" if self.is_point_field(name) else f"dim_{k}")
+        return names
+
+    def coord(self, name):
+        """The values of the dimension scale /axes/<name> (any dimension: a
+        parameter axis, L2, tau2, bin, ligand, land_u, land_v) as floats;
+        KeyError when the file has none."""
+        if name not in self._file["axes"]:
+            raise KeyError(f"{self.path}: no axis {name!r}")
+        return np.asarray(self._file["axes"][name][...], dtype=float)
+
+    def coords(self, name):
+        """{dimension name: its values} for every dimension of a field, in order."""
+        return {d: (self.coord(d) if d in self._file["axes"] else None)
+                for d in self.field_dims(name)}
 
     def units(self, name):
         """The units attribute of a field ('' when absent)."""

@@ -89,7 +89,8 @@ typedef struct kps_descent_result {
 
 /*
  * The published descent (docs/science.md): individual ligands with binding
- * times tau[0..n) (moved in place), binned on the grid of width bin_width
+ * times tau[0..n) (moved in place: on return tau holds each ligand's final
+ * binding time, the one the final histogram counts), binned on the grid of width bin_width
  * over [0, tau_max); the output and dO/dtau_j are evaluated on the nonempty
  * bins at their centres. Each step moves every ligand of a movable bin j
  * (upper edge <= tau_c, or any bin with movable: all) by s eta dO/dtau_j,
@@ -126,6 +127,23 @@ kps_err kps_attack_ligands(const kps_attack_config *a, int K, const double *tau,
  * (0 when none is configured). Deterministic for a given config.
  */
 int kps_attack_histogram(const kps_attack_config *a, double *tau, double *L);
+
+/*
+ * The descent's starting histogram on the grid of kps_attack_grid_bins(a)
+ * bins (width bin_width; a binding time at or beyond tau_max counts in the
+ * last bin): L0[k] ligands in bin k. The published method counts its
+ * individual ligands (kps_attack_ligands), as its first evaluation does;
+ * the normalized one sums the counts of kps_attack_histogram's bins. All
+ * zero when no histogram is configured. Deterministic. Not collective.
+ */
+kps_err kps_attack_start_grid(const kps_attack_config *a, double *L0);
+
+/*
+ * n standard normal values from the project's generator (splitmix64 and
+ * Box-Muller, the stream of the drawn histograms) started at seed.
+ * Deterministic. Not collective.
+ */
+void kps_attack_normals(uint64_t seed, int n, double *z);
 
 /* Movable mask for K ligands: tau_j < tau_c, or every ligand. */
 void kps_attack_movable(const kps_attack_config *a, double tau_c, int K, const double *tau,

@@ -42,6 +42,10 @@
 #define KPS_MAX_PGD_STEPS 1e5
 #define KPS_MAX_LIGANDS 1e7
 #define KPS_MAX_MEMORY_MB 1e9
+/* landscape.n: grid points per direction, odd, in [KPS_MIN_LANDSCAPE_N,
+ * KPS_MAX_LANDSCAPE_N] (201^2 solves per parameter point at most). */
+#define KPS_MIN_LANDSCAPE_N 3
+#define KPS_MAX_LANDSCAPE_N 201
 
 typedef enum kps_axis_kind {
   KPS_AXIS_VALUES = 0, /* explicit list */
@@ -97,6 +101,7 @@ typedef struct kps_attack_config {
   kps_descent_method descent_method; /* default published */
   double descent_eta;          /* default 0.2 */
   int descent_max_steps;       /* default 1000 */
+  int descent_ligands;         /* store each ligand's final tau (published); default 0 */
   int pgd;                     /* PGD per sweep point; default 1 when enabled */
   double pgd_eps, pgd_step;    /* L-inf budget on tau and step; default 0.5, 0.05 */
   int pgd_steps;               /* default 20 */
@@ -109,6 +114,14 @@ typedef struct kps_attack_config {
   uint64_t seed;               /* default 1 */
   double tau_max;              /* histogram upper edge; default 2 tau_c */
 } kps_attack_config;
+
+/* The output landscape around the descent's start (docs/science.md 5.4). */
+typedef struct kps_landscape_config {
+  int enabled;      /* default 0; needs attacks.histogram */
+  double eps_max;   /* half-width of the grid in counts (molecules); default 2000 */
+  int n;            /* grid points per direction, odd; default 21 */
+  uint64_t seed;    /* seed of the second direction v; default 1 */
+} kps_landscape_config;
 
 typedef struct kps_solver_config {
   double rtol;          /* CVODE relative tolerance, default 1e-6 */
@@ -161,6 +174,7 @@ typedef struct kps_config {
   kps_run_config run;
   kps_stats_config stats;
   kps_attack_config attack;
+  kps_landscape_config landscape;
 } kps_config;
 
 /* Fills every field with its documented default (no model, no axes). */
@@ -263,5 +277,16 @@ size_t kps_attack_grid_bins(const kps_attack_config *a);
  * descent runs, else 1. Not collective.
  */
 size_t kps_config_n_bins(const kps_config *cfg);
+
+/*
+ * Length of the results file's `ligand` dimension: with
+ * attacks.descent_ligands the published descent's individual ligands (the
+ * rounded counts of kps_attack_ligands, at least 1), else 1. Not collective.
+ */
+size_t kps_config_n_ligands(const kps_config *cfg);
+
+/* Length of each of the `land_u`, `land_v` dimensions: landscape.n when the
+ * landscape is enabled, else 1. Not collective. */
+size_t kps_config_n_land(const kps_config *cfg);
 
 #endif

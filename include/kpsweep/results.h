@@ -4,7 +4,8 @@
  *
  * Every field is stored as one dataset (docs/output.md). Point fields have
  * one value per sweep point (shape: parameter axes..., L2, tau2); line
- * fields one value per line (shape: parameter axes..., L2). The list below is
+ * fields one value per line (shape: parameter axes..., L2), some with
+ * trailing dimensions of their own (bin, ligand, land_u x land_v). The list below is
  * the single source of truth for names, types, units and docs.
  * Nothing here is collective; a batch belongs to one rank.
  */
@@ -14,13 +15,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kpsweep/config.h"
 #include "kpsweep/error.h"
 
 typedef enum kps_dtype { KPS_F64 = 0, KPS_I32 = 1, KPS_I8 = 2 } kps_dtype;
 /* Point fields: one value per tau2; line fields: one per line; bin fields:
- * one per histogram bin of the line's descent. */
-typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1, KPS_LINE_BIN = 2 } kps_scope;
-#define KPS_N_SCOPES 3
+ * one per histogram bin of the line's descent; ligand fields: one per
+ * individual ligand of the published descent; landscape fields: one per
+ * point (a, b) of the landscape grid (two trailing dimensions). */
+typedef enum kps_scope {
+  KPS_POINT = 0,
+  KPS_LINE = 1,
+  KPS_LINE_BIN = 2,
+  KPS_LINE_LIGAND = 3,
+  KPS_LINE_LAND = 4
+} kps_scope;
+#define KPS_N_SCOPES 5
+
+/* Extents of the trailing dimensions a line's fields may have. */
+typedef struct kps_dims {
+  size_t n_tau;     /* `tau2`: points per line */
+  size_t n_bins;    /* `bin`: histogram bins (kps_config_n_bins) */
+  size_t n_ligands; /* `ligand`: the descent's ligands (kps_config_n_ligands) */
+  size_t n_land;    /* `land_u` and `land_v`, each (kps_config_n_land) */
+} kps_dims;
 
 /*
  * X(id, name, type, scope, unit, description, flags). Categorical fields
@@ -54,7 +72,7 @@ typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1, KPS_LINE_BIN = 2 } kps_sco
   X(F_FGSM_TAU, "fgsm_tau_eps", KPS_F64, KPS_POINT, "s", "smallest FGSM eps in binding-time space that flips the decision", NO_FLAGS) \
   X(F_PGD_FLIP, "pgd_flipped", KPS_I8, KPS_POINT, "1", "PGD on binding times flipped the decision (1), did not (0), not applicable (-1)", FLAGS_TRI) \
   X(F_PGD_STEPS, "pgd_steps", KPS_I32, KPS_POINT, "1", "PGD steps to the flip (or all steps)", NO_FLAGS) \
-  X(F_N_SOLVES, "n_solves", KPS_I32, KPS_POINT, "1", "steady-state evaluations spent on the point: its own solve, its dose boundaries and attacks; the line's own (agonist alone, line statistics) count at its first point, the threshold and the descent (once per parameter point) nowhere", NO_FLAGS) \
+  X(F_N_SOLVES, "n_solves", KPS_I32, KPS_POINT, "1", "steady-state evaluations spent on the point: its own solve, its dose boundaries and attacks; the line's own (agonist alone, line statistics) count at its first point, the threshold, the descent and the landscape (once per parameter point) nowhere", NO_FLAGS) \
   X(F_O_TH, "O_th", KPS_F64, KPS_LINE, "molecules", "decision threshold O_th", NO_FLAGS) \
   X(F_O_AG, "O_agonist", KPS_F64, KPS_LINE, "molecules", "output of the agonist alone (with the self ligands)", NO_FLAGS) \
   X(F_TAU_STAR, "tau_star", KPS_F64, KPS_LINE, "s", "strongest antagonist: interior zero of dO/dtau2 (critical lines only; NaN otherwise)", NO_FLAGS) \
@@ -71,7 +89,11 @@ typedef enum kps_scope { KPS_POINT = 0, KPS_LINE = 1, KPS_LINE_BIN = 2 } kps_sco
   X(F_DESC_NEAR0, "descent_frac_near0", KPS_F64, KPS_LINE, "1", "share of the ligands movable at the start that end in the first bin [0, bin_width)", NO_FLAGS) \
   X(F_DESC_O0, "descent_O0", KPS_F64, KPS_LINE, "molecules", "output of the descent's starting histogram", NO_FLAGS) \
   X(F_DESC_O, "descent_O", KPS_F64, KPS_LINE, "molecules", "output of the descent's final histogram", NO_FLAGS) \
-  X(F_DESC_HIST, "descent_hist", KPS_I32, KPS_LINE_BIN, "ligands", "final histogram of the descent: ligands per bin (bin centres in the bin dimension scale)", NO_FLAGS)
+  X(F_DESC_HIST, "descent_hist", KPS_I32, KPS_LINE_BIN, "ligands", "final histogram of the descent: ligands per bin (bin centres in the bin dimension scale)", NO_FLAGS) \
+  X(F_DESC_LIG_TAU, "descent_ligand_tau", KPS_F64, KPS_LINE_LIGAND, "s", "final binding time of each ligand of the published descent, in draw order (initial ones in the ligand dimension scale; NaN: descent not run)", NO_FLAGS) \
+  X(F_LAND, "landscape", KPS_F64, KPS_LINE_LAND, "1", "O(max(0, L0 + a u + b v)) / O_th around the descent's starting histogram L0, a and b in the land_u and land_v dimension scales (NaN: failed solve or not computed)", NO_FLAGS) \
+  X(F_LAND_U, "landscape_u", KPS_F64, KPS_LINE_BIN, "1", "first landscape direction: s sign(dO/dL_j) at L0 on the movable bins, 0 elsewhere", NO_FLAGS) \
+  X(F_LAND_V, "landscape_v", KPS_F64, KPS_LINE_BIN, "1", "second landscape direction: a seeded Gaussian on the movable bins, orthogonal to landscape_u, of the same length", NO_FLAGS)
 
 typedef enum kps_field_id {
 #define KPS_FIELD_ENUM_(id, name, type, scope, unit, doc, flags) id,
@@ -100,21 +122,31 @@ size_t kps_dtype_size(kps_dtype t);
 typedef struct kps_batch {
   size_t n_tau;       /* points per line */
   size_t n_bins;      /* histogram bins per line (bin fields) */
+  size_t n_ligands;   /* the descent's ligands per line (ligand fields) */
+  size_t n_land;      /* landscape grid points per direction (n_land^2 per line) */
   size_t n_lines;     /* lines held */
   size_t cap;         /* capacity in lines */
   uint64_t *line_ids; /* global line index of each held line */
   void *data[KPS_N_FIELDS]; /* per field: cap * (n_tau or 1) values */
 } kps_batch;
 
-/* Values per line of a field of scope s: n_tau, 1 or n_bins. Not collective. */
-size_t kps_scope_len(kps_scope s, size_t n_tau, size_t n_bins);
+/* The trailing extents of the results of cfg. Not collective. */
+kps_dims kps_config_dims(const kps_config *cfg);
+
+/* The trailing dimensions of a scope: their number (0, 1 or 2) and
+ * extents into trail[0..2). Not collective. */
+int kps_scope_trailing(kps_scope s, const kps_dims *d, size_t *trail);
+
+/* Values per line of a field of scope s: the product of its trailing
+ * extents (1 for line fields). Not collective. */
+size_t kps_scope_len(kps_scope s, const kps_dims *d);
 
 /* Bytes per line of every field together. Not collective. */
-size_t kps_fields_bytes_per_line(size_t n_tau, size_t n_bins);
+size_t kps_fields_bytes_per_line(const kps_dims *d);
 
-/* Allocates a batch for `cap` lines of n_tau points and n_bins histogram
- * bins. Not collective. */
-kps_err kps_batch_create(size_t n_tau, size_t n_bins, size_t cap, kps_batch **out);
+/* Allocates a batch for `cap` lines with the trailing extents d. Not
+ * collective. */
+kps_err kps_batch_create(const kps_dims *d, size_t cap, kps_batch **out);
 
 /* Frees the batch and sets *b to NULL; accepts NULL. */
 void kps_batch_destroy(kps_batch **b);
@@ -130,8 +162,7 @@ double *kps_batch_f64(kps_batch *b, kps_field_id f, size_t row);
 int32_t *kps_batch_i32(kps_batch *b, kps_field_id f, size_t row);
 int8_t *kps_batch_i8(kps_batch *b, kps_field_id f, size_t row);
 
-/* Values per line of field f (n_tau for point fields, 1 for line fields,
- * n_bins for bin fields). */
+/* Values per line of field f (kps_scope_len of its scope). */
 size_t kps_batch_field_len(const kps_batch *b, kps_field_id f);
 
 #endif

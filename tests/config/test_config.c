@@ -55,7 +55,12 @@ static const char full_yaml[] =
     "  tau_max: 7.0\n"                                            /* 39 */
     "  seed: 18446744073709551615\n"                              /* 40 */
     "  histogram:\n"                                              /* 41 */
-    "    bins: [{tau: 3.5, L: 4000}, {tau: 0.2, L: 10000}]\n";    /* 42 */
+    "    bins: [{tau: 3.5, L: 4000}, {tau: 0.2, L: 10000}]\n"     /* 42 */
+    "landscape:\n"                                               /* 43 */
+    "  enabled: true\n"
+    "  n: 5\n"
+    "  eps_max: 100\n"
+    "  seed: 9\n";
 
 /* The same numbers written differently, with another name and run section. */
 static const char full_yaml_restyled[] =
@@ -97,7 +102,8 @@ static const char full_yaml_restyled[] =
     "    bins:\n"
     "      - {L: 4000, tau: 3.5}\n"
     "      - {tau: 0.2, L: 10000}\n"
-    "run: {output: elsewhere.h5, chunk: 9}\n";
+    "run: {output: elsewhere.h5, chunk: 9}\n"
+    "landscape: {seed: 9, eps_max: 1e2, enabled: yes, n: 5}\n";
 
 static kps_err parse(kps_config *cfg, const char *source, const char *text,
                      char *err, size_t errlen) {
@@ -138,6 +144,9 @@ static void test_defaults(void) {
              a->bin_width == 0.2 && a->tau_max == 6.0 && a->seed == 1 &&
              a->n_bins == 0 && a->n_draw == 0,
          "defaults: attack numbers");
+  tap_ok(!a->descent_ligands && !cfg.landscape.enabled && cfg.landscape.eps_max == 2000 &&
+             cfg.landscape.n == 21 && cfg.landscape.seed == 1,
+         "defaults: descent_ligands off, landscape off, eps_max 2000, n 21, seed 1");
   kps_config_destroy(&cfg);
 }
 
@@ -268,6 +277,10 @@ static void test_full(void) {
       {"seed: 18446744073709551615", "seed: 2"},
       {"direction: ON", "direction: off"},
       {"{tau: 0.2, L: 10000}", "{tau: 0.2, L: 10001}"},
+      {"seed: 9, eps_max: 1e2", "seed: 10, eps_max: 1e2"},
+      {"eps_max: 1e2", "eps_max: 1e3"},
+      {"enabled: yes, n: 5", "enabled: no, n: 5"},
+      {"n: 5}", "n: 7}"},
   };
   for (size_t i = 0; i < sizeof changes / sizeof changes[0]; ++i) {
     const char *at = strstr(full_yaml_restyled, changes[i][0]);

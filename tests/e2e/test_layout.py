@@ -30,7 +30,8 @@ def main():
     build, src = sys.argv[1], sys.argv[2]
     tap = Tap()
     header = open(os.path.join(src, "include", "kpsweep", "results.h")).read()
-    fields = re.findall(r'X\(F_\w+, "(\w+)", KPS_\w+, KPS_(POINT|LINE_BIN|LINE),', header)
+    fields = re.findall(r'X\(F_\w+, "(\w+)", KPS_\w+, KPS_(POINT|LINE_BIN|LINE_LIGAND|LINE_LAND|LINE),',
+                        header)
     tap.ok(len(fields) >= 20, f"{len(fields)} fields in KPS_FIELD_LIST")
     doc = open(os.path.join(src, "docs", "output.md")).read()
     tmp = tempfile.mkdtemp(prefix="kps-layout-")
@@ -40,24 +41,36 @@ def main():
     with h5py.File(out, "r") as f:
         for name, scope in fields:
             path = f"/{'points' if scope == 'POINT' else 'lines'}/{name}"
-            want = {"POINT": (2, 3, 2, 7), "LINE": (2, 3, 2)}.get(scope, (2, 3, 2, f["axes/bin"].size))
+            # Without descent and landscape their own dimensions have length 1.
+            want = {"POINT": (2, 3, 2, 7), "LINE": (2, 3, 2), "LINE_BIN": (2, 3, 2, 1),
+                    "LINE_LIGAND": (2, 3, 2, 1), "LINE_LAND": (2, 3, 2, 1, 1)}[scope]
             ok = path in f and f[path].shape == want
             tap.ok(ok, f"{path} has shape {want}", f[path].shape if path in f else "missing")
             tap.ok(f"`{path}`" in doc, f"{path} is documented in docs/output.md")
         listed = {f"/points/{k}" for k in f["points"]} | {f"/lines/{k}" for k in f["lines"]}
         # The coordinates, hard-linked into each group (docs/output.md).
         coords = {f"/points/{a}" for a in ("phi", "delta", "L2", "tau2")} | \
-                 {f"/lines/{a}" for a in ("phi", "delta", "L2", "bin")}
+                 {f"/lines/{a}" for a in ("phi", "delta", "L2", "bin", "ligand", "land_u", "land_v")}
         expected = {f"/{'points' if s == 'POINT' else 'lines'}/{n}" for n, s in fields} | coords
         tap.ok(listed == expected, "no undocumented datasets", listed ^ expected)
         tap.ok(all(f[c].id == f[f"axes/{c.rsplit('/', 1)[1]}"].id for c in coords),
                "the coordinates in /points and /lines are the /axes datasets (hard links)")
-        for a in ("phi", "delta", "L2", "tau2", "bin"):
+        for a in ("phi", "delta", "L2", "tau2", "bin", "ligand", "land_u", "land_v"):
             d = f[f"axes/{a}"]
             tap.ok(isinstance(d.attrs.get("units"), str) and isinstance(d.attrs.get("long_name"), str)
                    and d.attrs["long_name"], f"axis {a} has units ({d.attrs.get('units')!r}) and a long_name")
         tap.ok(f["axes/phi"].attrs["units"] == "1/s" and f["axes/L2"].attrs["units"] == "molecules"
                and f["axes/tau2"].attrs["units"] == "s", "axis units from the model's parameter table")
+        tap.ok(f["axes/ligand"].attrs["units"] == "s" and f["axes/land_u"].attrs["units"] == "molecules"
+               and f["axes/land_v"].attrs["units"] == "molecules"
+               and all(np.isnan(f[f"axes/{a}"][...]).all() for a in ("ligand", "land_u", "land_v")),
+               "ligand (s), land_u, land_v (molecules) scales: length 1, NaN when off")
+        land = [d[0].name.rsplit("/", 1)[-1] for d in f["lines/landscape"].dims]
+        lig = [d[0].name.rsplit("/", 1)[-1] for d in f["lines/descent_ligand_tau"].dims]
+        tap.ok(land == ["phi", "delta", "L2", "land_u", "land_v"] and lig[-1] == "ligand"
+               and f["lines/landscape_u"].dims[3][0].name.rsplit("/", 1)[-1] == "bin",
+               "landscape has the scales land_u, land_v; descent_ligand_tau ligand; landscape_u bin",
+               (land, lig))
         bad_fill = []
         for name, scope in fields:
             d = f[f"/{'points' if scope == 'POINT' else 'lines'}/{name}"]

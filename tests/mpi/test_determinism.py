@@ -1,7 +1,8 @@
 """The same job (with line statistics, dose boundaries and every attack) gives
 identical datasets on 1, 2, 3 and 5 ranks and under any chunking (compared
 with h5diff, bit for bit), also where the searches cross windows of response
-(shp1 at an explicit threshold)."""
+(shp1 at an explicit threshold), and so do the landscape and the descent's
+individual ligands."""
 import os
 import sys
 import tempfile
@@ -83,6 +84,46 @@ run: {{chunk: {chunk}}}
         for group in ("/points", "/lines"):
             same, diff = h5diff(ref_w, out, group)
             tap.ok(same, f"window job {group} identical on 1 and {ranks} ranks (chunk {chunk})", diff)
+
+    # The landscape and the descent's ligands (per parameter point, kept across
+    # doses; an ODE model, so the warm starts along the grid matter) on 1
+    # worker and on 2, with chunks of one line and automatic ones.
+    land = """name: land
+model: adaptive_sorting
+params: {{N: 4, m: 2}}
+axes:
+  phi: {{values: [0.03, 0.09]}}
+antagonist:
+  tau: {{values: [0.5, 2.0]}}
+  L: {{values: [1000, 6000, 20000]}}
+stats: {{boundary: false}}
+attacks:
+  enabled: true
+  fgsm_tau: false
+  pgd: false
+  descent_ligands: true
+  descent_max_steps: 20
+  bin_width: 0.5
+  histogram:
+    draw: [{{dist: normal, mean: 3.5, sd: 0.1, count: 300}}, {{dist: half_normal, mean: 0, sd: 1.0, count: 400}}]
+landscape: {{enabled: true, n: 5, eps_max: 300, seed: 3}}
+run: {{chunk: {chunk}}}
+"""
+    ref_l = os.path.join(tmp, "land-1-0.h5")
+    r = kpsweep(build, ["run", write(os.path.join(tmp, "land-0.yaml"), land.format(chunk=0)), "-o", ref_l,
+                        "--quiet"])
+    tap.ok(r.returncode == 0, "landscape job on 1 rank, chunk auto", r.stderr)
+    for ranks, chunk in ((1, 1), (3, 1), (3, 0)):
+        out = os.path.join(tmp, f"land-{ranks}-{chunk}.h5")
+        cfg = write(os.path.join(tmp, f"land-{chunk}.yaml"), land.format(chunk=chunk))
+        r = kpsweep(build, ["run", cfg, "-o", out, "--quiet"], ranks=None if ranks == 1 else ranks)
+        what = f"{ranks} rank(s) ({max(1, ranks - 1)} worker(s)), chunk {chunk or 'auto'}"
+        if not tap.ok(r.returncode == 0, f"landscape job on {what}", r.stdout + r.stderr):
+            continue
+        for obj in ("/lines/landscape", "/lines/landscape_u", "/lines/landscape_v",
+                    "/lines/descent_ligand_tau", "/lines", "/points", "/axes"):
+            same, diff = h5diff(ref_l, out, obj)
+            tap.ok(same, f"landscape job {obj} identical to 1 rank, chunk auto, on {what}", diff)
 
     # The default job (closed form, invalid m >= N cells) on 1, 2, 3 ranks.
     default = os.path.join(src, "jobs", "examples", "default.yaml")

@@ -42,7 +42,8 @@ static kps_config *load(const char *yaml) {
 static kps_batch *run_lines(const kps_config *cfg) {
   kps_line_worker *w = NULL;
   kps_batch *b = NULL;
-  if (kps_line_worker_create(cfg, &w) || kps_batch_create(cfg->tau2.n, kps_config_n_bins(cfg), 4, &b)) exit(99);
+  const kps_dims d = kps_config_dims(cfg);
+  if (kps_line_worker_create(cfg, &w) || kps_batch_create(&d, 4, &b)) exit(99);
   for (size_t l = 0; l < kps_config_n_lines(cfg); ++l)
     if (kps_line_compute(w, l, b)) exit(99);
   kps_line_worker_destroy(&w);
