@@ -52,10 +52,18 @@ def _panel_pair(fig, ax_regime, ax_edge, results, name):
     return table
 
 
+def _config_number(results, key, default):
+    import re
+    match = re.search(rf"^{re.escape(key)}=(\S+)$", str(results.attrs.get("config_canonical", "")),
+                      re.MULTILINE)
+    return float(match.group(1)) if match else default
+
+
 def _ideal_tables(results, table):
     """Labels and p of the ideal job against docs/science.md 6.3."""
     L1, t1 = float(results.attrs["agonist_L"]), float(results.attrs["agonist_tau"])
     L2, tau2, tau_c = float(results.L2[0]), results.tau2, results.tau_c
+    fc_tol = _config_number(results, "stats.fc_tol", 1e-3)
     reg_rows, edge_rows, p_rows = [], [], []
     codes_reg = {v: k for k, v in results.flags("regime").items()}
     codes_edge = {v: k for k, v in results.flags("edge_class").items()}
@@ -64,13 +72,18 @@ def _ideal_tables(results, table):
         for j, m in enumerate(table.y_values):
             if m >= N:
                 continue
-            ts = common.tau_star_exact(L1, t1, L2, N, m, tau_c, lo=tau2[0], hi=tau2[-1])
-            if m == 0:
+            # docs/science.md 6.2 applied to the closed-form FC on the file's own grid:
+            # the grid minimum at the lower end is edge, at the upper end beyond,
+            # inside (and more than fc_tol below the lower end) critical.
+            fc = (common.T_ideal([L1, L2], [t1, tau2], N, m, tau_c)
+                  / common.T_ideal([L1], [t1], N, m, tau_c))
+            k = int(np.argmin(fc))
+            if m == 0 or k == 0 or fc[0] - fc[k] <= fc_tol:
                 want = "edge"
-            elif math.isfinite(ts):
-                want = "critical"
+            elif k == len(tau2) - 1:
+                want = "beyond"
             else:
-                want = "beyond" if common.dT_dtau2(tau2[-1], L1, t1, L2, N, m, tau_c) < 0 else "edge"
+                want = "critical"
             want_edge = "flat" if (want == "critical" and m > 1) else "steep"
             got, got_edge = table.regime[i, j], table.edge_class[i, j]
             label = f"N={N:g}, m={m:g}: {want} / {got}"
@@ -84,8 +97,9 @@ def _ideal_tables(results, table):
                                      error=abs(float(p_file[i, j, 0]) - p_want)))
     return [
         common.table("d_ideal_regime", "Regime of the ideal classifier (figure d)",
-                     "edge for m = 0, critical for m > 0 (beyond when the closed-form tau* lies "
-                     "above the tau2 axis); codes of /lines/regime, error 1 on a mismatch", 0,
+                     "edge for m = 0, critical for m > 0, beyond where the closed-form FC is lowest "
+                     "at the last grid point (docs/science.md 6.2 on the closed form sampled on "
+                     "the file's grid); codes of /lines/regime, error 1 on a mismatch", 0,
                      reg_rows, expected="closed form (code)", computed="kpsweep (code)"),
         common.table("d_ideal_edge_class", "Edge class of the ideal classifier (figure d)",
                      "steep for m <= 1, flat for m > 1 on critical lines (non-integer m alike); "
