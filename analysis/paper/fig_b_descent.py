@@ -124,8 +124,11 @@ def make(paths, out):
         "(black) to tau_c (white; agonists above tau_c are white), and the final histogram (red, "
         "log counts) over the initial one (grey); the steps to the flip are printed under each "
         "panel ('starts off': the population does not respond, no attack needed; m = 0 with "
-        "30 % agonists). Claim tested: for m = 0 the moved self ligands pile up at tau = 0, for "
-        "m >= 1 they gather around the critical point tau* of the histogram just below tau_c.")
+        "30 % agonists, T < 1). Claim tested: where the gradient is steep at the weakest "
+        "ligands (m = 1, small N) the moved self ligands are pushed toward tau = 0 and the "
+        "descent flips in a few steps; as m grows they gather around the critical point tau* "
+        "of the histogram just below tau_c (a band of mid-grey pixels) and, for the flat "
+        "networks, the descent no longer flips within the step limit.")
     return {"caption": caption, "tables": []}
 
 

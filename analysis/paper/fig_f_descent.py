@@ -53,8 +53,9 @@ def make(paths, out):
                 elif flipped[i, j] < 0:
                     text, col = "starts\noff", "0.5"
                 elif k == 0:
-                    text = (f"flip\n{steps[i, j]}" if flipped[i, j] == 1
-                            else f"no flip\n{steps[i, j]}")
+                    n = int(steps[i, j])
+                    count = f"{n:.0e}".replace("e+0", "e") if n >= 100000 else str(n)
+                    text = f"flip\n{count}" if flipped[i, j] == 1 else f"no flip\n{count}"
                     col = "k" if steps[i, j] > 30 else "white"
                 else:
                     v = z[i, j]
@@ -65,7 +66,7 @@ def make(paths, out):
         ax.set_xlabel("N")
         ax.set_ylabel("m")
         ax.set_title(label)
-    fig.suptitle(rf"Published descent on $T_{{N,m}}$ (at most {max_steps} steps, "
+    fig.suptitle(rf"Published descent on $T_{{N,m}}$ (at most {max_steps:.3g} steps, "
                  rf"$\tau_c$ = {tau_c:g} s)", y=1.02)
     fig.tight_layout()
     common.save(fig, out)
