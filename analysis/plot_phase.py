@@ -8,8 +8,12 @@ A heatmap of tau*/tau_c, the strongest antagonist's binding time relative to
 the threshold, over two parameter axes (default: the first two; N and m for
 `ideal`). Cells without an interior tau* (the "edge" regime: the weakest
 ligands antagonise most) are hatched, invalid parameter combinations are
-grey. With one parameter axis it draws tau*/tau_c against it; with none,
-the antagonism curve. Other parameter axes are held at their first value.
+grey. With one parameter axis it draws tau*/tau_c against it. The
+antagonist dose L2 can be an axis too (--x L2 or --y L2; by default when the
+file sweeps no parameter but several doses). A file with no parameter axis
+and one dose has nothing to draw a phase diagram over: exit status 2 with a
+message (plot_antagonism.py draws its curve). Other parameter axes are held
+at their first value.
 `--label edge_class` draws the other reading of the regimes instead: the
 shape at the weak-ligand edge (steep, or flat where the gradient fades
 toward the weakest ligands), annotated with the edge exponent p.
@@ -83,12 +87,15 @@ class PhaseTable(NamedTuple):
 
 
 def choose_axes(results, x=None, y=None):
-    """The (x, y) parameter axes to plot: given names, else the first two."""
+    """The (x, y) axes to plot: given names (a parameter axis or the antagonist
+    dose L2), else the first two parameter axes, else L2 when it has several
+    values. A ResultsError when there is nothing to draw a phase diagram over."""
     params = results.param_axes
+    usable = params + ["L2"]
     for name in (x, y):
-        if name is not None and name not in params:
+        if name is not None and name not in usable:
             raise ResultsError(f"{results.path}: no parameter axis {name!r} "
-                               f"(axes: {', '.join(params) or 'none'})")
+                               f"(axes: {', '.join(usable)})")
     if x is not None and x == y:
         raise ResultsError("--x and --y must differ")
     if x is None:
@@ -97,6 +104,14 @@ def choose_axes(results, x=None, y=None):
         y = next((p for p in params if p != x), None)
     if x is None:
         x, y = y, None
+    if x is None and len(results.L2) > 1:
+        x = "L2"
+    if x is None:
+        raise ResultsError(
+            f"{results.path}: no parameter axis to draw a phase diagram over (the job sweeps "
+            f"only tau2 and {len(results.L2)} L2 value(s)); sweep a parameter under axes:, "
+            "give the antagonist dose several values (then --x L2), or draw the curve with "
+            "plot_antagonism.py")
     return x, y
 
 
@@ -142,6 +157,10 @@ def _phase_table(results, x, y, l2_index):
                            f"{len(results.L2)} L2 value(s)")
     params = results.param_axes
     fixed = {p: float(results.axes[p][0]) for p in params if p not in (x, y)}
+
+    def line_index(pos):
+        """The line (parameter indices..., L2 index) of a cell; L2 may be a plot axis."""
+        return tuple(pos.get(p, 0) for p in params) + (pos.get("L2", l2_index),)
     xv = results.axes[x] if x else np.array([math.nan])
     yv = results.axes[y] if y else np.array([math.nan])
     tau2 = results.tau2
@@ -153,8 +172,7 @@ def _phase_table(results, x, y, l2_index):
     regime = np.full(shape, MISSING, dtype=object)
     from_file = np.zeros(shape, dtype=bool)
     for i, j in np.ndindex(*shape):
-        pos = {x: i, y: j}
-        index = tuple(pos.get(p, 0) for p in params) + (l2_index,)
+        index = line_index({x: i, y: j})
         fc, o_rel, status = fc_all[index], o_rel_all[index], status_all[index]
         stats = _file_stats(results, index)
         if stats is not None:
@@ -185,22 +203,31 @@ def _phase_table(results, x, y, l2_index):
         edge_class = np.full(shape, UNKNOWN, dtype=object)
         p_edge = np.full(shape, math.nan)
         for i, j in np.ndindex(*shape):
-            pos = {x: i, y: j}
-            index = tuple(pos.get(p, 0) for p in params) + (l2_index,)
+            index = line_index({x: i, y: j})
             if regime[i, j] != INVALID:
                 edge_class[i, j] = meanings.get(int(codes[index]), UNKNOWN)
                 p_edge[i, j] = float(pe[index])
             else:
                 edge_class[i, j] = INVALID
-    return PhaseTable(x, y, xv, yv, fixed, float(results.L2[l2_index]), results.tau_c,
+    l2 = math.nan if "L2" in (x, y) else float(results.L2[l2_index])
+    return PhaseTable(x, y, xv, yv, fixed, l2, results.tau_c,
                       cells["tau"], cells["rel"], cells["fc"], cells["orel"], regime,
                       from_file, edge_class, p_edge, dict(results.axis_units))
 
 
 def _subtitle(table, path):
-    parts = [os.path.basename(path), f"L2 = {table.L2:g}", rf"$\tau_c$ = {table.tau_c:g} s"]
+    parts = [os.path.basename(path)] + ([f"L2 = {table.L2:g}"] if math.isfinite(table.L2) else [])
+    parts += [rf"$\tau_c$ = {table.tau_c:g} s"]
     parts += [f"{k} = {v:g}" for k, v in table.fixed.items()]
     return ",  ".join(parts)
+
+
+def _ticks(ax, table):
+    """Cell labels on both axes; on a long axis (L2, say) every k-th, at most 12."""
+    for values, set_ticks in ((table.x_values, ax.set_xticks), (table.y_values, ax.set_yticks)):
+        step = max(1, math.ceil(len(values) / 12))
+        keep = range(0, len(values), step)
+        set_ticks(list(keep), [f"{values[k]:.4g}" for k in keep])
 
 
 def _heatmap(ax, fig, table):
@@ -234,10 +261,7 @@ def _heatmap(ax, fig, table):
             text, color = "n/a", "0.45"
         if size:
             ax.text(i, j, text, ha="center", va="center", fontsize=size, color=color)
-    ax.set_xticks(range(nx))
-    ax.set_xticklabels([f"{v:.4g}" for v in table.x_values])
-    ax.set_yticks(range(ny))
-    ax.set_yticklabels([f"{v:.4g}" for v in table.y_values])
+    _ticks(ax, table)
     ax.set_xticks(np.arange(-0.5, nx), minor=True)
     ax.set_yticks(np.arange(-0.5, ny), minor=True)
     ax.grid(which="minor", color="white", lw=1.5)
@@ -279,10 +303,7 @@ def _edge_heatmap(ax, table):
                     color="black" if kind in (STEEP, FLAT) else "0.45")
     ax.set_xlim(-0.5, nx - 0.5)
     ax.set_ylim(-0.5, ny - 0.5)
-    ax.set_xticks(range(nx))
-    ax.set_xticklabels([f"{v:.4g}" for v in table.x_values])
-    ax.set_yticks(range(ny))
-    ax.set_yticklabels([f"{v:.4g}" for v in table.y_values])
+    _ticks(ax, table)
     ax.set_xlabel(axis_label(table.x, table.units), fontsize=12)
     ax.set_ylabel(axis_label(table.y, table.units), fontsize=12)
     ax.legend(handles=[
@@ -322,16 +343,7 @@ def plot(path, out, x=None, y=None, l2_index=0, label="regime"):
         table = _phase_table(results, x, y, l2_index)
         if label == "edge_class" and table.y is None:
             raise ResultsError("--label edge_class needs two parameter axes")
-        if table.x is None:
-            fig, ax = plt.subplots(figsize=(7.5, 5.5))
-            curves = [((k,), f"L2 = {v:g}") for k, v in enumerate(results.L2)]
-            plot_antagonism.draw_curves(ax, results, curves, results.field("FC"),
-                                        results.field("O_rel"))
-            ax.set_xlabel(r"antagonist binding time $\tau_2$ (s)", fontsize=12)
-            ax.set_ylabel("fold change FC", fontsize=12)
-            ax.legend(handles=ax.get_legend_handles_labels()[0]
-                      + plot_antagonism.legend_handles(), fontsize=8)
-        elif table.y is None:
+        if table.y is None:
             fig, ax = plt.subplots(figsize=(7.5, 5.5))
             _line_plot(ax, table)
         else:
