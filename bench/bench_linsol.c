@@ -30,7 +30,7 @@ typedef struct bench_data {
 static int rhs(sunrealtype t, N_Vector y, N_Vector yd, void *d) {
   (void)t;
   const bench_data *u = d;
-  u->m->rhs(&u->in, N_VGetArrayPointer(y), N_VGetArrayPointer(yd));
+  u->m->rhs(u->m, &u->in, N_VGetArrayPointer(y), N_VGetArrayPointer(yd));
   return 0;
 }
 
@@ -38,7 +38,7 @@ static int jac_dense(sunrealtype t, N_Vector y, N_Vector fy, SUNMatrix J, void *
                      N_Vector b, N_Vector c) {
   (void)t, (void)fy, (void)a, (void)b, (void)c;
   const bench_data *u = d;
-  u->m->jacobian(&u->in, N_VGetArrayPointer(y), SM_DATA_D(J));
+  u->m->jacobian(u->m, &u->in, N_VGetArrayPointer(y), SM_DATA_D(J));
   return 0;
 }
 
@@ -46,7 +46,7 @@ static int jac_band(sunrealtype t, N_Vector y, N_Vector fy, SUNMatrix J, void *d
                     N_Vector b, N_Vector c) {
   (void)t, (void)fy, (void)a, (void)b, (void)c;
   bench_data *u = d;
-  u->m->jacobian(&u->in, N_VGetArrayPointer(y), u->J);
+  u->m->jacobian(u->m, &u->in, N_VGetArrayPointer(y), u->J);
   const long mu = SM_UBAND_B(J), ml = SM_LBAND_B(J);
   for (int j = 0; j < u->n; ++j)
     for (int i = 0; i < u->n; ++i)
@@ -63,7 +63,7 @@ static kps_err solve(SUNContext ctx, bench_data *u, int width, long *steps, doub
   void *cv = NULL;
   y = N_VNew_Serial(u->n, ctx);
   KPS_CHECK_ALLOC(y);
-  u->m->initial_state(&u->in, N_VGetArrayPointer(y));
+  u->m->initial_state(u->m, &u->in, N_VGetArrayPointer(y));
   A = width == 0 ? SUNDenseMatrix(u->n, u->n, ctx) : SUNBandMatrix(u->n, width, width, ctx);
   KPS_CHECK_ALLOC(A);
   LS = width == 0 ? SUNLinSol_Dense(y, A, ctx) : SUNLinSol_Band(y, A, ctx);
@@ -79,7 +79,7 @@ static kps_err solve(SUNContext ctx, bench_data *u, int width, long *steps, doub
   double t;
   KPS_CHECK_CV(CVode(cv, 100.0, y, &t, CV_NORMAL));
   KPS_CHECK_CV(CVodeGetNumSteps(cv, steps));
-  *O = u->m->output(&u->in, N_VGetArrayPointer(y), NULL);
+  *O = u->m->output(u->m, &u->in, N_VGetArrayPointer(y), NULL);
 cleanup:
   if (cv) CVodeFree(&cv);
   if (LS) SUNLinSolFree(LS);
@@ -97,7 +97,7 @@ int main(void) {
   double p[KPS_MAX_PARAMS], tau[2] = {4.0, 1.0}, L[2] = {4000.0, 6000.0};
   kps_model_defaults(u.m, p);
   u.in = (kps_inputs){.p = p, .K = 2, .tau = tau, .L = L};
-  u.n = u.m->n_state(p, 2);
+  u.n = u.m->n_state(u.m, p, 2);
   const int widths[3] = {0, u.n - 1, (u.n - 1) / 2};
   printf("adaptive_sorting N=5 m=2 K=2 (n = %d), cold CVODE solves to t = 100 s, rtol 1e-8\n", u.n);
   for (int v = 0; v < 3; ++v) {

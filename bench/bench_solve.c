@@ -96,7 +96,7 @@ static double run_line(kps_solver *s, const kps_model *m, const double *p, int m
   double gt[2], gL[2];
   const kps_inputs in = {.p = p, .K = 2, .tau = tau, .L = L};
   kps_eval ev = {.dO_dtau = mode == 2 ? NULL : gt, .dO_dL = mode == 2 ? NULL : gL, .dO_dp = NULL};
-  const int n = m->closed_form ? 0 : m->n_state(p, 2);
+  const int n = m->closed_form ? 0 : m->n_state(m, p, 2);
   double yprev[64];
   r->cv_steps = r->newton_iters = r->cold_points = r->bad_points = 0;
   const double t0 = now();

@@ -386,7 +386,7 @@ static int parse_args(solve_opts *o, int argc, char **argv) {
   const int j_tc = kps_model_param_index(o->m, "tau_c");
   if (j_tc >= 0 && !o->tau_c_fixed) o->p[j_tc] = o->tau_c;
   char why[256];
-  if (o->m->check_params && o->m->check_params(o->p, why, sizeof why)) return fail("%s", why);
+  if (o->m->check_params && o->m->check_params(o->m, o->p, why, sizeof why)) return fail("%s", why);
   /* The descent moves the given ligands as individuals, as a job's histogram. */
   if (o->attacks & ATK_DESCENT) {
     double total = 0.0;
@@ -528,7 +528,7 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
     if (kps_status_is_ok(status))
       for (int k = 0; k < n; ++k) {
         char nm[64];
-        m->state_name(o->p, K, k, nm, sizeof nm);
+        m->state_name(m, o->p, K, k, nm, sizeof nm);
         printf("state      %-10s %.10g\n", nm, y[k]);
       }
     printf("output     O = %.12g\n", ev->O);
@@ -578,7 +578,7 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
   printf(",\n  \"state_names\": [");
   for (int k = 0; k < n; ++k) {
     char nm[64];
-    m->state_name(o->p, K, k, nm, sizeof nm);
+    m->state_name(m, o->p, K, k, nm, sizeof nm);
     printf("%s\"%s\"", k ? ", " : "", nm);
   }
   printf("],\n  \"output\": ");

@@ -1026,7 +1026,7 @@ static int any_valid(const kps_config *cfg, const double *fixed,
       p[cfg->axes[k].param] = cfg->axes[k].values[rest % cfg->axes[k].n];
       rest /= cfg->axes[k].n;
     }
-    if (m->check_params(p, tmp, sizeof tmp) == 0) return 1;
+    if (m->check_params(m, p, tmp, sizeof tmp) == 0) return 1;
     if (c == 0) {
       if (first) memcpy(first, p, sizeof p);
       if (why) snprintf(why, whylen, "%s", tmp);

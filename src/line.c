@@ -515,7 +515,7 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
   const size_t row = (size_t)row_l;
 
   char why[256];
-  if (m->check_params && m->check_params(p, why, sizeof why)) {
+  if (m->check_params && m->check_params(m, p, why, sizeof why)) {
     fill_row_failed(b, row, KPS_ST_INVALID_PARAMS);
     return KPS_OK;
   }

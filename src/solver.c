@@ -70,7 +70,7 @@ struct kps_solver {
 static int cv_rhs(sunrealtype t, N_Vector y, N_Vector ydot, void *data) {
   (void)t;
   const kps_solver *s = data;
-  s->cb_model->rhs(s->cb_in, N_VGetArrayPointer(y), N_VGetArrayPointer(ydot));
+  s->cb_model->rhs(s->cb_model, s->cb_in, N_VGetArrayPointer(y), N_VGetArrayPointer(ydot));
   return 0;
 }
 
@@ -78,7 +78,7 @@ static int cv_jac(sunrealtype t, N_Vector y, N_Vector fy, SUNMatrix J,
                   void *data, N_Vector t1, N_Vector t2, N_Vector t3) {
   (void)t, (void)fy, (void)t1, (void)t2, (void)t3;
   const kps_solver *s = data;
-  s->cb_model->jacobian(s->cb_in, N_VGetArrayPointer(y), SM_DATA_D(J));
+  s->cb_model->jacobian(s->cb_model, s->cb_in, N_VGetArrayPointer(y), SM_DATA_D(J));
   return 0;
 }
 
@@ -199,7 +199,7 @@ void kps_solver_destroy(kps_solver **sp) {
 }
 
 int kps_model_state_size(const kps_model *m, const double *p, int K) {
-  return m->closed_form ? 0 : m->n_state(p, K);
+  return m->closed_form ? 0 : m->n_state(m, p, K);
 }
 
 /*
@@ -223,7 +223,7 @@ static double zero_floor(const kps_inputs *in, const double *y, int n) {
  */
 static int factor_scaled(kps_solver *s, const kps_model *m, const kps_inputs *in,
                          const double *y, int n, double floor_abs) {
-  m->jacobian(in, y, s->J);
+  m->jacobian(m, in, y, s->J);
   kps_equilibrate(s->J, n, y, floor_abs, s->rs, s->cs);
   kps_scale_matrix(s->J, n, s->rs, s->cs, s->As);
   return kps_lu_factor(s->As, n, s->piv) ? KPS_ST_SINGULAR : KPS_ST_OK;
@@ -243,7 +243,7 @@ static int newton_polish(kps_solver *s, const kps_model *m,
   memcpy(yw, y, sizeof(double) * (size_t)n);
   for (int it = 0; it < NEWTON_MAXIT; ++it) {
     ++*iters;
-    m->rhs(in, yw, s->f);
+    m->rhs(m, in, yw, s->f);
     if (factor_scaled(s, m, in, yw, n, floor_abs) != KPS_ST_OK) return KPS_ST_SINGULAR;
     for (int i = 0; i < n; ++i) s->dy[i] = -s->rs[i] * s->f[i];
     kps_lu_solve(s->As, n, s->piv, s->dy);
@@ -260,7 +260,7 @@ static int newton_polish(kps_solver *s, const kps_model *m,
      * basin of quadratic convergence; the caller integrates further. */
     if (it >= NEWTON_GIVEUP_IT && worst > NEWTON_GIVEUP_STEP) return KPS_ST_NO_STEADY;
     if (worst <= s->opt.newton_tol) {
-      if (m->check_state(in, yw, STATE_TOL)) return KPS_ST_NEGATIVE;
+      if (m->check_state(m, in, yw, STATE_TOL)) return KPS_ST_NEGATIVE;
       memcpy(y, yw, sizeof(double) * (size_t)n);
       return KPS_ST_OK;
     }
@@ -286,7 +286,7 @@ static int cold_attempt(kps_solver *s, const kps_model *m, const kps_inputs *in,
   int status = KPS_ST_NO_STEADY;
   s->cb_model = m;
   s->cb_in = in;
-  m->initial_state(in, y);
+  m->initial_state(m, in, y);
   double scale = 1.0;
   for (int i = 0; i < n; ++i) scale = fmax(scale, fabs(y[i]));
   for (int i = 0; i < in->K; ++i) scale = fmax(scale, in->L[i]);
@@ -331,7 +331,7 @@ int kps_solver_steady(kps_solver *s, const kps_model *m, const kps_inputs *in,
                       double *y, int warm, kps_solve_stats *st) {
   kps_err rc = KPS_OK;
   int status = KPS_ST_SOLVER_ERROR;
-  const int n = m->n_state(in->p, in->K);
+  const int n = m->n_state(m, in->p, in->K);
   memset(st, 0, sizeof *st);
   KPS_CHECK(ensure_workspace(s, n));
   if (warm) {
@@ -362,7 +362,7 @@ cleanup:
 static int adjoint(kps_solver *s, const kps_model *m, const kps_inputs *in,
                    const double *y, int n, int reuse_lu, double *O, double *check) {
   *check = NAN;
-  *O = m->output(in, y, s->dy);
+  *O = m->output(m, in, y, s->dy);
   if (!reuse_lu && factor_scaled(s, m, in, y, n, zero_floor(in, y, n)) != KPS_ST_OK)
     return KPS_ST_SINGULAR;
   double *b = s->dy, *lam = s->lam, *r = s->r;
@@ -392,7 +392,7 @@ static double adjoint_dot(kps_solver *s, const kps_model *m,
                           const kps_inputs *in, const double *y, int n, int which) {
   const int j = which - 2 * in->K;
   if (j >= 0 && (m->params[j].flags & KPS_PARAM_STEADY_INVARIANT)) return 0.0;
-  m->dfdp(in, y, which, s->col);
+  m->dfdp(m, in, y, which, s->col);
   long double g = 0.0;
   for (int i = 0; i < n; ++i) g -= (long double)s->lam[i] * s->col[i];
   return (double)g;
@@ -401,7 +401,7 @@ static double adjoint_dot(kps_solver *s, const kps_model *m,
 int kps_solver_gradients(kps_solver *s, const kps_model *m,
                          const kps_inputs *in, const double *y,
                          const int *which, int n_which, double *g) {
-  const int n = m->n_state(in->p, in->K);
+  const int n = m->n_state(m, in->p, in->K);
   if (ensure_workspace(s, n) != KPS_OK) return KPS_ST_SOLVER_ERROR;
   double O, check;
   int status = adjoint(s, m, in, y, n, 0, &O, &check);
@@ -462,13 +462,13 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
     }
     return finite_status(m, in, NULL, 0, ev);
   }
-  const int n = m->n_state(in->p, K);
+  const int n = m->n_state(m, in->p, K);
   ev->status = kps_solver_steady(s, m, in, y, warm, &ev->stats);
   fill_nan(ev->dO_dtau, K), fill_nan(ev->dO_dL, K), fill_nan(ev->dO_dp, m->n_params);
   if (!kps_status_is_ok(ev->status)) return ev->status;
   const int need = ev->dO_dtau || ev->dO_dL || ev->dO_dp;
   if (!need) {
-    ev->O = m->output(in, y, NULL);
+    ev->O = m->output(m, in, y, NULL);
     return finite_status(m, in, y, n, ev);
   }
   /* The last Newton iteration left the factors of J at its starting state

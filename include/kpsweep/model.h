@@ -17,6 +17,10 @@
  *                          not flagged KPS_PARAM_INTEGER)
  *  - Dense matrices are column-major: J[i + j*n] = d f_i / d y_j.
  *  - All functions are pure (no global state) and not collective.
+ *  - Every callback except closed_form gets the model itself as `self`, so a
+ *    model built at run time (a network file, docs/networks.md) reaches its
+ *    instance data through self->data; built-in models ignore it. Call them
+ *    as m->rhs(m, in, y, f).
  */
 #ifndef KPSWEEP_MODEL_H
 #define KPSWEEP_MODEL_H
@@ -63,13 +67,15 @@ typedef struct kps_model {
   const char *summary; /* one line for --help and docs */
   int n_params;
   const kps_param_info *params;
+  /* Instance data of a model built at run time (NULL for built-in ones). */
+  const void *data;
 
   /*
    * Checks combinations the per-parameter ranges cannot express (m < N).
    * Returns 0 when valid; otherwise writes a reason into why[0..n) and
    * returns non-zero. May be NULL (every in-range combination is valid).
    */
-  int (*check_params)(const double *p, char *why, size_t n);
+  int (*check_params)(const struct kps_model *self, const double *p, char *why, size_t n);
 
   /*
    * Closed-form models only (NULL for ODE models). Evaluates the output and
@@ -82,34 +88,39 @@ typedef struct kps_model {
   /* ---- ODE models (all NULL for closed-form models) ---- */
 
   /* State size for parameters p and K ligand types. */
-  int (*n_state)(const double *p, int K);
+  int (*n_state)(const struct kps_model *self, const double *p, int K);
 
   /* The initial state of a cold solve: all receptors and ligands free. */
-  void (*initial_state)(const kps_inputs *in, double *y);
+  void (*initial_state)(const struct kps_model *self, const kps_inputs *in, double *y);
 
   /* f(y), the right-hand side. */
-  void (*rhs)(const kps_inputs *in, const double *y, double *f);
+  void (*rhs)(const struct kps_model *self, const kps_inputs *in, const double *y, double *f);
 
   /* Analytic Jacobian df/dy, column-major n x n, every entry written. */
-  void (*jacobian)(const kps_inputs *in, const double *y, double *J);
+  void (*jacobian)(const struct kps_model *self, const kps_inputs *in, const double *y,
+                   double *J);
 
   /* Output O(y); when dO_dy is not NULL also fills its n entries. */
-  double (*output)(const kps_inputs *in, const double *y, double *dO_dy);
+  double (*output)(const struct kps_model *self, const kps_inputs *in, const double *y,
+                   double *dO_dy);
 
   /*
    * df/d(input `which`) at fixed y (see the index convention above), n
    * entries. Integer parameters must not be asked for.
    */
-  void (*dfdp)(const kps_inputs *in, const double *y, int which, double *col);
+  void (*dfdp)(const struct kps_model *self, const kps_inputs *in, const double *y, int which,
+               double *col);
 
   /*
    * Physical validity of a state: every concentration, free receptors and
    * free ligands of each type >= -tol * (their scale). Returns 0 when valid.
    */
-  int (*check_state)(const kps_inputs *in, const double *y, double tol);
+  int (*check_state)(const struct kps_model *self, const kps_inputs *in, const double *y,
+                     double tol);
 
   /* Human-readable name of state component k (for JSON and docs). */
-  void (*state_name)(const double *p, int K, int k, char *buf, size_t n);
+  void (*state_name)(const struct kps_model *self, const double *p, int K, int k, char *buf,
+                     size_t n);
 } kps_model;
 
 /* Looks a model up by name; NULL when unknown. Not collective. */

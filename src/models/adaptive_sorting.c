@@ -67,24 +67,28 @@ static chain make_chain(const kps_inputs *in, const double *y) {
   return c;
 }
 
-static int check_params(const double *p, char *why, size_t n) {
+static int check_params(const kps_model *self, const double *p, char *why, size_t n) {
+  (void)self;
   const int N = chain_int(p[P_N]), m = chain_int(p[P_M]);
   if (m < N) return 0;
   if (why && n) snprintf(why, n, "m = %d must be below N = %d", m, N);
   return 1;
 }
 
-static int n_state(const double *p, int K) {
+static int n_state(const kps_model *self, const double *p, int K) {
+  (void)self;
   return chain_size(chain_int(p[P_N]), K) + 1;
 }
 
-static void initial_state(const kps_inputs *in, double *y) {
+static void initial_state(const kps_model *self, const kps_inputs *in, double *y) {
+  (void)self;
   const int nc = chain_size(chain_int(in->p[P_N]), in->K);
   memset(y, 0, sizeof(double) * (size_t)nc);
   y[nc] = in->p[P_KT];
 }
 
-static void rhs(const kps_inputs *in, const double *y, double *f) {
+static void rhs(const kps_model *self, const kps_inputs *in, const double *y, double *f) {
+  (void)self;
   const double *p = in->p;
   const chain c = make_chain(in, y);
   const int iK = c.n - 1, m = chain_int(p[P_M]);
@@ -94,7 +98,8 @@ static void rhs(const kps_inputs *in, const double *y, double *f) {
           p[P_DELTA] * kin * chain_state_total(&c, y, m);
 }
 
-static void jacobian(const kps_inputs *in, const double *y, double *J) {
+static void jacobian(const kps_model *self, const kps_inputs *in, const double *y, double *J) {
+  (void)self;
   const double *p = in->p;
   const chain c = make_chain(in, y);
   const int n = c.n, iK = n - 1, w = c.N + 1, m = chain_int(p[P_M]);
@@ -108,13 +113,15 @@ static void jacobian(const kps_inputs *in, const double *y, double *J) {
   J[iK + (size_t)iK * n] = -p[P_EPS] - delta * chain_state_total(&c, y, m);
 }
 
-static double output(const kps_inputs *in, const double *y, double *dO_dy) {
+static double output(const kps_model *self, const kps_inputs *in, const double *y, double *dO_dy) {
+  (void)self;
   const chain c = make_chain(in, y);
   return chain_output(&c, y, dO_dy);
 }
 
-static void dfdp(const kps_inputs *in, const double *y, int which,
+static void dfdp(const kps_model *self, const kps_inputs *in, const double *y, int which,
                  double *col) {
+  (void)self;
   const double *p = in->p;
   const chain c = make_chain(in, y);
   const int iK = c.n - 1, m = chain_int(p[P_M]);
@@ -133,13 +140,15 @@ static void dfdp(const kps_inputs *in, const double *y, int which,
   }
 }
 
-static int check_state(const kps_inputs *in, const double *y, double tol) {
+static int check_state(const kps_model *self, const kps_inputs *in, const double *y, double tol) {
+  (void)self;
   const chain c = make_chain(in, y);
   if (chain_check_state(&c, in, y, tol)) return 1;
   return chain_check_bounded(y[c.n - 1], in->p[P_KT], tol);
 }
 
-static void state_name(const double *p, int K, int k, char *buf, size_t n) {
+static void state_name(const kps_model *self, const double *p, int K, int k, char *buf, size_t n) {
+  (void)self;
   chain_state_name(chain_int(p[P_N]), K, k, "K", buf, n);
 }
 

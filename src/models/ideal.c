@@ -25,7 +25,8 @@ static const kps_param_info ideal_params[N_PARAMS] = {
                  "critical binding time of T (default: the threshold's tau_c)"},
 };
 
-static int ideal_check(const double *p, char *why, size_t n) {
+static int ideal_check(const kps_model *self, const double *p, char *why, size_t n) {
+  (void)self;
   if (p[P_M] < p[P_N]) return 0;
   snprintf(why, n, "m (%g) must be smaller than N (%g)", p[P_M], p[P_N]);
   return 1;

@@ -50,32 +50,38 @@ static chain make_chain(const kps_inputs *in) {
   return c;
 }
 
-static int n_state(const double *p, int K) {
+static int n_state(const kps_model *self, const double *p, int K) {
+  (void)self;
   return chain_size(chain_int(p[P_N]), K);
 }
 
-static void initial_state(const kps_inputs *in, double *y) {
-  memset(y, 0, sizeof(double) * (size_t)n_state(in->p, in->K));
+static void initial_state(const kps_model *self, const kps_inputs *in, double *y) {
+  (void)self;
+  memset(y, 0, sizeof(double) * (size_t)n_state(self, in->p, in->K));
 }
 
-static void rhs(const kps_inputs *in, const double *y, double *f) {
+static void rhs(const kps_model *self, const kps_inputs *in, const double *y, double *f) {
+  (void)self;
   const chain c = make_chain(in);
   chain_rhs(&c, in, y, f);
 }
 
-static void jacobian(const kps_inputs *in, const double *y, double *J) {
+static void jacobian(const kps_model *self, const kps_inputs *in, const double *y, double *J) {
+  (void)self;
   const chain c = make_chain(in);
   memset(J, 0, sizeof(double) * (size_t)c.n * (size_t)c.n);
   chain_jacobian(&c, in, y, J);
 }
 
-static double output(const kps_inputs *in, const double *y, double *dO_dy) {
+static double output(const kps_model *self, const kps_inputs *in, const double *y, double *dO_dy) {
+  (void)self;
   const chain c = make_chain(in);
   return chain_output(&c, y, dO_dy);
 }
 
-static void dfdp(const kps_inputs *in, const double *y, int which,
+static void dfdp(const kps_model *self, const kps_inputs *in, const double *y, int which,
                  double *col) {
+  (void)self;
   const chain c = make_chain(in);
   memset(col, 0, sizeof(double) * (size_t)c.n);
   if (chain_add_dinput(&c, in, y, which, col)) return;
@@ -87,12 +93,14 @@ static void dfdp(const kps_inputs *in, const double *y, int which,
   }
 }
 
-static int check_state(const kps_inputs *in, const double *y, double tol) {
+static int check_state(const kps_model *self, const kps_inputs *in, const double *y, double tol) {
+  (void)self;
   const chain c = make_chain(in);
   return chain_check_state(&c, in, y, tol);
 }
 
-static void state_name(const double *p, int K, int k, char *buf, size_t n) {
+static void state_name(const kps_model *self, const double *p, int K, int k, char *buf, size_t n) {
+  (void)self;
   chain_state_name(chain_int(p[P_N]), K, k, NULL, buf, n);
 }
 

@@ -75,22 +75,26 @@ static chain make_chain(const kps_inputs *in, const double *y) {
   return c;
 }
 
-static int check_params(const double *p, char *why, size_t n) {
+static int check_params(const kps_model *self, const double *p, char *why, size_t n) {
+  (void)self;
   const int N = chain_int(p[P_N]), m = chain_int(p[P_M]);
   if (m < N) return 0;
   if (why && n) snprintf(why, n, "m = %d must be below N = %d", m, N);
   return 1;
 }
 
-static int n_state(const double *p, int K) {
+static int n_state(const kps_model *self, const double *p, int K) {
+  (void)self;
   return chain_size(chain_int(p[P_N]), K) + 1;
 }
 
-static void initial_state(const kps_inputs *in, double *y) {
-  memset(y, 0, sizeof(double) * (size_t)n_state(in->p, in->K));
+static void initial_state(const kps_model *self, const kps_inputs *in, double *y) {
+  (void)self;
+  memset(y, 0, sizeof(double) * (size_t)n_state(self, in->p, in->K));
 }
 
-static void rhs(const kps_inputs *in, const double *y, double *f) {
+static void rhs(const kps_model *self, const kps_inputs *in, const double *y, double *f) {
+  (void)self;
   const double *p = in->p;
   const chain c = make_chain(in, y);
   const int iS = c.n - 1;
@@ -100,7 +104,8 @@ static void rhs(const kps_inputs *in, const double *y, double *f) {
   f[iS] = alpha_S * Cm * (p[P_ST] - S) - p[P_BETAS] * S;
 }
 
-static void jacobian(const kps_inputs *in, const double *y, double *J) {
+static void jacobian(const kps_model *self, const kps_inputs *in, const double *y, double *J) {
+  (void)self;
   const double *p = in->p;
   const chain c = make_chain(in, y);
   const int n = c.n, iS = n - 1, w = c.N + 1, m = chain_int(p[P_M]);
@@ -116,13 +121,15 @@ static void jacobian(const kps_inputs *in, const double *y, double *J) {
       -alpha_S * chain_state_total(&c, y, m) - p[P_BETAS];
 }
 
-static double output(const kps_inputs *in, const double *y, double *dO_dy) {
+static double output(const kps_model *self, const kps_inputs *in, const double *y, double *dO_dy) {
+  (void)self;
   const chain c = make_chain(in, y);
   return chain_output(&c, y, dO_dy);
 }
 
-static void dfdp(const kps_inputs *in, const double *y, int which,
+static void dfdp(const kps_model *self, const kps_inputs *in, const double *y, int which,
                  double *col) {
+  (void)self;
   const double *p = in->p;
   const chain c = make_chain(in, y);
   const int iS = c.n - 1;
@@ -145,13 +152,15 @@ static void dfdp(const kps_inputs *in, const double *y, int which,
   }
 }
 
-static int check_state(const kps_inputs *in, const double *y, double tol) {
+static int check_state(const kps_model *self, const kps_inputs *in, const double *y, double tol) {
+  (void)self;
   const chain c = make_chain(in, y);
   if (chain_check_state(&c, in, y, tol)) return 1;
   return chain_check_bounded(y[c.n - 1], in->p[P_ST], tol);
 }
 
-static void state_name(const double *p, int K, int k, char *buf, size_t n) {
+static void state_name(const kps_model *self, const double *p, int K, int k, char *buf, size_t n) {
+  (void)self;
   chain_state_name(chain_int(p[P_N]), K, k, "S", buf, n);
 }
 

@@ -80,7 +80,7 @@ static void point_init(point *pt, const kps_model *model, shape s) {
     pt->L[i] = logrand(1e3, 1e5);
   }
   pt->in = (kps_inputs){pt->p, s.K, pt->tau, pt->L};
-  pt->n = model->n_state(pt->p, s.K);
+  pt->n = model->n_state(model, pt->p, s.K);
   pt->nc = s.K * (s.N + 1);
   pt->total = param(pt, "KT") + param(pt, "ST");
 }
@@ -145,7 +145,7 @@ static void check_jacobian(const point *pt, const double *y) {
   double *fm = malloc(sizeof(double) * n), *yy = malloc(sizeof(double) * n);
   /* NaN everywhere first: an entry the model forgets to write fails. */
   for (int k = 0; k < n * n; ++k) J[k] = NAN;
-  pt->model->jacobian(&pt->in, y, J);
+  pt->model->jacobian(pt->model, &pt->in, y, J);
 
   double worst = 0.0, wa = 0.0, wb = 0.0;
   int wr = 0, wc = 0;
@@ -161,10 +161,10 @@ static void check_jacobian(const point *pt, const double *y) {
     const double h = 1e-6 * fmax(fabs(y[j]), species_scale(pt, j));
     yy[j] = y[j] + h;
     const double yp = yy[j];
-    pt->model->rhs(&pt->in, yy, fp);
+    pt->model->rhs(pt->model, &pt->in, yy, fp);
     yy[j] = y[j] - h;
     const double ym = yy[j];
-    pt->model->rhs(&pt->in, yy, fm);
+    pt->model->rhs(pt->model, &pt->in, yy, fm);
     for (int k = 0; k < n; ++k) {
       fd[k] = (fp[k] - fm[k]) / (yp - ym);
       const double a = J[k + (size_t)j * n];
@@ -193,14 +193,14 @@ static void check_jacobian(const point *pt, const double *y) {
   }
   char lb[96], rn[32], cn[32];
   label(pt, lb, sizeof lb);
-  pt->model->state_name(pt->p, pt->s.K, wr, rn, sizeof rn);
-  pt->model->state_name(pt->p, pt->s.K, wc, cn, sizeof cn);
+  pt->model->state_name(pt->model, pt->p, pt->s.K, wr, rn, sizeof rn);
+  pt->model->state_name(pt->model, pt->p, pt->s.K, wc, cn, sizeof cn);
   tap_ok(!isnan(worst) && worst < TOL,
          "%s: Jacobian worst d f[%s]/d %s analytic %.17g vs FD %.17g "
          "(column-scaled dev %.3g, tol %g)",
          lb, rn, cn, wa, wb, worst, TOL);
-  pt->model->state_name(pt->p, pt->s.K, er, rn, sizeof rn);
-  pt->model->state_name(pt->p, pt->s.K, ec, cn, sizeof cn);
+  pt->model->state_name(pt->model, pt->p, pt->s.K, er, rn, sizeof rn);
+  pt->model->state_name(pt->model, pt->p, pt->s.K, ec, cn, sizeof cn);
   tap_ok(!isnan(eworst) && eworst <= 1.0,
          "%s: Jacobian entrywise worst d f[%s]/d %s analytic %.17g vs FD "
          "%.17g (deviation / allowed %.3g)",
@@ -245,7 +245,7 @@ static void check_dfdp(const point *pt, const double *y) {
   for (int which = 0; which < nw; ++which) {
     if (!kps_model_is_differentiable(pt->model, pt->s.K, which)) continue;
     for (int k = 0; k < n; ++k) col[k] = NAN;
-    pt->model->dfdp(&pt->in, y, which, col);
+    pt->model->dfdp(pt->model, &pt->in, y, which, col);
 
     point q = *pt;
     q.in = (kps_inputs){q.p, q.s.K, q.tau, q.L};
@@ -253,17 +253,17 @@ static void check_dfdp(const point *pt, const double *y) {
     const double x0 = *x, h = 1e-4 * fabs(x0);
     *x = x0 + h;
     const double xp = *x;
-    pt->model->rhs(&q.in, y, fp);
+    pt->model->rhs(pt->model, &q.in, y, fp);
     *x = x0 - h;
     const double xm = *x;
-    pt->model->rhs(&q.in, y, fm);
+    pt->model->rhs(pt->model, &q.in, y, fm);
     for (int k = 0; k < n; ++k) fd[k] = (fp[k] - fm[k]) / (xp - xm);
 
     int at;
     const double dev = column_dev(col, fd, n, &at);
     char rn[32];
     input_name(pt, which, wn, sizeof wn);
-    pt->model->state_name(pt->p, pt->s.K, at, rn, sizeof rn);
+    pt->model->state_name(pt->model, pt->p, pt->s.K, at, rn, sizeof rn);
     tap_ok(!isnan(dev) && dev < TOL,
            "%s: d f[%s]/d %s analytic %.17g vs FD %.17g (column-scaled dev "
            "%.3g, tol %g)",
@@ -280,21 +280,21 @@ static void check_output_gradient(const point *pt, const double *y) {
   double *g = malloc(sizeof(double) * n), *fd = malloc(sizeof(double) * n);
   double *yy = malloc(sizeof(double) * n);
   for (int k = 0; k < n; ++k) g[k] = NAN;
-  const double O = pt->model->output(&pt->in, y, g);
+  const double O = pt->model->output(pt->model, &pt->in, y, g);
   for (int j = 0; j < n; ++j) {
     memcpy(yy, y, sizeof(double) * n);
     const double h = 1e-6 * fmax(fabs(y[j]), species_scale(pt, j));
     yy[j] = y[j] + h;
-    const double yp = yy[j], Op = pt->model->output(&pt->in, yy, NULL);
+    const double yp = yy[j], Op = pt->model->output(pt->model, &pt->in, yy, NULL);
     yy[j] = y[j] - h;
-    const double ym = yy[j], Om = pt->model->output(&pt->in, yy, NULL);
+    const double ym = yy[j], Om = pt->model->output(pt->model, &pt->in, yy, NULL);
     fd[j] = (Op - Om) / (yp - ym);
   }
   int at;
   const double dev = column_dev(g, fd, n, &at);
   char lb[96], rn[32];
   label(pt, lb, sizeof lb);
-  pt->model->state_name(pt->p, pt->s.K, at, rn, sizeof rn);
+  pt->model->state_name(pt->model, pt->p, pt->s.K, at, rn, sizeof rn);
   tap_ok(!isnan(dev) && dev < TOL,
          "%s: dO/d %s analytic %.17g vs FD %.17g (scaled dev %.3g, tol %g)",
          lb, rn, g[at], fd[at], dev, TOL);
@@ -316,16 +316,16 @@ static void check_validity(const point *pt, const double *y) {
   const kps_model *md = pt->model;
   int rc;
 
-  md->initial_state(&pt->in, z);
-  rc = md->check_state(&pt->in, z, tol);
+  md->initial_state(md, &pt->in, z);
+  rc = md->check_state(md, &pt->in, z, tol);
   tap_ok(rc == 0, "%s: check_state(initial state) = %d, expected 0", lb, rc);
-  rc = md->check_state(&pt->in, y, tol);
+  rc = md->check_state(md, &pt->in, y, tol);
   tap_ok(rc == 0, "%s: check_state(random valid state) = %d, expected 0", lb,
          rc);
 
   memcpy(z, y, sizeof(double) * n);
   z[pt->nc - 1] = -1e-3 * R;
-  rc = md->check_state(&pt->in, z, tol);
+  rc = md->check_state(md, &pt->in, z, tol);
   tap_ok(rc != 0, "%s: check_state(C[%d,%d] = %g) = %d, expected non-zero",
          lb, pt->s.N, pt->s.K - 1, z[pt->nc - 1], rc);
 
@@ -337,7 +337,7 @@ static void check_validity(const point *pt, const double *y) {
   double sum = 0.0;
   for (int k = 0; k < pt->nc; ++k) sum += z[k];
   z[0] += 1.01 * R - sum;
-  rc = md->check_state(&q.in, z, tol);
+  rc = md->check_state(md, &q.in, z, tol);
   tap_ok(rc != 0, "%s: check_state(sum C = %.6g > R = %.6g) = %d, expected "
          "non-zero", lb, 1.01 * R, R, rc);
 
@@ -347,20 +347,20 @@ static void check_validity(const point *pt, const double *y) {
   double T0 = 0.0;
   for (int nn = 0; nn < w; ++nn) T0 += y[nn];
   q.L[0] = 0.5 * T0;
-  rc = md->check_state(&q.in, y, tol);
+  rc = md->check_state(md, &q.in, y, tol);
   tap_ok(rc != 0, "%s: check_state(sum_n C[n,0] = %.6g > L[0] = %.6g) = %d, "
          "expected non-zero", lb, T0, q.L[0], rc);
 
   if (n > pt->nc) {
     char nm[32];
-    md->state_name(pt->p, pt->s.K, pt->nc, nm, sizeof nm);
+    md->state_name(md, pt->p, pt->s.K, pt->nc, nm, sizeof nm);
     memcpy(z, y, sizeof(double) * n);
     z[pt->nc] = 1.01 * pt->total;
-    rc = md->check_state(&pt->in, z, tol);
+    rc = md->check_state(md, &pt->in, z, tol);
     tap_ok(rc != 0, "%s: check_state(%s = %.6g > total %.6g) = %d, expected "
            "non-zero", lb, nm, z[pt->nc], pt->total, rc);
     z[pt->nc] = -0.01 * pt->total;
-    rc = md->check_state(&pt->in, z, tol);
+    rc = md->check_state(md, &pt->in, z, tol);
     tap_ok(rc != 0, "%s: check_state(%s = %.6g) = %d, expected non-zero", lb,
            nm, z[pt->nc], rc);
   }
@@ -381,7 +381,7 @@ static void check_binding(const point *pt, const double *y) {
       z[i * w + nn] = nn < 2 ? 0.0 : 50.0 * (nn + 1) + 10.0 * i;
       sum += z[i * w + nn];
     }
-  pt->model->rhs(&pt->in, z, f);
+  pt->model->rhs(pt->model, &pt->in, z, f);
   const double Rf = param(pt, "R") - sum, kappa = param(pt, "kappa");
   char lb[96], what[256];
   label(pt, lb, sizeof lb);
@@ -421,14 +421,14 @@ static void check_table(const kps_model *md) {
   double p[KPS_MAX_PARAMS];
   kps_model_defaults(md, p);
   char why[128] = "";
-  int rc = md->check_params ? md->check_params(p, why, sizeof why) : 0;
+  int rc = md->check_params ? md->check_params(md, p, why, sizeof why) : 0;
   tap_ok(rc == 0, "%s: check_params(defaults) = %d, expected 0", md->name,
          rc);
   const int jm = kps_model_param_index(md, "m");
   if (jm >= 0) {
     p[jm] = p[kps_model_param_index(md, "N")];
     why[0] = '\0';
-    rc = md->check_params ? md->check_params(p, why, sizeof why) : 0;
+    rc = md->check_params ? md->check_params(md, p, why, sizeof why) : 0;
     tap_ok(rc != 0 && why[0] != '\0',
            "%s: check_params(m = N) = %d, expected non-zero (\"%s\")",
            md->name, rc, why);
@@ -442,13 +442,13 @@ static void check_names(const point *pt) {
   tap_ok(extra == (pt->total > 0 ? 1 : 0), "%s: n_state %d = K(N+1) %d + %d",
          lb, pt->n, pt->nc, extra);
   const int k = pt->nc - 1;
-  pt->model->state_name(pt->p, pt->s.K, k, buf, sizeof buf);
+  pt->model->state_name(pt->model, pt->p, pt->s.K, k, buf, sizeof buf);
   char want[32];
   snprintf(want, sizeof want, "C[%d,%d]", pt->s.N, pt->s.K - 1);
   tap_ok(strcmp(buf, want) == 0, "%s: state_name(%d) \"%s\" vs \"%s\"", lb, k,
          buf, want);
   if (extra) {
-    pt->model->state_name(pt->p, pt->s.K, pt->nc, buf, sizeof buf);
+    pt->model->state_name(pt->model, pt->p, pt->s.K, pt->nc, buf, sizeof buf);
     const char *w = strcmp(pt->model->name, "shp1") == 0 ? "S" : "K";
     tap_ok(strcmp(buf, w) == 0, "%s: state_name(%d) \"%s\" vs \"%s\"", lb,
            pt->nc, buf, w);

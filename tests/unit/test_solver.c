@@ -86,13 +86,13 @@ static void test_ideal(kps_solver *s) {
 /* Residual, conservation and every gradient of one ODE point. */
 static void check_point(kps_solver *s, const kps_model *m, double *p, int K, double *tau,
                         double *L, const char *label) {
-  const int n = m->n_state(p, K);
+  const int n = m->n_state(m, p, K);
   double y[MAXN], yw[MAXN], f[MAXN], gt[8], gL[8], gp[KPS_MAX_PARAMS];
   kps_inputs in = {.p = p, .K = K, .tau = tau, .L = L};
   kps_eval ev = {.dO_dtau = gt, .dO_dL = gL, .dO_dp = gp};
   int st = kps_evaluate(s, m, &in, y, 0, &ev);
   if (!tap_ok(kps_status_is_ok(st), "%s: cold solve status %s", label, kps_status_name(st))) return;
-  m->rhs(&in, y, f);
+  m->rhs(m, &in, y, f);
   double worst = 0, amount = 1.0;
   for (int i = 0; i < K; ++i) amount = fmax(amount, L[i]);
   for (int i = 0; i < n; ++i) amount = fmax(amount, fabs(y[i]));
@@ -104,7 +104,7 @@ static void check_point(kps_solver *s, const kps_model *m, double *p, int K, dou
     worst = fmax(worst, fabs(f[i]) / scale);
   }
   tap_ok(worst < 1e-9, "%s: residual |f_i| / (|y_i|/tau) = %.2e < 1e-9", label, worst);
-  tap_ok(m->check_state(&in, y, 1e-12) == 0, "%s: mass conservation (R_f, free ligands >= 0)", label);
+  tap_ok(m->check_state(m, &in, y, 1e-12) == 0, "%s: mass conservation (R_f, free ligands >= 0)", label);
   const int R = kps_model_param_index(m, "R");
   double sumC = 0;
   for (int i = 0; i < K; ++i) {
