@@ -17,11 +17,8 @@ built kpsweep (KPS_BUILD_DIR = BUILD_DIR) and checks:
   * plot_phase.py exits non-zero with a message on a file without parameter
     axes, and a figure script refuses a file that lacks its datasets.
 
-A figure whose job the engine refuses because it lacks an engine feature
-(the job names the key the engine does not know: `tau1`/`L1` axes,
-`attacks.descent_ligands`, `landscape`) is reported as SKIP, with the
-engine's message, until that feature is merged; any other missing figure
-fails.
+A figure that is missing (a job the engine refused, a script that failed)
+fails the test, with the report's reason.
 """
 
 import json
@@ -37,8 +34,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from kps_testlib import MPI_ENV, Tap  # noqa: E402
 
 FIGURES = ["a", "b", "c", "d", "e1", "e2", "f1", "f2", "g"]
-# The keys an engine without a feature of the interface reports as unknown.
-FEATURE_KEYS = ("descent_ligands", "axes.tau1", "axes.L1", "landscape")
 TABLES = {"a": ["a_tau_star", "a_tau_infl"], "c": ["c_L2_star"],
           "d": ["d_ideal_regime", "d_ideal_edge_class", "d_ideal_p_edge", "d_as_tau_star"],
           "e1": ["e_L2_star"], "e2": ["e_landscape_u"], "f1": ["f_fgsm_L", "f_fgsm_tau"],
@@ -159,18 +154,10 @@ def main(argv):
                sorted(figures))
         with open(os.path.join(out, "index.html")) as f:
             index = f.read()
-        skipped = set()
         for fid in FIGURES:
             fig = figures.get(fid, {})
             if fig.get("status") != "ok":
-                reason = fig.get("reason", "absent")
-                if any(k in reason for k in FEATURE_KEYS) and "refused" in reason:
-                    skipped.add(fid)
-                    print(f"ok {tap.n + 1} - figure {fid} # SKIP engine feature not merged yet: "
-                          f"{reason[:300]}")
-                    tap.n += 1
-                    continue
-                tap.ok(False, f"figure {fid} drawn", reason)
+                tap.ok(False, f"figure {fid} drawn", fig.get("reason", "absent"))
                 continue
             png = os.path.join(out, fig["png"])
             pdf = os.path.join(out, fig["pdf"])
@@ -186,8 +173,6 @@ def main(argv):
                    f"figure {fid}: in index.html with a caption")
         tables = {t["id"]: t for t in report["tables"]}
         for fid, ids in TABLES.items():
-            if fid in skipped:
-                continue
             for tid in ids:
                 t = tables.get(tid)
                 fields_ok = t is not None and t["rows"] and all(
