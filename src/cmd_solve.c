@@ -12,6 +12,7 @@
 #include "kpsweep/attack.h"
 #include "kpsweep/cli.h"
 #include "kpsweep/config.h"
+#include "kpsweep/network.h"
 #include "kpsweep/progress.h"
 #include "kpsweep/solver.h"
 #include "kpsweep/status.h"
@@ -68,6 +69,7 @@ enum { ATK_FGSM_L = 1, ATK_FGSM_TAU = 2, ATK_PGD = 4, ATK_DESCENT = 8 };
 
 typedef struct solve_opts {
   const kps_model *m;
+  const kps_model *owned; /* a job's network model, taken over from its config */
   double p[KPS_MAX_PARAMS];
   int K;
   double tau[KPS_MAX_BINS], L[KPS_MAX_BINS];
@@ -232,6 +234,8 @@ static int from_config(solve_opts *o, const char *path, const given *g) {
       o->K = kps_config_ligands(&cfg, &li, o->point_value[o->n_point - 1], o->tau, o->L);
       o->n_self = (int)cfg.n_self;
     }
+    /* A network model belongs to its config: keep it beyond the config. */
+    if (kps_model_is_network(cfg.model)) o->owned = cfg.model, cfg.model = NULL;
   }
   kps_config_destroy(&cfg);
   if (rc != KPS_OK) return kps_exit_code(rc == KPS_ERR_IO ? KPS_ERR_CONFIG : rc);
@@ -673,6 +677,7 @@ int kps_cmd_solve(int argc, char **argv, MPI_Comm comm) {
 cleanup:
   free(y), free(gt), free(gL);
   kps_solver_destroy(&solver);
+  kps_network_destroy(o->owned);
   free(o);
   return code;
 }

@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "check.h"
+#include "kpsweep/network.h"
 #include "yaml_tree.h"
 
 /* A config is a few kilobytes; the bound keeps the broadcast an int count. */
@@ -978,8 +980,50 @@ static kps_err key_self(pctx *ctx, const kps_ynode *v, const char *key,
 /* ------------------------------------------------------------------------ */
 /* Whole-config checks                                                       */
 
+static long long read_file(const char *path, char **out);
+
+/* The keys of `model:` as a mapping (a model from a file). */
+static const key_spec model_file_keys[] = {{.name = "network", .parse = key_model}, END};
+
+/*
+ * `model: {network: FILE}`: the network file, relative to the job file's
+ * directory unless absolute, read and compiled into a model the config
+ * owns. Its text is kept for the canonical text and the results file.
+ */
+static kps_err parse_model_file(pctx *ctx, const kps_ynode *map) {
+  kps_config *cfg = ctx->cfg;
+  kps_err rc = check_known_keys(ctx, map, "model", model_file_keys);
+  if (rc) return rc;
+  const kps_ynode *v = kps_ynode_get(map, "network");
+  if (!v) return cfg_error(ctx, map, "model", "missing key network (a network file)");
+  const char *file = NULL;
+  if ((rc = get_string(ctx, v, "model.network", &file))) return rc;
+  const char *slash = strrchr(cfg->source, '/');
+  const int dir_len = file[0] == '/' || !slash ? 0 : (int)(slash - cfg->source) + 1;
+  if (snprintf(cfg->network_path, sizeof cfg->network_path, "%.*s%s", dir_len, cfg->source,
+               file) >= (int)sizeof cfg->network_path)
+    return cfg_error(ctx, v, "model.network", "path too long");
+  /* Only a regular file: a FIFO or a device would block or never end. */
+  struct stat st;
+  if (stat(cfg->network_path, &st) == 0 && !S_ISREG(st.st_mode))
+    return cfg_error(ctx, v, "model.network", "%s is not a regular file", cfg->network_path);
+  const long long len = read_file(cfg->network_path, &cfg->network_text);
+  if (len < 0)
+    return cfg_error(ctx, v, "model.network", "cannot read the network file %s: %s",
+                     cfg->network_path, strerror(errno));
+  cfg->network_len = (size_t)len;
+  const kps_model *m = NULL;
+  rc = kps_network_parse(cfg->network_path, cfg->network_text, cfg->network_len, &m, ctx->err,
+                         ctx->errlen);
+  if (rc) return rc;
+  cfg->model = m;
+  kps_model_defaults(m, cfg->params);
+  return KPS_OK;
+}
+
 static kps_err parse_model(pctx *ctx) {
   const kps_ynode *v = kps_ynode_get(ctx->root, "model");
+  if (v && v->kind == KPS_YNODE_MAPPING) return parse_model_file(ctx, v);
   char known[512] = "";
   for (const kps_model *const *m = kps_model_list(); *m; ++m) {
     size_t used = strlen(known);
@@ -988,14 +1032,14 @@ static kps_err parse_model(pctx *ctx) {
   }
   if (!v)
     return cfg_error(ctx, ctx->root, "model",
-                     "missing required key (known models: %s)", known);
+                     "missing required key (known models: %s; or {network: FILE})", known);
   const char *name = NULL;
   kps_err rc = get_string(ctx, v, "model", &name);
   if (rc) return rc;
   ctx->cfg->model = kps_model_find(name);
   if (!ctx->cfg->model)
-    return cfg_error(ctx, v, "model", "unknown model \"%s\" (known models: %s)",
-                     name, known);
+    return cfg_error(ctx, v, "model",
+                     "unknown model \"%s\" (known models: %s; or {network: FILE})", name, known);
   kps_model_defaults(ctx->cfg->model, ctx->cfg->params);
   return KPS_OK;
 }
@@ -1362,6 +1406,7 @@ static long long read_file(const char *path, char **out) {
     goto fail;
   }
   fclose(f);
+  buf[len] = '\0'; /* the loop ends with room to spare: len < cap */
   *out = buf;
   return (long long)len;
 fail:
@@ -1407,12 +1452,21 @@ kps_err kps_config_load(kps_config *cfg, const char *path, MPI_Comm comm) {
   KPS_CHECK_MPI(MPI_Bcast(buf, (int)len, MPI_CHAR, 0, comm));
   rc = kps_config_parse(cfg, path, buf, (size_t)len, msg, sizeof msg);
   if (rc != KPS_OK && rank == 0) fprintf(stderr, "%s\n", msg);
+  /* Every rank reads a network file itself: one that could not is agreed on. */
+  int failed = rc != KPS_OK, any_failed = 0;
+  KPS_CHECK_MPI(MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, comm));
+  if (any_failed && rc == KPS_OK) {
+    if (rank == 0) fprintf(stderr, "%s: the job could not be read on another rank\n", path);
+    rc = KPS_ERR_CONFIG;
+  }
 cleanup:
   free(buf);
   return rc;
 }
 
 void kps_config_destroy(kps_config *cfg) {
+  kps_network_destroy(cfg->model); /* built-in models are left alone */
+  free(cfg->network_text);
   for (size_t k = 0; k < cfg->n_axes; ++k) free(cfg->axes[k].values);
   free(cfg->tau2.values);
   free(cfg->L2.values);
@@ -1541,6 +1595,10 @@ char *kps_config_canonical(const kps_config *cfg) {
   sbuf b = {0};
   sb_printf(&b, "kpsweep-config 1\n");
   sb_printf(&b, "model=%s\n", cfg->model ? cfg->model->name : "");
+  /* A network model is its file's text: a changed network is another job. */
+  if (cfg->network_text)
+    sb_printf(&b, "model.network_fnv1a=%016" PRIx64 "\n",
+              kps_hash64(cfg->network_text, cfg->network_len));
   int n_params = cfg->model ? cfg->model->n_params : 0;
   for (int j = 0; j < n_params; ++j) {
     int swept = 0;

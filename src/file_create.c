@@ -200,6 +200,11 @@ static kps_err write_provenance(hid_t root, const kps_config *cfg, int n_ranks) 
   KPS_CHECK(kps_attr_str(root, "kpsweep_version", KPS_VERSION));
   KPS_CHECK(kps_attr_str(root, "git_revision", KPS_GIT_REVISION));
   KPS_CHECK(kps_attr_str(root, "model", cfg->model->name));
+  if (cfg->network_text) {
+    /* The network is part of the job: the file carries it as read. */
+    KPS_CHECK(kps_attr_str(root, "network", cfg->network_text));
+    KPS_CHECK(kps_attr_str(root, "network_source", cfg->network_path));
+  }
   KPS_CHECK(kps_attr_str(root, "job_name", cfg->name));
   KPS_CHECK(kps_attr_str(root, "config", cfg->text));
   KPS_CHECK(kps_attr_str(root, "config_source", cfg->source));

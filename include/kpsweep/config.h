@@ -152,7 +152,10 @@ typedef struct kps_config {
   size_t text_len;
   char name[128];            /* job name, default: file stem */
 
-  const kps_model *model;
+  const kps_model *model;    /* a registered model, or one owned by the config: */
+  char *network_text;        /* the network file's text (model: {network: FILE}), owned */
+  size_t network_len;
+  char network_path[KPS_PATH_MAX]; /* that file, as opened (relative to the job file) */
   double params[KPS_MAX_PARAMS]; /* fixed values: defaults, then `params:` */
 
   size_t n_axes;                 /* axes (model parameters, tau1, L1), in config order */
