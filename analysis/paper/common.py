@@ -147,11 +147,16 @@ def rel_error(expected, computed):
     return abs(c - e) / abs(e) if e != 0 else abs(c)
 
 
-def row(label, expected, computed, tol, error=None):
-    """One table row; passes when the relative error is at most tol."""
+def row(label, expected, computed, tol, error=None, inputs=None):
+    """One table row; passes when the relative error is at most tol. inputs:
+    the row's input values at full precision (the label rounds them), so a
+    reader of tables.json can recompute the expected value."""
     err = rel_error(expected, computed) if error is None else error
-    return {"label": label, "expected": float(expected), "computed": float(computed),
-            "rel_error": float(err), "pass": bool(err <= tol)}
+    out = {"label": label, "expected": float(expected), "computed": float(computed),
+           "rel_error": float(err), "pass": bool(err <= tol)}
+    if inputs:
+        out["inputs"] = {k: float(v) for k, v in inputs.items()}
+    return out
 
 
 def table(tid, title, claim, tolerance, rows, expected="closed form", computed="kpsweep"):

@@ -64,10 +64,12 @@ def make(paths, out):
             a, b = np.unravel_index(np.nanargmax(errs), errs.shape)
             rows.append(common.row(f"({N},{m}) tau2={tau2[t2k]:g}: worst of {errs.size} "
                                    f"(tau1={tau1[a]:.3g}, L1={L1[b]:.3g})", want[a, b], s[a, b],
-                                   1e-6))
+                                   1e-6, inputs=dict(N=N, m=m, tau1=tau1[a], L1=L1[b],
+                                                     tau2=tau2[t2k])))
             a, b = len(tau1) - 1, len(L1) - 1
             rows.append(common.row(f"({N},{m}) tau2={tau2[t2k]:g}: tau1={tau1[a]:.3g}, "
-                                   f"L1={L1[b]:.3g}", want[a, b], s[a, b], 1e-6))
+                                   f"L1={L1[b]:.3g}", want[a, b], s[a, b], 1e-6,
+                                   inputs=dict(N=N, m=m, tau1=tau1[a], L1=L1[b], tau2=tau2[t2k])))
     fig.tight_layout()
     common.save(fig, out)
     caption = (

@@ -115,9 +115,11 @@ def check_numbers(tap, tables):
     if t:
         bad = []
         for r in t["rows"]:
-            head = r["label"].split(":")[0]          # '(N,m) tau2=...'
-            N, m = (float(v) for v in head[head.index("(") + 1:head.index(")")].split(","))
-            p = parse_label(r["label"])
+            if "inputs" not in r:
+                bad.append(f"{r['label']}: no full-precision inputs in tables.json")
+                continue
+            p = r["inputs"]                          # N, m, tau1, L1, tau2 unrounded
+            N, m = p["N"], p["m"]
             want = max(0.0, -p["L1"] * w(p["tau1"], N, m, 4.0) / w(p["tau2"], N, m, 4.0))
             if abs(p["tau1"] - 4.0) < 1e-12:
                 want = 0.0
