@@ -2,10 +2,13 @@
  * The network model: the kps_model callbacks of a model read from a network
  * file (docs/networks.md). self->data is the `net` (src/network.h).
  *
- * Every call expands the templates for its own p and K: the layout (offsets
- * of the species families in y) and the eliminated species (total minus the
- * contained states) are recomputed on the stack, so the callbacks stay pure
- * and a structural parameter may differ from point to point.
+ * Two layers: an interpreter that expands the templates (the layout, the
+ * `for` ranges, index programs) for a given p and K, and plans, that
+ * expansion done once per (K, integer parameters) into flat instance lists
+ * with resolved programs and Jacobian scatter lists ("the expanded plan"
+ * below). rhs, jacobian, dfdp, output, check_state and n_state run on plans
+ * cached in the model instance, so a structural parameter may still differ
+ * from point to point; the dry run, initial_state and state_name interpret.
  *
  * Derivatives are exact: each expression is evaluated in forward mode with
  * one direction per leaf occurrence (a species, parameter, tau or L), which
@@ -15,6 +18,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kpsweep/model.h"
@@ -323,30 +327,13 @@ static void add_state(int k, void *arg) {
   a->s += a->y[k];
 }
 
-/*
- * The eliminated species at y: dv[k] = total - sum of its states. With
- * `which` >= 0 also dtot[k] = d total / d input `which`.
- */
-static void compute_derived(ectx *c, double *dv, int which, double *dtot) {
+/* The eliminated species at y: dv[k] = total - sum of its states. */
+static void compute_derived(ectx *c, double *dv) {
   for (int k = 0; k < c->lay->n_derived; ++k) {
     const net_law *lw = derived_instance(c, k);
     sum_arg a = {.y = c->y, .s = 0.0};
     walk_law(c, lw, add_state, &a);
-    if (which < 0) {
-      dv[k] = eval_val(c, lw->total) - a.s;
-      continue;
-    }
-    double g[NET_MAX_SLOTS];
-    leaf lv[NET_MAX_SLOTS];
-    dv[k] = eval_dual(c, lw->total, g, lv) - a.s;
-    dtot[k] = 0.0;
-    const int S = c->nw->progs[lw->total].n_slots;
-    for (int s = 0; s < S; ++s) {
-      const int w = lv[s].kind == LF_TAU ? lv[s].index
-                    : lv[s].kind == LF_LIG ? c->K + lv[s].index
-                    : lv[s].kind == LF_PARAM ? 2 * c->K + lv[s].index : -1;
-      if (w == which) dtot[k] += g[s];
-    }
+    dv[k] = eval_val(c, lw->total) - a.s;
   }
 }
 
@@ -363,21 +350,533 @@ static int stoich_states(const ectx *c, const net_reaction *rx, int *q, double *
   return m;
 }
 
+/* ---- the expanded plan -------------------------------------------------- */
+
+/*
+ * Expanding the templates (the layout, every reaction, law and output
+ * instance, each index program) costs far more than the arithmetic of the
+ * rates, and depends only on K and the integer parameters. A plan is that
+ * expansion done once: flat lists of instances whose programs have every
+ * index resolved (species to a state or eliminated slot, tau[e] and L[e] to
+ * their index, index variables to constants) and, per leaf, the Jacobian
+ * entries it feeds. The callbacks then only evaluate rates and scatter.
+ *
+ * The arithmetic is the interpreter's, in the same order (instances in loop
+ * order, slots in program order, the same forward-mode rules), so f, J and
+ * df/dp do not depend on whether a plan was cached. Mass-action rates
+ * (a coefficient without species times a product of species, the shape
+ * network_parse.c emits for `k:`) get their species partials as products
+ * instead of dual numbers: the same multiplications forward mode performs
+ * on non-zero directions, without the zero ones.
+ */
+
+/* Resolved leaves, numbered after the net_opcode values. */
+enum { RO_STATE = 64, RO_DERIVED, RO_NONE };
+
+/* A resolved program: ops in plan->ops, one pleaf per slot in plan->lv. */
+typedef struct rprog {
+  int op0, n_ops;
+  int lv0, n_slots;
+  int k_ops; /* mass action: the coefficient is ops[0, k_ops), then (species, *) pairs; else -1 */
+} rprog;
+
+/* What slot s is; `w` its input index (tau_i: i, L_i: K+i, p_j: 2K+j) or
+ * -1; J[sc[sc0..sc0+scn).at] += sc.nu * d rate/d slot. */
+typedef struct pleaf {
+  int kind, index, w;
+  int sc0, scn;
+} pleaf;
+
+typedef struct scatter {
+  int at;
+  double nu;
+} scatter;
+
+typedef struct prx {
+  rprog rate;
+  int q0, m; /* f[sc[q0+t].at] += sc[q0+t].nu * rate */
+} prx;
+
+typedef struct pder {
+  rprog total;
+  int mem0, n_mem; /* its contained states, plan->mem[mem0..], in walk order */
+} pder;
+
+#define NET_PLANS 4 /* expansions kept: a line changes N or K rarely */
+
+typedef struct net_plan {
+  int valid;       /* built, and its key means something */
+  long key[KPS_MAX_PARAMS + 1]; /* K, then each integer parameter as eval_int rounds it */
+  unsigned long used;           /* last use, for eviction */
+  layout lay;
+  int n_rx, n_der, n_out;
+  prx *rx;
+  pder *der;
+  rprog *out;
+  net_op *ops;
+  pleaf *lv;
+  scatter *sc;
+  int *mem;
+  double *dv, *dtot, *g; /* workspace: n_derived, n_derived, NET_MAX_SLOTS */
+  int *dep;              /* workspace: n_derived flags */
+  int cap_rx, cap_out, cap_ops, cap_lv, cap_sc, cap_mem;
+  int n_ops, n_lv, n_sc, n_mem;
+} net_plan;
+
+/* The cache of a network model (net.cache): see net_cache_new. */
+struct net_cache {
+  unsigned long clock;
+  net_plan plan[NET_PLANS];
+};
+
+static void plan_clear(net_plan *P) {
+  free(P->rx), free(P->der), free(P->out), free(P->ops), free(P->lv), free(P->sc);
+  free(P->mem), free(P->dv), free(P->dtot), free(P->g), free(P->dep);
+  memset(P, 0, sizeof *P);
+}
+
+net_cache *net_cache_new(void) { return calloc(1, sizeof(net_cache)); }
+
+void net_cache_free(net_cache *c) {
+  if (!c) return;
+  for (int k = 0; k < NET_PLANS; ++k) plan_clear(&c->plan[k]);
+  free(c);
+}
+
+/* Room for `need` more items in *a (count n, capacity *cap); 1 when out of memory. */
+static int grow(void **a, int *cap, int n, int need, size_t size) {
+  if (n + need <= *cap) return 0;
+  int c = *cap ? *cap : 16;
+  while (c < n + need) c *= 2;
+  void *b = realloc(*a, (size_t)c * size);
+  if (!b) return 1;
+  *a = b;
+  *cap = c;
+  return 0;
+}
+
+#define GROW(P, arr, need) \
+  grow((void **)&(P)->arr, &(P)->cap_##arr, (P)->n_##arr, (need), sizeof *(P)->arr)
+
+/* The build: the interpreter's context plus the plan filled and a failure flag. */
+typedef struct bctx {
+  net_plan *P;
+  int fail;
+  const net_reaction *rx; /* the reaction template being expanded */
+  int k_ops;              /* its mass-action shape (mass_action_ops) */
+} bctx;
+
+/* Appends program `prog` resolved at c->idx to the plan. */
+static void resolve_prog(const ectx *c, bctx *b, int prog, int k_ops, rprog *out) {
+  net_plan *P = b->P;
+  const net_prog *g = &c->nw->progs[prog];
+  if (b->fail || GROW(P, ops, g->n) || GROW(P, lv, g->n_slots)) {
+    b->fail = 1;
+    return;
+  }
+  *out = (rprog){.op0 = P->n_ops, .n_ops = g->n, .lv0 = P->n_lv, .n_slots = g->n_slots,
+                 .k_ops = k_ops};
+  for (int k = 0; k < g->n; ++k) {
+    net_op o = g->ops[k];
+    if (o.op == XO_VAR) {
+      o = (net_op){.op = XO_CONST, .c = c->idx[o.a]};
+    } else if (o.op == XO_PARAM || o.op == XO_TAU || o.op == XO_LIG || o.op == XO_SPECIES) {
+      pleaf *l = &P->lv[P->n_lv + (int)o.c];
+      *l = (pleaf){.kind = LF_NONE, .index = -1, .w = -1};
+      if (o.op == XO_PARAM) {
+        *l = (pleaf){.kind = LF_PARAM, .index = o.a, .w = 2 * c->K + o.a};
+      } else if (o.op == XO_SPECIES) {
+        leaf lf;
+        resolve(c, o.a, &lf);
+        l->kind = lf.kind, l->index = lf.index;
+        o.op = lf.kind == LF_STATE ? RO_STATE : lf.kind == LF_DERIVED ? RO_DERIVED : RO_NONE;
+        o.a = lf.index;
+      } else {
+        const long e = eval_int(c, o.a);
+        if (e >= 0 && e < c->K) {
+          const int tau = o.op == XO_TAU;
+          *l = (pleaf){.kind = tau ? LF_TAU : LF_LIG, .index = (int)e,
+                       .w = (tau ? 0 : c->K) + (int)e};
+          o.a = (int)e;
+        } else {
+          o.op = RO_NONE;
+        }
+      }
+    }
+    P->ops[P->n_ops++] = o;
+  }
+  P->n_lv += g->n_slots;
+}
+
+/*
+ * The mass-action shape of a rate program: a coefficient without species,
+ * then (species, *) pairs. Returns the coefficient's op count, or -1.
+ */
+static int mass_action_ops(const net_prog *g) {
+  int k = g->n;
+  while (k >= 3 && g->ops[k - 1].op == XO_MUL && g->ops[k - 2].op == XO_SPECIES) k -= 2;
+  if (k == g->n) return -1;
+  int depth = 0;
+  for (int j = 0; j < k; ++j) {
+    const int op = g->ops[j].op;
+    if (op == XO_SPECIES) return -1;
+    if (op == XO_ADD || op == XO_SUB || op == XO_MUL || op == XO_DIV || op == XO_POW) --depth;
+    else if (op != XO_NEG && op != XO_EXP && op != XO_LOG && op != XO_SQRT) ++depth;
+  }
+  return depth == 1 ? k : -1;
+}
+
+static void add_member(int k, void *arg) {
+  bctx *b = arg;
+  net_plan *P = b->P;
+  if (b->fail || GROW(P, mem, 1)) {
+    b->fail = 1;
+    return;
+  }
+  P->mem[P->n_mem++] = k;
+}
+
+static int add_scatter(bctx *b, int at, double nu) {
+  net_plan *P = b->P;
+  if (b->fail || GROW(P, sc, 1)) return b->fail = 1;
+  P->sc[P->n_sc++] = (scatter){.at = at, .nu = nu};
+  return 0;
+}
+
+/* One reaction instance: its changed states, its resolved rate and the
+ * Jacobian entries of each species leaf (an eliminated one x = total -
+ * sum y_j feeds -nu into each contained column j, in walk order). */
+static void plan_rx_visit(ectx *c, void *arg) {
+  bctx *b = arg;
+  net_plan *P = b->P;
+  int q[NET_MAX_STOICH];
+  double nu[NET_MAX_STOICH];
+  const int m = stoich_states(c, b->rx, q, nu);
+  if (!m || b->fail) return;
+  if (GROW(P, rx, 1)) {
+    b->fail = 1;
+    return;
+  }
+  prx *x = &P->rx[P->n_rx];
+  x->q0 = P->n_sc, x->m = m;
+  for (int t = 0; t < m; ++t)
+    if (add_scatter(b, q[t], nu[t])) return;
+  resolve_prog(c, b, b->rx->rate, b->k_ops, &x->rate);
+  if (b->fail) return;
+  const int n = P->lay.n_state;
+  for (int s = 0; s < x->rate.n_slots; ++s) {
+    pleaf *l = &P->lv[x->rate.lv0 + s];
+    l->sc0 = P->n_sc;
+    if (l->kind == LF_STATE) {
+      for (int t = 0; t < m; ++t)
+        if (add_scatter(b, l->index * n + q[t], nu[t])) return;
+    } else if (l->kind == LF_DERIVED) {
+      const pder *d = &P->der[l->index];
+      for (int j = 0; j < d->n_mem; ++j)
+        for (int t = 0; t < m; ++t)
+          if (add_scatter(b, P->mem[d->mem0 + j] * n + q[t], -nu[t])) return;
+    }
+    l->scn = P->n_sc - l->sc0;
+  }
+  ++P->n_rx;
+}
+
+static void plan_out_visit(ectx *c, void *arg) {
+  bctx *b = arg;
+  net_plan *P = b->P;
+  if (b->fail || GROW(P, out, 1)) {
+    b->fail = 1;
+    return;
+  }
+  resolve_prog(c, b, c->nw->out_term, -1, &P->out[P->n_out]);
+  if (!b->fail) ++P->n_out;
+}
+
+/* Expands nw at (p, K) into the empty plan P; 0, or 1 when out of memory. */
+static int plan_build(const net *nw, const double *p, int K, net_plan *P) {
+  make_layout(nw, p, K, &P->lay);
+  if (!P->lay.ok) return 0; /* the callbacks answer NaN: nothing to expand */
+  const layout *L = &P->lay;
+  ectx c = {.nw = nw, .p = p, .K = K, .lay = L};
+  bctx b = {.P = P};
+  const int nd = L->n_derived;
+  P->der = calloc(nd ? (size_t)nd : 1, sizeof *P->der);
+  P->dv = calloc(nd ? (size_t)nd : 1, sizeof *P->dv);
+  P->dtot = calloc(nd ? (size_t)nd : 1, sizeof *P->dtot);
+  P->dep = calloc(nd ? (size_t)nd : 1, sizeof *P->dep);
+  P->g = calloc(NET_MAX_SLOTS, sizeof *P->g);
+  if (!P->der || !P->dv || !P->dtot || !P->dep || !P->g) return 1;
+  for (int k = 0; k < nd; ++k) {
+    const net_law *lw = derived_instance(&c, k);
+    P->der[k].mem0 = P->n_mem;
+    walk_law(&c, lw, add_member, &b);
+    P->der[k].n_mem = P->n_mem - P->der[k].mem0;
+    resolve_prog(&c, &b, lw->total, -1, &P->der[k].total);
+    P->n_der = k + 1;
+  }
+  for (int r = 0; r < nw->n_reactions && !b.fail; ++r) {
+    b.rx = &nw->rx[r];
+    b.k_ops = mass_action_ops(&nw->progs[b.rx->rate]);
+    iterate(&c, &b.rx->loop, 0, plan_rx_visit, &b);
+  }
+  if (!b.fail) iterate(&c, &nw->out_loop, 0, plan_out_visit, &b);
+  return b.fail;
+}
+
+/*
+ * The plan of (p, K), built on a miss. The cache is mutable state inside a
+ * model instance that the callbacks (const self) update: that is safe
+ * because a model instance is never shared between threads (each rank
+ * builds its own from the broadcast file and calls it from one thread, one
+ * call at a time) and the results do not depend on what is cached. NULL
+ * only when out of memory.
+ */
+static net_plan *plan_of(const net *nw, const double *p, int K) {
+  net_cache *C = nw->cache;
+  long key[KPS_MAX_PARAMS + 1];
+  int n_key = 0, keyed = 1;
+  key[n_key++] = K;
+  for (int j = 0; j < nw->model.n_params; ++j) {
+    if (!(nw->params[j].flags & KPS_PARAM_INTEGER)) continue;
+    /* eval_int's rounding; a value it cannot round is never cached */
+    if (!(fabs(p[j]) < 1e15)) keyed = 0;
+    else key[n_key++] = (long)(p[j] + (p[j] >= 0 ? 0.5 : -0.5));
+  }
+  net_plan *victim = &C->plan[0];
+  for (int k = 0; k < NET_PLANS; ++k) {
+    net_plan *P = &C->plan[k];
+    if (keyed && P->valid && !memcmp(P->key, key, sizeof(long) * (size_t)n_key)) {
+      P->used = ++C->clock;
+      return P;
+    }
+    if (!P->valid) {
+      if (victim->valid) victim = P; /* a free slot first */
+    } else if (victim->valid && P->used < victim->used) {
+      victim = P;
+    }
+  }
+  plan_clear(victim);
+  if (plan_build(nw, p, K, victim)) {
+    plan_clear(victim);
+    return NULL;
+  }
+  memcpy(victim->key, key, sizeof(long) * (size_t)n_key);
+  victim->valid = keyed;
+  victim->used = ++C->clock;
+  return victim;
+}
+
+/* ---- evaluation of a plan ----------------------------------------------- */
+
+/* The values a resolved program reads. */
+typedef struct rctx {
+  const double *p, *tau, *L, *y, *dv;
+} rctx;
+
+static double rleaf(const rctx *r, const net_op *o) {
+  switch (o->op) {
+    case XO_PARAM: return r->p[o->a];
+    case XO_TAU: return r->tau[o->a];
+    case XO_LIG: return r->L[o->a];
+    case RO_STATE: return r->y[o->a];
+    case RO_DERIVED: return r->dv[o->a];
+    default: return NAN; /* RO_NONE: an index out of its range */
+  }
+}
+
+/* The value of ops[0, n) (eval_val on a resolved program). */
+static double rval(const rctx *r, const net_op *ops, int n) {
+  double st[NET_MAX_DEPTH];
+  int sp = 0;
+  for (int k = 0; k < n; ++k) {
+    const net_op *o = &ops[k];
+    switch (o->op) {
+      case XO_CONST: st[sp++] = o->c; break;
+      case XO_IPARAM: st[sp++] = r->p[o->a]; break;
+      case XO_ADD: --sp, st[sp - 1] += st[sp]; break;
+      case XO_SUB: --sp, st[sp - 1] -= st[sp]; break;
+      case XO_MUL: --sp, st[sp - 1] *= st[sp]; break;
+      case XO_DIV: --sp, st[sp - 1] /= st[sp]; break;
+      case XO_POW: --sp, st[sp - 1] = pow(st[sp - 1], st[sp]); break;
+      case XO_NEG: st[sp - 1] = -st[sp - 1]; break;
+      case XO_EXP: st[sp - 1] = exp(st[sp - 1]); break;
+      case XO_LOG: st[sp - 1] = log(st[sp - 1]); break;
+      case XO_SQRT: st[sp - 1] = sqrt(st[sp - 1]); break;
+      default: st[sp++] = rleaf(r, o); break;
+    }
+  }
+  return st[0];
+}
+
+/* Forward mode over ops[0, n) with S directions (eval_dual on a resolved
+ * program): the value, and g[s] = d value / d slot s. */
+static double rdual(const rctx *r, const net_op *ops, int n, int S, double *g) {
+  double v[NET_MAX_DEPTH], d[NET_MAX_DEPTH][NET_MAX_SLOTS];
+  int sp = 0;
+  for (int k = 0; k < n; ++k) {
+    const net_op *o = &ops[k];
+    double *a = sp >= 2 ? d[sp - 2] : NULL, *b = sp >= 1 ? d[sp - 1] : NULL;
+    switch (o->op) {
+      case XO_CONST:
+      case XO_IPARAM:
+        v[sp] = o->op == XO_CONST ? o->c : r->p[o->a];
+        memset(d[sp], 0, sizeof(double) * (size_t)S);
+        ++sp;
+        break;
+      case XO_ADD:
+        for (int s = 0; s < S; ++s) a[s] += b[s];
+        --sp, v[sp - 1] += v[sp];
+        break;
+      case XO_SUB:
+        for (int s = 0; s < S; ++s) a[s] -= b[s];
+        --sp, v[sp - 1] -= v[sp];
+        break;
+      case XO_MUL: {
+        const double x = v[sp - 2], y = v[sp - 1];
+        for (int s = 0; s < S; ++s) a[s] = a[s] * y + x * b[s];
+        --sp, v[sp - 1] = x * y;
+        break;
+      }
+      case XO_DIV: {
+        const double x = v[sp - 2], y = v[sp - 1], q = x / y;
+        for (int s = 0; s < S; ++s) a[s] = (a[s] - q * b[s]) / y;
+        --sp, v[sp - 1] = q;
+        break;
+      }
+      case XO_POW: {
+        const double x = v[sp - 2], y = v[sp - 1], p = pow(x, y);
+        const double dx = y * pow(x, y - 1.0);
+        int y_varies = 0;
+        for (int s = 0; s < S; ++s) y_varies |= b[s] != 0.0;
+        const double dy = y_varies ? p * log(x) : 0.0;
+        for (int s = 0; s < S; ++s) a[s] = dx * a[s] + (y_varies ? dy * b[s] : 0.0);
+        --sp, v[sp - 1] = p;
+        break;
+      }
+      case XO_NEG:
+        for (int s = 0; s < S; ++s) b[s] = -b[s];
+        v[sp - 1] = -v[sp - 1];
+        break;
+      case XO_EXP: {
+        const double e = exp(v[sp - 1]);
+        for (int s = 0; s < S; ++s) b[s] *= e;
+        v[sp - 1] = e;
+        break;
+      }
+      case XO_LOG: {
+        const double x = v[sp - 1];
+        for (int s = 0; s < S; ++s) b[s] /= x;
+        v[sp - 1] = log(x);
+        break;
+      }
+      case XO_SQRT: {
+        const double e = sqrt(v[sp - 1]);
+        for (int s = 0; s < S; ++s) b[s] *= 0.5 / e;
+        v[sp - 1] = e;
+        break;
+      }
+      default:
+        v[sp] = rleaf(r, o);
+        memset(d[sp], 0, sizeof(double) * (size_t)S);
+        if ((int)o->c < S) d[sp][(int)o->c] = 1.0; /* a slot past S: not asked for */
+        ++sp;
+        break;
+    }
+  }
+  if (S) memcpy(g, d[0], sizeof(double) * (size_t)S);
+  return v[0];
+}
+
+/*
+ * A mass-action rate k * s_1 * ... * s_n (postfix k s_1 * s_2 * ...) and,
+ * when gs, the partials of its species slots: d/ds_j = (k s_1 .. s_(j-1))
+ * * s_(j+1) * .. * s_n, multiplied in forward mode's order.
+ */
+static double ma_rate(const rctx *r, const net_plan *P, const rprog *g, double k, double *gs) {
+  const net_op *sp = P->ops + g->op0 + g->k_ops;
+  const int n = (g->n_ops - g->k_ops) / 2;
+  double s[NET_MAX_SLOTS], pre[NET_MAX_SLOTS], v = k;
+  for (int j = 0; j < n; ++j) {
+    s[j] = rleaf(r, &sp[2 * j]);
+    pre[j] = v;
+    v *= s[j];
+  }
+  if (gs)
+    for (int j = 0; j < n; ++j) {
+      double d = pre[j];
+      for (int i = j + 1; i < n; ++i) d *= s[i];
+      gs[j] = d;
+    }
+  return v;
+}
+
+static double rate_value(const rctx *r, const net_plan *P, const rprog *g) {
+  const net_op *ops = P->ops + g->op0;
+  if (g->k_ops < 0) return rval(r, ops, g->n_ops);
+  return ma_rate(r, P, g, rval(r, ops, g->k_ops), NULL);
+}
+
+/* The rate and its partials g[s] for every slot (species slots only when
+ * !all: the coefficient's slots are parameters and inputs, which J ignores). */
+static double rate_dual(const rctx *r, const net_plan *P, const rprog *g, int all, double *gr) {
+  const net_op *ops = P->ops + g->op0;
+  if (g->k_ops < 0) return rdual(r, ops, g->n_ops, g->n_slots, gr);
+  const int n_sp = (g->n_ops - g->k_ops) / 2, S_k = g->n_slots - n_sp;
+  double k;
+  if (all) {
+    k = rdual(r, ops, g->k_ops, S_k, gr);
+  } else {
+    k = rval(r, ops, g->k_ops);
+    for (int s = 0; s < S_k; ++s) gr[s] = 0.0;
+  }
+  const double v = ma_rate(r, P, g, k, gr + S_k);
+  if (all) { /* the coefficient's directions times each species, in order */
+    const net_op *sp = ops + g->k_ops;
+    for (int j = 0; j < n_sp; ++j) {
+      const double y = rleaf(r, &sp[2 * j]);
+      for (int s = 0; s < S_k; ++s) gr[s] *= y;
+    }
+  }
+  return v;
+}
+
+/* dv[k] = total - the sum of its states (compute_derived on a plan). */
+static void plan_derived(const rctx *r, const net_plan *P, double *dv) {
+  for (int k = 0; k < P->n_der; ++k) {
+    const pder *d = &P->der[k];
+    double s = 0.0;
+    for (int j = 0; j < d->n_mem; ++j) s += r->y[P->mem[d->mem0 + j]];
+    dv[k] = rval(r, P->ops + d->total.op0, d->total.n_ops) - s;
+  }
+}
+
 /* ---- callbacks ---------------------------------------------------------- */
 
 static const net *net_of(const kps_model *self) { return self->data; }
 
-static void setup(ectx *c, const kps_model *self, const kps_inputs *in, const double *y,
-                  layout *L) {
+/* The plan of a call, and its state size in *n (also when there is no plan
+ * or the layout is impossible: then the caller answers NaN). */
+static const net_plan *plan_call(const kps_model *self, const double *p, int K, int *n) {
   const net *nw = net_of(self);
-  make_layout(nw, in->p, in->K, L);
-  *c = (ectx){.nw = nw, .p = in->p, .K = in->K, .in = in, .y = y, .lay = L};
+  const net_plan *P = plan_of(nw, p, K);
+  if (P) {
+    *n = P->lay.n_state;
+    return P->lay.ok ? P : NULL;
+  }
+  layout L;
+  make_layout(nw, p, K, &L);
+  *n = L.n_state;
+  return NULL;
+}
+
+static rctx rctx_of(const kps_inputs *in, const double *y, const double *dv) {
+  return (rctx){.p = in->p, .tau = in->tau, .L = in->L, .y = y, .dv = dv};
 }
 
 static int n_state(const kps_model *self, const double *p, int K) {
-  layout L;
-  make_layout(net_of(self), p, K, &L);
-  return L.n_state;
+  int n;
+  plan_call(self, p, K, &n);
+  return n;
 }
 
 static void set_initial(ectx *c, void *arg) {
@@ -389,218 +888,157 @@ static void set_initial(ectx *c, void *arg) {
   if (k >= 0) ((double *)c->y)[k] = eval_val(c, fm->initial);
 }
 
+/* Only at cold starts: the interpreter, without a plan. */
 static void initial_state(const kps_model *self, const kps_inputs *in, double *y) {
+  const net *nw = net_of(self);
   layout L;
-  ectx c;
-  setup(&c, self, in, y, &L);
+  make_layout(nw, in->p, in->K, &L);
+  ectx c = {.nw = nw, .p = in->p, .K = in->K, .in = in, .y = y, .lay = &L};
   memset(y, 0, sizeof(double) * (size_t)L.n_state);
-  for (int f = 0; f < c.nw->n_families; ++f)
-    if (!c.nw->fam[f].derived && c.nw->fam[f].initial >= 0)
-      iterate(&c, &c.nw->fam[f].dims, 0, set_initial, &f);
-}
-
-typedef struct rx_arg {
-  const net_reaction *rx;
-  double *out;   /* f, J or df/dp */
-  int which;     /* dfdp: the input */
-  const double *dtot;
-  int n;
-} rx_arg;
-
-static void rhs_visit(ectx *c, void *arg) {
-  rx_arg *a = arg;
-  int q[NET_MAX_STOICH];
-  double nu[NET_MAX_STOICH];
-  const int m = stoich_states(c, a->rx, q, nu);
-  if (!m) return;
-  const double v = eval_val(c, a->rx->rate);
-  for (int t = 0; t < m; ++t) a->out[q[t]] += nu[t] * v;
+  for (int f = 0; f < nw->n_families; ++f)
+    if (!nw->fam[f].derived && nw->fam[f].initial >= 0)
+      iterate(&c, &nw->fam[f].dims, 0, set_initial, &f);
 }
 
 static void rhs(const kps_model *self, const kps_inputs *in, const double *y, double *f) {
-  layout L;
-  ectx c;
-  double dv[NET_MAX_DERIVED];
-  setup(&c, self, in, y, &L);
-  memset(f, 0, sizeof(double) * (size_t)L.n_state);
-  if (!L.ok) {
-    for (int k = 0; k < L.n_state; ++k) f[k] = NAN;
+  int n;
+  const net_plan *P = plan_call(self, in->p, in->K, &n);
+  memset(f, 0, sizeof(double) * (size_t)n);
+  if (!P) {
+    for (int k = 0; k < n; ++k) f[k] = NAN;
     return;
   }
-  compute_derived(&c, dv, -1, NULL);
-  c.dv = dv;
-  for (int r = 0; r < c.nw->n_reactions; ++r) {
-    rx_arg a = {.rx = &c.nw->rx[r], .out = f};
-    iterate(&c, &a.rx->loop, 0, rhs_visit, &a);
+  const rctx r = rctx_of(in, y, P->dv);
+  plan_derived(&r, P, P->dv);
+  for (int k = 0; k < P->n_rx; ++k) {
+    const prx *x = &P->rx[k];
+    const double v = rate_value(&r, P, &x->rate);
+    for (int t = 0; t < x->m; ++t) f[P->sc[x->q0 + t].at] += P->sc[x->q0 + t].nu * v;
   }
 }
 
-typedef struct col_arg {
-  double *J;
-  const int *q;
-  const double *nu;
-  int m, n;
-  double g;
-} col_arg;
-
-static void sub_column(int k, void *arg) {
-  col_arg *a = arg;
-  double *col = a->J + (size_t)k * (size_t)a->n;
-  for (int t = 0; t < a->m; ++t) col[a->q[t]] -= a->nu[t] * a->g;
-}
-
-static void jac_visit(ectx *c, void *arg) {
-  rx_arg *a = arg;
-  int q[NET_MAX_STOICH];
-  double nu[NET_MAX_STOICH], g[NET_MAX_SLOTS];
-  leaf lv[NET_MAX_SLOTS];
-  const int m = stoich_states(c, a->rx, q, nu);
-  if (!m) return;
-  eval_dual(c, a->rx->rate, g, lv);
-  const int S = c->nw->progs[a->rx->rate].n_slots;
-  int saved[NET_MAX_VARS];
-  for (int s = 0; s < S; ++s) {
-    if (g[s] == 0.0) continue;
-    if (lv[s].kind == LF_STATE) {
-      double *col = a->out + (size_t)lv[s].index * (size_t)a->n;
-      for (int t = 0; t < m; ++t) col[q[t]] += nu[t] * g[s];
-    } else if (lv[s].kind == LF_DERIVED) {
-      /* d free / d contained state = -1 */
-      memcpy(saved, c->idx, sizeof saved);
-      const net_law *lw = derived_instance(c, lv[s].index);
-      col_arg ca = {.J = a->out, .q = q, .nu = nu, .m = m, .n = a->n, .g = g[s]};
-      walk_law(c, lw, sub_column, &ca);
-      memcpy(c->idx, saved, sizeof saved);
+/* J = df/dy: a memset, then only the entries of the plan's scatter lists. */
+static void jacobian(const kps_model *self, const kps_inputs *in, const double *y,
+                     double *J) {
+  int n;
+  const net_plan *P = plan_call(self, in->p, in->K, &n);
+  const size_t nn = (size_t)n * (size_t)n;
+  memset(J, 0, sizeof(double) * nn);
+  if (!P) {
+    for (size_t k = 0; k < nn; ++k) J[k] = NAN;
+    return;
+  }
+  const rctx r = rctx_of(in, y, P->dv);
+  plan_derived(&r, P, P->dv);
+  double *g = P->g;
+  for (int k = 0; k < P->n_rx; ++k) {
+    const prx *x = &P->rx[k];
+    rate_dual(&r, P, &x->rate, 0, g);
+    const pleaf *lv = P->lv + x->rate.lv0;
+    for (int s = 0; s < x->rate.n_slots; ++s) {
+      if (g[s] == 0.0) continue;
+      const scatter *sc = P->sc + lv[s].sc0;
+      for (int e = 0; e < lv[s].scn; ++e) J[sc[e].at] += sc[e].nu * g[s];
     }
   }
 }
 
-static void jacobian(const kps_model *self, const kps_inputs *in, const double *y,
-                     double *J) {
-  layout L;
-  ectx c;
-  double dv[NET_MAX_DERIVED];
-  setup(&c, self, in, y, &L);
-  const size_t nn = (size_t)L.n_state * (size_t)L.n_state;
-  memset(J, 0, sizeof(double) * nn);
-  if (!L.ok) {
-    for (size_t k = 0; k < nn; ++k) J[k] = NAN;
-    return;
-  }
-  compute_derived(&c, dv, -1, NULL);
-  c.dv = dv;
-  for (int r = 0; r < c.nw->n_reactions; ++r) {
-    rx_arg a = {.rx = &c.nw->rx[r], .out = J, .n = L.n_state};
-    iterate(&c, &a.rx->loop, 0, jac_visit, &a);
-  }
+/* Whether slot leaf l carries input `which` (directly or through a total). */
+static int depends(const pleaf *l, int which, const int *dep) {
+  return l->w == which || (l->kind == LF_DERIVED && dep[l->index]);
 }
 
-static void dfdp_visit(ectx *c, void *arg) {
-  rx_arg *a = arg;
-  int q[NET_MAX_STOICH];
-  double nu[NET_MAX_STOICH], g[NET_MAX_SLOTS];
-  leaf lv[NET_MAX_SLOTS];
-  const int m = stoich_states(c, a->rx, q, nu);
-  if (!m) return;
-  eval_dual(c, a->rx->rate, g, lv);
-  const int S = c->nw->progs[a->rx->rate].n_slots, K = c->K;
-  double dr = 0.0;
-  for (int s = 0; s < S; ++s) {
-    const leaf *l = &lv[s];
-    if ((l->kind == LF_TAU && l->index == a->which) ||
-        (l->kind == LF_LIG && K + l->index == a->which) ||
-        (l->kind == LF_PARAM && 2 * K + l->index == a->which))
-      dr += g[s];
-    else if (l->kind == LF_DERIVED)
-      dr += g[s] * a->dtot[l->index];
-  }
-  for (int t = 0; t < m; ++t) a->out[q[t]] += nu[t] * dr;
-}
-
+/*
+ * df/d(input which). An instance whose leaves neither are that input nor an
+ * eliminated species whose total carries it has d rate/d which = 0 exactly
+ * (the interpreter added partial * 0) and is skipped.
+ */
 static void dfdp(const kps_model *self, const kps_inputs *in, const double *y, int which,
                  double *col) {
-  layout L;
-  ectx c;
-  double dv[NET_MAX_DERIVED], dtot[NET_MAX_DERIVED];
-  setup(&c, self, in, y, &L);
-  memset(col, 0, sizeof(double) * (size_t)L.n_state);
-  if (!L.ok || !kps_model_is_differentiable(self, in->K, which)) {
-    for (int k = 0; k < L.n_state; ++k) col[k] = NAN;
+  int n;
+  const net_plan *P = plan_call(self, in->p, in->K, &n);
+  memset(col, 0, sizeof(double) * (size_t)n);
+  if (!P || !kps_model_is_differentiable(self, in->K, which)) {
+    for (int k = 0; k < n; ++k) col[k] = NAN;
     return;
   }
-  compute_derived(&c, dv, which, dtot);
-  c.dv = dv;
-  for (int r = 0; r < c.nw->n_reactions; ++r) {
-    rx_arg a = {.rx = &c.nw->rx[r], .out = col, .which = which, .dtot = dtot};
-    iterate(&c, &a.rx->loop, 0, dfdp_visit, &a);
+  const rctx r = rctx_of(in, y, P->dv);
+  plan_derived(&r, P, P->dv);
+  double *g = P->g, *dtot = P->dtot;
+  int *dep = P->dep;
+  for (int k = 0; k < P->n_der; ++k) {
+    const rprog *t = &P->der[k].total;
+    const pleaf *lv = P->lv + t->lv0;
+    dep[k] = 0;
+    dtot[k] = 0.0;
+    for (int s = 0; s < t->n_slots; ++s) dep[k] |= lv[s].w == which;
+    if (!dep[k]) continue;
+    rdual(&r, P->ops + t->op0, t->n_ops, t->n_slots, g);
+    for (int s = 0; s < t->n_slots; ++s)
+      if (lv[s].w == which) dtot[k] += g[s];
   }
-}
-
-typedef struct out_arg {
-  double O;
-  double *dO;
-} out_arg;
-
-static void out_visit(ectx *c, void *arg) {
-  out_arg *a = arg;
-  double g[NET_MAX_SLOTS];
-  leaf lv[NET_MAX_SLOTS];
-  const int t = c->nw->out_term;
-  if (!a->dO) {
-    a->O += eval_val(c, t);
-    return;
-  }
-  a->O += eval_dual(c, t, g, lv);
-  for (int s = 0; s < c->nw->progs[t].n_slots; ++s) {
-    if (lv[s].kind == LF_STATE) a->dO[lv[s].index] += g[s];
-    else if (lv[s].kind == LF_NONE) a->O = NAN;
+  for (int k = 0; k < P->n_rx; ++k) {
+    const prx *x = &P->rx[k];
+    const pleaf *lv = P->lv + x->rate.lv0;
+    const int S = x->rate.n_slots;
+    int any = 0;
+    for (int s = 0; s < S && !any; ++s) any = depends(&lv[s], which, dep);
+    if (!any) continue;
+    rate_dual(&r, P, &x->rate, 1, g);
+    double dr = 0.0;
+    for (int s = 0; s < S; ++s) {
+      if (lv[s].w == which) dr += g[s];
+      else if (lv[s].kind == LF_DERIVED) dr += g[s] * dtot[lv[s].index];
+    }
+    for (int t = 0; t < x->m; ++t) col[P->sc[x->q0 + t].at] += P->sc[x->q0 + t].nu * dr;
   }
 }
 
 static double output(const kps_model *self, const kps_inputs *in, const double *y,
                      double *dO_dy) {
-  layout L;
-  ectx c;
-  setup(&c, self, in, y, &L);
-  if (dO_dy) memset(dO_dy, 0, sizeof(double) * (size_t)L.n_state);
-  if (!L.ok) return NAN;
-  out_arg a = {.O = 0.0, .dO = dO_dy};
-  iterate(&c, &c.nw->out_loop, 0, out_visit, &a);
-  return a.O;
-}
-
-typedef struct chk_arg {
-  const double *y;
-  double floor;
-  int bad;
-} chk_arg;
-
-static void check_one(int k, void *arg) {
-  chk_arg *a = arg;
-  if (!(a->y[k] >= a->floor)) a->bad = 1;
+  int n;
+  const net_plan *P = plan_call(self, in->p, in->K, &n);
+  if (dO_dy) memset(dO_dy, 0, sizeof(double) * (size_t)n);
+  if (!P) return NAN;
+  const rctx r = rctx_of(in, y, NULL);
+  double O = 0.0, *g = P->g;
+  for (int k = 0; k < P->n_out; ++k) {
+    const rprog *t = &P->out[k];
+    const net_op *ops = P->ops + t->op0;
+    if (!dO_dy) {
+      O += rval(&r, ops, t->n_ops);
+      continue;
+    }
+    O += rdual(&r, ops, t->n_ops, t->n_slots, g);
+    const pleaf *lv = P->lv + t->lv0;
+    for (int s = 0; s < t->n_slots; ++s) {
+      if (lv[s].kind == LF_STATE) dO_dy[lv[s].index] += g[s];
+      else if (lv[s].kind == LF_NONE) O = NAN;
+    }
+  }
+  return O;
 }
 
 /* Each eliminated species and its states >= -tol * max(total, 1); the other
  * states >= -tol * (the largest total, at least 1). */
 static int check_state(const kps_model *self, const kps_inputs *in, const double *y,
                        double tol) {
-  layout L;
-  ectx c;
-  double dv[NET_MAX_DERIVED];
-  setup(&c, self, in, y, &L);
-  if (!L.ok) return 1;
-  compute_derived(&c, dv, -1, NULL);
+  int n;
+  const net_plan *P = plan_call(self, in->p, in->K, &n);
+  if (!P) return 1;
+  const rctx r = rctx_of(in, y, NULL);
   double big = 1.0;
-  for (int k = 0; k < L.n_derived; ++k) {
-    const net_law *lw = derived_instance(&c, k);
-    const double T = eval_val(&c, lw->total), scale = T > 1.0 ? T : 1.0;
+  for (int k = 0; k < P->n_der; ++k) {
+    const pder *d = &P->der[k];
+    double s = 0.0;
+    for (int j = 0; j < d->n_mem; ++j) s += y[P->mem[d->mem0 + j]];
+    const double T = rval(&r, P->ops + d->total.op0, d->total.n_ops), scale = T > 1.0 ? T : 1.0;
     big = fmax(big, T);
-    if (!(dv[k] >= -tol * scale)) return 1;
-    chk_arg a = {.y = y, .floor = -tol * scale};
-    walk_law(&c, lw, check_one, &a);
-    if (a.bad) return 1;
+    if (!(T - s >= -tol * scale)) return 1;
+    for (int j = 0; j < d->n_mem; ++j)
+      if (!(y[P->mem[d->mem0 + j]] >= -tol * scale)) return 1;
   }
-  for (int k = 0; k < L.n_state; ++k)
+  for (int k = 0; k < n; ++k)
     if (!(y[k] >= -tol * big)) return 1;
   return 0;
 }
@@ -718,7 +1156,7 @@ int net_dry_run(const net *nw, const double *p, int K, int *line, int *column, c
   for (int i = 0; i < K; ++i) tau[i] = Lig[i] = 1.0;
   const kps_inputs in = {.p = p, .K = K, .tau = tau, .L = Lig};
   ectx c = {.nw = nw, .p = p, .K = K, .in = &in, .y = y, .lay = &L};
-  compute_derived(&c, dv, -1, NULL);
+  compute_derived(&c, dv);
   c.dv = dv;
   for (int r = 0; r < nw->n_reactions; ++r) {
     const net_reaction *rx = &nw->rx[r];
