@@ -363,11 +363,12 @@ static int stoich_states(const ectx *c, const net_reaction *rx, int *q, double *
  *
  * The arithmetic is the interpreter's, in the same order (instances in loop
  * order, slots in program order, the same forward-mode rules), so f, J and
- * df/dp do not depend on whether a plan was cached. Mass-action rates
- * (a coefficient without species times a product of species, the shape
- * network_parse.c emits for `k:`) get their species partials as products
- * instead of dual numbers: the same multiplications forward mode performs
- * on non-zero directions, without the zero ones.
+ * df/dp do not depend on whether a plan was cached. Rates of the shape
+ * "coefficient * s_1 * ... * s_n" (s_j species; every `k:` rate, and most
+ * written ones) are split: the species partials are products instead of
+ * dual numbers (the multiplications forward mode performs on the non-zero
+ * directions), and each distinct coefficient (kpr's 1/tau[i] for every n,
+ * shp1's b + gamma S) is evaluated once per call with its partials.
  */
 
 /* Resolved leaves, numbered after the net_opcode values. */
@@ -377,30 +378,47 @@ enum { RO_STATE = 64, RO_DERIVED, RO_NONE };
 typedef struct rprog {
   int op0, n_ops;
   int lv0, n_slots;
-  int k_ops; /* mass action: the coefficient is ops[0, k_ops), then (species, *) pairs; else -1 */
+  int k_ops; /* product form: the coefficient is ops[0, k_ops), then (species, *) pairs; else -1 */
 } rprog;
 
-/* What slot s is; `w` its input index (tau_i: i, L_i: K+i, p_j: 2K+j) or
- * -1; J[sc[sc0..sc0+scn).at] += sc.nu * d rate/d slot. */
+/* What slot s is; `w` its input index (tau_i: i, L_i: K+i, p_j: 2K+j) or -1. */
 typedef struct pleaf {
   int kind, index, w;
-  int sc0, scn;
 } pleaf;
 
+/* out[at] += nu * value[gi]: f from the rates (gi an instance), J from the
+ * partials (gi a slot of plan->lv; an eliminated species x = total - sum
+ * y_j feeds -nu into each contained column j). In the interpreter's order. */
 typedef struct scatter {
-  int at;
+  int at, gi;
   double nu;
 } scatter;
 
 typedef struct prx {
   rprog rate;
-  int q0, m; /* f[sc[q0+t].at] += sc[q0+t].nu * rate */
+  int q0, m;    /* the states it changes: plan->fsc[q0 .. q0 + m) */
+  int coef;     /* product form: its coefficient in plan->coef; else -1 */
+  int sp0, n_sp; /* product form: its species, plan->spi[sp0..] (indices into plan->w) */
 } prx;
+
+/* A distinct coefficient: the first k_ops ops and slots of its first rate. */
+typedef struct pcoef {
+  rprog k;
+  int g0;      /* its partials, plan->kg[g0 .. g0 + k.n_slots) */
+  int species; /* some slot is a species: J needs its partials */
+} pcoef;
 
 typedef struct pder {
   rprog total;
   int mem0, n_mem; /* its contained states, plan->mem[mem0..], in walk order */
 } pder;
+
+/* What df/d(input w) reads: the eliminated species whose total carries w,
+ * the coefficients and the instances whose leaves do (directly or through
+ * such a species), plan->wl[d0..], [c0..], [r0..]. The rest have d/dw = 0. */
+typedef struct pwhich {
+  int d0, nd, c0, nc, r0, nr;
+} pwhich;
 
 #define NET_PLANS 4 /* expansions kept: a line changes N or K rarely */
 
@@ -413,14 +431,22 @@ typedef struct net_plan {
   prx *rx;
   pder *der;
   rprog *out;
+  pcoef *coef;
   net_op *ops;
   pleaf *lv;
-  scatter *sc;
-  int *mem;
-  double *dv, *dtot, *g; /* workspace: n_derived, n_derived, NET_MAX_SLOTS */
-  int *dep;              /* workspace: n_derived flags */
-  int cap_rx, cap_out, cap_ops, cap_lv, cap_sc, cap_mem;
-  int n_ops, n_lv, n_sc, n_mem;
+  scatter *fsc, *jsc;
+  int *mem, *spi;
+  int n_which;  /* 2K + n_params */
+  pwhich *wh;
+  int *wl;
+  /* Workspace: w = y, then the eliminated species, then NaN (what an index
+   * out of range reads); the rates, the partials by slot, each
+   * coefficient's value and partials, d total/d input and its flags. */
+  double *w, *rv, *gp, *kv, *kg, *dtot, *g;
+  int *dep, *kdep;
+  int n_kg;
+  int cap_rx, cap_out, cap_coef, cap_ops, cap_lv, cap_fsc, cap_jsc, cap_mem, cap_spi;
+  int n_coef, n_ops, n_lv, n_fsc, n_jsc, n_mem, n_spi;
 } net_plan;
 
 /* The cache of a network model (net.cache): see net_cache_new. */
@@ -430,8 +456,10 @@ struct net_cache {
 };
 
 static void plan_clear(net_plan *P) {
-  free(P->rx), free(P->der), free(P->out), free(P->ops), free(P->lv), free(P->sc);
-  free(P->mem), free(P->dv), free(P->dtot), free(P->g), free(P->dep);
+  free(P->rx), free(P->der), free(P->out), free(P->coef), free(P->ops), free(P->lv);
+  free(P->fsc), free(P->jsc), free(P->mem), free(P->spi), free(P->w), free(P->rv);
+  free(P->gp), free(P->kv), free(P->kg), free(P->dtot), free(P->g), free(P->dep), free(P->kdep);
+  free(P->wh), free(P->wl);
   memset(P, 0, sizeof *P);
 }
 
@@ -463,7 +491,8 @@ typedef struct bctx {
   net_plan *P;
   int fail;
   const net_reaction *rx; /* the reaction template being expanded */
-  int k_ops;              /* its mass-action shape (mass_action_ops) */
+  int k_ops;              /* its product form (product_ops) */
+  int coef0;              /* its first coefficient in P->coef */
 } bctx;
 
 /* Appends program `prog` resolved at c->idx to the plan. */
@@ -509,17 +538,16 @@ static void resolve_prog(const ectx *c, bctx *b, int prog, int k_ops, rprog *out
 }
 
 /*
- * The mass-action shape of a rate program: a coefficient without species,
- * then (species, *) pairs. Returns the coefficient's op count, or -1.
+ * The product form of a rate program: a coefficient (any expression), then
+ * (species, *) pairs. Returns the coefficient's op count, or -1.
  */
-static int mass_action_ops(const net_prog *g) {
+static int product_ops(const net_prog *g) {
   int k = g->n;
   while (k >= 3 && g->ops[k - 1].op == XO_MUL && g->ops[k - 2].op == XO_SPECIES) k -= 2;
   if (k == g->n) return -1;
-  int depth = 0;
+  int depth = 0; /* 1 by construction; checked, as the split relies on it */
   for (int j = 0; j < k; ++j) {
     const int op = g->ops[j].op;
-    if (op == XO_SPECIES) return -1;
     if (op == XO_ADD || op == XO_SUB || op == XO_MUL || op == XO_DIV || op == XO_POW) --depth;
     else if (op != XO_NEG && op != XO_EXP && op != XO_LOG && op != XO_SQRT) ++depth;
   }
@@ -536,11 +564,44 @@ static void add_member(int k, void *arg) {
   P->mem[P->n_mem++] = k;
 }
 
-static int add_scatter(bctx *b, int at, double nu) {
+static int add_scatter(bctx *b, int jac, int at, int gi, double nu) {
   net_plan *P = b->P;
-  if (b->fail || GROW(P, sc, 1)) return b->fail = 1;
-  P->sc[P->n_sc++] = (scatter){.at = at, .nu = nu};
+  if (b->fail || (jac ? GROW(P, jsc, 1) : GROW(P, fsc, 1))) return b->fail = 1;
+  if (jac) P->jsc[P->n_jsc++] = (scatter){.at = at, .gi = gi, .nu = nu};
+  else P->fsc[P->n_fsc++] = (scatter){.at = at, .gi = gi, .nu = nu};
   return 0;
+}
+
+/*
+ * The coefficient of product-form instance g, shared with an earlier
+ * instance of the same template whose coefficient reads the same (resolved
+ * ops equal): each distinct one is evaluated once per call. Only the last
+ * 64 are searched, which bounds the build; a miss costs speed only.
+ */
+static int plan_coef(bctx *b, const rprog *g) {
+  net_plan *P = b->P;
+  const rprog k = {.op0 = g->op0, .n_ops = g->k_ops, .lv0 = g->lv0,
+                   .n_slots = g->n_slots - (g->n_ops - g->k_ops) / 2, .k_ops = -1};
+  const net_op *a = P->ops + k.op0;
+  for (int j = P->n_coef; j-- > b->coef0 && j >= P->n_coef - 64;) {
+    const rprog *h = &P->coef[j].k;
+    if (h->n_ops != k.n_ops) continue;
+    const net_op *o = P->ops + h->op0;
+    int same = 1;
+    for (int e = 0; e < k.n_ops && same; ++e)
+      same = o[e].op == a[e].op && o[e].a == a[e].a &&
+             !memcmp(&o[e].c, &a[e].c, sizeof o[e].c);
+    if (same) return j;
+  }
+  if (GROW(P, coef, 1)) return b->fail = 1, -1;
+  pcoef *c = &P->coef[P->n_coef];
+  *c = (pcoef){.k = k, .g0 = P->n_kg};
+  for (int s = 0; s < k.n_slots; ++s) {
+    const int kind = P->lv[k.lv0 + s].kind;
+    c->species |= kind == LF_STATE || kind == LF_DERIVED;
+  }
+  P->n_kg += k.n_slots;
+  return P->n_coef++;
 }
 
 /* One reaction instance: its changed states, its resolved rate and the
@@ -558,25 +619,37 @@ static void plan_rx_visit(ectx *c, void *arg) {
     return;
   }
   prx *x = &P->rx[P->n_rx];
-  x->q0 = P->n_sc, x->m = m;
+  *x = (prx){.q0 = P->n_fsc, .m = m, .coef = -1};
   for (int t = 0; t < m; ++t)
-    if (add_scatter(b, q[t], nu[t])) return;
+    if (add_scatter(b, 0, q[t], P->n_rx, nu[t])) return;
   resolve_prog(c, b, b->rx->rate, b->k_ops, &x->rate);
   if (b->fail) return;
-  const int n = P->lay.n_state;
+  const int n = P->lay.n_state, nd = P->lay.n_derived;
+  if (b->k_ops >= 0) {
+    x->coef = plan_coef(b, &x->rate);
+    x->n_sp = (x->rate.n_ops - b->k_ops) / 2;
+    if (b->fail || GROW(P, spi, x->n_sp)) {
+      b->fail = 1;
+      return;
+    }
+    x->sp0 = P->n_spi;
+    for (int j = 0; j < x->n_sp; ++j) {
+      const net_op *o = &P->ops[x->rate.op0 + b->k_ops + 2 * j];
+      P->spi[P->n_spi++] = o->op == RO_STATE ? o->a : o->op == RO_DERIVED ? n + o->a : n + nd;
+    }
+  }
   for (int s = 0; s < x->rate.n_slots; ++s) {
-    pleaf *l = &P->lv[x->rate.lv0 + s];
-    l->sc0 = P->n_sc;
+    const pleaf *l = &P->lv[x->rate.lv0 + s];
+    const int gi = x->rate.lv0 + s;
     if (l->kind == LF_STATE) {
       for (int t = 0; t < m; ++t)
-        if (add_scatter(b, l->index * n + q[t], nu[t])) return;
+        if (add_scatter(b, 1, l->index * n + q[t], gi, nu[t])) return;
     } else if (l->kind == LF_DERIVED) {
       const pder *d = &P->der[l->index];
       for (int j = 0; j < d->n_mem; ++j)
         for (int t = 0; t < m; ++t)
-          if (add_scatter(b, P->mem[d->mem0 + j] * n + q[t], -nu[t])) return;
+          if (add_scatter(b, 1, P->mem[d->mem0 + j] * n + q[t], gi, -nu[t])) return;
     }
-    l->scn = P->n_sc - l->sc0;
   }
   ++P->n_rx;
 }
@@ -592,6 +665,8 @@ static void plan_out_visit(ectx *c, void *arg) {
   if (!b->fail) ++P->n_out;
 }
 
+static int plan_inputs(net_plan *P, int n_which);
+
 /* Expands nw at (p, K) into the empty plan P; 0, or 1 when out of memory. */
 static int plan_build(const net *nw, const double *p, int K, net_plan *P) {
   make_layout(nw, p, K, &P->lay);
@@ -599,14 +674,14 @@ static int plan_build(const net *nw, const double *p, int K, net_plan *P) {
   const layout *L = &P->lay;
   ectx c = {.nw = nw, .p = p, .K = K, .lay = L};
   bctx b = {.P = P};
-  const int nd = L->n_derived;
-  P->der = calloc(nd ? (size_t)nd : 1, sizeof *P->der);
-  P->dv = calloc(nd ? (size_t)nd : 1, sizeof *P->dv);
-  P->dtot = calloc(nd ? (size_t)nd : 1, sizeof *P->dtot);
-  P->dep = calloc(nd ? (size_t)nd : 1, sizeof *P->dep);
+  const size_t nd = (size_t)L->n_derived;
+  P->der = calloc(nd + 1, sizeof *P->der);
+  P->w = calloc((size_t)L->n_state + nd + 1, sizeof *P->w);
+  P->dtot = calloc(nd + 1, sizeof *P->dtot);
+  P->dep = calloc(nd + 1, sizeof *P->dep);
   P->g = calloc(NET_MAX_SLOTS, sizeof *P->g);
-  if (!P->der || !P->dv || !P->dtot || !P->dep || !P->g) return 1;
-  for (int k = 0; k < nd; ++k) {
+  if (!P->der || !P->w || !P->dtot || !P->dep || !P->g) return 1;
+  for (int k = 0; k < (int)nd; ++k) {
     const net_law *lw = derived_instance(&c, k);
     P->der[k].mem0 = P->n_mem;
     walk_law(&c, lw, add_member, &b);
@@ -616,11 +691,58 @@ static int plan_build(const net *nw, const double *p, int K, net_plan *P) {
   }
   for (int r = 0; r < nw->n_reactions && !b.fail; ++r) {
     b.rx = &nw->rx[r];
-    b.k_ops = mass_action_ops(&nw->progs[b.rx->rate]);
+    b.k_ops = product_ops(&nw->progs[b.rx->rate]);
+    b.coef0 = P->n_coef;
     iterate(&c, &b.rx->loop, 0, plan_rx_visit, &b);
   }
   if (!b.fail) iterate(&c, &nw->out_loop, 0, plan_out_visit, &b);
-  return b.fail;
+  if (b.fail) return 1;
+  P->kv = calloc((size_t)P->n_coef + 1, sizeof *P->kv);
+  P->kdep = calloc((size_t)P->n_coef + 1, sizeof *P->kdep);
+  P->kg = calloc((size_t)P->n_kg + 1, sizeof *P->kg);
+  P->rv = calloc((size_t)P->n_rx + 1, sizeof *P->rv);
+  P->gp = calloc((size_t)P->n_lv + 1, sizeof *P->gp);
+  if (!P->kv || !P->kdep || !P->kg || !P->rv || !P->gp) return 1;
+  return plan_inputs(P, 2 * K + nw->model.n_params);
+}
+
+/* Whether slots lv[0, S) carry input w (dep: the eliminated species that do). */
+static int carries(const pleaf *lv, int S, int w, const int *dep) {
+  for (int s = 0; s < S; ++s)
+    if (lv[s].w == w || (dep && lv[s].kind == LF_DERIVED && dep[lv[s].index])) return 1;
+  return 0;
+}
+
+/* The pwhich lists of every input; 1 when out of memory. */
+static int plan_inputs(net_plan *P, int n_which) {
+  const size_t per = (size_t)P->n_der + (size_t)P->n_coef + (size_t)P->n_rx;
+  P->n_which = n_which;
+  P->wh = calloc((size_t)n_which + 1, sizeof *P->wh);
+  P->wl = malloc(sizeof *P->wl * (per * (size_t)n_which + 1));
+  if (!P->wh || !P->wl) return 1;
+  int n = 0, *dep = P->dep, *kdep = P->kdep;
+  for (int w = 0; w < n_which; ++w) {
+    pwhich *W = &P->wh[w];
+    W->d0 = n;
+    for (int k = 0; k < P->n_der; ++k) {
+      const rprog *t = &P->der[k].total;
+      if ((dep[k] = carries(P->lv + t->lv0, t->n_slots, w, NULL))) P->wl[n++] = k;
+    }
+    W->nd = n - W->d0, W->c0 = n;
+    for (int j = 0; j < P->n_coef; ++j) {
+      const rprog *t = &P->coef[j].k;
+      if ((kdep[j] = carries(P->lv + t->lv0, t->n_slots, w, dep))) P->wl[n++] = j;
+    }
+    W->nc = n - W->c0, W->r0 = n;
+    for (int k = 0; k < P->n_rx; ++k) {
+      const prx *x = &P->rx[k];
+      /* a product's coefficient slots count when the coefficient carries w */
+      const int s0 = x->coef >= 0 && !kdep[x->coef] ? x->rate.n_slots - x->n_sp : 0;
+      if (carries(P->lv + x->rate.lv0 + s0, x->rate.n_slots - s0, w, dep)) P->wl[n++] = k;
+    }
+    W->nr = n - W->r0;
+  }
+  return 0;
 }
 
 /*
@@ -788,66 +910,60 @@ static double rdual(const rctx *r, const net_op *ops, int n, int S, double *g) {
 }
 
 /*
- * A mass-action rate k * s_1 * ... * s_n (postfix k s_1 * s_2 * ...) and,
- * when gs, the partials of its species slots: d/ds_j = (k s_1 .. s_(j-1))
- * * s_(j+1) * .. * s_n, multiplied in forward mode's order.
+ * Every distinct coefficient's value into P->kv and, where P->kdep is set,
+ * its partials into P->kg (J: the coefficients with a species slot; df/dw:
+ * those that carry w, set by the caller). The plan is const to its
+ * callers; its workspace arrays are not.
  */
-static double ma_rate(const rctx *r, const net_plan *P, const rprog *g, double k, double *gs) {
-  const net_op *sp = P->ops + g->op0 + g->k_ops;
-  const int n = (g->n_ops - g->k_ops) / 2;
-  double s[NET_MAX_SLOTS], pre[NET_MAX_SLOTS], v = k;
+static void plan_coefs(const rctx *r, const net_plan *P) {
+  for (int j = 0; j < P->n_coef; ++j) {
+    const pcoef *c = &P->coef[j];
+    const net_op *ops = P->ops + c->k.op0;
+    P->kv[j] = P->kdep[j] ? rdual(r, ops, c->k.n_ops, c->k.n_slots, P->kg + c->g0)
+                          : rval(r, ops, c->k.n_ops);
+  }
+}
+
+/*
+ * The partials of product-form instance x, k * s_1 * ... * s_n in postfix
+ * order, into g[0 .. n_slots): species slot j gets (k s_1 .. s_(j-1)) *
+ * s_(j+1) * .. * s_n and, when P->kdep, coefficient slot s gets kg[s] * s_1
+ * * .. * s_n, both multiplied in forward mode's order (a * y + x * 0 is a *
+ * y); the other coefficient slots are left alone (nothing reads them).
+ */
+static void product_partials(const net_plan *P, const prx *x, double *g) {
+  const int *spi = P->spi + x->sp0, n = x->n_sp, S_k = x->rate.n_slots - n;
+  const double *w = P->w;
+  double pre = P->kv[x->coef];
   for (int j = 0; j < n; ++j) {
-    s[j] = rleaf(r, &sp[2 * j]);
-    pre[j] = v;
-    v *= s[j];
+    double d = pre;
+    for (int i = j + 1; i < n; ++i) d *= w[spi[i]];
+    g[S_k + j] = d;
+    pre *= w[spi[j]];
   }
-  if (gs)
-    for (int j = 0; j < n; ++j) {
-      double d = pre[j];
-      for (int i = j + 1; i < n; ++i) d *= s[i];
-      gs[j] = d;
-    }
-  return v;
+  if (!P->kdep[x->coef]) return;
+  const double *kg = P->kg + P->coef[x->coef].g0;
+  for (int s = 0; s < S_k; ++s) {
+    double d = kg[s];
+    for (int j = 0; j < n; ++j) d *= w[spi[j]];
+    g[s] = d;
+  }
 }
 
-static double rate_value(const rctx *r, const net_plan *P, const rprog *g) {
-  const net_op *ops = P->ops + g->op0;
-  if (g->k_ops < 0) return rval(r, ops, g->n_ops);
-  return ma_rate(r, P, g, rval(r, ops, g->k_ops), NULL);
-}
-
-/* The rate and its partials g[s] for every slot (species slots only when
- * !all: the coefficient's slots are parameters and inputs, which J ignores). */
-static double rate_dual(const rctx *r, const net_plan *P, const rprog *g, int all, double *gr) {
-  const net_op *ops = P->ops + g->op0;
-  if (g->k_ops < 0) return rdual(r, ops, g->n_ops, g->n_slots, gr);
-  const int n_sp = (g->n_ops - g->k_ops) / 2, S_k = g->n_slots - n_sp;
-  double k;
-  if (all) {
-    k = rdual(r, ops, g->k_ops, S_k, gr);
-  } else {
-    k = rval(r, ops, g->k_ops);
-    for (int s = 0; s < S_k; ++s) gr[s] = 0.0;
-  }
-  const double v = ma_rate(r, P, g, k, gr + S_k);
-  if (all) { /* the coefficient's directions times each species, in order */
-    const net_op *sp = ops + g->k_ops;
-    for (int j = 0; j < n_sp; ++j) {
-      const double y = rleaf(r, &sp[2 * j]);
-      for (int s = 0; s < S_k; ++s) gr[s] *= y;
-    }
-  }
-  return v;
-}
-
-/* dv[k] = total - the sum of its states (compute_derived on a plan). */
-static void plan_derived(const rctx *r, const net_plan *P, double *dv) {
+/*
+ * w = y, the eliminated species (total - the sum of its states, as
+ * compute_derived) and NaN; r->dv points at the middle part.
+ */
+static void plan_fill(const rctx *r, const net_plan *P, const double *y) {
+  const int n = P->lay.n_state;
+  memcpy(P->w, y, sizeof(double) * (size_t)n);
   for (int k = 0; k < P->n_der; ++k) {
     const pder *d = &P->der[k];
     double s = 0.0;
-    for (int j = 0; j < d->n_mem; ++j) s += r->y[P->mem[d->mem0 + j]];
-    dv[k] = rval(r, P->ops + d->total.op0, d->total.n_ops) - s;
+    for (int j = 0; j < d->n_mem; ++j) s += y[P->mem[d->mem0 + j]];
+    P->w[n + k] = rval(r, P->ops + d->total.op0, d->total.n_ops) - s;
   }
+  P->w[n + P->n_der] = NAN;
 }
 
 /* ---- callbacks ---------------------------------------------------------- */
@@ -867,10 +983,6 @@ static const net_plan *plan_call(const kps_model *self, const double *p, int K, 
   make_layout(nw, p, K, &L);
   *n = L.n_state;
   return NULL;
-}
-
-static rctx rctx_of(const kps_inputs *in, const double *y, const double *dv) {
-  return (rctx){.p = in->p, .tau = in->tau, .L = in->L, .y = y, .dv = dv};
 }
 
 static int n_state(const kps_model *self, const double *p, int K) {
@@ -900,6 +1012,12 @@ static void initial_state(const kps_model *self, const kps_inputs *in, double *y
       iterate(&c, &nw->fam[f].dims, 0, set_initial, &f);
 }
 
+static rctx plan_start(const net_plan *P, const kps_inputs *in, const double *y) {
+  const rctx r = {.p = in->p, .tau = in->tau, .L = in->L, .y = y, .dv = P->w + P->lay.n_state};
+  plan_fill(&r, P, y);
+  return r;
+}
+
 static void rhs(const kps_model *self, const kps_inputs *in, const double *y, double *f) {
   int n;
   const net_plan *P = plan_call(self, in->p, in->K, &n);
@@ -908,16 +1026,25 @@ static void rhs(const kps_model *self, const kps_inputs *in, const double *y, do
     for (int k = 0; k < n; ++k) f[k] = NAN;
     return;
   }
-  const rctx r = rctx_of(in, y, P->dv);
-  plan_derived(&r, P, P->dv);
+  const rctx r = plan_start(P, in, y);
+  memset(P->kdep, 0, sizeof(int) * (size_t)P->n_coef);
+  plan_coefs(&r, P);
+  const double *w = P->w;
   for (int k = 0; k < P->n_rx; ++k) {
     const prx *x = &P->rx[k];
-    const double v = rate_value(&r, P, &x->rate);
-    for (int t = 0; t < x->m; ++t) f[P->sc[x->q0 + t].at] += P->sc[x->q0 + t].nu * v;
+    if (x->coef < 0) {
+      P->rv[k] = rval(&r, P->ops + x->rate.op0, x->rate.n_ops);
+      continue;
+    }
+    double v = P->kv[x->coef];
+    for (int j = 0; j < x->n_sp; ++j) v *= w[P->spi[x->sp0 + j]];
+    P->rv[k] = v;
   }
+  for (int e = 0; e < P->n_fsc; ++e) f[P->fsc[e].at] += P->fsc[e].nu * P->rv[P->fsc[e].gi];
 }
 
-/* J = df/dy: a memset, then only the entries of the plan's scatter lists. */
+/* J = df/dy: a memset, every instance's partials, then one pass over the
+ * plan's scatter list (the nonzero pattern, in the interpreter's order). */
 static void jacobian(const kps_model *self, const kps_inputs *in, const double *y,
                      double *J) {
   int n;
@@ -928,69 +1055,61 @@ static void jacobian(const kps_model *self, const kps_inputs *in, const double *
     for (size_t k = 0; k < nn; ++k) J[k] = NAN;
     return;
   }
-  const rctx r = rctx_of(in, y, P->dv);
-  plan_derived(&r, P, P->dv);
-  double *g = P->g;
+  const rctx r = plan_start(P, in, y);
+  for (int j = 0; j < P->n_coef; ++j) P->kdep[j] = P->coef[j].species;
+  plan_coefs(&r, P);
   for (int k = 0; k < P->n_rx; ++k) {
     const prx *x = &P->rx[k];
-    rate_dual(&r, P, &x->rate, 0, g);
-    const pleaf *lv = P->lv + x->rate.lv0;
-    for (int s = 0; s < x->rate.n_slots; ++s) {
-      if (g[s] == 0.0) continue;
-      const scatter *sc = P->sc + lv[s].sc0;
-      for (int e = 0; e < lv[s].scn; ++e) J[sc[e].at] += sc[e].nu * g[s];
-    }
+    double *g = P->gp + x->rate.lv0;
+    if (x->coef < 0) rdual(&r, P->ops + x->rate.op0, x->rate.n_ops, x->rate.n_slots, g);
+    else product_partials(P, x, g);
   }
-}
-
-/* Whether slot leaf l carries input `which` (directly or through a total). */
-static int depends(const pleaf *l, int which, const int *dep) {
-  return l->w == which || (l->kind == LF_DERIVED && dep[l->index]);
+  for (int e = 0; e < P->n_jsc; ++e) J[P->jsc[e].at] += P->jsc[e].nu * P->gp[P->jsc[e].gi];
 }
 
 /*
- * df/d(input which). An instance whose leaves neither are that input nor an
- * eliminated species whose total carries it has d rate/d which = 0 exactly
- * (the interpreter added partial * 0) and is skipped.
+ * df/d(input which), from the plan's lists for that input: an eliminated
+ * species, coefficient or instance that does not carry it has d/d which = 0
+ * exactly (the interpreter added partial * 0) and is not evaluated.
  */
 static void dfdp(const kps_model *self, const kps_inputs *in, const double *y, int which,
                  double *col) {
   int n;
   const net_plan *P = plan_call(self, in->p, in->K, &n);
   memset(col, 0, sizeof(double) * (size_t)n);
-  if (!P || !kps_model_is_differentiable(self, in->K, which)) {
+  if (!P || !kps_model_is_differentiable(self, in->K, which) || which >= P->n_which) {
     for (int k = 0; k < n; ++k) col[k] = NAN;
     return;
   }
-  const rctx r = rctx_of(in, y, P->dv);
-  plan_derived(&r, P, P->dv);
+  const pwhich *W = &P->wh[which];
+  const int *wl = P->wl;
+  const rctx r = plan_start(P, in, y);
   double *g = P->g, *dtot = P->dtot;
-  int *dep = P->dep;
-  for (int k = 0; k < P->n_der; ++k) {
+  memset(dtot, 0, sizeof(double) * (size_t)P->n_der);
+  for (int e = 0; e < W->nd; ++e) {
+    const int k = wl[W->d0 + e];
     const rprog *t = &P->der[k].total;
     const pleaf *lv = P->lv + t->lv0;
-    dep[k] = 0;
-    dtot[k] = 0.0;
-    for (int s = 0; s < t->n_slots; ++s) dep[k] |= lv[s].w == which;
-    if (!dep[k]) continue;
     rdual(&r, P->ops + t->op0, t->n_ops, t->n_slots, g);
     for (int s = 0; s < t->n_slots; ++s)
       if (lv[s].w == which) dtot[k] += g[s];
   }
-  for (int k = 0; k < P->n_rx; ++k) {
-    const prx *x = &P->rx[k];
+  memset(P->kdep, 0, sizeof(int) * (size_t)P->n_coef);
+  for (int e = 0; e < W->nc; ++e) P->kdep[wl[W->c0 + e]] = 1;
+  plan_coefs(&r, P);
+  for (int e = 0; e < W->nr; ++e) {
+    const prx *x = &P->rx[wl[W->r0 + e]];
     const pleaf *lv = P->lv + x->rate.lv0;
     const int S = x->rate.n_slots;
-    int any = 0;
-    for (int s = 0; s < S && !any; ++s) any = depends(&lv[s], which, dep);
-    if (!any) continue;
-    rate_dual(&r, P, &x->rate, 1, g);
+    const int s0 = x->coef >= 0 && !P->kdep[x->coef] ? S - x->n_sp : 0;
+    if (x->coef < 0) rdual(&r, P->ops + x->rate.op0, x->rate.n_ops, S, g);
+    else product_partials(P, x, g);
     double dr = 0.0;
-    for (int s = 0; s < S; ++s) {
+    for (int s = s0; s < S; ++s) {
       if (lv[s].w == which) dr += g[s];
       else if (lv[s].kind == LF_DERIVED) dr += g[s] * dtot[lv[s].index];
     }
-    for (int t = 0; t < x->m; ++t) col[P->sc[x->q0 + t].at] += P->sc[x->q0 + t].nu * dr;
+    for (int t = 0; t < x->m; ++t) col[P->fsc[x->q0 + t].at] += P->fsc[x->q0 + t].nu * dr;
   }
 }
 
@@ -1000,7 +1119,7 @@ static double output(const kps_model *self, const kps_inputs *in, const double *
   const net_plan *P = plan_call(self, in->p, in->K, &n);
   if (dO_dy) memset(dO_dy, 0, sizeof(double) * (size_t)n);
   if (!P) return NAN;
-  const rctx r = rctx_of(in, y, NULL);
+  const rctx r = {.p = in->p, .tau = in->tau, .L = in->L, .y = y};
   double O = 0.0, *g = P->g;
   for (int k = 0; k < P->n_out; ++k) {
     const rprog *t = &P->out[k];
@@ -1026,7 +1145,7 @@ static int check_state(const kps_model *self, const kps_inputs *in, const double
   int n;
   const net_plan *P = plan_call(self, in->p, in->K, &n);
   if (!P) return 1;
-  const rctx r = rctx_of(in, y, NULL);
+  const rctx r = {.p = in->p, .tau = in->tau, .L = in->L, .y = y};
   double big = 1.0;
   for (int k = 0; k < P->n_der; ++k) {
     const pder *d = &P->der[k];
