@@ -748,10 +748,11 @@ static int plan_inputs(net_plan *P, int n_which) {
 /*
  * The plan of (p, K), built on a miss. The cache is mutable state inside a
  * model instance that the callbacks (const self) update: that is safe
- * because a model instance is never shared between threads (each rank
- * builds its own from the broadcast file and calls it from one thread, one
- * call at a time) and the results do not depend on what is cached. NULL
- * only when out of memory.
+ * because a model instance is not shared between threads (each rank owns
+ * its config's model and calls it from one thread, one call at a time; a
+ * threaded caller needs one instance per thread) and the results do not
+ * depend on what is cached. No globals are involved. NULL only when out of
+ * memory.
  */
 static net_plan *plan_of(const net *nw, const double *p, int K) {
   net_cache *C = nw->cache;
