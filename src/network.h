@@ -8,8 +8,9 @@
  * Everything is templated: a family of species has index dimensions whose
  * ranges are integer programs of the integer parameters (or the ligand
  * types), and reactions, conservation laws and the output term carry `for`
- * ranges. Templates are expanded at every call from p and K, so a structural
- * parameter (N) can change the state size between points without any cache.
+ * ranges. The callbacks expand the templates once per (K, integer
+ * parameters) into a plan cached in net.cache (models/network.c), so a
+ * structural parameter (N) can change the state size between points.
  */
 #ifndef KPSWEEP_NETWORK_INTERNAL_H
 #define KPSWEEP_NETWORK_INTERNAL_H
@@ -114,6 +115,10 @@ typedef struct net_constraint {
   int line, column;
 } net_constraint;
 
+/* The expansions of a net (models/network.c): mutable memoisation owned by
+ * the net, updated by its callbacks; one thread per model instance. */
+typedef struct net_cache net_cache;
+
 typedef struct net {
   kps_model model;                 /* model.data points back here */
   char name[64];
@@ -136,6 +141,7 @@ typedef struct net {
   net_prog *progs;
   int n_refs, cap_refs;
   net_ref *refs;
+  net_cache *cache; /* never NULL in a parsed net */
 } net;
 
 /*
@@ -149,6 +155,11 @@ int net_dry_run(const net *nw, const double *p, int K, int *line, int *column, c
 
 /* The callbacks every network model uses (models/network.c). */
 extern const kps_model kps_network_callbacks;
+
+/* A new empty cache (NULL when out of memory), and its release (NULL is
+ * fine). (models/network.c) */
+net_cache *net_cache_new(void);
+void net_cache_free(net_cache *c);
 
 /* Frees everything a net owns, and the net. NULL is fine. */
 void net_free(net *nw);

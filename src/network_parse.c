@@ -495,6 +495,7 @@ void net_free(net *nw) {
   free(nw->laws);
   free(nw->rx);
   free(nw->cons);
+  net_cache_free(nw->cache);
   free(nw);
 }
 
@@ -505,6 +506,7 @@ kps_err kps_network_parse(const char *source, const char *text, size_t len,
   kps_yerror yerr;
   char local[8];
   net *nw = calloc(1, sizeof *nw);
+  if (nw && !(nw->cache = net_cache_new())) free(nw), nw = NULL;
   nctx c = {.nw = nw, .source = source ? source : "<network>",
             .err = (err && errlen) ? err : local, .errlen = (err && errlen) ? errlen : sizeof local};
   *out = NULL;

@@ -16,7 +16,9 @@
  *      2K + j              model parameter j (only where the parameter is
  *                          not flagged KPS_PARAM_INTEGER)
  *  - Dense matrices are column-major: J[i + j*n] = d f_i / d y_j.
- *  - All functions are pure (no global state) and not collective.
+ *  - All functions are pure (no global state) and not collective. A network
+ *    model memoises its template expansion in its instance data (results do
+ *    not depend on it): call one instance from one thread at a time.
  *  - Every callback except closed_form gets the model itself as `self`, so a
  *    model built at run time (a network file, docs/networks.md) reaches its
  *    instance data through self->data; built-in models ignore it. Call them

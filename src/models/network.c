@@ -2,10 +2,13 @@
  * The network model: the kps_model callbacks of a model read from a network
  * file (docs/networks.md). self->data is the `net` (src/network.h).
  *
- * Every call expands the templates for its own p and K: the layout (offsets
- * of the species families in y) and the eliminated species (total minus the
- * contained states) are recomputed on the stack, so the callbacks stay pure
- * and a structural parameter may differ from point to point.
+ * Two layers: an interpreter that expands the templates (the layout, the
+ * `for` ranges, index programs) for a given p and K, and plans, that
+ * expansion done once per (K, integer parameters) into flat instance lists
+ * with resolved programs and Jacobian scatter lists ("the expanded plan"
+ * below). rhs, jacobian, dfdp, output, check_state and n_state run on plans
+ * cached in the model instance, so a structural parameter may still differ
+ * from point to point; the dry run, initial_state and state_name interpret.
  *
  * Derivatives are exact: each expression is evaluated in forward mode with
  * one direction per leaf occurrence (a species, parameter, tau or L), which
@@ -15,6 +18,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kpsweep/model.h"
@@ -323,30 +327,13 @@ static void add_state(int k, void *arg) {
   a->s += a->y[k];
 }
 
-/*
- * The eliminated species at y: dv[k] = total - sum of its states. With
- * `which` >= 0 also dtot[k] = d total / d input `which`.
- */
-static void compute_derived(ectx *c, double *dv, int which, double *dtot) {
+/* The eliminated species at y: dv[k] = total - sum of its states. */
+static void compute_derived(ectx *c, double *dv) {
   for (int k = 0; k < c->lay->n_derived; ++k) {
     const net_law *lw = derived_instance(c, k);
     sum_arg a = {.y = c->y, .s = 0.0};
     walk_law(c, lw, add_state, &a);
-    if (which < 0) {
-      dv[k] = eval_val(c, lw->total) - a.s;
-      continue;
-    }
-    double g[NET_MAX_SLOTS];
-    leaf lv[NET_MAX_SLOTS];
-    dv[k] = eval_dual(c, lw->total, g, lv) - a.s;
-    dtot[k] = 0.0;
-    const int S = c->nw->progs[lw->total].n_slots;
-    for (int s = 0; s < S; ++s) {
-      const int w = lv[s].kind == LF_TAU ? lv[s].index
-                    : lv[s].kind == LF_LIG ? c->K + lv[s].index
-                    : lv[s].kind == LF_PARAM ? 2 * c->K + lv[s].index : -1;
-      if (w == which) dtot[k] += g[s];
-    }
+    dv[k] = eval_val(c, lw->total) - a.s;
   }
 }
 
@@ -363,21 +350,646 @@ static int stoich_states(const ectx *c, const net_reaction *rx, int *q, double *
   return m;
 }
 
+/* ---- the expanded plan -------------------------------------------------- */
+
+/*
+ * Expanding the templates (the layout, every reaction, law and output
+ * instance, each index program) costs far more than the arithmetic of the
+ * rates, and depends only on K and the integer parameters. A plan is that
+ * expansion done once: flat lists of instances whose programs have every
+ * index resolved (species to a state or eliminated slot, tau[e] and L[e] to
+ * their index, index variables to constants) and, per leaf, the Jacobian
+ * entries it feeds. The callbacks then only evaluate rates and scatter.
+ *
+ * The arithmetic is the interpreter's, in the same order (instances in loop
+ * order, slots in program order, the same forward-mode rules), so f, J and
+ * df/dp do not depend on whether a plan was cached. Rates of the shape
+ * "coefficient * s_1 * ... * s_n" (s_j species; every `k:` rate, and most
+ * written ones) are split: the species partials are products instead of
+ * dual numbers (the multiplications forward mode performs on the non-zero
+ * directions), and each distinct coefficient (kpr's 1/tau[i] for every n,
+ * shp1's b + gamma S) is evaluated once per call with its partials.
+ */
+
+/* Resolved leaves, numbered after the net_opcode values. */
+enum { RO_STATE = 64, RO_DERIVED, RO_NONE };
+
+/* A resolved program: ops in plan->ops, one pleaf per slot in plan->lv. */
+typedef struct rprog {
+  int op0, n_ops;
+  int lv0, n_slots;
+  int k_ops; /* product form: the coefficient is ops[0, k_ops), then (species, *) pairs; else -1 */
+} rprog;
+
+/* What slot s is; `w` its input index (tau_i: i, L_i: K+i, p_j: 2K+j) or -1. */
+typedef struct pleaf {
+  int kind, index, w;
+} pleaf;
+
+/* out[at] += nu * value[gi]: f from the rates (gi an instance), J from the
+ * partials (gi a slot of plan->lv; an eliminated species x = total - sum
+ * y_j feeds -nu into each contained column j). In the interpreter's order. */
+typedef struct scatter {
+  int at, gi;
+  double nu;
+} scatter;
+
+typedef struct prx {
+  rprog rate;
+  int q0, m;    /* the states it changes: plan->fsc[q0 .. q0 + m) */
+  int coef;     /* product form: its coefficient in plan->coef; else -1 */
+  int sp0, n_sp; /* product form: its species, plan->spi[sp0..] (indices into plan->w) */
+} prx;
+
+/* A distinct coefficient: the first k_ops ops and slots of its first rate. */
+typedef struct pcoef {
+  rprog k;
+  int g0;      /* its partials, plan->kg[g0 .. g0 + k.n_slots) */
+  int species; /* some slot is a species: J needs its partials */
+} pcoef;
+
+typedef struct pder {
+  rprog total;
+  int mem0, n_mem; /* its contained states, plan->mem[mem0..], in walk order */
+} pder;
+
+/* What df/d(input w) reads: the eliminated species whose total carries w,
+ * the coefficients and the instances whose leaves do (directly or through
+ * such a species), plan->wl[d0..], [c0..], [r0..]. The rest have d/dw = 0. */
+typedef struct pwhich {
+  int d0, nd, c0, nc, r0, nr;
+} pwhich;
+
+#define NET_PLANS 4 /* expansions kept: a line changes N or K rarely */
+
+typedef struct net_plan {
+  int valid;       /* built, and its key means something */
+  long key[KPS_MAX_PARAMS + 1]; /* K, then each integer parameter as eval_int rounds it */
+  unsigned long used;           /* last use, for eviction */
+  layout lay;
+  int n_rx, n_der, n_out;
+  prx *rx;
+  pder *der;
+  rprog *out;
+  pcoef *coef;
+  net_op *ops;
+  pleaf *lv;
+  scatter *fsc, *jsc;
+  int *mem, *spi;
+  int n_which;  /* 2K + n_params */
+  pwhich *wh;
+  int *wl;
+  /* Workspace: w = y, then the eliminated species, then NaN (what an index
+   * out of range reads); the rates, the partials by slot, each
+   * coefficient's value and partials, d total/d input and its flags. */
+  double *w, *rv, *gp, *kv, *kg, *dtot, *g;
+  int *dep, *kdep;
+  int n_kg;
+  int cap_rx, cap_out, cap_coef, cap_ops, cap_lv, cap_fsc, cap_jsc, cap_mem, cap_spi;
+  int n_coef, n_ops, n_lv, n_fsc, n_jsc, n_mem, n_spi;
+} net_plan;
+
+/* The cache of a network model (net.cache): see net_cache_new. */
+struct net_cache {
+  unsigned long clock;
+  net_plan plan[NET_PLANS];
+};
+
+static void plan_clear(net_plan *P) {
+  free(P->rx), free(P->der), free(P->out), free(P->coef), free(P->ops), free(P->lv);
+  free(P->fsc), free(P->jsc), free(P->mem), free(P->spi), free(P->w), free(P->rv);
+  free(P->gp), free(P->kv), free(P->kg), free(P->dtot), free(P->g), free(P->dep), free(P->kdep);
+  free(P->wh), free(P->wl);
+  memset(P, 0, sizeof *P);
+}
+
+net_cache *net_cache_new(void) { return calloc(1, sizeof(net_cache)); }
+
+void net_cache_free(net_cache *c) {
+  if (!c) return;
+  for (int k = 0; k < NET_PLANS; ++k) plan_clear(&c->plan[k]);
+  free(c);
+}
+
+/* Room for `need` more items in *a (count n, capacity *cap); 1 when out of memory. */
+static int grow(void **a, int *cap, int n, int need, size_t size) {
+  if (n + need <= *cap) return 0;
+  int c = *cap ? *cap : 16;
+  while (c < n + need) c *= 2;
+  void *b = realloc(*a, (size_t)c * size);
+  if (!b) return 1;
+  *a = b;
+  *cap = c;
+  return 0;
+}
+
+#define GROW(P, arr, need) \
+  grow((void **)&(P)->arr, &(P)->cap_##arr, (P)->n_##arr, (need), sizeof *(P)->arr)
+
+/* The build: the interpreter's context plus the plan filled and a failure flag. */
+typedef struct bctx {
+  net_plan *P;
+  int fail;
+  const net_reaction *rx; /* the reaction template being expanded */
+  int k_ops;              /* its product form (product_ops) */
+  int coef0;              /* its first coefficient in P->coef */
+} bctx;
+
+/* Appends program `prog` resolved at c->idx to the plan. */
+static void resolve_prog(const ectx *c, bctx *b, int prog, int k_ops, rprog *out) {
+  net_plan *P = b->P;
+  const net_prog *g = &c->nw->progs[prog];
+  if (b->fail || GROW(P, ops, g->n) || GROW(P, lv, g->n_slots)) {
+    b->fail = 1;
+    return;
+  }
+  *out = (rprog){.op0 = P->n_ops, .n_ops = g->n, .lv0 = P->n_lv, .n_slots = g->n_slots,
+                 .k_ops = k_ops};
+  for (int k = 0; k < g->n; ++k) {
+    net_op o = g->ops[k];
+    if (o.op == XO_VAR) {
+      o = (net_op){.op = XO_CONST, .c = c->idx[o.a]};
+    } else if (o.op == XO_PARAM || o.op == XO_TAU || o.op == XO_LIG || o.op == XO_SPECIES) {
+      pleaf *l = &P->lv[P->n_lv + (int)o.c];
+      *l = (pleaf){.kind = LF_NONE, .index = -1, .w = -1};
+      if (o.op == XO_PARAM) {
+        *l = (pleaf){.kind = LF_PARAM, .index = o.a, .w = 2 * c->K + o.a};
+      } else if (o.op == XO_SPECIES) {
+        leaf lf;
+        resolve(c, o.a, &lf);
+        l->kind = lf.kind, l->index = lf.index;
+        o.op = lf.kind == LF_STATE ? RO_STATE : lf.kind == LF_DERIVED ? RO_DERIVED : RO_NONE;
+        o.a = lf.index;
+      } else {
+        const long e = eval_int(c, o.a);
+        if (e >= 0 && e < c->K) {
+          const int tau = o.op == XO_TAU;
+          *l = (pleaf){.kind = tau ? LF_TAU : LF_LIG, .index = (int)e,
+                       .w = (tau ? 0 : c->K) + (int)e};
+          o.a = (int)e;
+        } else {
+          o.op = RO_NONE;
+        }
+      }
+    }
+    P->ops[P->n_ops++] = o;
+  }
+  P->n_lv += g->n_slots;
+}
+
+/*
+ * The product form of a rate program: a coefficient (any expression), then
+ * (species, *) pairs. Returns the coefficient's op count, or -1.
+ */
+static int product_ops(const net_prog *g) {
+  int k = g->n;
+  while (k >= 3 && g->ops[k - 1].op == XO_MUL && g->ops[k - 2].op == XO_SPECIES) k -= 2;
+  if (k == g->n) return -1;
+  int depth = 0; /* 1 by construction; checked, as the split relies on it */
+  for (int j = 0; j < k; ++j) {
+    const int op = g->ops[j].op;
+    if (op == XO_ADD || op == XO_SUB || op == XO_MUL || op == XO_DIV || op == XO_POW) --depth;
+    else if (op != XO_NEG && op != XO_EXP && op != XO_LOG && op != XO_SQRT) ++depth;
+  }
+  return depth == 1 ? k : -1;
+}
+
+static void add_member(int k, void *arg) {
+  bctx *b = arg;
+  net_plan *P = b->P;
+  if (b->fail || GROW(P, mem, 1)) {
+    b->fail = 1;
+    return;
+  }
+  P->mem[P->n_mem++] = k;
+}
+
+static int add_scatter(bctx *b, int jac, int at, int gi, double nu) {
+  net_plan *P = b->P;
+  if (b->fail || (jac ? GROW(P, jsc, 1) : GROW(P, fsc, 1))) return b->fail = 1;
+  if (jac) P->jsc[P->n_jsc++] = (scatter){.at = at, .gi = gi, .nu = nu};
+  else P->fsc[P->n_fsc++] = (scatter){.at = at, .gi = gi, .nu = nu};
+  return 0;
+}
+
+/*
+ * The coefficient of product-form instance g, shared with an earlier
+ * instance of the same template whose coefficient reads the same (resolved
+ * ops equal): each distinct one is evaluated once per call. Only the last
+ * 64 are searched, which bounds the build; a miss costs speed only.
+ */
+static int plan_coef(bctx *b, const rprog *g) {
+  net_plan *P = b->P;
+  const rprog k = {.op0 = g->op0, .n_ops = g->k_ops, .lv0 = g->lv0,
+                   .n_slots = g->n_slots - (g->n_ops - g->k_ops) / 2, .k_ops = -1};
+  const net_op *a = P->ops + k.op0;
+  for (int j = P->n_coef; j-- > b->coef0 && j >= P->n_coef - 64;) {
+    const rprog *h = &P->coef[j].k;
+    if (h->n_ops != k.n_ops) continue;
+    const net_op *o = P->ops + h->op0;
+    int same = 1;
+    for (int e = 0; e < k.n_ops && same; ++e)
+      same = o[e].op == a[e].op && o[e].a == a[e].a &&
+             !memcmp(&o[e].c, &a[e].c, sizeof o[e].c);
+    if (same) return j;
+  }
+  if (GROW(P, coef, 1)) return b->fail = 1, -1;
+  pcoef *c = &P->coef[P->n_coef];
+  *c = (pcoef){.k = k, .g0 = P->n_kg};
+  for (int s = 0; s < k.n_slots; ++s) {
+    const int kind = P->lv[k.lv0 + s].kind;
+    c->species |= kind == LF_STATE || kind == LF_DERIVED;
+  }
+  P->n_kg += k.n_slots;
+  return P->n_coef++;
+}
+
+/* One reaction instance: its changed states, its resolved rate and the
+ * Jacobian entries of each species leaf (an eliminated one x = total -
+ * sum y_j feeds -nu into each contained column j, in walk order). */
+static void plan_rx_visit(ectx *c, void *arg) {
+  bctx *b = arg;
+  net_plan *P = b->P;
+  int q[NET_MAX_STOICH];
+  double nu[NET_MAX_STOICH];
+  const int m = stoich_states(c, b->rx, q, nu);
+  if (!m || b->fail) return;
+  if (GROW(P, rx, 1)) {
+    b->fail = 1;
+    return;
+  }
+  prx *x = &P->rx[P->n_rx];
+  *x = (prx){.q0 = P->n_fsc, .m = m, .coef = -1};
+  for (int t = 0; t < m; ++t)
+    if (add_scatter(b, 0, q[t], P->n_rx, nu[t])) return;
+  resolve_prog(c, b, b->rx->rate, b->k_ops, &x->rate);
+  if (b->fail) return;
+  const int n = P->lay.n_state, nd = P->lay.n_derived;
+  if (b->k_ops >= 0) {
+    x->coef = plan_coef(b, &x->rate);
+    x->n_sp = (x->rate.n_ops - b->k_ops) / 2;
+    if (b->fail || GROW(P, spi, x->n_sp)) {
+      b->fail = 1;
+      return;
+    }
+    x->sp0 = P->n_spi;
+    for (int j = 0; j < x->n_sp; ++j) {
+      const net_op *o = &P->ops[x->rate.op0 + b->k_ops + 2 * j];
+      P->spi[P->n_spi++] = o->op == RO_STATE ? o->a : o->op == RO_DERIVED ? n + o->a : n + nd;
+    }
+  }
+  for (int s = 0; s < x->rate.n_slots; ++s) {
+    const pleaf *l = &P->lv[x->rate.lv0 + s];
+    const int gi = x->rate.lv0 + s;
+    if (l->kind == LF_STATE) {
+      for (int t = 0; t < m; ++t)
+        if (add_scatter(b, 1, l->index * n + q[t], gi, nu[t])) return;
+    } else if (l->kind == LF_DERIVED) {
+      const pder *d = &P->der[l->index];
+      for (int j = 0; j < d->n_mem; ++j)
+        for (int t = 0; t < m; ++t)
+          if (add_scatter(b, 1, P->mem[d->mem0 + j] * n + q[t], gi, -nu[t])) return;
+    }
+  }
+  ++P->n_rx;
+}
+
+static void plan_out_visit(ectx *c, void *arg) {
+  bctx *b = arg;
+  net_plan *P = b->P;
+  if (b->fail || GROW(P, out, 1)) {
+    b->fail = 1;
+    return;
+  }
+  resolve_prog(c, b, c->nw->out_term, -1, &P->out[P->n_out]);
+  if (!b->fail) ++P->n_out;
+}
+
+static int plan_inputs(net_plan *P, int n_which);
+
+/* Expands nw at (p, K) into the empty plan P; 0, or 1 when out of memory. */
+static int plan_build(const net *nw, const double *p, int K, net_plan *P) {
+  make_layout(nw, p, K, &P->lay);
+  if (!P->lay.ok) return 0; /* the callbacks answer NaN: nothing to expand */
+  const layout *L = &P->lay;
+  ectx c = {.nw = nw, .p = p, .K = K, .lay = L};
+  bctx b = {.P = P};
+  const size_t nd = (size_t)L->n_derived;
+  P->der = calloc(nd + 1, sizeof *P->der);
+  P->w = calloc((size_t)L->n_state + nd + 1, sizeof *P->w);
+  P->dtot = calloc(nd + 1, sizeof *P->dtot);
+  P->dep = calloc(nd + 1, sizeof *P->dep);
+  P->g = calloc(NET_MAX_SLOTS, sizeof *P->g);
+  if (!P->der || !P->w || !P->dtot || !P->dep || !P->g) return 1;
+  for (int k = 0; k < (int)nd; ++k) {
+    const net_law *lw = derived_instance(&c, k);
+    P->der[k].mem0 = P->n_mem;
+    walk_law(&c, lw, add_member, &b);
+    P->der[k].n_mem = P->n_mem - P->der[k].mem0;
+    resolve_prog(&c, &b, lw->total, -1, &P->der[k].total);
+    P->n_der = k + 1;
+  }
+  for (int r = 0; r < nw->n_reactions && !b.fail; ++r) {
+    b.rx = &nw->rx[r];
+    b.k_ops = product_ops(&nw->progs[b.rx->rate]);
+    b.coef0 = P->n_coef;
+    iterate(&c, &b.rx->loop, 0, plan_rx_visit, &b);
+  }
+  if (!b.fail) iterate(&c, &nw->out_loop, 0, plan_out_visit, &b);
+  if (b.fail) return 1;
+  P->kv = calloc((size_t)P->n_coef + 1, sizeof *P->kv);
+  P->kdep = calloc((size_t)P->n_coef + 1, sizeof *P->kdep);
+  P->kg = calloc((size_t)P->n_kg + 1, sizeof *P->kg);
+  P->rv = calloc((size_t)P->n_rx + 1, sizeof *P->rv);
+  P->gp = calloc((size_t)P->n_lv + 1, sizeof *P->gp);
+  if (!P->kv || !P->kdep || !P->kg || !P->rv || !P->gp) return 1;
+  return plan_inputs(P, 2 * K + nw->model.n_params);
+}
+
+/* Whether slots lv[0, S) carry input w (dep: the eliminated species that do). */
+static int carries(const pleaf *lv, int S, int w, const int *dep) {
+  for (int s = 0; s < S; ++s)
+    if (lv[s].w == w || (dep && lv[s].kind == LF_DERIVED && dep[lv[s].index])) return 1;
+  return 0;
+}
+
+/* The pwhich lists of every input; 1 when out of memory. */
+static int plan_inputs(net_plan *P, int n_which) {
+  const size_t per = (size_t)P->n_der + (size_t)P->n_coef + (size_t)P->n_rx;
+  P->n_which = n_which;
+  P->wh = calloc((size_t)n_which + 1, sizeof *P->wh);
+  P->wl = malloc(sizeof *P->wl * (per * (size_t)n_which + 1));
+  if (!P->wh || !P->wl) return 1;
+  int n = 0, *dep = P->dep, *kdep = P->kdep;
+  for (int w = 0; w < n_which; ++w) {
+    pwhich *W = &P->wh[w];
+    W->d0 = n;
+    for (int k = 0; k < P->n_der; ++k) {
+      const rprog *t = &P->der[k].total;
+      if ((dep[k] = carries(P->lv + t->lv0, t->n_slots, w, NULL))) P->wl[n++] = k;
+    }
+    W->nd = n - W->d0, W->c0 = n;
+    for (int j = 0; j < P->n_coef; ++j) {
+      const rprog *t = &P->coef[j].k;
+      if ((kdep[j] = carries(P->lv + t->lv0, t->n_slots, w, dep))) P->wl[n++] = j;
+    }
+    W->nc = n - W->c0, W->r0 = n;
+    for (int k = 0; k < P->n_rx; ++k) {
+      const prx *x = &P->rx[k];
+      /* a product's coefficient slots count when the coefficient carries w */
+      const int s0 = x->coef >= 0 && !kdep[x->coef] ? x->rate.n_slots - x->n_sp : 0;
+      if (carries(P->lv + x->rate.lv0 + s0, x->rate.n_slots - s0, w, dep)) P->wl[n++] = k;
+    }
+    W->nr = n - W->r0;
+  }
+  return 0;
+}
+
+/*
+ * The plan of (p, K), built on a miss. The cache is mutable state inside a
+ * model instance that the callbacks (const self) update: that is safe
+ * because a model instance is not shared between threads (each rank owns
+ * its config's model and calls it from one thread, one call at a time; a
+ * threaded caller needs one instance per thread) and the results do not
+ * depend on what is cached. No globals are involved. NULL only when out of
+ * memory.
+ */
+static net_plan *plan_of(const net *nw, const double *p, int K) {
+  net_cache *C = nw->cache;
+  long key[KPS_MAX_PARAMS + 1];
+  int n_key = 0, keyed = 1;
+  key[n_key++] = K;
+  for (int j = 0; j < nw->model.n_params; ++j) {
+    if (!(nw->params[j].flags & KPS_PARAM_INTEGER)) continue;
+    /* eval_int's rounding; a value it cannot round is never cached */
+    if (!(fabs(p[j]) < 1e15)) keyed = 0;
+    else key[n_key++] = (long)(p[j] + (p[j] >= 0 ? 0.5 : -0.5));
+  }
+  net_plan *victim = &C->plan[0];
+  for (int k = 0; k < NET_PLANS; ++k) {
+    net_plan *P = &C->plan[k];
+    if (keyed && P->valid && !memcmp(P->key, key, sizeof(long) * (size_t)n_key)) {
+      P->used = ++C->clock;
+      return P;
+    }
+    if (!P->valid) {
+      if (victim->valid) victim = P; /* a free slot first */
+    } else if (victim->valid && P->used < victim->used) {
+      victim = P;
+    }
+  }
+  plan_clear(victim);
+  if (plan_build(nw, p, K, victim)) {
+    plan_clear(victim);
+    return NULL;
+  }
+  memcpy(victim->key, key, sizeof(long) * (size_t)n_key);
+  victim->valid = keyed;
+  victim->used = ++C->clock;
+  return victim;
+}
+
+/* ---- evaluation of a plan ----------------------------------------------- */
+
+/* The values a resolved program reads. */
+typedef struct rctx {
+  const double *p, *tau, *L, *y, *dv;
+} rctx;
+
+static double rleaf(const rctx *r, const net_op *o) {
+  switch (o->op) {
+    case XO_PARAM: return r->p[o->a];
+    case XO_TAU: return r->tau[o->a];
+    case XO_LIG: return r->L[o->a];
+    case RO_STATE: return r->y[o->a];
+    case RO_DERIVED: return r->dv[o->a];
+    default: return NAN; /* RO_NONE: an index out of its range */
+  }
+}
+
+/* The value of ops[0, n) (eval_val on a resolved program). */
+static double rval(const rctx *r, const net_op *ops, int n) {
+  double st[NET_MAX_DEPTH];
+  int sp = 0;
+  for (int k = 0; k < n; ++k) {
+    const net_op *o = &ops[k];
+    switch (o->op) {
+      case XO_CONST: st[sp++] = o->c; break;
+      case XO_IPARAM: st[sp++] = r->p[o->a]; break;
+      case XO_ADD: --sp, st[sp - 1] += st[sp]; break;
+      case XO_SUB: --sp, st[sp - 1] -= st[sp]; break;
+      case XO_MUL: --sp, st[sp - 1] *= st[sp]; break;
+      case XO_DIV: --sp, st[sp - 1] /= st[sp]; break;
+      case XO_POW: --sp, st[sp - 1] = pow(st[sp - 1], st[sp]); break;
+      case XO_NEG: st[sp - 1] = -st[sp - 1]; break;
+      case XO_EXP: st[sp - 1] = exp(st[sp - 1]); break;
+      case XO_LOG: st[sp - 1] = log(st[sp - 1]); break;
+      case XO_SQRT: st[sp - 1] = sqrt(st[sp - 1]); break;
+      default: st[sp++] = rleaf(r, o); break;
+    }
+  }
+  return st[0];
+}
+
+/* Forward mode over ops[0, n) with S directions (eval_dual on a resolved
+ * program): the value, and g[s] = d value / d slot s. */
+static double rdual(const rctx *r, const net_op *ops, int n, int S, double *g) {
+  double v[NET_MAX_DEPTH], d[NET_MAX_DEPTH][NET_MAX_SLOTS];
+  int sp = 0;
+  for (int k = 0; k < n; ++k) {
+    const net_op *o = &ops[k];
+    double *a = sp >= 2 ? d[sp - 2] : NULL, *b = sp >= 1 ? d[sp - 1] : NULL;
+    switch (o->op) {
+      case XO_CONST:
+      case XO_IPARAM:
+        v[sp] = o->op == XO_CONST ? o->c : r->p[o->a];
+        memset(d[sp], 0, sizeof(double) * (size_t)S);
+        ++sp;
+        break;
+      case XO_ADD:
+        for (int s = 0; s < S; ++s) a[s] += b[s];
+        --sp, v[sp - 1] += v[sp];
+        break;
+      case XO_SUB:
+        for (int s = 0; s < S; ++s) a[s] -= b[s];
+        --sp, v[sp - 1] -= v[sp];
+        break;
+      case XO_MUL: {
+        const double x = v[sp - 2], y = v[sp - 1];
+        for (int s = 0; s < S; ++s) a[s] = a[s] * y + x * b[s];
+        --sp, v[sp - 1] = x * y;
+        break;
+      }
+      case XO_DIV: {
+        const double x = v[sp - 2], y = v[sp - 1], q = x / y;
+        for (int s = 0; s < S; ++s) a[s] = (a[s] - q * b[s]) / y;
+        --sp, v[sp - 1] = q;
+        break;
+      }
+      case XO_POW: {
+        const double x = v[sp - 2], y = v[sp - 1], p = pow(x, y);
+        const double dx = y * pow(x, y - 1.0);
+        int y_varies = 0;
+        for (int s = 0; s < S; ++s) y_varies |= b[s] != 0.0;
+        const double dy = y_varies ? p * log(x) : 0.0;
+        for (int s = 0; s < S; ++s) a[s] = dx * a[s] + (y_varies ? dy * b[s] : 0.0);
+        --sp, v[sp - 1] = p;
+        break;
+      }
+      case XO_NEG:
+        for (int s = 0; s < S; ++s) b[s] = -b[s];
+        v[sp - 1] = -v[sp - 1];
+        break;
+      case XO_EXP: {
+        const double e = exp(v[sp - 1]);
+        for (int s = 0; s < S; ++s) b[s] *= e;
+        v[sp - 1] = e;
+        break;
+      }
+      case XO_LOG: {
+        const double x = v[sp - 1];
+        for (int s = 0; s < S; ++s) b[s] /= x;
+        v[sp - 1] = log(x);
+        break;
+      }
+      case XO_SQRT: {
+        const double e = sqrt(v[sp - 1]);
+        for (int s = 0; s < S; ++s) b[s] *= 0.5 / e;
+        v[sp - 1] = e;
+        break;
+      }
+      default:
+        v[sp] = rleaf(r, o);
+        memset(d[sp], 0, sizeof(double) * (size_t)S);
+        if ((int)o->c < S) d[sp][(int)o->c] = 1.0; /* a slot past S: not asked for */
+        ++sp;
+        break;
+    }
+  }
+  if (S) memcpy(g, d[0], sizeof(double) * (size_t)S);
+  return v[0];
+}
+
+/*
+ * Every distinct coefficient's value into P->kv and, where P->kdep is set,
+ * its partials into P->kg (J: the coefficients with a species slot; df/dw:
+ * those that carry w, set by the caller). The plan is const to its
+ * callers; its workspace arrays are not.
+ */
+static void plan_coefs(const rctx *r, const net_plan *P) {
+  for (int j = 0; j < P->n_coef; ++j) {
+    const pcoef *c = &P->coef[j];
+    const net_op *ops = P->ops + c->k.op0;
+    P->kv[j] = P->kdep[j] ? rdual(r, ops, c->k.n_ops, c->k.n_slots, P->kg + c->g0)
+                          : rval(r, ops, c->k.n_ops);
+  }
+}
+
+/*
+ * The partials of product-form instance x, k * s_1 * ... * s_n in postfix
+ * order, into g[0 .. n_slots): species slot j gets (k s_1 .. s_(j-1)) *
+ * s_(j+1) * .. * s_n and, when P->kdep, coefficient slot s gets kg[s] * s_1
+ * * .. * s_n, both multiplied in forward mode's order (a * y + x * 0 is a *
+ * y); the other coefficient slots are left alone (nothing reads them).
+ */
+static void product_partials(const net_plan *P, const prx *x, double *g) {
+  const int *spi = P->spi + x->sp0, n = x->n_sp, S_k = x->rate.n_slots - n;
+  const double *w = P->w;
+  double pre = P->kv[x->coef];
+  for (int j = 0; j < n; ++j) {
+    double d = pre;
+    for (int i = j + 1; i < n; ++i) d *= w[spi[i]];
+    g[S_k + j] = d;
+    pre *= w[spi[j]];
+  }
+  if (!P->kdep[x->coef]) return;
+  const double *kg = P->kg + P->coef[x->coef].g0;
+  for (int s = 0; s < S_k; ++s) {
+    double d = kg[s];
+    for (int j = 0; j < n; ++j) d *= w[spi[j]];
+    g[s] = d;
+  }
+}
+
+/*
+ * w = y, the eliminated species (total - the sum of its states, as
+ * compute_derived) and NaN; r->dv points at the middle part.
+ */
+static void plan_fill(const rctx *r, const net_plan *P, const double *y) {
+  const int n = P->lay.n_state;
+  memcpy(P->w, y, sizeof(double) * (size_t)n);
+  for (int k = 0; k < P->n_der; ++k) {
+    const pder *d = &P->der[k];
+    double s = 0.0;
+    for (int j = 0; j < d->n_mem; ++j) s += y[P->mem[d->mem0 + j]];
+    P->w[n + k] = rval(r, P->ops + d->total.op0, d->total.n_ops) - s;
+  }
+  P->w[n + P->n_der] = NAN;
+}
+
 /* ---- callbacks ---------------------------------------------------------- */
 
 static const net *net_of(const kps_model *self) { return self->data; }
 
-static void setup(ectx *c, const kps_model *self, const kps_inputs *in, const double *y,
-                  layout *L) {
+/* The plan of a call, and its state size in *n (also when there is no plan
+ * or the layout is impossible: then the caller answers NaN). */
+static const net_plan *plan_call(const kps_model *self, const double *p, int K, int *n) {
   const net *nw = net_of(self);
-  make_layout(nw, in->p, in->K, L);
-  *c = (ectx){.nw = nw, .p = in->p, .K = in->K, .in = in, .y = y, .lay = L};
+  const net_plan *P = plan_of(nw, p, K);
+  if (P) {
+    *n = P->lay.n_state;
+    return P->lay.ok ? P : NULL;
+  }
+  layout L;
+  make_layout(nw, p, K, &L);
+  *n = L.n_state;
+  return NULL;
 }
 
 static int n_state(const kps_model *self, const double *p, int K) {
-  layout L;
-  make_layout(net_of(self), p, K, &L);
-  return L.n_state;
+  int n;
+  plan_call(self, p, K, &n);
+  return n;
 }
 
 static void set_initial(ectx *c, void *arg) {
@@ -389,218 +1001,164 @@ static void set_initial(ectx *c, void *arg) {
   if (k >= 0) ((double *)c->y)[k] = eval_val(c, fm->initial);
 }
 
+/* Only at cold starts: the interpreter, without a plan. */
 static void initial_state(const kps_model *self, const kps_inputs *in, double *y) {
+  const net *nw = net_of(self);
   layout L;
-  ectx c;
-  setup(&c, self, in, y, &L);
+  make_layout(nw, in->p, in->K, &L);
+  ectx c = {.nw = nw, .p = in->p, .K = in->K, .in = in, .y = y, .lay = &L};
   memset(y, 0, sizeof(double) * (size_t)L.n_state);
-  for (int f = 0; f < c.nw->n_families; ++f)
-    if (!c.nw->fam[f].derived && c.nw->fam[f].initial >= 0)
-      iterate(&c, &c.nw->fam[f].dims, 0, set_initial, &f);
+  for (int f = 0; f < nw->n_families; ++f)
+    if (!nw->fam[f].derived && nw->fam[f].initial >= 0)
+      iterate(&c, &nw->fam[f].dims, 0, set_initial, &f);
 }
 
-typedef struct rx_arg {
-  const net_reaction *rx;
-  double *out;   /* f, J or df/dp */
-  int which;     /* dfdp: the input */
-  const double *dtot;
-  int n;
-} rx_arg;
-
-static void rhs_visit(ectx *c, void *arg) {
-  rx_arg *a = arg;
-  int q[NET_MAX_STOICH];
-  double nu[NET_MAX_STOICH];
-  const int m = stoich_states(c, a->rx, q, nu);
-  if (!m) return;
-  const double v = eval_val(c, a->rx->rate);
-  for (int t = 0; t < m; ++t) a->out[q[t]] += nu[t] * v;
+static rctx plan_start(const net_plan *P, const kps_inputs *in, const double *y) {
+  const rctx r = {.p = in->p, .tau = in->tau, .L = in->L, .y = y, .dv = P->w + P->lay.n_state};
+  plan_fill(&r, P, y);
+  return r;
 }
 
 static void rhs(const kps_model *self, const kps_inputs *in, const double *y, double *f) {
-  layout L;
-  ectx c;
-  double dv[NET_MAX_DERIVED];
-  setup(&c, self, in, y, &L);
-  memset(f, 0, sizeof(double) * (size_t)L.n_state);
-  if (!L.ok) {
-    for (int k = 0; k < L.n_state; ++k) f[k] = NAN;
+  int n;
+  const net_plan *P = plan_call(self, in->p, in->K, &n);
+  memset(f, 0, sizeof(double) * (size_t)n);
+  if (!P) {
+    for (int k = 0; k < n; ++k) f[k] = NAN;
     return;
   }
-  compute_derived(&c, dv, -1, NULL);
-  c.dv = dv;
-  for (int r = 0; r < c.nw->n_reactions; ++r) {
-    rx_arg a = {.rx = &c.nw->rx[r], .out = f};
-    iterate(&c, &a.rx->loop, 0, rhs_visit, &a);
-  }
-}
-
-typedef struct col_arg {
-  double *J;
-  const int *q;
-  const double *nu;
-  int m, n;
-  double g;
-} col_arg;
-
-static void sub_column(int k, void *arg) {
-  col_arg *a = arg;
-  double *col = a->J + (size_t)k * (size_t)a->n;
-  for (int t = 0; t < a->m; ++t) col[a->q[t]] -= a->nu[t] * a->g;
-}
-
-static void jac_visit(ectx *c, void *arg) {
-  rx_arg *a = arg;
-  int q[NET_MAX_STOICH];
-  double nu[NET_MAX_STOICH], g[NET_MAX_SLOTS];
-  leaf lv[NET_MAX_SLOTS];
-  const int m = stoich_states(c, a->rx, q, nu);
-  if (!m) return;
-  eval_dual(c, a->rx->rate, g, lv);
-  const int S = c->nw->progs[a->rx->rate].n_slots;
-  int saved[NET_MAX_VARS];
-  for (int s = 0; s < S; ++s) {
-    if (g[s] == 0.0) continue;
-    if (lv[s].kind == LF_STATE) {
-      double *col = a->out + (size_t)lv[s].index * (size_t)a->n;
-      for (int t = 0; t < m; ++t) col[q[t]] += nu[t] * g[s];
-    } else if (lv[s].kind == LF_DERIVED) {
-      /* d free / d contained state = -1 */
-      memcpy(saved, c->idx, sizeof saved);
-      const net_law *lw = derived_instance(c, lv[s].index);
-      col_arg ca = {.J = a->out, .q = q, .nu = nu, .m = m, .n = a->n, .g = g[s]};
-      walk_law(c, lw, sub_column, &ca);
-      memcpy(c->idx, saved, sizeof saved);
+  const rctx r = plan_start(P, in, y);
+  memset(P->kdep, 0, sizeof(int) * (size_t)P->n_coef);
+  plan_coefs(&r, P);
+  const double *w = P->w;
+  for (int k = 0; k < P->n_rx; ++k) {
+    const prx *x = &P->rx[k];
+    if (x->coef < 0) {
+      P->rv[k] = rval(&r, P->ops + x->rate.op0, x->rate.n_ops);
+      continue;
     }
+    double v = P->kv[x->coef];
+    for (int j = 0; j < x->n_sp; ++j) v *= w[P->spi[x->sp0 + j]];
+    P->rv[k] = v;
   }
+  for (int e = 0; e < P->n_fsc; ++e) f[P->fsc[e].at] += P->fsc[e].nu * P->rv[P->fsc[e].gi];
 }
 
+/* J = df/dy: a memset, every instance's partials, then one pass over the
+ * plan's scatter list (the nonzero pattern, in the interpreter's order). */
 static void jacobian(const kps_model *self, const kps_inputs *in, const double *y,
                      double *J) {
-  layout L;
-  ectx c;
-  double dv[NET_MAX_DERIVED];
-  setup(&c, self, in, y, &L);
-  const size_t nn = (size_t)L.n_state * (size_t)L.n_state;
+  int n;
+  const net_plan *P = plan_call(self, in->p, in->K, &n);
+  const size_t nn = (size_t)n * (size_t)n;
   memset(J, 0, sizeof(double) * nn);
-  if (!L.ok) {
+  if (!P) {
     for (size_t k = 0; k < nn; ++k) J[k] = NAN;
     return;
   }
-  compute_derived(&c, dv, -1, NULL);
-  c.dv = dv;
-  for (int r = 0; r < c.nw->n_reactions; ++r) {
-    rx_arg a = {.rx = &c.nw->rx[r], .out = J, .n = L.n_state};
-    iterate(&c, &a.rx->loop, 0, jac_visit, &a);
+  const rctx r = plan_start(P, in, y);
+  for (int j = 0; j < P->n_coef; ++j) P->kdep[j] = P->coef[j].species;
+  plan_coefs(&r, P);
+  for (int k = 0; k < P->n_rx; ++k) {
+    const prx *x = &P->rx[k];
+    double *g = P->gp + x->rate.lv0;
+    if (x->coef < 0) rdual(&r, P->ops + x->rate.op0, x->rate.n_ops, x->rate.n_slots, g);
+    else product_partials(P, x, g);
   }
+  for (int e = 0; e < P->n_jsc; ++e) J[P->jsc[e].at] += P->jsc[e].nu * P->gp[P->jsc[e].gi];
 }
 
-static void dfdp_visit(ectx *c, void *arg) {
-  rx_arg *a = arg;
-  int q[NET_MAX_STOICH];
-  double nu[NET_MAX_STOICH], g[NET_MAX_SLOTS];
-  leaf lv[NET_MAX_SLOTS];
-  const int m = stoich_states(c, a->rx, q, nu);
-  if (!m) return;
-  eval_dual(c, a->rx->rate, g, lv);
-  const int S = c->nw->progs[a->rx->rate].n_slots, K = c->K;
-  double dr = 0.0;
-  for (int s = 0; s < S; ++s) {
-    const leaf *l = &lv[s];
-    if ((l->kind == LF_TAU && l->index == a->which) ||
-        (l->kind == LF_LIG && K + l->index == a->which) ||
-        (l->kind == LF_PARAM && 2 * K + l->index == a->which))
-      dr += g[s];
-    else if (l->kind == LF_DERIVED)
-      dr += g[s] * a->dtot[l->index];
-  }
-  for (int t = 0; t < m; ++t) a->out[q[t]] += nu[t] * dr;
-}
-
+/*
+ * df/d(input which), from the plan's lists for that input: an eliminated
+ * species, coefficient or instance that does not carry it has d/d which = 0
+ * exactly (the interpreter added partial * 0) and is not evaluated.
+ */
 static void dfdp(const kps_model *self, const kps_inputs *in, const double *y, int which,
                  double *col) {
-  layout L;
-  ectx c;
-  double dv[NET_MAX_DERIVED], dtot[NET_MAX_DERIVED];
-  setup(&c, self, in, y, &L);
-  memset(col, 0, sizeof(double) * (size_t)L.n_state);
-  if (!L.ok || !kps_model_is_differentiable(self, in->K, which)) {
-    for (int k = 0; k < L.n_state; ++k) col[k] = NAN;
+  int n;
+  const net_plan *P = plan_call(self, in->p, in->K, &n);
+  memset(col, 0, sizeof(double) * (size_t)n);
+  if (!P || !kps_model_is_differentiable(self, in->K, which) || which >= P->n_which) {
+    for (int k = 0; k < n; ++k) col[k] = NAN;
     return;
   }
-  compute_derived(&c, dv, which, dtot);
-  c.dv = dv;
-  for (int r = 0; r < c.nw->n_reactions; ++r) {
-    rx_arg a = {.rx = &c.nw->rx[r], .out = col, .which = which, .dtot = dtot};
-    iterate(&c, &a.rx->loop, 0, dfdp_visit, &a);
+  const pwhich *W = &P->wh[which];
+  const int *wl = P->wl;
+  const rctx r = plan_start(P, in, y);
+  double *g = P->g, *dtot = P->dtot;
+  memset(dtot, 0, sizeof(double) * (size_t)P->n_der);
+  for (int e = 0; e < W->nd; ++e) {
+    const int k = wl[W->d0 + e];
+    const rprog *t = &P->der[k].total;
+    const pleaf *lv = P->lv + t->lv0;
+    rdual(&r, P->ops + t->op0, t->n_ops, t->n_slots, g);
+    for (int s = 0; s < t->n_slots; ++s)
+      if (lv[s].w == which) dtot[k] += g[s];
   }
-}
-
-typedef struct out_arg {
-  double O;
-  double *dO;
-} out_arg;
-
-static void out_visit(ectx *c, void *arg) {
-  out_arg *a = arg;
-  double g[NET_MAX_SLOTS];
-  leaf lv[NET_MAX_SLOTS];
-  const int t = c->nw->out_term;
-  if (!a->dO) {
-    a->O += eval_val(c, t);
-    return;
-  }
-  a->O += eval_dual(c, t, g, lv);
-  for (int s = 0; s < c->nw->progs[t].n_slots; ++s) {
-    if (lv[s].kind == LF_STATE) a->dO[lv[s].index] += g[s];
-    else if (lv[s].kind == LF_NONE) a->O = NAN;
+  memset(P->kdep, 0, sizeof(int) * (size_t)P->n_coef);
+  for (int e = 0; e < W->nc; ++e) P->kdep[wl[W->c0 + e]] = 1;
+  plan_coefs(&r, P);
+  for (int e = 0; e < W->nr; ++e) {
+    const prx *x = &P->rx[wl[W->r0 + e]];
+    const pleaf *lv = P->lv + x->rate.lv0;
+    const int S = x->rate.n_slots;
+    const int s0 = x->coef >= 0 && !P->kdep[x->coef] ? S - x->n_sp : 0;
+    if (x->coef < 0) rdual(&r, P->ops + x->rate.op0, x->rate.n_ops, S, g);
+    else product_partials(P, x, g);
+    double dr = 0.0;
+    for (int s = s0; s < S; ++s) {
+      if (lv[s].w == which) dr += g[s];
+      else if (lv[s].kind == LF_DERIVED) dr += g[s] * dtot[lv[s].index];
+    }
+    for (int t = 0; t < x->m; ++t) col[P->fsc[x->q0 + t].at] += P->fsc[x->q0 + t].nu * dr;
   }
 }
 
 static double output(const kps_model *self, const kps_inputs *in, const double *y,
                      double *dO_dy) {
-  layout L;
-  ectx c;
-  setup(&c, self, in, y, &L);
-  if (dO_dy) memset(dO_dy, 0, sizeof(double) * (size_t)L.n_state);
-  if (!L.ok) return NAN;
-  out_arg a = {.O = 0.0, .dO = dO_dy};
-  iterate(&c, &c.nw->out_loop, 0, out_visit, &a);
-  return a.O;
-}
-
-typedef struct chk_arg {
-  const double *y;
-  double floor;
-  int bad;
-} chk_arg;
-
-static void check_one(int k, void *arg) {
-  chk_arg *a = arg;
-  if (!(a->y[k] >= a->floor)) a->bad = 1;
+  int n;
+  const net_plan *P = plan_call(self, in->p, in->K, &n);
+  if (dO_dy) memset(dO_dy, 0, sizeof(double) * (size_t)n);
+  if (!P) return NAN;
+  const rctx r = {.p = in->p, .tau = in->tau, .L = in->L, .y = y};
+  double O = 0.0, *g = P->g;
+  for (int k = 0; k < P->n_out; ++k) {
+    const rprog *t = &P->out[k];
+    const net_op *ops = P->ops + t->op0;
+    if (!dO_dy) {
+      O += rval(&r, ops, t->n_ops);
+      continue;
+    }
+    O += rdual(&r, ops, t->n_ops, t->n_slots, g);
+    const pleaf *lv = P->lv + t->lv0;
+    for (int s = 0; s < t->n_slots; ++s) {
+      if (lv[s].kind == LF_STATE) dO_dy[lv[s].index] += g[s];
+      else if (lv[s].kind == LF_NONE) O = NAN;
+    }
+  }
+  return O;
 }
 
 /* Each eliminated species and its states >= -tol * max(total, 1); the other
  * states >= -tol * (the largest total, at least 1). */
 static int check_state(const kps_model *self, const kps_inputs *in, const double *y,
                        double tol) {
-  layout L;
-  ectx c;
-  double dv[NET_MAX_DERIVED];
-  setup(&c, self, in, y, &L);
-  if (!L.ok) return 1;
-  compute_derived(&c, dv, -1, NULL);
+  int n;
+  const net_plan *P = plan_call(self, in->p, in->K, &n);
+  if (!P) return 1;
+  const rctx r = {.p = in->p, .tau = in->tau, .L = in->L, .y = y};
   double big = 1.0;
-  for (int k = 0; k < L.n_derived; ++k) {
-    const net_law *lw = derived_instance(&c, k);
-    const double T = eval_val(&c, lw->total), scale = T > 1.0 ? T : 1.0;
+  for (int k = 0; k < P->n_der; ++k) {
+    const pder *d = &P->der[k];
+    double s = 0.0;
+    for (int j = 0; j < d->n_mem; ++j) s += y[P->mem[d->mem0 + j]];
+    const double T = rval(&r, P->ops + d->total.op0, d->total.n_ops), scale = T > 1.0 ? T : 1.0;
     big = fmax(big, T);
-    if (!(dv[k] >= -tol * scale)) return 1;
-    chk_arg a = {.y = y, .floor = -tol * scale};
-    walk_law(&c, lw, check_one, &a);
-    if (a.bad) return 1;
+    if (!(T - s >= -tol * scale)) return 1;
+    for (int j = 0; j < d->n_mem; ++j)
+      if (!(y[P->mem[d->mem0 + j]] >= -tol * scale)) return 1;
   }
-  for (int k = 0; k < L.n_state; ++k)
+  for (int k = 0; k < n; ++k)
     if (!(y[k] >= -tol * big)) return 1;
   return 0;
 }
@@ -718,7 +1276,7 @@ int net_dry_run(const net *nw, const double *p, int K, int *line, int *column, c
   for (int i = 0; i < K; ++i) tau[i] = Lig[i] = 1.0;
   const kps_inputs in = {.p = p, .K = K, .tau = tau, .L = Lig};
   ectx c = {.nw = nw, .p = p, .K = K, .in = &in, .y = y, .lay = &L};
-  compute_derived(&c, dv, -1, NULL);
+  compute_derived(&c, dv);
   c.dv = dv;
   for (int r = 0; r < nw->n_reactions; ++r) {
     const net_reaction *rx = &nw->rx[r];

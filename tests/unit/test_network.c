@@ -6,7 +6,9 @@
  *     every input, O, dO/dy at random states, then the steady state, O and
  *     every gradient through kps_evaluate, to 1e-12 relative (K = 1..3,
  *     N = 1..6, random parameters);
- *  3. hostile files: every one an error naming FILE:LINE:COLUMN.
+ *  3. the expansion cache: the same point before and after other (N, K)
+ *     (more than the cache holds) gives bit-identical f, J, df/dp, O;
+ *  4. hostile files: every one an error naming FILE:LINE:COLUMN.
  * usage: test_network JOBS_NETWORKS_DIR
  */
 #include <math.h>
@@ -216,7 +218,41 @@ static void compare_model(const kps_model *b, const kps_model *w, kps_solver *s)
   }
 }
 
-/* ---- 3. hostile files ---------------------------------------------------- */
+/* ---- 3. the expansion cache ------------------------------------------- */
+
+/* f, J, every df/dp column and O, dO/dy of m at (N, K) into out; its size. */
+static int snapshot(const kps_model *m, int N, int K, double *out) {
+  double p[KPS_MAX_PARAMS], tau[3] = {3.0, 0.7, 12.0}, L[3] = {2e3, 40.0, 9e3}, y[MAXN];
+  kps_model_defaults(m, p);
+  p[kps_model_param_index(m, "N")] = N;
+  const int jm = kps_model_param_index(m, "m");
+  if (jm >= 0) p[jm] = N / 2;
+  const kps_inputs in = {.p = p, .K = K, .tau = tau, .L = L};
+  const int n = m->n_state(m, p, K);
+  for (int k = 0; k < n; ++k) y[k] = 1.0 + 0.37 * k;
+  int at = 0;
+  m->rhs(m, &in, y, out + at), at += n;
+  m->jacobian(m, &in, y, out + at), at += n * n;
+  for (int which = 0; which < 2 * K + m->n_params; ++which)
+    if (kps_model_is_differentiable(m, K, which)) m->dfdp(m, &in, y, which, out + at), at += n;
+  out[at] = m->output(m, &in, y, out + at + 1), at += 1 + n;
+  return at;
+}
+
+static void test_cache(const kps_model *w) {
+  static double first[MAXN * MAXN * 4], again[MAXN * MAXN * 4], other[MAXN * MAXN * 4];
+  const int n1 = snapshot(w, 4, 2, first);
+  /* more distinct (N, K) than the cache keeps, so (4, 2) is rebuilt */
+  for (int t = 0; t < 6; ++t) snapshot(w, 1 + t, 1 + t % 3, other);
+  const int n2 = snapshot(w, 4, 2, again);
+  const int n3 = snapshot(w, 4, 2, other); /* and once more from the cache */
+  tap_ok(n1 == n2 && n1 == n3 && !memcmp(first, again, sizeof(double) * (size_t)n1) &&
+             !memcmp(first, other, sizeof(double) * (size_t)n1),
+         "%s: f, J, df/dp, O at N=4 K=2 bit-identical after other N and K (%d numbers)",
+         w->name, n1);
+}
+
+/* ---- 4. hostile files ---------------------------------------------------- */
 
 static const char *const KPR_HEAD =
     "name: h\n"
@@ -287,6 +323,7 @@ int main(int argc, char **argv) {
     const kps_model *w = load_file(argv[1], names[k]);
     if (!tap_ok(w != NULL, "jobs/networks/%s.yaml loads", names[k])) continue;
     compare_model(kps_model_find(names[k]), w, s);
+    test_cache(w);
     kps_network_destroy(w);
   }
   kps_solver_destroy(&s);
