@@ -5,6 +5,10 @@
  * too small fails here and not hours later, and the checkpoints of a run
  * only overwrite bytes already on disk (they never grow the file, and never
  * change HDF5 metadata, which is what makes a kill during one harmless).
+ * Two job settings change that: run.fields leaves the unselected fields
+ * out of the layout, and run.compression: deflate gives chunks whose size
+ * changes as they fill, so a checkpoint then reallocates chunks and
+ * rewrites their index (docs/output.md, "Selecting fields and compression").
  */
 #include <errno.h>
 #include <fcntl.h>
