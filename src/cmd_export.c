@@ -119,7 +119,8 @@ static kps_err add_column(exporter *ex, const char *group, const char *name) {
   char full[2 * NAME_MAX_LEN];
   snprintf(full, sizeof full, "/%s/%s", group, name);
   if (H5Lexists(ex->file, group, H5P_DEFAULT) <= 0 || H5Lexists(ex->file, full, H5P_DEFAULT) <= 0)
-    return bad(ex->path, "no such dataset", full);
+    return bad(ex->path, "no such dataset (not among the run.fields the file was written with)",
+               full);
   column *c = &ex->cols[ex->n_cols];
   memset(c, 0, sizeof *c);
   snprintf(c->name, sizeof c->name, "%s", name);
@@ -182,9 +183,15 @@ static kps_err open_columns(exporter *ex, int lines, const char *fields) {
       p += len + (comma ? 1 : 0);
     }
   } else {
-    for (int f = 0; f < KPS_N_FIELDS; ++f)
-      if (fi[f].scope == (lines ? KPS_LINE : KPS_POINT))
+    /* A file written with run.fields holds some of them: those it has. */
+    const htri_t has_group = H5Lexists(ex->file, group, H5P_DEFAULT);
+    for (int f = 0; f < KPS_N_FIELDS && has_group > 0; ++f) {
+      char full[2 * NAME_MAX_LEN];
+      snprintf(full, sizeof full, "/%s/%s", group, fi[f].name);
+      if (fi[f].scope == (lines ? KPS_LINE : KPS_POINT) &&
+          H5Lexists(ex->file, full, H5P_DEFAULT) > 0)
         KPS_CHECK(add_column(ex, group, fi[f].name));
+    }
   }
   if (ex->n_cols == 0) rc = bad(ex->path, "no field to export", NULL);
 cleanup:

@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "kpsweep/network.h"
+#include "kpsweep/results.h"
 #include "yaml_tree.h"
 
 /* A config is a few kilobytes; the bound keeps the broadcast an int count. */
@@ -79,6 +80,7 @@ typedef struct range {
 /* The counts, each with its limit from config.h. */
 #define R_SOLVER_STEPS {1.0, KPS_MAX_SOLVER_STEPS, R_INTEGER}
 #define R_CHUNK {0.0, KPS_MAX_LINES, R_INTEGER}
+#define R_DEFLATE_LEVEL {1.0, 9.0, R_INTEGER}
 #define R_DESCENT_STEPS {1.0, KPS_MAX_DESCENT_STEPS, R_INTEGER}
 #define R_PGD_STEPS {1.0, KPS_MAX_PGD_STEPS, R_INTEGER}
 #define R_LIGANDS {0.0, KPS_MAX_LIGANDS, 0}
@@ -452,6 +454,51 @@ static const key_spec solver_keys[] = {
     END,
 };
 
+/*
+ * run.fields: the names of the fields to write, or `all`. Status is kept
+ * whatever the list says: the progress of a point and the masks of the
+ * analysis read it.
+ */
+static kps_err key_fields(pctx *ctx, const kps_ynode *v, const char *key,
+                          const key_spec *spec) {
+  (void)spec;
+  const kps_field_info *fi = kps_fields();
+  if (v->kind == KPS_YNODE_SCALAR && strcmp(v->text, "all") == 0) {
+    ctx->cfg->run.fields_omitted = 0;
+    return KPS_OK;
+  }
+  if (v->kind != KPS_YNODE_SEQUENCE)
+    return cfg_error(ctx, v, key, "expected a list of field names or all, got %s",
+                     kps_ynode_kind_name(v->kind));
+  uint64_t keep = (uint64_t)1 << F_STATUS, listed = 0;
+  for (size_t i = 0; i < v->n; ++i) {
+    const kps_ynode *item = v->items[i];
+    kps_err rc = expect_scalar(ctx, item, key, "a field name");
+    if (rc) return rc;
+    int f = 0;
+    while (f < KPS_N_FIELDS && strcmp(fi[f].name, item->text) != 0) ++f;
+    if (f == KPS_N_FIELDS) {
+      char known[1024] = "";
+      for (int k = 0; k < KPS_N_FIELDS; ++k) {
+        const size_t n = strlen(known);
+        snprintf(known + n, sizeof known - n, "%s%s", k ? ", " : "", fi[k].name);
+      }
+      return cfg_error(ctx, item, key, "unknown field \"%s\" (known fields: %s)", item->text,
+                       known);
+    }
+    if (listed & ((uint64_t)1 << f))
+      return cfg_error(ctx, item, key, "field \"%s\" is listed twice", item->text);
+    listed |= (uint64_t)1 << f;
+    keep |= (uint64_t)1 << f;
+  }
+  const uint64_t all = KPS_N_FIELDS == 64 ? ~(uint64_t)0 : ((uint64_t)1 << KPS_N_FIELDS) - 1;
+  ctx->cfg->run.fields_omitted = all & ~keep;
+  return KPS_OK;
+}
+
+static const char *const compression_names[] = {"none", "deflate", NULL};
+static const int compression_values[] = {KPS_COMPRESS_NONE, KPS_COMPRESS_DEFLATE};
+
 static const key_spec run_keys[] = {
     {.name = "output", .parse = key_path, AT(run.output),
      .size = sizeof(((kps_run_config *)0)->output)},
@@ -459,6 +506,10 @@ static const key_spec run_keys[] = {
     LONG("chunk", run.chunk, R_CHUNK),
     DOUBLE("memory_limit_mb", run.memory_limit_mb, R_MEMORY_MB),
     DOUBLE("progress_every", run.progress_every, R_POS),
+    {.name = "fields", .parse = key_fields},
+    {.name = "compression", .parse = key_enum, AT(run.compression),
+     .names = compression_names, .values = compression_values},
+    INT("compression_level", run.compression_level, R_DEFLATE_LEVEL),
     END,
 };
 
@@ -1218,6 +1269,11 @@ static kps_err finish(pctx *ctx) {
                        "default output path is too long");
   }
 
+  const kps_ynode *level = kps_ynode_get(run, "compression_level");
+  if (level && cfg->run.compression != KPS_COMPRESS_DEFLATE)
+    return cfg_error(ctx, level, "run.compression_level",
+                     "applies to run.compression: deflate only (compression is none)");
+
   /* Bounded work and memory for the whole plan; the bounds also keep point
    * indices exact as doubles in the file. */
   double lines = (double)cfg->L2.n;
@@ -1302,6 +1358,9 @@ void kps_config_defaults(kps_config *cfg) {
   cfg->run.chunk = 0;
   cfg->run.memory_limit_mb = 1024.0;
   cfg->run.progress_every = 2.0;
+  cfg->run.fields_omitted = 0;
+  cfg->run.compression = KPS_COMPRESS_NONE;
+  cfg->run.compression_level = 4;
   cfg->stats.boundary = 1;
   cfg->stats.line_stats = 1;
   cfg->stats.fc_tol = 1e-3;

@@ -229,6 +229,48 @@ static void differing_keys(hid_t file, const char *canon, char *out, size_t n) {
   }
 }
 
+/* The names of the fields of mask `bits`, comma-separated, or "all". */
+static void field_names(uint64_t bits, char *out, size_t n) {
+  const kps_field_info *fi = kps_fields();
+  const uint64_t all = KPS_N_FIELDS == 64 ? ~(uint64_t)0 : ((uint64_t)1 << KPS_N_FIELDS) - 1;
+  out[0] = '\0';
+  if (bits == all) {
+    snprintf(out, n, "all");
+    return;
+  }
+  for (int f = 0; f < KPS_N_FIELDS; ++f)
+    if ((bits >> f) & 1u) {
+      const size_t used = strlen(out);
+      snprintf(out + used, n - used, "%s%s", used ? ", " : "", fi[f].name);
+    }
+}
+
+/*
+ * Whether the file holds exactly the fields run.fields selects, so that a
+ * resume neither leaves a field of the file unwritten for its new lines
+ * nor writes one the file lacks (run.fields is not part of config_hash:
+ * the selection changes which numbers are kept, not what they are).
+ * Describes the difference in why.
+ */
+static int same_selection(hid_t file, const kps_dims *d, char *why, size_t n) {
+  const kps_field_info *fi = kps_fields();
+  uint64_t have = 0, want = 0;
+  for (int f = 0; f < KPS_N_FIELDS; ++f) {
+    const char *group = fi[f].scope == KPS_POINT ? "points" : "lines";
+    char name[128];
+    snprintf(name, sizeof name, "/%s/%s", group, fi[f].name);
+    if (H5Lexists(file, group, H5P_DEFAULT) > 0 && H5Lexists(file, name, H5P_DEFAULT) > 0)
+      have |= (uint64_t)1 << f;
+    if (kps_field_kept(d, f)) want |= (uint64_t)1 << f;
+  }
+  if (have == want) return 1;
+  char a[1024], b[1024];
+  field_names(have, a, sizeof a);
+  field_names(want, b, sizeof b);
+  snprintf(why, n, "it holds the fields [%s] but the job's run.fields selects [%s]", a, b);
+  return 0;
+}
+
 kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
                        kps_file_kind *kind, int report) {
   kps_err rc = KPS_OK;
@@ -279,7 +321,11 @@ kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
   }
   if (!has_map) REFUSE("%s", why);
   const kps_field_info *fi = kps_fields();
+  const kps_dims kd = kps_config_dims(cfg);
+  if (!same_selection(file, &kd, why, sizeof why))
+    REFUSE("%s: a resume must keep the file's selection", why);
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
+    if (!kps_field_kept(&kd, f)) continue;
     char name[128];
     hsize_t dims[KPS_FIELD_MAX_RANK];
     int nd = 0;

@@ -5,6 +5,10 @@
  * too small fails here and not hours later, and the checkpoints of a run
  * only overwrite bytes already on disk (they never grow the file, and never
  * change HDF5 metadata, which is what makes a kill during one harmless).
+ * Two job settings change that: run.fields leaves the unselected fields
+ * out of the layout, and run.compression: deflate gives chunks whose size
+ * changes as they fill, so a checkpoint then reallocates chunks and
+ * rewrites their index (docs/output.md, "Selecting fields and compression").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +119,17 @@ static kps_err create_field(const kps_config *cfg, hid_t grp, const kps_field_in
   KPS_CHECK_H5_ID(sp, H5Screate_simple(nd, dims, NULL));
   KPS_CHECK_H5_ID(dcpl, H5Pcreate(H5P_DATASET_CREATE));
   KPS_CHECK_H5(H5Pset_chunk(dcpl, nd, chunk));
+  if (cfg->run.compression == KPS_COMPRESS_DEFLATE) {
+    const htri_t avail = H5Zfilter_avail(H5Z_FILTER_DEFLATE);
+    KPS_CHECK_H5(avail);
+    if (!avail)
+      KPS_FAIL(KPS_ERR_USAGE, "run.compression: deflate, but this HDF5 has no deflate filter");
+    /* Shuffle first: the bytes of neighbouring doubles group by
+     * significance, which deflate compresses far better. Parallel HDF5
+     * writes such datasets only collectively, as the writer does. */
+    KPS_CHECK_H5(H5Pset_shuffle(dcpl));
+    KPS_CHECK_H5(H5Pset_deflate(dcpl, (unsigned)cfg->run.compression_level));
+  }
   KPS_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
   KPS_CHECK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC));
   const double fnan = NAN;
@@ -330,7 +345,9 @@ static kps_err create_layout(hid_t file, const kps_config *cfg, int n_ranks) {
   hid_t by_scope[KPS_MAX_AXES + 4];
   memcpy(by_scope, scales, sizeof(hid_t) * (size_t)n_scales);
   const kps_field_info *fi = kps_fields();
+  const kps_dims dims = kps_config_dims(cfg);
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
+    if (!kps_field_kept(&dims, f)) continue;
     const kps_scope s = fi[f].scope;
     by_scope[n_scales - 1] = s == KPS_LINE_BIN      ? bin_scale
                              : s == KPS_LINE_LIGAND ? lig_scale

@@ -25,8 +25,11 @@ kps_dims kps_config_dims(const kps_config *cfg) {
   return (kps_dims){.n_tau = cfg->tau2.n,
                     .n_bins = kps_config_n_bins(cfg),
                     .n_ligands = kps_config_n_ligands(cfg),
-                    .n_land = kps_config_n_land(cfg)};
+                    .n_land = kps_config_n_land(cfg),
+                    .omitted = cfg->run.fields_omitted};
 }
+
+int kps_field_kept(const kps_dims *d, int f) { return !((d->omitted >> f) & 1u); }
 
 int kps_scope_trailing(kps_scope s, const kps_dims *d, size_t *trail) {
   switch (s) {
@@ -49,12 +52,12 @@ size_t kps_scope_len(kps_scope s, const kps_dims *d) {
 size_t kps_fields_bytes_per_line(const kps_dims *d) {
   size_t b = 0;
   for (int f = 0; f < KPS_N_FIELDS; ++f)
-    b += kps_dtype_size(fields[f].type) * kps_scope_len(fields[f].scope, d);
+    if (kps_field_kept(d, f)) b += kps_dtype_size(fields[f].type) * kps_scope_len(fields[f].scope, d);
   return b;
 }
 
 size_t kps_batch_field_len(const kps_batch *b, kps_field_id f) {
-  const kps_dims d = {b->n_tau, b->n_bins, b->n_ligands, b->n_land};
+  const kps_dims d = {b->n_tau, b->n_bins, b->n_ligands, b->n_land, b->omitted};
   return kps_scope_len(fields[f].scope, &d);
 }
 
@@ -62,12 +65,15 @@ static size_t row_bytes(const kps_batch *b, int f) {
   return kps_batch_field_len(b, (kps_field_id)f) * kps_dtype_size(fields[f].type);
 }
 
+static int omitted(const kps_batch *b, int f) { return (b->omitted >> f) & 1u; }
+
 static int grow(kps_batch *b, size_t cap) {
   uint64_t *ids = realloc(b->line_ids, sizeof(uint64_t) * cap);
   if (!ids) return 1;
   b->line_ids = ids;
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
-    void *d = realloc(b->data[f], row_bytes(b, f) * cap);
+    if (omitted(b, f) && b->data[f]) continue;
+    void *d = realloc(b->data[f], row_bytes(b, f) * (omitted(b, f) ? 1 : cap));
     if (!d) return 1;
     b->data[f] = d;
   }
@@ -83,6 +89,7 @@ kps_err kps_batch_create(const kps_dims *d, size_t cap, kps_batch **out) {
   b->n_bins = d->n_bins;
   b->n_ligands = d->n_ligands;
   b->n_land = d->n_land;
+  b->omitted = d->omitted;
   if (grow(b, cap > 0 ? cap : 1)) KPS_FAIL(KPS_ERR_NOMEM, "batch of %zu lines", cap);
   *out = b;
   b = NULL;
@@ -109,7 +116,7 @@ long kps_batch_add(kps_batch *b, uint64_t line_id) {
 void kps_batch_clear(kps_batch *b) { b->n_lines = 0; }
 
 static void *at(kps_batch *b, kps_field_id f, size_t row) {
-  return (char *)b->data[f] + row * row_bytes(b, f);
+  return (char *)b->data[f] + (omitted(b, f) ? 0 : row) * row_bytes(b, f);
 }
 
 double *kps_batch_f64(kps_batch *b, kps_field_id f, size_t row) { return at(b, f, row); }

@@ -69,6 +69,7 @@ double kps_writer_file_bytes(const kps_config *cfg) {
   const kps_dims d = kps_config_dims(cfg);
   bytes += 16.0 * (double)(cfg->L2.n + d.n_tau + d.n_bins + d.n_ligands + 2 * d.n_land);
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
+    if (!kps_field_kept(&d, f)) continue;
     hsize_t dims[KPS_FIELD_MAX_RANK];
     int nd = 0;
     kps_field_dims(cfg, &fi[f], &nd, dims);
@@ -320,6 +321,7 @@ static kps_err open_parallel(kps_writer *w) {
   KPS_CHECK_H5_ID(w->file, H5Fopen(w->path, H5F_ACC_RDWR, fapl));
   const kps_field_info *fi = kps_fields();
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
+    if (!kps_field_kept(&w->dims, f)) continue;
     char name[128];
     snprintf(name, sizeof name, "/%s/%s", fi[f].scope == KPS_POINT ? "points" : "lines",
              fi[f].name);
@@ -593,12 +595,13 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
    * the scope's first field, serves all. */
   for (int f = 0; f < KPS_N_FIELDS && step == KPS_OK; ++f) {
     const kps_scope s = fi[f].scope;
-    if (sel[s] >= 0) continue;
+    if (sel[s] >= 0 || !kps_field_kept(&w->dims, f)) continue;
     size_t trail[2];
     const int n_trail = kps_scope_trailing(s, &w->dims, trail);
     step = select_lines(w, w->dset[f], rows ? b->line_ids : NULL, rows, n_trail, trail, &sel[s]);
   }
   for (int f = 0; f < KPS_N_FIELDS && step == KPS_OK; ++f) {
+    if (!kps_field_kept(&w->dims, f)) continue;
     const hsize_t nvals = rows * kps_scope_len(fi[f].scope, &w->dims);
     hsize_t mdim = nvals > 0 ? nvals : 1;
     if ((msp[f] = H5Screate_simple(1, &mdim, NULL)) < 0 ||
@@ -622,11 +625,12 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
     goto cleanup;
   }
 
-  /* 2. The data, every field, by every rank. */
+  /* 2. The data, every field written, by every rank. */
   for (int f = 0; f < KPS_N_FIELDS; ++f)
-    STEP(H5Dwrite(w->dset[f], kps_h5_mem_type(fi[f].type), msp[f], sel[fi[f].scope], xfer,
-                  rows ? b->data[f] : dummy),
-         fi[f].name);
+    if (kps_field_kept(&w->dims, f))
+      STEP(H5Dwrite(w->dset[f], kps_h5_mem_type(fi[f].type), msp[f], sel[fi[f].scope], xfer,
+                    rows ? b->data[f] : dummy),
+           fi[f].name);
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_STATUS_CODES",
     "DEFAULT_TAU_C",
     "ResultsError",
+    "MissingFieldError",
     "decode",
     "parse_status_codes",
     "parse_tau_c",
@@ -67,6 +68,16 @@ DEFAULT_TAU_C = 3.0
 
 class ResultsError(Exception):
     """A file that is missing or is not a readable kpsweep results file."""
+
+
+class MissingFieldError(ResultsError, KeyError):
+    """A field the file does not hold, e.g. one left out by the run.fields
+    of its job. A ResultsError (the scripts print it as one line and exit
+    with status 2) and, as before, a KeyError."""
+
+    def __str__(self):
+        # KeyError's own str() would quote the message.
+        return str(self.args[0]) if self.args else ""
 
 
 def decode(value):
@@ -153,11 +164,12 @@ class Results:
         for group in ("axes", "points", "lines"):
             if not isinstance(f.get(group), h5py.Group):
                 raise ResultsError(f"{self.path}: not a kpsweep results file (no /{group})")
-        if "O" not in f["points"]:
-            raise ResultsError(f"{self.path}: not a kpsweep results file (no /points/O)")
+        # status is in every file (run.fields cannot leave it out); O is not.
+        if "status" not in f["points"]:
+            raise ResultsError(f"{self.path}: not a kpsweep results file (no /points/status)")
         self.attrs = {k: decode(v) for k, v in f.attrs.items()}
         self.model = str(self.attrs.get("model", "unknown"))
-        names = self._axis_order(f["points/O"])
+        names = self._axis_order(f["points/status"])
         self.axes = {name: np.asarray(f["axes"][name][...], dtype=float) for name in names}
         self.param_axes = names[:-2]
         codes = parse_status_codes(str(self.attrs.get("status_codes", "")))
@@ -187,7 +199,7 @@ class Results:
                       for n in names)
         if shape != dset.shape:
             raise ResultsError(f"{self.path}: cannot match /axes to the shape "
-                               f"{dset.shape} of /points/O")
+                               f"{dset.shape} of /points/status")
         return names
 
     def close(self):
@@ -229,21 +241,28 @@ class Results:
         """Whether a field is a point field (has the tau2 dimension)."""
         return name in self._file["points"]
 
+    def _missing(self, name):
+        """The error for a field the file lacks, naming the dataset."""
+        return MissingFieldError(
+            f"{self.path}: no dataset /points/{name} or /lines/{name} (the field {name!r} is "
+            f"not in this file: its job's run.fields left it out, or it is not a kpsweep field)")
+
     def field(self, name):
-        """The whole field as a numpy array; KeyError when absent."""
+        """The whole field as a numpy array; MissingFieldError (a ResultsError
+        and a KeyError) when absent."""
         dset = self._dataset(name)
         if dset is None:
-            raise KeyError(f"{self.path}: no field {name!r}")
+            raise self._missing(name)
         return dset[...]
 
     def field_dims(self, name):
         """The dimension names of a field, in order, from its attached scales:
         the parameter axes and L2, then tau2 for point fields or the field's
         own dimensions (bin, ligand, land_u and land_v for the landscape).
-        KeyError when the field is absent."""
+        MissingFieldError (a KeyError) when the field is absent."""
         dset = self._dataset(name)
         if dset is None:
-            raise KeyError(f"{self.path}: no field {name!r}")
+            raise self._missing(name)
         names = []
         for k, dim in enumerate(dset.dims):
             if len(dim) > 0:

@@ -67,7 +67,8 @@ def need(results, *names):
                if not (results.has(n) or n in f["axes"] or n in results.axes)]
     if missing:
         raise ResultsError(f"{results.path}: lacks {', '.join(missing)} "
-                           f"(model {results.model}, job {results.attrs.get('job_name', '?')})")
+                           f"(model {results.model}, job {results.attrs.get('job_name', '?')}; "
+                           f"a field its run.fields left out is not in the file)")
 
 
 def need_axes(results, *names):

@@ -138,7 +138,16 @@ typedef struct kps_run_config {
   long chunk;                /* lines per work request, 0 = auto (default) */
   double memory_limit_mb;    /* per-rank plan limit, default 1024 */
   double progress_every;     /* seconds between progress lines, default 2 */
+  /* Bit f set: field f of KPS_FIELD_LIST (results.h) is neither created in
+   * the file nor kept in a batch (run.fields). Default 0: every field.
+   * Never set for status, which marks computed points. */
+  uint64_t fields_omitted;
+  int compression;           /* KPS_COMPRESS_*, default none */
+  int compression_level;     /* deflate level 1..9, default 4 */
 } kps_run_config;
+
+/* run.compression: the filters of every field's dataset. */
+typedef enum kps_compression { KPS_COMPRESS_NONE = 0, KPS_COMPRESS_DEFLATE = 1 } kps_compression;
 
 typedef struct kps_stats_config {
   int boundary;         /* compute L2*(tau2) and L1*; default 1 */

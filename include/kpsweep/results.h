@@ -38,6 +38,7 @@ typedef struct kps_dims {
   size_t n_bins;    /* `bin`: histogram bins (kps_config_n_bins) */
   size_t n_ligands; /* `ligand`: the descent's ligands (kps_config_n_ligands) */
   size_t n_land;    /* `land_u` and `land_v`, each (kps_config_n_land) */
+  uint64_t omitted; /* fields not written (run.fields): bit f for field f; 0: all */
 } kps_dims;
 
 /*
@@ -102,6 +103,9 @@ typedef enum kps_field_id {
   KPS_N_FIELDS
 } kps_field_id;
 
+/* run.fields is a bit mask over the fields. */
+_Static_assert(KPS_N_FIELDS <= 64, "a field selection is a 64-bit mask");
+
 typedef struct kps_field_info {
   const char *name;
   kps_dtype type;
@@ -118,7 +122,16 @@ const kps_field_info *kps_fields(void);
 /* Size in bytes of one value of a dtype. */
 size_t kps_dtype_size(kps_dtype t);
 
-/* Lines computed by one rank since its last flush. */
+/* Whether field f is written under d (not omitted by run.fields). Not
+ * collective. */
+int kps_field_kept(const kps_dims *d, int f);
+
+/*
+ * Lines computed by one rank since its last flush. A field omitted by
+ * run.fields has room for one row only, shared by every row: the line
+ * being computed still reads it (line statistics read O and dO/dtau2, the
+ * sweep reads n_solves after each line), nothing after that line does.
+ */
 typedef struct kps_batch {
   size_t n_tau;       /* points per line */
   size_t n_bins;      /* histogram bins per line (bin fields) */
@@ -126,8 +139,9 @@ typedef struct kps_batch {
   size_t n_land;      /* landscape grid points per direction (n_land^2 per line) */
   size_t n_lines;     /* lines held */
   size_t cap;         /* capacity in lines */
+  uint64_t omitted;   /* fields not written: one shared row each (kps_dims) */
   uint64_t *line_ids; /* global line index of each held line */
-  void *data[KPS_N_FIELDS]; /* per field: cap * (n_tau or 1) values */
+  void *data[KPS_N_FIELDS]; /* per field: cap (omitted: 1) rows of its values */
 } kps_batch;
 
 /* The trailing extents of the results of cfg. Not collective. */
@@ -141,7 +155,7 @@ int kps_scope_trailing(kps_scope s, const kps_dims *d, size_t *trail);
  * extents (1 for line fields). Not collective. */
 size_t kps_scope_len(kps_scope s, const kps_dims *d);
 
-/* Bytes per line of every field together. Not collective. */
+/* Bytes per line of every field written under d together. Not collective. */
 size_t kps_fields_bytes_per_line(const kps_dims *d);
 
 /* Allocates a batch for `cap` lines with the trailing extents d. Not
@@ -157,7 +171,8 @@ long kps_batch_add(kps_batch *b, uint64_t line_id);
 /* Empties the batch (keeps capacity). */
 void kps_batch_clear(kps_batch *b);
 
-/* Typed pointers to the first value of field f in row `row`. */
+/* Typed pointers to the first value of field f in row `row` (of the one
+ * shared row for an omitted field). */
 double *kps_batch_f64(kps_batch *b, kps_field_id f, size_t row);
 int32_t *kps_batch_i32(kps_batch *b, kps_field_id f, size_t row);
 int8_t *kps_batch_i8(kps_batch *b, kps_field_id f, size_t row);
