@@ -15,10 +15,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "kpsweep/network.h"
 #include "kpsweep/results.h"
+#include "kpsweep/sbml.h"
 #include "yaml_tree.h"
 
 /* A config is a few kilobytes; the bound keeps the broadcast an int count. */
@@ -1034,30 +1036,155 @@ static kps_err key_self(pctx *ctx, const kps_ynode *v, const char *key,
 static long long read_file(const char *path, char **out);
 
 /* The keys of `model:` as a mapping (a model from a file). */
-static const key_spec model_file_keys[] = {{.name = "network", .parse = key_model}, END};
+static const key_spec model_file_keys[] = {{.name = "network", .parse = key_model},
+                                           {.name = "sbml", .parse = key_model},
+                                           {.name = "ligands", .parse = key_model},
+                                           {.name = "output", .parse = key_model},
+                                           {.name = "params", .parse = key_model},
+                                           END};
+
+/* FILE relative to the job file's directory unless absolute. */
+static kps_err model_file_path(pctx *ctx, const kps_ynode *v, const char *key,
+                               const char **file) {
+  kps_config *cfg = ctx->cfg;
+  kps_err rc = get_string(ctx, v, key, file);
+  if (rc) return rc;
+  const char *slash = strrchr(cfg->source, '/');
+  const int dir_len = (*file)[0] == '/' || !slash ? 0 : (int)(slash - cfg->source) + 1;
+  if (snprintf(cfg->network_path, sizeof cfg->network_path, "%.*s%s", dir_len, cfg->source,
+               *file) >= (int)sizeof cfg->network_path)
+    return cfg_error(ctx, v, key, "path too long");
+  /* Only a regular file: a FIFO or a device would block or never end. */
+  struct stat st;
+  if (stat(cfg->network_path, &st) == 0 && !S_ISREG(st.st_mode))
+    return cfg_error(ctx, v, key, "%s is not a regular file", cfg->network_path);
+  return KPS_OK;
+}
+
+/*
+ * `model: {sbml: FILE, ligands: [...], output: EXPR, params: {...}}` into
+ * spec. The number of ligand entries must be the job's K: the agonist, the
+ * antagonist and every `self` ligand (the flat network is built for one K).
+ */
+static kps_err parse_sbml_spec(pctx *ctx, const kps_ynode *map, kps_sbml_spec *spec,
+                               const kps_ynode **nodes) {
+  const kps_ynode *lig = kps_ynode_get(map, "ligands"), *out = kps_ynode_get(map, "output"),
+                  *par = kps_ynode_get(map, "params"), *self = kps_ynode_get(ctx->root, "self");
+  if (!lig) return cfg_error(ctx, map, "model", "missing key ligands (with sbml)");
+  if (lig->kind != KPS_YNODE_SEQUENCE)
+    return cfg_error(ctx, lig, "model.ligands", "expected a list of {L, koff} or {L, tau}");
+  const size_t K = 2 + (!self ? 0 : self->kind == KPS_YNODE_SEQUENCE ? self->n : 1);
+  if (lig->n != K)
+    return cfg_error(ctx, lig, "model.ligands",
+                     "%zu entries, but the job has %zu ligand types (agonist, antagonist and "
+                     "%zu self): list exactly one per type", lig->n, K, K - 2);
+  spec->n_ligands = (int)K;
+  for (size_t i = 0; i < lig->n; ++i) {
+    char key[KEY_LEN];
+    snprintf(key, sizeof key, "model.ligands[%zu]", i);
+    const kps_ynode *e = lig->items[i];
+    nodes[i] = e;
+    kps_err rc = expect_map(ctx, e, key);
+    if (rc) return rc;
+    const kps_ynode *L = kps_ynode_get(e, "L"), *koff = kps_ynode_get(e, "koff"),
+                    *tau = kps_ynode_get(e, "tau");
+    for (size_t k = 0; k < e->n; ++k)
+      if (strcmp(e->keys[k]->text, "L") && strcmp(e->keys[k]->text, "koff") &&
+          strcmp(e->keys[k]->text, "tau"))
+        return cfg_error(ctx, e->keys[k], key, "unknown key (known keys: L, koff, tau)");
+    if (!L || !koff == !tau)
+      return cfg_error(ctx, e, key, "expected {L: ID, koff: ID} or {L: ID, tau: ID}");
+    const char *a = NULL, *b = NULL;
+    if ((rc = get_string(ctx, L, key, &a)) || (rc = get_string(ctx, koff ? koff : tau, key, &b)))
+      return rc;
+    if (strlen(a) >= KPS_SBML_ID_LEN || strlen(b) >= KPS_SBML_ID_LEN)
+      return cfg_error(ctx, e, key, "id too long");
+    snprintf(spec->ligand[i].L, KPS_SBML_ID_LEN, "%s", a);
+    snprintf(spec->ligand[i].rate, KPS_SBML_ID_LEN, "%s", b);
+    spec->ligand[i].rate_is_tau = !koff;
+  }
+  if (!out) return cfg_error(ctx, map, "model", "missing key output (an expression over species)");
+  kps_err rc = get_string(ctx, out, "model.output", &spec->output);
+  if (rc) return rc;
+  if (par) {
+    if ((rc = expect_map(ctx, par, "model.params"))) return rc;
+    if (par->n > KPS_SBML_MAX_OVERRIDES)
+      return cfg_error(ctx, par, "model.params", "at most %d entries", KPS_SBML_MAX_OVERRIDES);
+    for (size_t k = 0; k < par->n; ++k) {
+      if (strlen(par->keys[k]->text) >= KPS_SBML_ID_LEN)
+        return cfg_error(ctx, par->keys[k], "model.params", "id too long");
+      snprintf(spec->override_name[k], KPS_SBML_ID_LEN, "%s", par->keys[k]->text);
+      if ((rc = get_number(ctx, par->items[k], "model.params", &spec->override_value[k])))
+        return rc;
+      nodes[KPS_SBML_MAX_LIGANDS + k] = par->keys[k];
+    }
+    spec->n_overrides = (int)par->n;
+  }
+  return KPS_OK;
+}
+
+/* `model: {sbml: ...}`: translated to network text (kept as the network's,
+ * so its hash is in the canonical text and the results file holds it). */
+static kps_err parse_model_sbml(pctx *ctx, const kps_ynode *map, const kps_ynode *v) {
+  kps_config *cfg = ctx->cfg;
+  const char *file = NULL;
+  kps_err rc = model_file_path(ctx, v, "model.sbml", &file);
+  if (rc) return rc;
+  kps_sbml_spec spec;
+  memset(&spec, 0, sizeof spec);
+  const kps_ynode *nodes[KPS_SBML_MAX_LIGANDS + KPS_SBML_MAX_OVERRIDES] = {0};
+  if ((rc = parse_sbml_spec(ctx, map, &spec, nodes))) return rc;
+  if (access(cfg->network_path, R_OK) != 0)
+    return cfg_error(ctx, v, "model.sbml", "cannot read the SBML file %s: %s", cfg->network_path,
+                     strerror(errno));
+  kps_sbml_blame blame;
+  char why[1024];
+  rc = kps_sbml_to_network(cfg->network_path, &spec, &cfg->network_text, &blame, why, sizeof why);
+  if (rc) {
+    const kps_ynode *at = v;
+    const char *key = "model.sbml";
+    if (blame.part == KPS_SBML_PART_LIGAND) at = nodes[blame.index], key = "model.ligands";
+    if (blame.part == KPS_SBML_PART_OUTPUT) at = kps_ynode_get(map, "output"), key = "model.output";
+    if (blame.part == KPS_SBML_PART_PARAMS)
+      at = nodes[KPS_SBML_MAX_LIGANDS + blame.index], key = "model.params";
+    return cfg_error(ctx, at ? at : v, key, "%s", why);
+  }
+  cfg->network_len = strlen(cfg->network_text);
+  char source[KPS_PATH_MAX + 32];
+  snprintf(source, sizeof source, "%s (as a network)", cfg->network_path);
+  const kps_model *m = NULL;
+  rc = kps_network_parse(source, cfg->network_text, cfg->network_len, &m, ctx->err, ctx->errlen);
+  if (rc) return rc;
+  cfg->model = m;
+  kps_model_defaults(m, cfg->params);
+  return KPS_OK;
+}
 
 /*
  * `model: {network: FILE}`: the network file, relative to the job file's
  * directory unless absolute, read and compiled into a model the config
  * owns. Its text is kept for the canonical text and the results file.
+ * `model: {sbml: FILE, ...}`: parse_model_sbml.
  */
 static kps_err parse_model_file(pctx *ctx, const kps_ynode *map) {
   kps_config *cfg = ctx->cfg;
   kps_err rc = check_known_keys(ctx, map, "model", model_file_keys);
   if (rc) return rc;
-  const kps_ynode *v = kps_ynode_get(map, "network");
-  if (!v) return cfg_error(ctx, map, "model", "missing key network (a network file)");
+  const kps_ynode *v = kps_ynode_get(map, "network"), *sbml = kps_ynode_get(map, "sbml");
+  if (v && sbml)
+    return cfg_error(ctx, sbml, "model.sbml", "give exactly one of network and sbml");
+  if (sbml) return parse_model_sbml(ctx, map, sbml);
+  if (!v)
+    return cfg_error(ctx, map, "model",
+                     "missing key network (a network file) or sbml (an SBML file)");
+  static const char *const sbml_only[] = {"ligands", "output", "params"};
+  for (int k = 0; k < 3; ++k)
+    if (kps_ynode_get(map, sbml_only[k]))
+      return cfg_error(ctx, kps_ynode_get(map, sbml_only[k]), "model",
+                       "%s belongs to model: {sbml: ...}; a network file declares it itself",
+                       sbml_only[k]);
   const char *file = NULL;
-  if ((rc = get_string(ctx, v, "model.network", &file))) return rc;
-  const char *slash = strrchr(cfg->source, '/');
-  const int dir_len = file[0] == '/' || !slash ? 0 : (int)(slash - cfg->source) + 1;
-  if (snprintf(cfg->network_path, sizeof cfg->network_path, "%.*s%s", dir_len, cfg->source,
-               file) >= (int)sizeof cfg->network_path)
-    return cfg_error(ctx, v, "model.network", "path too long");
-  /* Only a regular file: a FIFO or a device would block or never end. */
-  struct stat st;
-  if (stat(cfg->network_path, &st) == 0 && !S_ISREG(st.st_mode))
-    return cfg_error(ctx, v, "model.network", "%s is not a regular file", cfg->network_path);
+  if ((rc = model_file_path(ctx, v, "model.network", &file))) return rc;
   const long long len = read_file(cfg->network_path, &cfg->network_text);
   if (len < 0)
     return cfg_error(ctx, v, "model.network", "cannot read the network file %s: %s",

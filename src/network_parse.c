@@ -453,7 +453,8 @@ static kps_err parse_initial(const nctx *c, const kps_ynode *species) {
 static kps_err parse_root(const nctx *c, const kps_ynode *root) {
   net *nw = c->nw;
   static const char *const keys[] = {"name", "summary", "parameters", "constraints", "species",
-                                     "conservation", "reactions", "output", "doc", NULL};
+                                     "conservation", "reactions", "output", "doc",
+                                     "ligand_types", NULL};
   kps_err rc = want(c, root, KPS_YNODE_MAPPING, "network");
   if (rc || (rc = known_keys(c, root, "network", keys))) return rc;
   const kps_ynode *name = kps_ynode_get(root, "name"), *x;
@@ -478,7 +479,17 @@ static kps_err parse_root(const nctx *c, const kps_ynode *root) {
   char why[256] = "";
   if (nw->model.check_params(&nw->model, p, why, sizeof why))
     return nerr(c, root->line, root->column, "parameters", "the defaults are invalid: %s", why);
-  for (int K = 1; K <= 3; ++K) {
+  /* A flat network (an SBML import) names L[0], tau[1], ... literally and
+   * holds for one K only: `ligand_types` says which, and is dry-run alone. */
+  int k_lo = 1, k_hi = 3;
+  if ((x = kps_ynode_get(root, "ligand_types"))) {
+    double k = 0;
+    if ((rc = number_node(c, x, "ligand_types", &k))) return rc;
+    if (k != floor(k) || k < 1 || k > 10)
+      return at_node(c, x, "ligand_types", "expected an integer in 1..10");
+    k_lo = k_hi = (int)k;
+  }
+  for (int K = k_lo; K <= k_hi; ++K) {
     int line, column;
     if (net_dry_run(nw, p, K, &line, &column, why, sizeof why))
       return nerr(c, line, column, "reactions", "%s", why);

@@ -128,7 +128,7 @@ def main():
     cases = [
         ("{network: nets/missing.yaml}", "model.network", "cannot read the network file", 2),
         ("{network: nets/bad.yaml}", "bad.yaml:", "", None),
-        ("{network: nets/kpr.yaml, sbml: x.xml}", "model.sbml", "unknown key", 2),
+        ("{network: nets/kpr.yaml, sbml: x.xml}", "model.sbml", "exactly one of network and sbml", 2),
         ("{}", "model", "network", 2),
         ("{network: /dev/null}", "model.network", "not a regular file", 2),
     ]
