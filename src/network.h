@@ -142,6 +142,10 @@ typedef struct net {
   int n_refs, cap_refs;
   net_ref *refs;
   net_cache *cache; /* never NULL in a parsed net */
+  /* 0, or the one K a flat network (an SBML import, which names L[0],
+   * tau[1] literally) holds for: calls with fewer ligand types see the
+   * missing ones with L = 0 (models/network.c, `pad`). */
+  int ligand_types;
 } net;
 
 /*

@@ -487,7 +487,7 @@ static kps_err parse_root(const nctx *c, const kps_ynode *root) {
     if ((rc = number_node(c, x, "ligand_types", &k))) return rc;
     if (k != floor(k) || k < 1 || k > 10)
       return at_node(c, x, "ligand_types", "expected an integer in 1..10");
-    k_lo = k_hi = (int)k;
+    k_lo = k_hi = nw->ligand_types = (int)k;
   }
   for (int K = k_lo; K <= k_hi; ++K) {
     int line, column;

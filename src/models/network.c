@@ -971,6 +971,48 @@ static void plan_fill(const rctx *r, const net_plan *P, const double *y) {
 
 static const net *net_of(const kps_model *self) { return self->data; }
 
+/*
+ * A flat network holds for its ligand_types Kf only, but the engine also
+ * evaluates fewer types: the agonist alone (the antagonist, index 1, left
+ * out, the self ligands kept) and the threshold (one type). Such a call sees
+ * the network with the missing types at L = 0 (tau = 1, which then scales
+ * nothing): input type 0 is the network's 0, input type i >= 1 its
+ * i + Kf - K. K itself is the call's; every other callback uses Kf.
+ */
+typedef struct padded {
+  kps_inputs in;
+  double tau[NET_CHECK_K], L[NET_CHECK_K];
+  int K;     /* the caller's ligand types */
+  int shift; /* Kf - K: the network types 1..shift are the padding */
+} padded;
+
+static int pad_K(const net *nw, int K) {
+  return nw->ligand_types > K ? nw->ligand_types : K;
+}
+
+static const kps_inputs *pad(const net *nw, const kps_inputs *in, padded *pd) {
+  pd->K = in->K, pd->shift = 0;
+  if (nw->ligand_types <= in->K) return in;
+  const int Kf = nw->ligand_types;
+  pd->shift = Kf - in->K;
+  for (int i = 0; i < Kf; ++i) pd->tau[i] = 1.0, pd->L[i] = 0.0;
+  for (int i = 0; i < in->K; ++i) {
+    const int j = i == 0 ? 0 : i + pd->shift;
+    pd->tau[j] = in->tau[i], pd->L[j] = in->L[i];
+  }
+  pd->in = (kps_inputs){.p = in->p, .K = Kf, .tau = pd->tau, .L = pd->L};
+  return &pd->in;
+}
+
+/* An input index of the caller's numbering (model.h) in the padded one. */
+static int pad_which(const padded *pd, int which) {
+  if (!pd->shift) return which;
+  const int K = pd->K, Kf = K + pd->shift;
+  if (which >= 2 * K) return which - 2 * K + 2 * Kf;
+  const int L = which >= K, i = which - L * K;
+  return (i == 0 ? 0 : i + pd->shift) + L * Kf;
+}
+
 /* The plan of a call, and its state size in *n (also when there is no plan
  * or the layout is impossible: then the caller answers NaN). */
 static const net_plan *plan_call(const kps_model *self, const double *p, int K, int *n) {
@@ -988,7 +1030,7 @@ static const net_plan *plan_call(const kps_model *self, const double *p, int K, 
 
 static int n_state(const kps_model *self, const double *p, int K) {
   int n;
-  plan_call(self, p, K, &n);
+  plan_call(self, p, pad_K(net_of(self), K), &n);
   return n;
 }
 
@@ -1002,8 +1044,10 @@ static void set_initial(ectx *c, void *arg) {
 }
 
 /* Only at cold starts: the interpreter, without a plan. */
-static void initial_state(const kps_model *self, const kps_inputs *in, double *y) {
+static void initial_state(const kps_model *self, const kps_inputs *in_k, double *y) {
   const net *nw = net_of(self);
+  padded pd;
+  const kps_inputs *in = pad(nw, in_k, &pd);
   layout L;
   make_layout(nw, in->p, in->K, &L);
   ectx c = {.nw = nw, .p = in->p, .K = in->K, .in = in, .y = y, .lay = &L};
@@ -1019,7 +1063,9 @@ static rctx plan_start(const net_plan *P, const kps_inputs *in, const double *y)
   return r;
 }
 
-static void rhs(const kps_model *self, const kps_inputs *in, const double *y, double *f) {
+static void rhs(const kps_model *self, const kps_inputs *in_k, const double *y, double *f) {
+  padded pd;
+  const kps_inputs *in = pad(net_of(self), in_k, &pd);
   int n;
   const net_plan *P = plan_call(self, in->p, in->K, &n);
   memset(f, 0, sizeof(double) * (size_t)n);
@@ -1046,8 +1092,10 @@ static void rhs(const kps_model *self, const kps_inputs *in, const double *y, do
 
 /* J = df/dy: a memset, every instance's partials, then one pass over the
  * plan's scatter list (the nonzero pattern, in the interpreter's order). */
-static void jacobian(const kps_model *self, const kps_inputs *in, const double *y,
+static void jacobian(const kps_model *self, const kps_inputs *in_k, const double *y,
                      double *J) {
+  padded pd;
+  const kps_inputs *in = pad(net_of(self), in_k, &pd);
   int n;
   const net_plan *P = plan_call(self, in->p, in->K, &n);
   const size_t nn = (size_t)n * (size_t)n;
@@ -1073,8 +1121,11 @@ static void jacobian(const kps_model *self, const kps_inputs *in, const double *
  * species, coefficient or instance that does not carry it has d/d which = 0
  * exactly (the interpreter added partial * 0) and is not evaluated.
  */
-static void dfdp(const kps_model *self, const kps_inputs *in, const double *y, int which,
+static void dfdp(const kps_model *self, const kps_inputs *in_k, const double *y, int which_k,
                  double *col) {
+  padded pd;
+  const kps_inputs *in = pad(net_of(self), in_k, &pd);
+  const int which = pad_which(&pd, which_k);
   int n;
   const net_plan *P = plan_call(self, in->p, in->K, &n);
   memset(col, 0, sizeof(double) * (size_t)n);
@@ -1114,8 +1165,10 @@ static void dfdp(const kps_model *self, const kps_inputs *in, const double *y, i
   }
 }
 
-static double output(const kps_model *self, const kps_inputs *in, const double *y,
+static double output(const kps_model *self, const kps_inputs *in_k, const double *y,
                      double *dO_dy) {
+  padded pd;
+  const kps_inputs *in = pad(net_of(self), in_k, &pd);
   int n;
   const net_plan *P = plan_call(self, in->p, in->K, &n);
   if (dO_dy) memset(dO_dy, 0, sizeof(double) * (size_t)n);
@@ -1141,8 +1194,10 @@ static double output(const kps_model *self, const kps_inputs *in, const double *
 
 /* Each eliminated species and its states >= -tol * max(total, 1); the other
  * states >= -tol * (the largest total, at least 1). */
-static int check_state(const kps_model *self, const kps_inputs *in, const double *y,
+static int check_state(const kps_model *self, const kps_inputs *in_k, const double *y,
                        double tol) {
+  padded pd;
+  const kps_inputs *in = pad(net_of(self), in_k, &pd);
   int n;
   const net_plan *P = plan_call(self, in->p, in->K, &n);
   if (!P) return 1;
@@ -1167,7 +1222,7 @@ static void state_name(const kps_model *self, const double *p, int K, int k, cha
                        size_t n) {
   const net *nw = net_of(self);
   layout L;
-  make_layout(nw, p, K, &L);
+  make_layout(nw, p, pad_K(nw, K), &L);
   snprintf(buf, n, "?");
   for (int f = 0; f < nw->n_families; ++f) {
     const net_family *fm = &nw->fam[f];
