@@ -38,7 +38,7 @@ def picture(tau, perm, side):
 def outcome(flipped, steps, max_steps):
     """The note under a panel."""
     if flipped == 1:
-        return f"flipped in {steps} steps"
+        return f"flipped in {steps} step{'' if steps == 1 else 's'}"
     if flipped == 0:
         return f"no flip in {steps} steps"
     return "not run: starts off"
