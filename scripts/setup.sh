@@ -23,12 +23,14 @@ kps_ensure_packages() {
 # What building kpsweep and running and plotting a job need
 # (scripts/run-example.sh).
 packages=(libopenmpi-dev openmpi-bin libsundials-dev libhdf5-openmpi-dev libyaml-dev libsbml5-dev
+          zlib1g-dev
           meson ninja-build pkg-config python3-h5py python3-numpy python3-matplotlib)
 # What the tests and benchmarks need besides (they set KPS_SETUP_TESTS=1):
 # HDF5's tools, the independent references (scipy, mpmath), xarray, a real
-# SLURM with munge, GNU time, JUBE (the scaling harness).
+# SLURM with munge, GNU time, JUBE (the scaling harness), Fashion-MNIST (the
+# defence networks, docs/defence.md).
 test_packages=(hdf5-tools python3-sbml5 python3-scipy python3-xarray python3-h5netcdf python3-mpmath
-               slurm-wlm munge time jube)
+               slurm-wlm munge time jube dataset-fashion-mnist)
 if [ "${KPS_SETUP_TESTS:-0}" = 1 ]; then packages+=("${test_packages[@]}"); fi
 kps_ensure_packages "${packages[@]}"
 

@@ -25,6 +25,8 @@ static const char *main_help =
     "  solve            evaluate one point and print its state, output and gradients\n"
     "  inspect FILE     summarise a results file: layout, progress, failed points\n"
     "  export FILE      write a results file as a CSV/TSV table (a row per point or line)\n"
+    "  defence ACTION   train or attack neural networks with a proofreading input layer\n"
+    "                   (Fashion-MNIST; docs/defence.md)\n"
     "\n"
     "  kpsweep VERB --help   explains each verb; kpsweep --version prints the version.\n"
     "\n"
@@ -82,9 +84,10 @@ int kps_cli_main(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *st
   if (!strcmp(verb, "solve")) return kps_cmd_solve(argc - 2, argv + 2, comm);
   if (!strcmp(verb, "inspect")) return kps_cmd_inspect(argc - 2, argv + 2, comm);
   if (!strcmp(verb, "export")) return kps_cmd_export(argc - 2, argv + 2, comm);
+  if (!strcmp(verb, "defence")) return kps_cmd_defence(argc - 2, argv + 2, comm);
   if (kps_is_root(comm))
     fprintf(stderr,
-            "kpsweep: unknown verb '%s' (verbs: run, validate, solve, inspect, export)\n"
+            "kpsweep: unknown verb '%s' (verbs: run, validate, solve, inspect, export, defence)\n"
             "Try 'kpsweep --help'.\n", verb);
   return KPS_EXIT_USAGE;
 }

@@ -1,5 +1,6 @@
 /*
- * The kpsweep command line: verbs run, validate, solve, inspect, export.
+ * The kpsweep command line: verbs run, validate, solve, inspect, export,
+ * defence.
  * Exit codes: 0 success, 1 run-time failure, 2 usage or configuration error,
  * 3 interrupted by SIGTERM/SIGUSR1 with the results file flushed (resume it
  * with `kpsweep run --resume`).
@@ -38,5 +39,6 @@ int kps_cmd_validate(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_solve(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_export(int argc, char **argv, MPI_Comm comm);
+int kps_cmd_defence(int argc, char **argv, MPI_Comm comm);
 
 #endif

@@ -32,7 +32,7 @@ def main():
     build = sys.argv[1]
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-cli-")
-    for verb in ("run", "validate", "solve", "inspect", "export"):
+    for verb in ("run", "validate", "solve", "inspect", "export", "defence"):
         r = kpsweep(build, [verb, "--help"])
         tap.ok(r.returncode == 0 and "usage: kpsweep " + verb in r.stdout,
                f"kpsweep {verb} --help teaches its usage", r.stdout + r.stderr)
@@ -176,7 +176,7 @@ def one_file_per_verb(tap, src):
     import re
     cli = open(os.path.join(src, "src", "cli.c")).read()
     verbs = re.findall(r'if \(!strcmp\(verb, "(\w+)"\)\) return kps_cmd_(\w+)\(', cli)
-    tap.ok(sorted(v for v, _ in verbs) == ["export", "inspect", "run", "solve", "validate"]
+    tap.ok(sorted(v for v, _ in verbs) == ["defence", "export", "inspect", "run", "solve", "validate"]
            and all(v == f for v, f in verbs), "the dispatcher calls one kps_cmd_VERB per verb", verbs)
     for verb, _ in verbs:
         path = os.path.join(src, "src", f"cmd_{verb}.c")
