@@ -165,6 +165,74 @@ static double eval_val(const ectx *c, int prog) {
 }
 
 /*
+ * One arithmetic operation of forward mode on the stack v (values) and d
+ * (their derivatives, S directions): the same for the template interpreter
+ * (eval_dual) and the plan's (rdual). Returns the new stack depth, or -1
+ * when op is a leaf or a constant, which each caller pushes itself.
+ */
+static int dual_arith(int op, double *v, double (*d)[NET_MAX_SLOTS], int sp, int S) {
+  double *a = sp >= 2 ? d[sp - 2] : NULL, *b = sp >= 1 ? d[sp - 1] : NULL;
+  switch (op) {
+    case XO_ADD:
+      for (int s = 0; s < S; ++s) a[s] += b[s];
+      --sp, v[sp - 1] += v[sp];
+      break;
+    case XO_SUB:
+      for (int s = 0; s < S; ++s) a[s] -= b[s];
+      --sp, v[sp - 1] -= v[sp];
+      break;
+    case XO_MUL: {
+      const double x = v[sp - 2], y = v[sp - 1];
+      for (int s = 0; s < S; ++s) a[s] = a[s] * y + x * b[s];
+      --sp, v[sp - 1] = x * y;
+      break;
+    }
+    case XO_DIV: {
+      const double x = v[sp - 2], y = v[sp - 1], q = x / y;
+      for (int s = 0; s < S; ++s) a[s] = (a[s] - q * b[s]) / y;
+      --sp, v[sp - 1] = q;
+      break;
+    }
+    case XO_POW: {
+      const double x = v[sp - 2], y = v[sp - 1], r = pow(x, y);
+      /* d x^y = y x^(y-1) dx + x^y log x dy; the log term only where y varies */
+      const double dx = y * pow(x, y - 1.0);
+      int y_varies = 0;
+      for (int s = 0; s < S; ++s) y_varies |= b[s] != 0.0;
+      const double dy = y_varies ? r * log(x) : 0.0;
+      for (int s = 0; s < S; ++s) a[s] = dx * a[s] + (y_varies ? dy * b[s] : 0.0);
+      --sp, v[sp - 1] = r;
+      break;
+    }
+    case XO_NEG:
+      for (int s = 0; s < S; ++s) b[s] = -b[s];
+      v[sp - 1] = -v[sp - 1];
+      break;
+    case XO_EXP: {
+      const double r = exp(v[sp - 1]);
+      for (int s = 0; s < S; ++s) b[s] *= r;
+      v[sp - 1] = r;
+      break;
+    }
+    case XO_LOG: {
+      const double x = v[sp - 1];
+      for (int s = 0; s < S; ++s) b[s] /= x;
+      v[sp - 1] = log(x);
+      break;
+    }
+    case XO_SQRT: {
+      const double r = sqrt(v[sp - 1]);
+      for (int s = 0; s < S; ++s) b[s] *= 0.5 / r;
+      v[sp - 1] = r;
+      break;
+    }
+    default:
+      return -1;
+  }
+  return sp;
+}
+
+/*
  * Forward mode: the value, g[s] = d value / d leaf s and what each leaf is.
  * Directions are the leaf occurrences (n_slots of the program), so a column
  * of d holds at most NET_MAX_SLOTS entries.
@@ -176,7 +244,11 @@ static double eval_dual(const ectx *c, int prog, double *g, leaf *lv) {
   int sp = 0;
   for (int k = 0; k < pg->n; ++k) {
     const net_op *o = &pg->ops[k];
-    double *a = sp >= 2 ? d[sp - 2] : NULL, *b = sp >= 1 ? d[sp - 1] : NULL;
+    const int next = dual_arith(o->op, v, d, sp, S);
+    if (next >= 0) {
+      sp = next;
+      continue;
+    }
     switch (o->op) {
       case XO_CONST:
       case XO_IPARAM:
@@ -185,59 +257,6 @@ static double eval_dual(const ectx *c, int prog, double *g, leaf *lv) {
         memset(d[sp], 0, sizeof(double) * (size_t)S);
         ++sp;
         break;
-      case XO_ADD:
-        for (int s = 0; s < S; ++s) a[s] += b[s];
-        --sp, v[sp - 1] += v[sp];
-        break;
-      case XO_SUB:
-        for (int s = 0; s < S; ++s) a[s] -= b[s];
-        --sp, v[sp - 1] -= v[sp];
-        break;
-      case XO_MUL: {
-        const double x = v[sp - 2], y = v[sp - 1];
-        for (int s = 0; s < S; ++s) a[s] = a[s] * y + x * b[s];
-        --sp, v[sp - 1] = x * y;
-        break;
-      }
-      case XO_DIV: {
-        const double x = v[sp - 2], y = v[sp - 1], q = x / y;
-        for (int s = 0; s < S; ++s) a[s] = (a[s] - q * b[s]) / y;
-        --sp, v[sp - 1] = q;
-        break;
-      }
-      case XO_POW: {
-        const double x = v[sp - 2], y = v[sp - 1], r = pow(x, y);
-        /* d x^y = y x^(y-1) dx + x^y log x dy; the log term only where y varies */
-        const double dx = y * pow(x, y - 1.0);
-        int y_varies = 0;
-        for (int s = 0; s < S; ++s) y_varies |= b[s] != 0.0;
-        const double dy = y_varies ? r * log(x) : 0.0;
-        for (int s = 0; s < S; ++s) a[s] = dx * a[s] + (y_varies ? dy * b[s] : 0.0);
-        --sp, v[sp - 1] = r;
-        break;
-      }
-      case XO_NEG:
-        for (int s = 0; s < S; ++s) b[s] = -b[s];
-        v[sp - 1] = -v[sp - 1];
-        break;
-      case XO_EXP: {
-        const double r = exp(v[sp - 1]);
-        for (int s = 0; s < S; ++s) b[s] *= r;
-        v[sp - 1] = r;
-        break;
-      }
-      case XO_LOG: {
-        const double x = v[sp - 1];
-        for (int s = 0; s < S; ++s) b[s] /= x;
-        v[sp - 1] = log(x);
-        break;
-      }
-      case XO_SQRT: {
-        const double r = sqrt(v[sp - 1]);
-        for (int s = 0; s < S; ++s) b[s] *= 0.5 / r;
-        v[sp - 1] = r;
-        break;
-      }
       default: {
         const int slot = (int)o->c;
         v[sp] = leaf_value(c, o, &lv[slot]);
@@ -838,7 +857,11 @@ static double rdual(const rctx *r, const net_op *ops, int n, int S, double *g) {
   int sp = 0;
   for (int k = 0; k < n; ++k) {
     const net_op *o = &ops[k];
-    double *a = sp >= 2 ? d[sp - 2] : NULL, *b = sp >= 1 ? d[sp - 1] : NULL;
+    const int next = dual_arith(o->op, v, d, sp, S);
+    if (next >= 0) {
+      sp = next;
+      continue;
+    }
     switch (o->op) {
       case XO_CONST:
       case XO_IPARAM:
@@ -846,58 +869,6 @@ static double rdual(const rctx *r, const net_op *ops, int n, int S, double *g) {
         memset(d[sp], 0, sizeof(double) * (size_t)S);
         ++sp;
         break;
-      case XO_ADD:
-        for (int s = 0; s < S; ++s) a[s] += b[s];
-        --sp, v[sp - 1] += v[sp];
-        break;
-      case XO_SUB:
-        for (int s = 0; s < S; ++s) a[s] -= b[s];
-        --sp, v[sp - 1] -= v[sp];
-        break;
-      case XO_MUL: {
-        const double x = v[sp - 2], y = v[sp - 1];
-        for (int s = 0; s < S; ++s) a[s] = a[s] * y + x * b[s];
-        --sp, v[sp - 1] = x * y;
-        break;
-      }
-      case XO_DIV: {
-        const double x = v[sp - 2], y = v[sp - 1], q = x / y;
-        for (int s = 0; s < S; ++s) a[s] = (a[s] - q * b[s]) / y;
-        --sp, v[sp - 1] = q;
-        break;
-      }
-      case XO_POW: {
-        const double x = v[sp - 2], y = v[sp - 1], p = pow(x, y);
-        const double dx = y * pow(x, y - 1.0);
-        int y_varies = 0;
-        for (int s = 0; s < S; ++s) y_varies |= b[s] != 0.0;
-        const double dy = y_varies ? p * log(x) : 0.0;
-        for (int s = 0; s < S; ++s) a[s] = dx * a[s] + (y_varies ? dy * b[s] : 0.0);
-        --sp, v[sp - 1] = p;
-        break;
-      }
-      case XO_NEG:
-        for (int s = 0; s < S; ++s) b[s] = -b[s];
-        v[sp - 1] = -v[sp - 1];
-        break;
-      case XO_EXP: {
-        const double e = exp(v[sp - 1]);
-        for (int s = 0; s < S; ++s) b[s] *= e;
-        v[sp - 1] = e;
-        break;
-      }
-      case XO_LOG: {
-        const double x = v[sp - 1];
-        for (int s = 0; s < S; ++s) b[s] /= x;
-        v[sp - 1] = log(x);
-        break;
-      }
-      case XO_SQRT: {
-        const double e = sqrt(v[sp - 1]);
-        for (int s = 0; s < S; ++s) b[s] *= 0.5 / e;
-        v[sp - 1] = e;
-        break;
-      }
       default:
         v[sp] = rleaf(r, o);
         memset(d[sp], 0, sizeof(double) * (size_t)S);
