@@ -53,6 +53,20 @@ def run(build, job, out):
     return kpsweep(build, ["run", job, "-o", out, "--quiet"])
 
 
+def shipped(tap, build, src, tmp):
+    """jobs/networks/kpr_N3.xml is what sbml_kpr.py writes, and the example
+    job jobs/examples/sbml_kpr.yaml that imports it validates."""
+    if not tap.ok(src is not None, "the source directory is given (second argument)"):
+        return
+    again = os.path.join(tmp, "kpr_N3.xml")
+    sbml_kpr.write(again, N=3)
+    with open(again) as a, open(os.path.join(src, "jobs", "networks", "kpr_N3.xml")) as b:
+        tap.ok(a.read() == b.read(), "jobs/networks/kpr_N3.xml is sbml_kpr.py's kpr with N = 3")
+    r = kpsweep(build, ["validate", os.path.join(src, "jobs", "examples", "sbml_kpr.yaml")])
+    tap.ok(r.returncode == 0 and "valid" in r.stdout, "jobs/examples/sbml_kpr.yaml validates",
+           r.stdout + r.stderr)
+
+
 def main():
     build = sys.argv[1]
     tap = Tap()
@@ -154,6 +168,7 @@ def main():
         r = kpsweep(build, ["validate", bad])
         tap.ok(r.returncode == 2 and where in r.stderr and what in r.stderr and
                "bad.yaml:" in r.stderr, f"{what}: exit 2 naming {where}", r.stderr)
+    shipped(tap, build, sys.argv[2] if len(sys.argv) > 2 else None, tmp)
     tap.done()
 
 
