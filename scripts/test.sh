@@ -86,7 +86,7 @@ for lane in "${lanes[@]}"; do
       continue
     fi
     rm -f "$SAN_BUILD/meson-logs/testlog.json"
-    # Not the suite normal-lane (output_path, hardkill, fields: see
+    # Not the suite normal-lane (output_path, hardkill, fields, defence_sweep: see
     # tests/mpi/meson.build), to keep CI within 15 minutes.
     suites=(--suite headers --suite unit --suite mpi --suite sanitize --suite fuzz
             --no-suite normal-lane)

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "defence_sweep.h"
 #include "kpsweep/cli.h"
 #include "kpsweep/idx.h"
 #include "kpsweep/nn.h"
@@ -28,6 +29,7 @@ static const char *defence_help =
     "                             [--n-test N] [--n-attack N] [--n-spsa N]\n"
     "                             [--pgd-steps K] [--spsa-iters K] [--spsa-pairs P]\n"
     "                             [--seed S] [--data DIR]\n"
+    "       kpsweep defence sweep JOB.yaml -o OUT.h5 [--resume | --force] [--data DIR]\n"
     "\n"
     "Cellular decision networks are classifiers that antagonists fool; adaptive\n"
     "proofreading with a late feedback (m >= 2 in T_{N,m}) ignores small changes of\n"
@@ -69,6 +71,9 @@ static const char *defence_help =
     "\n"
     "  --data DIR         directory of the gzipped IDX files\n"
     "                     (default " KPS_FASHION_MNIST_DIR ")\n"
+    "\n"
+    "sweep: one network per (N, m, theta) of a job file and its baselines, trained\n"
+    "and attacked over MPI ranks into one HDF5 file ('kpsweep defence sweep --help').\n"
     "\n"
     "examples:\n"
     "  kpsweep defence train -o plain.h5\n"
@@ -301,6 +306,8 @@ cleanup:
 }
 
 int kps_cmd_defence(int argc, char **argv, MPI_Comm comm) {
+  /* The sweep is the one action that uses every rank. */
+  if (argc >= 1 && !strcmp(argv[0], "sweep")) return kps_defence_sweep(argc - 1, argv + 1, comm);
   if (!kps_is_root(comm)) return KPS_EXIT_OK;
   if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
     fputs(defence_help, argc < 1 ? stderr : stdout);
@@ -313,5 +320,5 @@ int kps_cmd_defence(int argc, char **argv, MPI_Comm comm) {
     }
   if (!strcmp(argv[0], "train")) return train(argc - 1, argv + 1);
   if (!strcmp(argv[0], "eval")) return eval(argc - 1, argv + 1);
-  return fail("unknown action '%s' (train or eval)", argv[0]);
+  return fail("unknown action '%s' (train, eval or sweep)", argv[0]);
 }
