@@ -137,6 +137,27 @@ static double leaf_value(const ectx *c, const net_op *o, leaf *lf) {
   }
 }
 
+/*
+ * One arithmetic operation on the value stack st, shared by the template
+ * interpreter (eval_val) and the plan's (rval). Returns the new depth, or
+ * -1 when op is a leaf or a constant, which each caller pushes itself.
+ */
+static int val_arith(int op, double *st, int sp) {
+  switch (op) {
+    case XO_ADD: --sp, st[sp - 1] += st[sp]; break;
+    case XO_SUB: --sp, st[sp - 1] -= st[sp]; break;
+    case XO_MUL: --sp, st[sp - 1] *= st[sp]; break;
+    case XO_DIV: --sp, st[sp - 1] /= st[sp]; break;
+    case XO_POW: --sp, st[sp - 1] = pow(st[sp - 1], st[sp]); break;
+    case XO_NEG: st[sp - 1] = -st[sp - 1]; break;
+    case XO_EXP: st[sp - 1] = exp(st[sp - 1]); break;
+    case XO_LOG: st[sp - 1] = log(st[sp - 1]); break;
+    case XO_SQRT: st[sp - 1] = sqrt(st[sp - 1]); break;
+    default: return -1;
+  }
+  return sp;
+}
+
 /* The value of a program (no derivatives). */
 static double eval_val(const ectx *c, int prog) {
   const net_prog *g = &c->nw->progs[prog];
@@ -144,20 +165,16 @@ static double eval_val(const ectx *c, int prog) {
   int sp = 0;
   for (int k = 0; k < g->n; ++k) {
     const net_op *o = &g->ops[k];
+    const int next = val_arith(o->op, st, sp);
+    if (next >= 0) {
+      sp = next;
+      continue;
+    }
     leaf lf;
     switch (o->op) {
       case XO_CONST: st[sp++] = o->c; break;
       case XO_IPARAM: st[sp++] = c->p[o->a]; break;
       case XO_VAR: st[sp++] = c->idx[o->a]; break;
-      case XO_ADD: --sp, st[sp - 1] += st[sp]; break;
-      case XO_SUB: --sp, st[sp - 1] -= st[sp]; break;
-      case XO_MUL: --sp, st[sp - 1] *= st[sp]; break;
-      case XO_DIV: --sp, st[sp - 1] /= st[sp]; break;
-      case XO_POW: --sp, st[sp - 1] = pow(st[sp - 1], st[sp]); break;
-      case XO_NEG: st[sp - 1] = -st[sp - 1]; break;
-      case XO_EXP: st[sp - 1] = exp(st[sp - 1]); break;
-      case XO_LOG: st[sp - 1] = log(st[sp - 1]); break;
-      case XO_SQRT: st[sp - 1] = sqrt(st[sp - 1]); break;
       default: st[sp++] = leaf_value(c, o, &lf); break;
     }
   }
@@ -832,18 +849,14 @@ static double rval(const rctx *r, const net_op *ops, int n) {
   int sp = 0;
   for (int k = 0; k < n; ++k) {
     const net_op *o = &ops[k];
+    const int next = val_arith(o->op, st, sp);
+    if (next >= 0) {
+      sp = next;
+      continue;
+    }
     switch (o->op) {
       case XO_CONST: st[sp++] = o->c; break;
       case XO_IPARAM: st[sp++] = r->p[o->a]; break;
-      case XO_ADD: --sp, st[sp - 1] += st[sp]; break;
-      case XO_SUB: --sp, st[sp - 1] -= st[sp]; break;
-      case XO_MUL: --sp, st[sp - 1] *= st[sp]; break;
-      case XO_DIV: --sp, st[sp - 1] /= st[sp]; break;
-      case XO_POW: --sp, st[sp - 1] = pow(st[sp - 1], st[sp]); break;
-      case XO_NEG: st[sp - 1] = -st[sp - 1]; break;
-      case XO_EXP: st[sp - 1] = exp(st[sp - 1]); break;
-      case XO_LOG: st[sp - 1] = log(st[sp - 1]); break;
-      case XO_SQRT: st[sp - 1] = sqrt(st[sp - 1]); break;
       default: st[sp++] = rleaf(r, o); break;
     }
   }
