@@ -44,16 +44,12 @@ typedef struct pctx {
 __attribute__((format(printf, 4, 5))) static kps_err
 cfg_error(const pctx *ctx, const kps_ynode *at, const char *key,
           const char *fmt, ...) {
-  int line = at ? at->line : 1, column = at ? at->column : 1;
-  int n = snprintf(ctx->err, ctx->errlen, "%s:%d:%d: %s: ", ctx->source, line,
-                   column, key);
-  if (n >= 0 && (size_t)n < ctx->errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ctx->err + n, ctx->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-  }
-  return KPS_ERR_CONFIG;
+  va_list ap;
+  va_start(ap, fmt);
+  const kps_err rc = kps_error_vformat_at(ctx->err, ctx->errlen, ctx->source, at ? at->line : 1,
+                                          at ? at->column : 1, key, fmt, ap);
+  va_end(ap);
+  return rc;
 }
 
 /* "prefix.name" into out[KEY_LEN], truncated (key paths are short). */

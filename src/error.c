@@ -35,3 +35,10 @@ void kps_error_report(const char *file, int line, const char *func,
   fprintf(stderr, "kpsweep: error: %s (%s:%d in %s) [%s]\n", msg, file, line,
           func, kps_err_name(code));
 }
+
+kps_err kps_error_vformat_at(char *err, size_t errlen, const char *source, int line, int column,
+                             const char *key, const char *fmt, va_list ap) {
+  const int n = snprintf(err, errlen, "%s:%d:%d: %s: ", source, line, column, key);
+  if (n >= 0 && (size_t)n < errlen) vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+  return KPS_ERR_CONFIG;
+}

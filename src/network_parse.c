@@ -23,14 +23,11 @@ typedef struct nctx {
 
 __attribute__((format(printf, 5, 6))) static kps_err
 nerr(const nctx *c, int line, int column, const char *key, const char *fmt, ...) {
-  int n = snprintf(c->err, c->errlen, "%s:%d:%d: %s: ", c->source, line, column, key);
-  if (n >= 0 && (size_t)n < c->errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-  }
-  return KPS_ERR_CONFIG;
+  va_list ap;
+  va_start(ap, fmt);
+  const kps_err rc = kps_error_vformat_at(c->err, c->errlen, c->source, line, column, key, fmt, ap);
+  va_end(ap);
+  return rc;
 }
 
 static kps_err at_node(const nctx *c, const kps_ynode *v, const char *key, const char *why) {

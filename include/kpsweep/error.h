@@ -52,6 +52,15 @@ void kps_error_report(const char *file, int line, const char *func,
     __attribute__((format(printf, 5, 6)));
 
 /*
+ * Writes an input error "SOURCE:LINE:COLUMN: KEY: reason" (the form of every
+ * job-file and network-file error) into err[0..errlen), the reason from fmt
+ * and ap, truncated to fit. Returns KPS_ERR_CONFIG. Not collective.
+ */
+kps_err kps_error_vformat_at(char *err, size_t errlen, const char *source, int line, int column,
+                             const char *key, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
+
+/*
  * Turns off HDF5's automatic printing of its error stack (10-15 HDF5-DIAG
  * lines per failure, before our own message). Idempotent; the setting lives
  * in the HDF5 library. The verbs and kps_config_load call it; call it once
