@@ -547,6 +547,8 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
         printf("gradient   dO/d%-7s = %.8g\n", m->params[j].name, ev->dO_dp[j]);
     if (!isnan(ev->adjoint_check))
       printf("adjoint    componentwise backward error %.2g (tolerance 1e-10)\n", ev->adjoint_check);
+    if (!isnan(ev->grad_error))
+      printf("gradients  estimated relative rounding error %.2g (target 1e-8)\n", ev->grad_error);
     printf("solver     %ld CVODE steps, %ld rhs, %ld Jacobians, %ld Newton iterations, %.1f us\n",
            ev->stats.cv_steps, ev->stats.cv_rhs, ev->stats.cv_jac, ev->stats.newton_iters, usec);
     return;
@@ -610,6 +612,8 @@ static void print_result(const solve_opts *o, const double *y, int n, const kps_
   }
   printf("},\n  \"adjoint_check\": ");
   json_num(ev->adjoint_check);
+  printf(",\n  \"grad_error\": ");
+  json_num(ev->grad_error);
   printf(",\n  \"status\": \"%s\",\n  \"status_code\": %d,\n", kps_status_name(status), status);
   printf("  \"solver\": {\"steps\": %ld, \"rhs_evals\": %ld, \"jac_evals\": %ld, "
          "\"newton_iters\": %ld, \"t_steady\": ",

@@ -6,6 +6,7 @@
 #include "kpsweep/solver.h"
 
 #include <cvode/cvode.h>
+#include <float.h>
 #include <math.h>
 #include <nvector/nvector_serial.h>
 #include <stdlib.h>
@@ -50,6 +51,14 @@
 #define REFINE_TARGET 1e-15
 #define REFINE_MAXIT 4
 #define ADJOINT_TOL 1e-10
+/*
+ *   GRAD_TARGET    estimated relative error of a gradient entry above which
+ *                  the point is KPS_ST_GRAD_ILL_CONDITIONED
+ *   GRAD_FLOOR     entries below this fraction of the largest of their kind
+ *                  (as elasticities) are not held to GRAD_TARGET
+ */
+#define GRAD_TARGET 1e-8
+#define GRAD_FLOOR 1e-12
 
 struct kps_solver {
   kps_solver_config opt;
@@ -57,6 +66,10 @@ struct kps_solver {
   double *J, *f, *dy, *yw, *lam, *col, *rs, *cs, *r;
   double *As; /* equilibrated copy of J, factorised in place */
   int *piv;
+  double *z;  /* point (y, pools) of the last polish, then of the adjoint */
+  double *pa; /* coefficients of the conservation laws, KPS_MAX_POOLS rows of n */
+  double ptot[KPS_MAX_POOLS]; /* their totals */
+  int pwhich[KPS_MAX_POOLS];  /* the input each total is */
   SUNContext sunctx;
   void *cvode;
   N_Vector yv;
@@ -100,8 +113,9 @@ static void free_cvode(kps_solver *s) {
 
 static void free_workspace(kps_solver *s) {
   free(s->J), free(s->As), free(s->f), free(s->dy), free(s->yw), free(s->lam), free(s->col);
-  free(s->rs), free(s->cs), free(s->r), free(s->piv);
+  free(s->rs), free(s->cs), free(s->r), free(s->piv), free(s->z), free(s->pa);
   s->J = s->As = s->f = s->dy = s->yw = s->lam = s->col = s->rs = s->cs = s->r = NULL;
+  s->z = s->pa = NULL;
   s->piv = NULL;
   s->cap = 0;
 }
@@ -122,7 +136,11 @@ static kps_err ensure_workspace(kps_solver *s, int n) {
   s->cs = malloc(v);
   s->r = malloc(v);
   s->piv = malloc(sizeof(int) * (size_t)n);
+  s->z = malloc(v);
+  s->pa = malloc(v * KPS_MAX_POOLS);
   KPS_CHECK_ALLOC(s->J);
+  KPS_CHECK_ALLOC(s->z);
+  KPS_CHECK_ALLOC(s->pa);
   KPS_CHECK_ALLOC(s->As);
   KPS_CHECK_ALLOC(s->f);
   KPS_CHECK_ALLOC(s->dy);
@@ -203,6 +221,93 @@ int kps_model_state_size(const kps_model *m, const double *p, int K) {
 }
 
 /*
+ * The steady-state system, in the unknowns z = (y, q): the n state
+ * components, then the model's np conserved pools (kps_model.n_pools),
+ * N = n + np. Its first n equations are f(y) at fixed pools, the last np
+ * the conservation laws q_k + a_k . y - total_k = 0. A pool is then known
+ * to its own relative precision, not to ~1e-16 of its total as the
+ * difference total - a_k . y would be; without pools z = y. CVODE
+ * integrates y alone.
+ */
+typedef struct steady {
+  const kps_model *m;
+  kps_inputs in0; /* the caller's inputs, no pools: for CVODE and the output */
+  kps_inputs in;  /* in.pool = z + n while z is evaluated */
+  int n, np, N;
+} steady;
+
+/* Reads the laws into s (the workspace must hold N). */
+static void steady_init(kps_solver *s, const kps_model *m, const kps_inputs *in, int n,
+                        steady *ss) {
+  ss->m = m;
+  ss->in0 = *in;
+  ss->in0.pool = NULL;
+  ss->in = ss->in0;
+  ss->n = n;
+  ss->np = m->n_pools ? m->n_pools(m, in->p, in->K) : 0;
+  ss->N = n + ss->np;
+  for (int k = 0; k < ss->np; ++k)
+    s->ptot[k] = m->pool_law(m, in, k, s->pa + (size_t)k * n, &s->pwhich[k]);
+}
+
+static int steady_size(const kps_model *m, const kps_inputs *in, int n) {
+  const int np = m->n_pools ? m->n_pools(m, in->p, in->K) : 0;
+  return n + np;
+}
+
+/* a_k . y, accumulated in long double. */
+static long double law_sum(const kps_solver *s, const steady *ss, int k, const double *y) {
+  const double *a = s->pa + (size_t)k * ss->n;
+  long double t = 0.0L;
+  for (int j = 0; j < ss->n; ++j) t += (long double)a[j] * y[j];
+  return t;
+}
+
+/* z = (y, the pools computed from y). */
+static void steady_from_y(const kps_solver *s, const steady *ss, const double *y, double *z) {
+  memcpy(z, y, sizeof(double) * (size_t)ss->n);
+  for (int k = 0; k < ss->np; ++k) z[ss->n + k] = (double)(s->ptot[k] - law_sum(s, ss, k, y));
+}
+
+static const kps_inputs *steady_inputs(steady *ss, const double *z) {
+  ss->in.pool = ss->np && z ? z + ss->n : NULL;
+  return &ss->in;
+}
+
+static void steady_rhs(const kps_solver *s, steady *ss, const double *z, double *F) {
+  ss->m->rhs(ss->m, steady_inputs(ss, z), z, F);
+  for (int k = 0; k < ss->np; ++k)
+    F[ss->n + k] = (double)((long double)z[ss->n + k] + law_sum(s, ss, k, z) - s->ptot[k]);
+}
+
+/* dF/dz into J (N x N, column-major); s->As serves as scratch. */
+static void steady_jacobian(kps_solver *s, steady *ss, const double *z, double *J) {
+  const int n = ss->n, N = ss->N;
+  const kps_inputs *in = steady_inputs(ss, z);
+  if (!ss->np) {
+    ss->m->jacobian(ss->m, in, z, J);
+    return;
+  }
+  ss->m->jacobian(ss->m, in, z, s->As);
+  for (int j = 0; j < n; ++j) {
+    memcpy(J + (size_t)j * N, s->As + (size_t)j * n, sizeof(double) * (size_t)n);
+    for (int k = 0; k < ss->np; ++k) J[n + k + (size_t)j * N] = s->pa[(size_t)k * n + j];
+  }
+  for (int k = 0; k < ss->np; ++k) {
+    double *col = J + (size_t)(n + k) * N;
+    ss->m->dfdpool(ss->m, in, z, k, col);
+    for (int l = 0; l < ss->np; ++l) col[n + l] = l == k;
+  }
+}
+
+/* dF/d(input which) at fixed z into col (N entries). */
+static void steady_dfdx(const kps_solver *s, steady *ss, const double *z, int which,
+                        double *col) {
+  ss->m->dfdp(ss->m, steady_inputs(ss, z), z, which, col);
+  for (int k = 0; k < ss->np; ++k) col[ss->n + k] = which == s->pwhich[k] ? -1.0 : 0.0;
+}
+
+/*
  * Components that are exactly zero at the steady state (the complexes of a
  * ligand type with L = 0) carry round-off of ~1e-30: relative to themselves
  * their steps never shrink. Below ABS_FLOOR times the scale of the amounts
@@ -218,40 +323,42 @@ static double zero_floor(const kps_inputs *in, const double *y, int n) {
 }
 
 /*
- * Factorises the equilibrated Jacobian A = R J C of the state y (J is kept
+ * Factorises the equilibrated Jacobian A = R J C of the point z (J is kept
  * unscaled in s->J for residuals). Returns KPS_ST_SINGULAR when A is.
  */
-static int factor_scaled(kps_solver *s, const kps_model *m, const kps_inputs *in,
-                         const double *y, int n, double floor_abs) {
-  m->jacobian(m, in, y, s->J);
-  kps_equilibrate(s->J, n, y, floor_abs, s->rs, s->cs);
-  kps_scale_matrix(s->J, n, s->rs, s->cs, s->As);
-  return kps_lu_factor(s->As, n, s->piv) ? KPS_ST_SINGULAR : KPS_ST_OK;
+static int factor_scaled(kps_solver *s, steady *ss, const double *z, double floor_abs) {
+  const int N = ss->N;
+  steady_jacobian(s, ss, z, s->J);
+  kps_equilibrate(s->J, N, z, floor_abs, s->rs, s->cs);
+  kps_scale_matrix(s->J, N, s->rs, s->cs, s->As);
+  return kps_lu_factor(s->As, N, s->piv) ? KPS_ST_SINGULAR : KPS_ST_OK;
 }
 
 /*
- * Newton polish of f(y) = 0 from y (in place on success). Converged when the
- * last step is below newton_tol relative to every component: the error is
- * then about the square of that, and a step test stays meaningful where the
- * residual stalls on cancellation in R - sum C (science.md section 3).
- * Each step solves the equilibrated system (R J C) z = -R f, dy = C z.
+ * Newton polish of F(z) = 0 from y (in place on success; s->z then holds
+ * the final z). Converged when the last step is below newton_tol relative
+ * to every component, pools included: the error is then about the square
+ * of that, and a step test stays meaningful where a residual stalls on
+ * cancellation (science.md section 3). Each step solves the equilibrated
+ * system (R J C) w = -R F, dz = C w.
  */
-static int newton_polish(kps_solver *s, const kps_model *m,
-                         const kps_inputs *in, double *y, int n, long *iters) {
-  double *yw = s->yw;
-  const double floor_abs = zero_floor(in, y, n);
-  memcpy(yw, y, sizeof(double) * (size_t)n);
+static int newton_polish(kps_solver *s, steady *ss, double *y, long *iters) {
+  const kps_model *m = ss->m;
+  const int N = ss->N;
+  double *z = s->z;
+  steady_from_y(s, ss, y, z);
+  const double floor_abs = zero_floor(&ss->in, z, N);
   for (int it = 0; it < NEWTON_MAXIT; ++it) {
     ++*iters;
-    m->rhs(m, in, yw, s->f);
-    if (factor_scaled(s, m, in, yw, n, floor_abs) != KPS_ST_OK) return KPS_ST_SINGULAR;
-    for (int i = 0; i < n; ++i) s->dy[i] = -s->rs[i] * s->f[i];
-    kps_lu_solve(s->As, n, s->piv, s->dy);
+    steady_rhs(s, ss, z, s->f);
+    if (factor_scaled(s, ss, z, floor_abs) != KPS_ST_OK) return KPS_ST_SINGULAR;
+    for (int i = 0; i < N; ++i) s->dy[i] = -s->rs[i] * s->f[i];
+    kps_lu_solve(s->As, N, s->piv, s->dy);
     double worst = 0.0;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < N; ++i) {
       s->dy[i] *= s->cs[i];
-      yw[i] += s->dy[i];
-      const double a = fabs(yw[i]);
+      z[i] += s->dy[i];
+      const double a = fabs(z[i]);
       const double r = fabs(s->dy[i]) / (a > floor_abs ? a : floor_abs);
       if (!(r <= worst)) worst = r; /* NaN propagates into worst */
     }
@@ -260,8 +367,8 @@ static int newton_polish(kps_solver *s, const kps_model *m,
      * basin of quadratic convergence; the caller integrates further. */
     if (it >= NEWTON_GIVEUP_IT && worst > NEWTON_GIVEUP_STEP) return KPS_ST_NO_STEADY;
     if (worst <= s->opt.newton_tol) {
-      if (m->check_state(m, in, yw, STATE_TOL)) return KPS_ST_NEGATIVE;
-      memcpy(y, yw, sizeof(double) * (size_t)n);
+      if (m->check_state(m, steady_inputs(ss, z), z, STATE_TOL)) return KPS_ST_NEGATIVE;
+      memcpy(y, z, sizeof(double) * (size_t)ss->n);
       return KPS_ST_OK;
     }
   }
@@ -279,11 +386,13 @@ static int status_of_cvode_flag(int flag) {
 }
 
 /* One cold attempt at the given tolerance and step budget. */
-static int cold_attempt(kps_solver *s, const kps_model *m, const kps_inputs *in,
-                        double *y, int n, double rtol, long max_steps,
+static int cold_attempt(kps_solver *s, steady *ss, double *y, double rtol, long max_steps,
                         kps_solve_stats *st) {
   kps_err rc = KPS_OK;
   int status = KPS_ST_NO_STEADY;
+  const kps_model *m = ss->m;
+  const kps_inputs *in = &ss->in0;
+  const int n = ss->n;
   s->cb_model = m;
   s->cb_in = in;
   m->initial_state(m, in, y);
@@ -308,7 +417,7 @@ static int cold_attempt(kps_solver *s, const kps_model *m, const kps_inputs *in,
       break;
     }
     memcpy(y, yc, sizeof(double) * (size_t)n);
-    status = newton_polish(s, m, in, y, n, &st->newton_iters);
+    status = newton_polish(s, ss, y, &st->newton_iters);
     if (status == KPS_ST_OK || tout >= s->opt.t_max) break;
     if (steps > max_steps) {
       status = KPS_ST_TOO_MUCH_WORK;
@@ -332,16 +441,18 @@ int kps_solver_steady(kps_solver *s, const kps_model *m, const kps_inputs *in,
   kps_err rc = KPS_OK;
   int status = KPS_ST_SOLVER_ERROR;
   const int n = m->n_state(m, in->p, in->K);
+  steady ss;
   memset(st, 0, sizeof *st);
-  KPS_CHECK(ensure_workspace(s, n));
+  KPS_CHECK(ensure_workspace(s, steady_size(m, in, n)));
+  steady_init(s, m, in, n, &ss);
   if (warm) {
-    status = newton_polish(s, m, in, y, n, &st->newton_iters);
+    status = newton_polish(s, &ss, y, &st->newton_iters);
     if (status == KPS_ST_OK) return status;
   }
   st->cold = 1;
-  status = cold_attempt(s, m, in, y, n, s->opt.rtol, s->opt.max_steps, st);
+  status = cold_attempt(s, &ss, y, s->opt.rtol, s->opt.max_steps, st);
   if (status != KPS_ST_OK) {
-    status = cold_attempt(s, m, in, y, n, s->opt.rtol * FALLBACK_RTOL,
+    status = cold_attempt(s, &ss, y, s->opt.rtol * FALLBACK_RTOL,
                           s->opt.max_steps * FALLBACK_STEPS, st);
     if (status == KPS_ST_OK) status = KPS_ST_FALLBACK;
   }
@@ -351,33 +462,45 @@ cleanup:
 }
 
 /*
- * The adjoint lambda = J^-T dO/dy into s->lam, through the equilibrated
- * factors: (R J C)^T mu = C dO/dy, lambda = R mu. Refined with residuals in
- * long double while that pays; *check receives the final componentwise
- * backward error. Returns KPS_ST_GRAD_INACCURATE when it stays above
- * ADJOINT_TOL, KPS_ST_SINGULAR when J cannot be factorised. reuse_lu: the
- * factors (and J, for the residuals) already in s are those of the last
- * Newton iteration and are used as they are.
+ * The adjoint lambda = J^-T dO/dz into s->lam, at the point s->z, through
+ * the equilibrated factors: (R J C)^T mu = C dO/dz, lambda = R mu. Refined
+ * with residuals in long double while that pays; *check receives the final
+ * componentwise backward error. Returns KPS_ST_GRAD_INACCURATE when it stays
+ * above ADJOINT_TOL, KPS_ST_SINGULAR when J cannot be factorised.
+ * polished: s->z is the final point of the last Newton polish of y (so its
+ * pools are exact); with reuse_lu its factors (of its last iteration) and J
+ * are used as they are, otherwise J is factorised again at s->z. Not
+ * polished: z is built from y; with pools it is polished first, so that the
+ * pools are exact and not differences of y.
  */
-static int adjoint(kps_solver *s, const kps_model *m, const kps_inputs *in,
-                   const double *y, int n, int reuse_lu, double *O, double *check) {
+static int adjoint(kps_solver *s, steady *ss, const double *y, int polished, int reuse_lu,
+                   double *O, double *check) {
+  const int n = ss->n, N = ss->N;
   *check = NAN;
-  *O = m->output(m, in, y, s->dy);
-  if (!reuse_lu && factor_scaled(s, m, in, y, n, zero_floor(in, y, n)) != KPS_ST_OK)
-    return KPS_ST_SINGULAR;
+  if (!polished) {
+    long its = 0;
+    memcpy(s->yw, y, sizeof(double) * (size_t)n);
+    if (!ss->np || newton_polish(s, ss, s->yw, &its) != KPS_ST_OK) steady_from_y(s, ss, y, s->z);
+  }
+  if (!polished || !reuse_lu) {
+    if (factor_scaled(s, ss, s->z, zero_floor(&ss->in, s->z, N)) != KPS_ST_OK)
+      return KPS_ST_SINGULAR;
+  }
+  *O = ss->m->output(ss->m, &ss->in0, s->z, s->dy);
+  for (int k = n; k < N; ++k) s->dy[k] = 0.0;
   double *b = s->dy, *lam = s->lam, *r = s->r;
-  for (int i = 0; i < n; ++i) lam[i] = s->cs[i] * b[i];
-  kps_lu_solve_transposed(s->As, n, s->piv, lam);
-  for (int i = 0; i < n; ++i) lam[i] *= s->rs[i];
-  double err = kps_residual_transposed(s->J, n, lam, b, r);
+  for (int i = 0; i < N; ++i) lam[i] = s->cs[i] * b[i];
+  kps_lu_solve_transposed(s->As, N, s->piv, lam);
+  for (int i = 0; i < N; ++i) lam[i] *= s->rs[i];
+  double err = kps_residual_transposed(s->J, N, lam, b, r);
   for (int it = 0; it < REFINE_MAXIT && err > REFINE_TARGET; ++it) {
-    for (int i = 0; i < n; ++i) s->col[i] = s->cs[i] * r[i];
-    kps_lu_solve_transposed(s->As, n, s->piv, s->col);
-    for (int i = 0; i < n; ++i) s->f[i] = lam[i] + s->rs[i] * s->col[i];
-    const double e2 = kps_residual_transposed(s->J, n, s->f, b, s->col);
+    for (int i = 0; i < N; ++i) s->col[i] = s->cs[i] * r[i];
+    kps_lu_solve_transposed(s->As, N, s->piv, s->col);
+    for (int i = 0; i < N; ++i) s->f[i] = lam[i] + s->rs[i] * s->col[i];
+    const double e2 = kps_residual_transposed(s->J, N, s->f, b, s->col);
     if (!(e2 < err)) break; /* stagnated: keep the better iterate */
-    memcpy(lam, s->f, sizeof(double) * (size_t)n);
-    memcpy(r, s->col, sizeof(double) * (size_t)n);
+    memcpy(lam, s->f, sizeof(double) * (size_t)N);
+    memcpy(r, s->col, sizeof(double) * (size_t)N);
     err = e2;
   }
   *check = err;
@@ -385,16 +508,15 @@ static int adjoint(kps_solver *s, const kps_model *m, const kps_inputs *in,
 }
 
 /*
- * dO/d(input which) = -lambda . df/d(which), accumulated in long double;
- * exactly 0 for a parameter the steady state does not depend on.
+ * dO/d(input which) = -lambda . dF/d(which) at s->z, accumulated in long
+ * double; exactly 0 for a parameter the steady state does not depend on.
  */
-static double adjoint_dot(kps_solver *s, const kps_model *m,
-                          const kps_inputs *in, const double *y, int n, int which) {
-  const int j = which - 2 * in->K;
-  if (j >= 0 && (m->params[j].flags & KPS_PARAM_STEADY_INVARIANT)) return 0.0;
-  m->dfdp(m, in, y, which, s->col);
+static double adjoint_dot(kps_solver *s, steady *ss, int which) {
+  const int j = which - 2 * ss->in.K;
+  if (j >= 0 && (ss->m->params[j].flags & KPS_PARAM_STEADY_INVARIANT)) return 0.0;
+  steady_dfdx(s, ss, s->z, which, s->col);
   long double g = 0.0;
-  for (int i = 0; i < n; ++i) g -= (long double)s->lam[i] * s->col[i];
+  for (int i = 0; i < ss->N; ++i) g -= (long double)s->lam[i] * s->col[i];
   return (double)g;
 }
 
@@ -402,15 +524,70 @@ int kps_solver_gradients(kps_solver *s, const kps_model *m,
                          const kps_inputs *in, const double *y,
                          const int *which, int n_which, double *g) {
   const int n = m->n_state(m, in->p, in->K);
-  if (ensure_workspace(s, n) != KPS_OK) return KPS_ST_SOLVER_ERROR;
+  if (ensure_workspace(s, steady_size(m, in, n)) != KPS_OK) return KPS_ST_SOLVER_ERROR;
+  steady ss;
+  steady_init(s, m, in, n, &ss);
   double O, check;
-  int status = adjoint(s, m, in, y, n, 0, &O, &check);
+  int status = adjoint(s, &ss, y, 0, 0, &O, &check);
   if (status == KPS_ST_SINGULAR) return status;
   for (int k = 0; k < n_which; ++k) {
-    g[k] = adjoint_dot(s, m, in, y, n, which[k]);
+    g[k] = adjoint_dot(s, &ss, which[k]);
     if (!isfinite(g[k])) status = KPS_ST_NON_FINITE; /* as kps_evaluate */
   }
   return status;
+}
+
+/*
+ * First-order bound of the rounding error of dO/dx = -lambda . F_x when
+ * every entry of J and of F_x carries a relative error u:
+ *   |delta g| <= u (|lambda|^T |J| |w| + |lambda|^T |F_x|),   J w = F_x.
+ * It is large where the derivative is a near-cancellation of its paths (an
+ * output that nearly adapts: dO/dL of adaptive_sorting with m = 0 when
+ * delta C_m >> eps), which no scaling of the linear algebra removes.
+ * v = |lambda|^T |J| is in s->r; the result is relative to |g|.
+ */
+static double entry_error(kps_solver *s, steady *ss, int which, double g) {
+  const int N = ss->N;
+  steady_dfdx(s, ss, s->z, which, s->col);
+  for (int i = 0; i < N; ++i) s->f[i] = s->rs[i] * s->col[i];
+  kps_lu_solve(s->As, N, s->piv, s->f);
+  long double e = 0.0L;
+  for (int i = 0; i < N; ++i)
+    e += (long double)s->r[i] * fabs(s->cs[i] * s->f[i]) + fabs(s->lam[i] * s->col[i]);
+  return (double)(0.5L * DBL_EPSILON * e) / fabs(g);
+}
+
+/*
+ * The largest entry_error over the gradient entries asked for. As the
+ * accuracy target, entries are grouped in kinds (tau_i, L_i, parameters)
+ * and compared as elasticities x dO/dx: an entry below GRAD_FLOOR of the
+ * largest of its kind is not held to relative accuracy and is skipped.
+ */
+static double gradient_error(kps_solver *s, steady *ss, const kps_eval *ev) {
+  const int N = ss->N, K = ss->in.K;
+  const kps_model *m = ss->m;
+  for (int j = 0; j < N; ++j) {
+    long double v = 0.0L;
+    for (int i = 0; i < N; ++i) v += fabs(s->lam[i] * s->J[i + (size_t)j * N]);
+    s->r[j] = (double)v;
+  }
+  double worst = 0.0;
+  for (int kind = 0; kind < 3; ++kind) {
+    const double *g = kind == 0 ? ev->dO_dtau : kind == 1 ? ev->dO_dL : ev->dO_dp;
+    const double *x = kind == 0 ? ss->in.tau : kind == 1 ? ss->in.L : ss->in.p;
+    const int cnt = kind < 2 ? K : m->n_params, base = kind == 0 ? 0 : kind == 1 ? K : 2 * K;
+    if (!g) continue;
+    double big = 0.0;
+    for (int k = 0; k < cnt; ++k)
+      if (isfinite(g[k]) && kps_model_is_differentiable(m, K, base + k))
+        big = fmax(big, fabs(g[k] * (x[k] != 0.0 ? x[k] : 1.0)));
+    for (int k = 0; k < cnt && big > 0.0; ++k) {
+      if (!isfinite(g[k]) || !kps_model_is_differentiable(m, K, base + k)) continue;
+      const double e = fabs(g[k] * (x[k] != 0.0 ? x[k] : 1.0));
+      if (e >= GRAD_FLOOR * big) worst = fmax(worst, entry_error(s, ss, base + k, g[k]));
+    }
+  }
+  return worst;
 }
 
 static void fill_nan(double *a, int n) {
@@ -450,6 +627,7 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
   memset(&ev->stats, 0, sizeof ev->stats);
   ev->O = NAN;
   ev->adjoint_check = NAN;
+  ev->grad_error = NAN;
   if (m->closed_form) {
     int bad = m->closed_form(in, &ev->O, ev->dO_dtau, ev->dO_dL, ev->dO_dp);
     ev->status = bad ? KPS_ST_SOLVER_ERROR : KPS_ST_OK;
@@ -472,8 +650,11 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
     return finite_status(m, in, y, n, ev);
   }
   /* The last Newton iteration left the factors of J at its starting state
-   * in s->J, s->As (every successful solve ends with a Newton polish). */
-  int st = adjoint(s, m, in, y, n, ev->reuse_lu, &ev->O, &ev->adjoint_check);
+   * in s->J, s->As and its final point in s->z (every successful solve
+   * ends with a Newton polish). */
+  steady ss;
+  steady_init(s, m, in, n, &ss);
+  int st = adjoint(s, &ss, y, 1, ev->reuse_lu, &ev->O, &ev->adjoint_check);
   if (st == KPS_ST_SINGULAR) {
     ev->status = st;
     return st;
@@ -481,12 +662,17 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
   /* Gradients that miss the residual check are kept, but flagged. */
   if (st != KPS_ST_OK) ev->status = st;
   for (int i = 0; i < K; ++i) {
-    if (ev->dO_dtau) ev->dO_dtau[i] = adjoint_dot(s, m, in, y, n, i);
-    if (ev->dO_dL) ev->dO_dL[i] = adjoint_dot(s, m, in, y, n, K + i);
+    if (ev->dO_dtau) ev->dO_dtau[i] = adjoint_dot(s, &ss, i);
+    if (ev->dO_dL) ev->dO_dL[i] = adjoint_dot(s, &ss, K + i);
   }
   if (ev->dO_dp)
     for (int j = 0; j < m->n_params; ++j)
       if (!(m->params[j].flags & KPS_PARAM_INTEGER))
-        ev->dO_dp[j] = adjoint_dot(s, m, in, y, n, 2 * K + j);
+        ev->dO_dp[j] = adjoint_dot(s, &ss, 2 * K + j);
+  if (!ev->reuse_lu) {
+    ev->grad_error = gradient_error(s, &ss, ev);
+    if (kps_status_is_ok(ev->status) && !(ev->grad_error <= GRAD_TARGET))
+      ev->status = KPS_ST_GRAD_ILL_CONDITIONED;
+  }
   return finite_status(m, in, y, n, ev);
 }

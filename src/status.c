@@ -15,6 +15,7 @@ const char *kps_status_name(int status) {
     case KPS_ST_SOLVER_ERROR: return "solver_error";
     case KPS_ST_GRAD_INACCURATE: return "grad_inaccurate";
     case KPS_ST_NON_FINITE: return "non_finite";
+    case KPS_ST_GRAD_ILL_CONDITIONED: return "grad_ill_conditioned";
   }
   return "unknown";
 }

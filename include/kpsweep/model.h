@@ -62,7 +62,16 @@ typedef struct kps_inputs {
   int K;             /* number of ligand types, >= 1 */
   const double *tau; /* K binding times (s), > 0 */
   const double *L;   /* K ligand counts (molecules), >= 0 */
+  /*
+   * Conserved pools held as unknowns (kps_model.n_pools values), or NULL:
+   * the model then computes each pool from y (total - sum of members). Set
+   * only by the solver's steady-state polish and adjoint solve.
+   */
+  const double *pool;
 } kps_inputs;
+
+/* Most conserved pools a model may hold as unknowns. */
+#define KPS_MAX_POOLS 8
 
 typedef struct kps_model {
   const char *name;    /* registry name, e.g. "adaptive_sorting" */
@@ -123,6 +132,33 @@ typedef struct kps_model {
   /* Human-readable name of state component k (for JSON and docs). */
   void (*state_name)(const struct kps_model *self, const double *p, int K, int k, char *buf,
                      size_t n);
+
+  /*
+   * ---- Conserved pools (optional: n_pools NULL for none) ----
+   *
+   * A pool is an amount the model would otherwise compute as a difference,
+   * total_k - sum_j a_kj y_j (free receptors R - sum C, inactive kinase
+   * KT - K). When nearly all of the total is bound, that difference keeps
+   * only ~1e-16 of the total, and every gradient through it inherits the
+   * loss. The solver's Newton polish and adjoint solve therefore hold the
+   * pools as extra unknowns q_k with the conservation laws
+   * q_k + sum_j a_kj y_j - total_k = 0 as their equations; CVODE integrates y
+   * alone (in->pool NULL).
+   *
+   * With in->pool set, rhs, jacobian, dfdp and check_state take the pools
+   * from in->pool and hold them fixed: jacobian is df/dy at fixed q, dfdp is
+   * df/dx at fixed q (a total then enters only through its law).
+   */
+  int (*n_pools)(const struct kps_model *self, const double *p, int K);
+
+  /* Law k: fills a[0..n) with its coefficients of y, sets *which_total to the
+   * input (index convention above) the total is, and returns the total. */
+  double (*pool_law)(const struct kps_model *self, const kps_inputs *in, int k, double *a,
+                     int *which_total);
+
+  /* df/dq_k at fixed y and other pools (n entries), with in->pool set. */
+  void (*dfdpool)(const struct kps_model *self, const kps_inputs *in, const double *y, int k,
+                  double *col);
 } kps_model;
 
 /* Looks a model up by name; NULL when unknown. Not collective. */

@@ -45,6 +45,10 @@ typedef struct kps_eval {
   double *dO_dp;       /* n_params entries (NaN for integer ones) or NULL */
   double adjoint_check; /* componentwise backward error of the adjoint solve
                            (NaN: no gradients asked for, or a closed form) */
+  double grad_error;    /* first-order bound of the largest relative rounding
+                           error of a gradient entry (NaN: not estimated: no
+                           gradients, reuse_lu, or a closed form); above 1e-8
+                           the status is KPS_ST_GRAD_ILL_CONDITIONED */
   /* Input: take the gradients from the factorisation of the last Newton
    * iteration (a state within newton_tol of the steady state) instead of
    * factorising J again at the steady state. About 1e-11 relative off, one

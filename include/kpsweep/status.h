@@ -18,7 +18,8 @@
   X(KPS_ST_INVALID_PARAMS, 7, "invalid parameter combination (e.g. m >= N)")       \
   X(KPS_ST_SOLVER_ERROR, 8, "other CVODE failure")                                 \
   X(KPS_ST_GRAD_INACCURATE, 9, "adjoint (gradient) solve failed its residual check")   \
-  X(KPS_ST_NON_FINITE, 10, "state, output or a gradient not finite (overflow at extreme inputs)")
+  X(KPS_ST_NON_FINITE, 10, "state, output or a gradient not finite (overflow at extreme inputs)") \
+  X(KPS_ST_GRAD_ILL_CONDITIONED, 11, "converged; a gradient entry may be off by more than 1e-8 relative (it cancels between paths: a nearly adapted output)")
 
 typedef enum kps_status {
 #define KPS_ST_ENUM_(name, value, msg) name = value,
@@ -27,7 +28,7 @@ typedef enum kps_status {
 } kps_status;
 
 /* The largest status code (the table runs from KPS_ST_NOT_COMPUTED to it). */
-#define KPS_ST_LAST KPS_ST_NON_FINITE
+#define KPS_ST_LAST KPS_ST_GRAD_ILL_CONDITIONED
 
 /* Short lower-case name of a status ("ok", "too_much_work"). Not collective. */
 const char *kps_status_name(int status);
@@ -35,9 +36,10 @@ const char *kps_status_name(int status);
 /* One-line description of a status. Not collective. */
 const char *kps_status_doc(int status);
 
-/* Whether a status carries usable numbers (ok or fallback). */
+/* Whether a status carries usable numbers (ok, fallback, or ok with an
+ * ill-conditioned gradient entry). */
 static inline int kps_status_is_ok(int status) {
-  return status == KPS_ST_OK || status == KPS_ST_FALLBACK;
+  return status == KPS_ST_OK || status == KPS_ST_FALLBACK || status == KPS_ST_GRAD_ILL_CONDITIONED;
 }
 
 /* Whether a computed point failed (invalid parameter combinations are not

@@ -19,6 +19,13 @@
  * alpha (1/(molecule s)), delta (1/(molecule s)), eps (1/s), R (molecules),
  * KT (molecules). Inputs tau_i (s), L_i (molecules).
  *
+ * Conserved pools (kps_model.n_pools): the free receptors R_f = R - sum C
+ * and the inactive kinase K_i = KT - K. Receptors saturate when L >> R and
+ * the kinase stays nearly all active when the feedback is barely engaged;
+ * each pool is then a small difference of large amounts, which the
+ * steady-state polish and the adjoint hold as unknowns (docs/science.md,
+ * "Conserved pools").
+ *
  * Stiff: the kinase relaxes at eps + delta sum_i C_{m,i}, up to 1e9 * C_m
  * per second in the near-ideal parameter sets, while proofreading runs at
  * phi = 1e-3/s there; binding (kappa R up to 1e4/s) adds another fast scale.
@@ -31,6 +38,9 @@
 #include "kpsweep/model.h"
 
 enum { P_N, P_M, P_KAPPA, P_PHI, P_ALPHA, P_DELTA, P_EPS, P_R, P_KT, P_COUNT };
+
+/* The pools, in kps_inputs.pool order. */
+enum { POOL_RF, POOL_KI, POOL_COUNT };
 
 static const kps_param_info params[P_COUNT] = {
     {"N", 5, 1, 64, KPS_PARAM_INTEGER | KPS_PARAM_STRUCTURAL, "",
@@ -55,7 +65,7 @@ static const kps_param_info params[P_COUNT] = {
 static chain make_chain(const kps_inputs *in, const double *y) {
   const double *p = in->p;
   const int N = chain_int(p[P_N]);
-  chain c;
+  chain c = {0};
   c.N = N;
   c.K = in->K;
   c.n = chain_size(N, in->K) + 1;
@@ -64,7 +74,14 @@ static chain make_chain(const kps_inputs *in, const double *y) {
   c.phi = p[P_PHI];
   c.phi_last = p[P_ALPHA] * y[c.n - 1];
   c.d = 0.0;
+  c.pooled = in->pool != NULL;
+  if (c.pooled) c.Rf_pool = in->pool[POOL_RF];
   return c;
+}
+
+/* The inactive kinase: its pool, or KT - K. */
+static double inactive_kinase(const kps_inputs *in, double kin) {
+  return in->pool ? in->pool[POOL_KI] : in->p[P_KT] - kin;
 }
 
 static int check_params(const kps_model *self, const double *p, char *why, size_t n) {
@@ -94,7 +111,7 @@ static void rhs(const kps_model *self, const kps_inputs *in, const double *y, do
   const int iK = c.n - 1, m = chain_int(p[P_M]);
   const double kin = y[iK];
   chain_rhs(&c, in, y, f);
-  f[iK] = p[P_EPS] * (p[P_KT] - kin) -
+  f[iK] = p[P_EPS] * inactive_kinase(in, kin) -
           p[P_DELTA] * kin * chain_state_total(&c, y, m);
 }
 
@@ -110,7 +127,7 @@ static void jacobian(const kps_model *self, const kps_inputs *in, const double *
   chain_add_forward(&c, y, c.N - 1, c.N, p[P_ALPHA], J + (size_t)iK * n);
   /* Row K: inactivation by state m, and K's own relaxation. */
   for (int i = 0; i < c.K; ++i) J[iK + (size_t)(i * w + m) * n] = -delta * kin;
-  J[iK + (size_t)iK * n] = -p[P_EPS] - delta * chain_state_total(&c, y, m);
+  J[iK + (size_t)iK * n] = (c.pooled ? 0.0 : -p[P_EPS]) - delta * chain_state_total(&c, y, m);
 }
 
 static double output(const kps_model *self, const kps_inputs *in, const double *y, double *dO_dy) {
@@ -133,9 +150,9 @@ static void dfdp(const kps_model *self, const kps_inputs *in, const double *y, i
     case P_PHI: chain_add_forward(&c, y, 0, c.N - 1, 1.0, col); break;
     case P_ALPHA: chain_add_forward(&c, y, c.N - 1, c.N, kin, col); break;
     case P_DELTA: col[iK] = -kin * chain_state_total(&c, y, m); break;
-    case P_EPS: col[iK] = p[P_KT] - kin; break;
+    case P_EPS: col[iK] = inactive_kinase(in, kin); break;
     case P_R: chain_add_dR(&c, in, y, col); break;
-    case P_KT: col[iK] = p[P_EPS]; break;
+    case P_KT: col[iK] = c.pooled ? 0.0 : p[P_EPS]; break;
     default: chain_fill_nan(col, c.n); break;
   }
 }
@@ -144,12 +161,37 @@ static int check_state(const kps_model *self, const kps_inputs *in, const double
   (void)self;
   const chain c = make_chain(in, y);
   if (chain_check_state(&c, in, y, tol)) return 1;
+  if (in->pool && !(in->pool[POOL_KI] >= -tol * in->p[P_KT])) return 1;
   return chain_check_bounded(y[c.n - 1], in->p[P_KT], tol);
 }
 
 static void state_name(const kps_model *self, const double *p, int K, int k, char *buf, size_t n) {
   (void)self;
   chain_state_name(chain_int(p[P_N]), K, k, "K", buf, n);
+}
+
+static int n_pools(const kps_model *self, const double *p, int K) {
+  (void)self, (void)p, (void)K;
+  return POOL_COUNT;
+}
+
+static double pool_law(const kps_model *self, const kps_inputs *in, int k, double *a,
+                       int *which_total) {
+  (void)self;
+  const int nc = chain_size(chain_int(in->p[P_N]), in->K);
+  for (int j = 0; j <= nc; ++j) a[j] = k == POOL_RF ? (j < nc) : (j == nc);
+  const int which = k == POOL_RF ? P_R : P_KT;
+  *which_total = 2 * in->K + which;
+  return in->p[which];
+}
+
+static void dfdpool(const kps_model *self, const kps_inputs *in, const double *y, int k,
+                    double *col) {
+  (void)self;
+  const chain c = make_chain(in, y);
+  memset(col, 0, sizeof(double) * (size_t)c.n);
+  if (k == POOL_RF) chain_add_dRf(&c, in, y, col);
+  else col[c.n - 1] = in->p[P_EPS];
 }
 
 const kps_model kps_model_adaptive_sorting = {
@@ -168,4 +210,7 @@ const kps_model kps_model_adaptive_sorting = {
     .dfdp = dfdp,
     .check_state = check_state,
     .state_name = state_name,
+    .n_pools = n_pools,
+    .pool_law = pool_law,
+    .dfdpool = dfdpool,
 };

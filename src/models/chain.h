@@ -40,6 +40,8 @@ typedef struct chain {
   double phi;      /* forward rate of the steps n -> n+1, n < N-1 */
   double phi_last; /* forward rate of the step N-1 -> N */
   double d;        /* backward rate n -> n-1 */
+  int pooled;      /* R_f is an unknown of the steady-state system (in->pool) */
+  double Rf_pool;  /* its value when pooled */
 } chain;
 
 /* Structural parameters are validated integers stored as doubles. */
@@ -55,6 +57,7 @@ static inline double chain_type_total(const chain *c, const double *y, int i) {
 }
 
 static inline double chain_free_receptors(const chain *c, const double *y) {
+  if (c->pooled) return c->Rf_pool;
   const int m = chain_size(c->N, c->K);
   double s = 0.0;
   for (int k = 0; k < m; ++k) s += y[k];
@@ -100,7 +103,8 @@ static inline void chain_rhs(const chain *c, const kps_inputs *in,
 /*
  * The complex-by-complex block of J (column-major, leading dimension c->n),
  * into a J the caller has zeroed. Binding couples C_{0,i} to every complex:
- * d bind_i / d C_{n,j} = -kappa ((L_i - T_i) + [i == j] R_f).
+ * d bind_i / d C_{n,j} = -kappa ((L_i - T_i) + [i == j] R_f); with R_f
+ * pooled (held fixed) only the [i == j] R_f part remains.
  */
 static inline void chain_jacobian(const chain *c, const kps_inputs *in,
                                   const double *y, double *J) {
@@ -108,7 +112,7 @@ static inline void chain_jacobian(const chain *c, const kps_inputs *in,
   const double Rf = chain_free_receptors(c, y);
   for (int i = 0; i < c->K; ++i) {
     const int r0 = i * w;
-    const double a = -c->kappa * (in->L[i] - chain_type_total(c, y, i));
+    const double a = c->pooled ? 0.0 : -c->kappa * (in->L[i] - chain_type_total(c, y, i));
     for (int col = 0; col < nc; ++col) J[r0 + (size_t)col * ld] = a;
     for (int n = 0; n <= N; ++n) J[r0 + (size_t)(r0 + n) * ld] -= c->kappa * Rf;
 
@@ -160,9 +164,18 @@ static inline void chain_add_dkappa(const chain *c, const kps_inputs *in,
     v[i * (c->N + 1)] += (in->L[i] - chain_type_total(c, y, i)) * Rf;
 }
 
-/* Adds d f / d R (binding term only). */
+/* Adds d f / d R (binding term only; none with R_f pooled, where R enters
+ * through the conservation law alone). */
 static inline void chain_add_dR(const chain *c, const kps_inputs *in,
                                 const double *y, double *v) {
+  if (c->pooled) return;
+  for (int i = 0; i < c->K; ++i)
+    v[i * (c->N + 1)] += c->kappa * (in->L[i] - chain_type_total(c, y, i));
+}
+
+/* Adds d f / d R_f at fixed complexes: the binding flux pattern. */
+static inline void chain_add_dRf(const chain *c, const kps_inputs *in,
+                                 const double *y, double *v) {
   for (int i = 0; i < c->K; ++i)
     v[i * (c->N + 1)] += c->kappa * (in->L[i] - chain_type_total(c, y, i));
 }

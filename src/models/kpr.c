@@ -38,7 +38,7 @@ static const kps_param_info params[P_COUNT] = {
 
 static chain make_chain(const kps_inputs *in) {
   const double *p = in->p;
-  chain c;
+  chain c = {0};
   c.N = chain_int(p[P_N]);
   c.K = in->K;
   c.n = chain_size(c.N, c.K);

@@ -63,7 +63,7 @@ static const kps_param_info params[P_COUNT] = {
 static chain make_chain(const kps_inputs *in, const double *y) {
   const double *p = in->p;
   const int N = chain_int(p[P_N]);
-  chain c;
+  chain c = {0};
   c.N = N;
   c.K = in->K;
   c.n = chain_size(N, in->K) + 1;

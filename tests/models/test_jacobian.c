@@ -79,7 +79,7 @@ static void point_init(point *pt, const kps_model *model, shape s) {
     pt->tau[i] = logrand(0.1, 10.0);
     pt->L[i] = logrand(1e3, 1e5);
   }
-  pt->in = (kps_inputs){pt->p, s.K, pt->tau, pt->L};
+  pt->in = (kps_inputs){.p = pt->p, .K = s.K, .tau = pt->tau, .L = pt->L};
   pt->n = model->n_state(model, pt->p, s.K);
   pt->nc = s.K * (s.N + 1);
   pt->total = param(pt, "KT") + param(pt, "ST");
@@ -248,7 +248,7 @@ static void check_dfdp(const point *pt, const double *y) {
     pt->model->dfdp(pt->model, &pt->in, y, which, col);
 
     point q = *pt;
-    q.in = (kps_inputs){q.p, q.s.K, q.tau, q.L};
+    q.in = (kps_inputs){.p = q.p, .K = q.s.K, .tau = q.tau, .L = q.L};
     double *x = input_slot(&q, which);
     const double x0 = *x, h = 1e-4 * fabs(x0);
     *x = x0 + h;
@@ -331,7 +331,7 @@ static void check_validity(const point *pt, const double *y) {
 
   /* Receptors over-committed while every ligand stays in excess. */
   point q = *pt;
-  q.in = (kps_inputs){q.p, q.s.K, q.tau, q.L};
+  q.in = (kps_inputs){.p = q.p, .K = q.s.K, .tau = q.tau, .L = q.L};
   for (int i = 0; i < q.s.K; ++i) q.L[i] = 10.0 * R;
   memcpy(z, y, sizeof(double) * n);
   double sum = 0.0;
@@ -343,7 +343,7 @@ static void check_validity(const point *pt, const double *y) {
 
   /* Ligand 0 over-committed while receptors stay free. */
   q = *pt;
-  q.in = (kps_inputs){q.p, q.s.K, q.tau, q.L};
+  q.in = (kps_inputs){.p = q.p, .K = q.s.K, .tau = q.tau, .L = q.L};
   double T0 = 0.0;
   for (int nn = 0; nn < w; ++nn) T0 += y[nn];
   q.L[0] = 0.5 * T0;
@@ -396,6 +396,112 @@ static void check_binding(const point *pt, const double *y) {
   }
   free(z);
   free(f);
+}
+
+/*
+ * Conserved pools (kps_model.n_pools): with the pools set to their values
+ * total - a . y, rhs is the same as without; jacobian, dfdp and dfdpool at
+ * fixed pools match central differences with the pools held; and the total
+ * Jacobian is the fixed-pool one minus dfdpool a^T (the chain rule).
+ */
+static void check_pools(const point *pt, const double *y) {
+  const kps_model *md = pt->model;
+  if (!md->n_pools) return;
+  const int n = pt->n, np = md->n_pools(md, pt->p, pt->s.K);
+  char lb[96];
+  label(pt, lb, sizeof lb);
+  if (!tap_ok(np >= 1 && np <= KPS_MAX_POOLS && md->pool_law && md->dfdpool,
+              "%s: %d pools, pool_law and dfdpool set", lb, np))
+    return;
+  double q[KPS_MAX_POOLS], *a = malloc(sizeof(double) * n * np);
+  double *f0 = malloc(sizeof(double) * n), *f1 = malloc(sizeof(double) * n);
+  double *Jt = malloc(sizeof(double) * n * n), *Jq = malloc(sizeof(double) * n * n);
+  double *col = malloc(sizeof(double) * n), *fd = malloc(sizeof(double) * n);
+  double *yy = malloc(sizeof(double) * n);
+  int law_ok = 1;
+  for (int k = 0; k < np; ++k) {
+    int which = -1;
+    const double tot = md->pool_law(md, &pt->in, k, a + (size_t)k * n, &which);
+    double sum = 0.0;
+    for (int j = 0; j < n; ++j) sum += a[(size_t)k * n + j] * y[j];
+    q[k] = tot - sum;
+    point cp = *pt;
+    if (which < 2 * pt->s.K || which >= 2 * pt->s.K + md->n_params ||
+        *input_slot(&cp, which) != tot || !(q[k] > 0.0))
+      law_ok = 0;
+  }
+  tap_ok(law_ok, "%s: each law's total is the input it names; pools positive", lb);
+  kps_inputs pin = pt->in;
+  pin.pool = q;
+  md->rhs(md, &pt->in, y, f0);
+  md->rhs(md, &pin, y, f1);
+  int at;
+  tap_ok(column_dev(f1, f0, n, &at) < 1e-12, "%s: rhs with the pools given = rhs without",
+         lb);
+
+  /* Jacobian at fixed pools against differences in y (pools held). */
+  md->jacobian(md, &pin, y, Jq);
+  double worst = 0.0;
+  for (int j = 0; j < n; ++j) {
+    memcpy(yy, y, sizeof(double) * n);
+    const double h = 1e-6 * fmax(fabs(y[j]), species_scale(pt, j));
+    yy[j] = y[j] + h;
+    const double yp = yy[j];
+    md->rhs(md, &pin, yy, f0);
+    yy[j] = y[j] - h;
+    const double ym = yy[j];
+    md->rhs(md, &pin, yy, f1);
+    for (int k = 0; k < n; ++k) fd[k] = (f0[k] - f1[k]) / (yp - ym);
+    worst = fmax(worst, column_dev(Jq + (size_t)j * n, fd, n, &at));
+  }
+  tap_ok(worst < TOL, "%s: Jacobian at fixed pools vs FD (worst column dev %.3g)", lb, worst);
+
+  /* dfdpool against differences in each pool; the chain rule. */
+  md->jacobian(md, &pt->in, y, Jt);
+  double wq = 0.0, wc = 0.0;
+  for (int k = 0; k < np; ++k) {
+    double qq[KPS_MAX_POOLS];
+    memcpy(qq, q, sizeof q);
+    const double h = 1e-6 * q[k];
+    kps_inputs qi = pin;
+    qi.pool = qq;
+    qq[k] = q[k] + h;
+    const double qp = qq[k];
+    md->rhs(md, &qi, y, f0);
+    qq[k] = q[k] - h;
+    const double qm = qq[k];
+    md->rhs(md, &qi, y, f1);
+    for (int r = 0; r < n; ++r) fd[r] = (f0[r] - f1[r]) / (qp - qm);
+    md->dfdpool(md, &pin, y, k, col);
+    wq = fmax(wq, column_dev(col, fd, n, &at));
+    for (int j = 0; j < n; ++j)
+      for (int r = 0; r < n; ++r) Jq[r + (size_t)j * n] -= col[r] * a[(size_t)k * n + j];
+  }
+  for (int j = 0; j < n; ++j)
+    wc = fmax(wc, column_dev(Jq + (size_t)j * n, Jt + (size_t)j * n, n, &at));
+  tap_ok(wq < TOL, "%s: dfdpool vs FD (worst column dev %.3g)", lb, wq);
+  tap_ok(wc < 1e-12, "%s: J = J(fixed pools) - dfdpool a^T (worst column dev %.3g)", lb, wc);
+
+  /* dfdp at fixed pools against differences of each input (pools held). */
+  double wp = 0.0;
+  for (int which = 0; which < 2 * pt->s.K + md->n_params; ++which) {
+    if (!kps_model_is_differentiable(md, pt->s.K, which)) continue;
+    md->dfdp(md, &pin, y, which, col);
+    point cp = *pt;
+    cp.in = (kps_inputs){.p = cp.p, .K = cp.s.K, .tau = cp.tau, .L = cp.L, .pool = q};
+    double *x = input_slot(&cp, which);
+    const double x0 = *x, h = 1e-4 * fabs(x0);
+    *x = x0 + h;
+    const double xp = *x;
+    md->rhs(md, &cp.in, y, f0);
+    *x = x0 - h;
+    const double xm = *x;
+    md->rhs(md, &cp.in, y, f1);
+    for (int r = 0; r < n; ++r) fd[r] = (f0[r] - f1[r]) / (xp - xm);
+    wp = fmax(wp, column_dev(col, fd, n, &at));
+  }
+  tap_ok(wp < TOL, "%s: df/dx at fixed pools vs FD (worst column dev %.3g)", lb, wp);
+  free(a), free(f0), free(f1), free(Jt), free(Jq), free(col), free(fd), free(yy);
 }
 
 static void check_table(const kps_model *md) {
@@ -471,6 +577,7 @@ int main(void) {
       check_output_gradient(&pt, y);
       check_validity(&pt, y);
       check_binding(&pt, y);
+      check_pools(&pt, y);
       free(y);
     }
   }
