@@ -61,6 +61,8 @@ DEFAULT_STATUS_CODES = {
     8: ("solver_error", "other CVODE failure"),
     9: ("grad_inaccurate", "adjoint (gradient) solve failed its residual check"),
     10: ("non_finite", "state, output or a gradient not finite (overflow at extreme inputs)"),
+    11: ("grad_ill_conditioned", "converged; a gradient entry may be off by more than 1e-8 "
+         "relative (it cancels between paths: a nearly adapted output)"),
 }
 
 DEFAULT_TAU_C = 3.0

@@ -56,7 +56,12 @@ count to 10..100 times R (L >> R, up to 1e6); a sixth are "tiny output" points
 more than 1e20). The engine runs with an explicit threshold (--threshold-value
 1) so that only the point itself is solved. A point whose engine status is
 not "ok" is counted and listed, not checked; more than 10 % of them for a
-model fails that model's status line.
+model fails that model's status line. A point the engine flags
+"grad_ill_conditioned" (its own first-order bound of a gradient entry's
+rounding error, printed as grad_error, exceeds 1e-8) is checked, each entry
+against that bound instead of 1e-8; at most 10 % of a model's points may be
+flagged, and the comments count how many flagged points needed it and how
+many points miss 1e-8 unflagged (which fails the kind's line).
 
 Self-check of the reference: at one point per model (its first random one)
 the IFT gradient is compared with central finite differences of the script's
@@ -86,15 +91,13 @@ from mpmath import mp, mpf, mpc
 DPS = 50
 NEWTON_TOL = mpf("1e-35")
 TOL_GRAD = 1e-8
-# Known gaps, (model, kind) -> the bound this check still enforces. In
-# adaptive_sorting the free receptors R - sum C (receptors saturated, L >> R)
-# and the inactive kinase K_T - K (feedback barely engaged) are differences
-# of state components: the double-precision state cannot hold them to more
-# than ~1e-16 of R or K_T, which caps d O/dL, dO/dkappa, dO/dR and dO/deps
-# there at a few 1e-6 relative of entries that are 1e-13 of the largest.
-# Closing it needs the conserved pools as unknowns of the steady-state
-# system (docs/science.md, "Known limits"). The bound keeps it from growing.
-KNOWN_GAP = {("adaptive_sorting", "L"): 2e-5, ("adaptive_sorting", "param"): 2e-5}
+# A point the engine flags "grad_ill_conditioned" (its first-order rounding
+# bound of a gradient entry exceeds 1e-8: the derivative cancels between
+# paths, as in a nearly adapted output) is held to that bound instead of
+# 1e-8: the engine may miss the target only where it says so, and by no more
+# than it says. At most MAX_FLAGGED_FRAC of a model's points may be flagged.
+MAX_FLAGGED_FRAC = 0.10
+CARRIES = ("ok", "grad_ill_conditioned")
 TOL_O = 1e-10
 TOL_STATE = 1e-8
 STATE_FLOOR = 0.0
@@ -702,7 +705,8 @@ def main():
                  "kinds": {k: new_worst() for k in KINDS},
                  "bad": {k: 0 for k in KINDS + ("O", "state")},
                  "bad_below": {k: 0 for k in KINDS},
-                 "minO": float("inf"), "listed": 0, "span": 0.0, "self": None}
+                 "minO": float("inf"), "listed": 0, "span": 0.0, "self": None,
+                 "flagged": 0, "flag_needed": 0, "unflagged_miss": 0, "worst_est": 0.0}
              for m in MODELS}
     print("# kpsweep high-precision reference check: %d points (%d fixed), seed %d, %d digits"
           % (len(points), len(FIXED), opts["seed"], DPS))
@@ -730,7 +734,7 @@ def main():
         if isinstance(js, Exception):
             st["nonok"].append("%s: engine failed: %s" % (pname, js))
             continue
-        if js.get("status") != "ok":
+        if js.get("status") not in CARRIES:
             st["nonok"].append("%s: status %s; %s" % (pname, js.get("status"),
                                                       " ".join(engine_cmd("kpsweep", model, over, lig)[1:])))
             continue
@@ -776,6 +780,11 @@ def main():
             st["bad"]["state"] += worst_s[0] > TOL_STATE
         # gradients as elasticities
         point_bad = []
+        flagged = js.get("status") == "grad_ill_conditioned"
+        est = num(js.get("grad_error")) if js.get("grad_error") is not None else 0.0
+        tol_entry = max(TOL_GRAD, est) if flagged else TOL_GRAD
+        st["flagged"] += flagged
+        missed_target = False
         for kind in KINDS:
             xs = [x for x in ref["grad"] if x[0] == kind]
             if not xs:
@@ -799,16 +808,25 @@ def main():
                 if en > w["norm"] or (math.isnan(en) and not math.isnan(w["norm"])):
                     w["norm"], w["norm_where"] = en, where
                 if not err <= TOL_GRAD:
+                    missed_target = True
+                    if flagged:
+                        st["worst_est"] = max(st["worst_est"], float(err / est) if est else
+                                              float("inf"))
+                if not err <= tol_entry:
                     bad = True
                     below = abs(e_ref[x]) < floor
                     below_only = below_only and below
                     point_bad.append("%s %.1e%s" % (xname(x), err, " (below floor)" if below else ""))
             st["bad"][kind] += bad
             st["bad_below"][kind] += bad and below_only
+        st["flag_needed"] += flagged and missed_target
+        st["unflagged_miss"] += missed_target and not flagged
         if opts["verbose"] or point_bad and (opts["report"] or st["listed"] < MAX_LISTED):
             st["listed"] += bool(point_bad)
-            print("# %s O=%.3e: %s" % (pname, float(O_ref),
-                                       ", ".join(point_bad) if point_bad else "all gradients ok"))
+            print("# %s O=%.3e: %s%s" % (pname, float(O_ref),
+                                         ", ".join(point_bad) if point_bad else "all gradients ok",
+                                         " [flagged grad_ill_conditioned, estimate %.1e]" % est
+                                         if flagged else ""))
             if point_bad:
                 print("#   " + " ".join(engine_cmd("kpsweep", model, over, lig)))
         # self-check of the reference at the first random point of each model
@@ -869,21 +887,18 @@ def main():
                       [st["state"]["where"]])
         for kind in KINDS:
             w = st["kinds"][kind]
-            gap = KNOWN_GAP.get((model, kind))
-            if gap is not None and st["bad"][kind]:
-                print("# KNOWN GAP %s d O/d %s: target %.0e missed at %d points (worst %.2e); "
-                      "enforcing the bound %.0e" % (model, kind, TOL_GRAD, st["bad"][kind],
-                                                    w["err"], gap))
-                tap.check(w["err"] <= gap,
-                          "%s: d O/d %s within the known-gap bound %.0e (worst %.2e, %d points "
-                          "above the 1e-8 target)" % (model, kind, gap, w["err"], st["bad"][kind]),
-                          [w["where"]])
-                continue
             tap.check(st["bad"][kind] == 0,
-                      "%s: d O/d %s within %.0e at every point (worst %.2e, %d bad points, "
-                      "%d of them only in entries below the floor)"
+                      "%s: d O/d %s within %.0e at every point, or within the engine's own "
+                      "estimate where it flags the point (worst %.2e, %d bad points, %d of them "
+                      "only in entries below the floor)"
                       % (model, kind, TOL_GRAD, w["err"], st["bad"][kind], st["bad_below"][kind]),
                       [w["where"]])
+        print("# %s: %d points flagged grad_ill_conditioned, %d of them missing 1e-8 (worst "
+              "error / estimate %.2f); %d points miss 1e-8 unflagged"
+              % (model, st["flagged"], st["flag_needed"], st["worst_est"], st["unflagged_miss"]))
+        tap.check(st["flagged"] <= MAX_FLAGGED_FRAC * st["n"],
+                  "%s: %d of %d points flagged grad_ill_conditioned (at most %d %%)"
+                  % (model, st["flagged"], st["n"], round(100 * MAX_FLAGGED_FRAC)))
         sc = st["self"]
         if sc is None:
             tap.check(False, "%s: reference self-check (no random point ran)" % model)
