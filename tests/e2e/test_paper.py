@@ -187,7 +187,9 @@ def main(argv):
                            f"{r['label']}: expected {r['expected']} computed {r['computed']} "
                            f"err {r['rel_error']}" for r in t["rows"] if not r["pass"]))
         check_numbers(tap, report["tables"])
-        tap.ok(secs < 120, f"--quick within 2 minutes ({secs:.1f} s)")
+        # Its time is a figure, not a check (the machine is shared): the
+        # benchmark of docs/paper.md is the full run's printed time.
+        print(f"# --quick took {secs:.1f} s")
 
         # Refusals: a file without parameter axes, a figure without its data.
         job = os.path.join(tmp, "noaxes.yaml")
