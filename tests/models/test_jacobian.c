@@ -399,6 +399,24 @@ static void check_binding(const point *pt, const double *y) {
 }
 
 /*
+ * Central difference of rhs(in, y) in the value *slot (a component of y, a
+ * pool or an input), restored afterwards: fd = (f(x + h) - f(x - h)) / 2h,
+ * with fp, fm as scratch.
+ */
+static void central(const kps_model *md, const kps_inputs *in, const double *y, double *slot,
+                    double h, double *fp, double *fm, double *fd, int n) {
+  const double x0 = *slot;
+  *slot = x0 + h;
+  const double xp = *slot;
+  md->rhs(md, in, y, fp);
+  *slot = x0 - h;
+  const double xm = *slot;
+  md->rhs(md, in, y, fm);
+  *slot = x0;
+  for (int k = 0; k < n; ++k) fd[k] = (fp[k] - fm[k]) / (xp - xm);
+}
+
+/*
  * Conserved pools (kps_model.n_pools): with the pools set to their values
  * total - a . y, rhs is the same as without; jacobian, dfdp and dfdpool at
  * fixed pools match central differences with the pools held; and the total
@@ -444,14 +462,7 @@ static void check_pools(const point *pt, const double *y) {
   double worst = 0.0;
   for (int j = 0; j < n; ++j) {
     memcpy(yy, y, sizeof(double) * n);
-    const double h = 1e-6 * fmax(fabs(y[j]), species_scale(pt, j));
-    yy[j] = y[j] + h;
-    const double yp = yy[j];
-    md->rhs(md, &pin, yy, f0);
-    yy[j] = y[j] - h;
-    const double ym = yy[j];
-    md->rhs(md, &pin, yy, f1);
-    for (int k = 0; k < n; ++k) fd[k] = (f0[k] - f1[k]) / (yp - ym);
+    central(md, &pin, yy, &yy[j], 1e-6 * fmax(fabs(y[j]), species_scale(pt, j)), f0, f1, fd, n);
     worst = fmax(worst, column_dev(Jq + (size_t)j * n, fd, n, &at));
   }
   tap_ok(worst < TOL, "%s: Jacobian at fixed pools vs FD (worst column dev %.3g)", lb, worst);
@@ -462,16 +473,9 @@ static void check_pools(const point *pt, const double *y) {
   for (int k = 0; k < np; ++k) {
     double qq[KPS_MAX_POOLS];
     memcpy(qq, q, sizeof q);
-    const double h = 1e-6 * q[k];
     kps_inputs qi = pin;
     qi.pool = qq;
-    qq[k] = q[k] + h;
-    const double qp = qq[k];
-    md->rhs(md, &qi, y, f0);
-    qq[k] = q[k] - h;
-    const double qm = qq[k];
-    md->rhs(md, &qi, y, f1);
-    for (int r = 0; r < n; ++r) fd[r] = (f0[r] - f1[r]) / (qp - qm);
+    central(md, &qi, y, &qq[k], 1e-6 * q[k], f0, f1, fd, n);
     md->dfdpool(md, &pin, y, k, col);
     wq = fmax(wq, column_dev(col, fd, n, &at));
     for (int j = 0; j < n; ++j)
@@ -490,14 +494,7 @@ static void check_pools(const point *pt, const double *y) {
     point cp = *pt;
     cp.in = (kps_inputs){.p = cp.p, .K = cp.s.K, .tau = cp.tau, .L = cp.L, .pool = q};
     double *x = input_slot(&cp, which);
-    const double x0 = *x, h = 1e-4 * fabs(x0);
-    *x = x0 + h;
-    const double xp = *x;
-    md->rhs(md, &cp.in, y, f0);
-    *x = x0 - h;
-    const double xm = *x;
-    md->rhs(md, &cp.in, y, f1);
-    for (int r = 0; r < n; ++r) fd[r] = (f0[r] - f1[r]) / (xp - xm);
+    central(md, &cp.in, y, x, 1e-4 * fabs(*x), f0, f1, fd, n);
     wp = fmax(wp, column_dev(col, fd, n, &at));
   }
   tap_ok(wp < TOL, "%s: df/dx at fixed pools vs FD (worst column dev %.3g)", lb, wp);
