@@ -39,6 +39,9 @@
 #define NEWTON_GIVEUP_STEP 1e-3
 #define STATE_TOL 1e-9
 #define ABS_FLOOR 1e-20
+/*   POOL_SMALL     a conserved pool below this fraction of its total is held
+ *                  as an unknown of the polish and the adjoint */
+#define POOL_SMALL 1e-3
 #define FALLBACK_RTOL 1e-3
 #define FALLBACK_STEPS 10
 /*
@@ -67,6 +70,7 @@ struct kps_solver {
   double *As; /* equilibrated copy of J, factorised in place */
   int *piv;
   double *z;  /* point (y, pools) of the last polish, then of the adjoint */
+  int z_np;   /* pools held as unknowns in z */
   double *pa; /* coefficients of the conservation laws, KPS_MAX_POOLS rows of n */
   double ptot[KPS_MAX_POOLS]; /* their totals */
   int pwhich[KPS_MAX_POOLS];  /* the input each total is */
@@ -233,7 +237,8 @@ typedef struct steady {
   const kps_model *m;
   kps_inputs in0; /* the caller's inputs, no pools: for CVODE and the output */
   kps_inputs in;  /* in.pool = z + n while z is evaluated */
-  int n, np, N;
+  int n, np_all; /* state size, pools the model declares */
+  int np, N;      /* pools held as unknowns now (0 or np_all), N = n + np */
 } steady;
 
 /* Reads the laws into s (the workspace must hold N). */
@@ -244,12 +249,18 @@ static void steady_init(kps_solver *s, const kps_model *m, const kps_inputs *in,
   ss->in0.pool = NULL;
   ss->in = ss->in0;
   ss->n = n;
-  ss->np = m->n_pools ? m->n_pools(m, in->p, in->K) : 0;
+  ss->np_all = ss->np = m->n_pools ? m->n_pools(m, in->p, in->K) : 0;
   ss->N = n + ss->np;
   for (int k = 0; k < ss->np; ++k)
     s->ptot[k] = m->pool_law(m, in, k, s->pa + (size_t)k * n, &s->pwhich[k]);
 }
 
+static void steady_hold_pools(steady *ss, int hold) {
+  ss->np = hold ? ss->np_all : 0;
+  ss->N = ss->n + ss->np;
+}
+
+/* The largest N of the model at these inputs (workspace size). */
 static int steady_size(const kps_model *m, const kps_inputs *in, int n) {
   const int np = m->n_pools ? m->n_pools(m, in->p, in->K) : 0;
   return n + np;
@@ -261,6 +272,18 @@ static long double law_sum(const kps_solver *s, const steady *ss, int k, const d
   long double t = 0.0L;
   for (int j = 0; j < ss->n; ++j) t += (long double)a[j] * y[j];
   return t;
+}
+
+/*
+ * Whether a pool computed from y is below POOL_SMALL of its total: only
+ * then does the difference lose digits that matter (u / POOL_SMALL ~ 1e-13
+ * relative otherwise), so only then are the pools held as unknowns, and the
+ * common point pays nothing for them.
+ */
+static int pools_small(const kps_solver *s, const steady *ss, const double *y) {
+  for (int k = 0; k < ss->np_all; ++k)
+    if (!((long double)s->ptot[k] - law_sum(s, ss, k, y) >= POOL_SMALL * s->ptot[k])) return 1;
+  return 0;
 }
 
 /* z = (y, the pools computed from y). */
@@ -342,7 +365,7 @@ static int factor_scaled(kps_solver *s, steady *ss, const double *z, double floo
  * cancellation (science.md section 3). Each step solves the equilibrated
  * system (R J C) w = -R F, dz = C w.
  */
-static int newton_polish(kps_solver *s, steady *ss, double *y, long *iters) {
+static int polish_pass(kps_solver *s, steady *ss, double *y, long *iters) {
   const kps_model *m = ss->m;
   const int N = ss->N;
   double *z = s->z;
@@ -373,6 +396,22 @@ static int newton_polish(kps_solver *s, steady *ss, double *y, long *iters) {
     }
   }
   return KPS_ST_NO_STEADY;
+}
+
+/*
+ * The polish, with the pools held as unknowns where they are small at the
+ * start, or turn out small at the end (one more pass from there). s->z_np
+ * records which, for the adjoint that follows.
+ */
+static int newton_polish(kps_solver *s, steady *ss, double *y, long *iters) {
+  steady_hold_pools(ss, pools_small(s, ss, y));
+  int st = polish_pass(s, ss, y, iters);
+  if (st == KPS_ST_OK && !ss->np && ss->np_all && pools_small(s, ss, y)) {
+    steady_hold_pools(ss, 1);
+    st = polish_pass(s, ss, y, iters);
+  }
+  s->z_np = ss->np;
+  return st;
 }
 
 static int status_of_cvode_flag(int flag) {
@@ -475,13 +514,19 @@ cleanup:
  */
 static int adjoint(kps_solver *s, steady *ss, const double *y, int polished, int reuse_lu,
                    double *O, double *check) {
-  const int n = ss->n, N = ss->N;
+  const int n = ss->n;
   *check = NAN;
   if (!polished) {
     long its = 0;
     memcpy(s->yw, y, sizeof(double) * (size_t)n);
-    if (!ss->np || newton_polish(s, ss, s->yw, &its) != KPS_ST_OK) steady_from_y(s, ss, y, s->z);
+    if (!ss->np_all || newton_polish(s, ss, s->yw, &its) != KPS_ST_OK) {
+      steady_hold_pools(ss, pools_small(s, ss, y));
+      steady_from_y(s, ss, y, s->z);
+    }
+  } else {
+    steady_hold_pools(ss, s->z_np > 0);
   }
+  const int N = ss->N;
   if (!polished || !reuse_lu) {
     if (factor_scaled(s, ss, s->z, zero_floor(&ss->in, s->z, N)) != KPS_ST_OK)
       return KPS_ST_SINGULAR;
