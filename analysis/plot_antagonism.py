@@ -142,13 +142,28 @@ def plot(results, out, max_panels=12, max_lines=8):
     nrows = math.ceil(len(panels) / ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 0.4, 3.6 * nrows + 1.0),
                             squeeze=False, sharex=True)
+    # Panels that share their curves' labels get one legend for all of them,
+    # in a free grid cell when there is one: none sits on a panel's curves.
+    shared = len(panels) > 1 and all([c[1] for c in curves] == [c[1] for c in panels[0][1]]
+                                     for _, curves in panels)
+    spare = list(axs.flat[len(panels):])
     drawn = 0
     for ax, (title, curves) in zip(axs.flat, panels):
         drawn += draw_curves(ax, results, curves, fc_all, o_rel_all)
         ax.set_title(title or "", fontsize=11)
-        ax.legend(fontsize=8, loc="best", framealpha=0.85)
-    for ax in axs.flat[len(panels):]:
+        if not shared:
+            ax.legend(fontsize=8, loc="best", framealpha=0.85)
+    for ax in spare:
         ax.set_visible(False)
+    markers = legend_handles()
+    if shared:
+        handles, labels = axs.flat[0].get_legend_handles_labels()
+        if spare:
+            spare[0].set_visible(True)
+            spare[0].axis("off")
+            spare[0].legend(handles, labels, loc="center", fontsize=10, frameon=False)
+        else:
+            markers = handles + markers
     for ax in axs[:, 0]:
         ax.set_ylabel("fold change FC", fontsize=11)
     for col in range(ncols):
@@ -158,7 +173,8 @@ def plot(results, out, max_panels=12, max_lines=8):
     if drawn == 0:
         plt.close(fig)
         raise ResultsError(f"{results.path}: no computed antagonism curve")
-    fig.legend(handles=legend_handles(), loc="lower center", ncol=5, fontsize=9, frameon=False)
+    fig.legend(handles=markers, loc="lower center", ncol=min(len(markers), 5), fontsize=9,
+               frameon=False)
     fig.suptitle(f"Antagonism curves: model {results.model}, {os.path.basename(results.path)}"
                  f"  (agonist fixed, " + r"$\tau_c$" + f" = {results.tau_c:g} s)", fontsize=13)
     fig.tight_layout(rect=(0, 0.05, 1, 1))

@@ -359,6 +359,15 @@ static void dose_search(kps_line_worker *w, int which, int target, double O_th, 
  * line's states are untouched), its output and gradients, the previous
  * point's boundaries (as hints) and dose-0 states, and the line's tau2 curve.
  */
+/* Point j's boundaries and attacks as "not computed"; the batch's lines are
+ * reused between lines, so every point's fields must be written. */
+static void extras_unset(kps_batch *b, size_t row, size_t j) {
+  kps_batch_f64(b, F_L2_STAR, row)[j] = kps_batch_f64(b, F_L1_STAR, row)[j] = NAN;
+  kps_batch_f64(b, F_FGSM_L, row)[j] = kps_batch_f64(b, F_FGSM_TAU, row)[j] = NAN;
+  kps_batch_i8(b, F_PGD_FLIP, row)[j] = -1;
+  kps_batch_i32(b, F_PGD_STEPS, row)[j] = -1;
+}
+
 static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j,
                          const double *tau, const double *L, double O_th, int n,
                          const double *y, extras_state *es) {
@@ -368,8 +377,7 @@ static void point_extras(kps_line_worker *w, kps_batch *b, size_t row, size_t j,
   double *fL = kps_batch_f64(b, F_FGSM_L, row), *ft = kps_batch_f64(b, F_FGSM_TAU, row);
   int8_t *pf = kps_batch_i8(b, F_PGD_FLIP, row);
   int32_t *ps = kps_batch_i32(b, F_PGD_STEPS, row);
-  L2s[j] = L1s[j] = fL[j] = ft[j] = NAN;
-  pf[j] = -1, ps[j] = -1;
+  extras_unset(b, row, j);
   if (!kps_status_is_ok(kps_batch_i8(b, F_STATUS, row)[j]) || isnan(O_th)) {
     es->L2s = es->L1s = NAN;
     return;
@@ -614,6 +622,8 @@ kps_err kps_line_compute(kps_line_worker *w, uint64_t line, kps_batch *b) {
       point_extras(w, b, row, j, tau, L, O_th, n_state, y, &es);
       n_solves[j] += (int32_t)w->probe.evals;
     }
+  } else {
+    for (size_t j = 0; j < n_tau; ++j) extras_unset(b, row, j);
   }
   line_descent(w, b, row, point, O_th);
   KPS_CHECK(line_landscape(w, b, row, point, p, O_th));

@@ -11,7 +11,14 @@ end to end:
   file makes --resume refuse the file;
 * `solve --config` of a network job equals that of the built-in model;
 * errors: a missing network file, an error inside it (its own
-  file:line:column), an unknown key in `model:`, `model: {}`: exit 2.
+  file:line:column), an unknown key in `model:`, `model: {}`: exit 2;
+* the Lipniacki et al. 2008 network (jobs/networks/lipniacki2008.yaml) at
+  three points of its example job (on, switched off, on again along tau2):
+  `solve --config` against an independent transcription of the paper's 37
+  ODEs (tests/e2e/lipniacki_ref.py, scipy): the state equals the one
+  integrated from rest, O, dO/dtau_i, dO/dL_i and dO/dp equal central
+  finite differences of re-solved steady states, the clock factor `speed`
+  has gradient 0.
 """
 import json
 import os
@@ -24,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from kps_testlib import Tap, h5diff, kpsweep, write  # noqa: E402
+import lipniacki_ref as lip  # noqa: E402
 
 JOB = """name: {name}
 model: {model}
@@ -64,6 +72,69 @@ def compare(a, b):
             if rel.size and rel.max() > 1e-9:
                 bad.append(f"{n} ({rel.max():.2e})")
     return bad
+
+
+LIP_POINTS = ("0.5", "2.5", "6.5")   # tau2 of the example job: on, off, on
+LIP_FD = ("b1", "ls2", "s1", "TCRT")  # parameters checked by finite differences
+
+
+def lipniacki_point(build, job, tau2):
+    """(solve --json answer, reference state, dicts of FD and network gradients)."""
+    r = kpsweep(build, ["solve", "--config", job, "--at", "L1=1000",
+                        "--at", "ls2=1.6666666666666667e-6", "--at", f"tau2={tau2}", "--json"])
+    d = json.loads(r.stdout)
+    tau = [g["tau"] for g in d["ligands"]]
+    L = [g["L"] for g in d["ligands"]]
+    p = lip.params(**{k: v for k, v in d["params"].items() if k not in ("Np", "speed")})
+    y = lip.steady_from_rest(p, tau, L)
+
+    def O(p=p, tau=tau, L=L):
+        return lip.steady_near(p, tau, L, y)[36]
+
+    fd, net = {}, {}
+    for i in (0, 1):
+        h = 1e-4 * tau[i]
+        up, dn = list(tau), list(tau)
+        up[i], dn[i] = tau[i] + h, tau[i] - h
+        fd[f"tau{i}"], net[f"tau{i}"] = (O(tau=up) - O(tau=dn)) / (2 * h), d["grad_tau"][i]
+        h = 1e-4 * L[i]
+        up, dn = list(L), list(L)
+        up[i], dn[i] = L[i] + h, L[i] - h
+        fd[f"L{i}"], net[f"L{i}"] = (O(L=up) - O(L=dn)) / (2 * h), d["grad_L"][i]
+    for k in LIP_FD:
+        v = d["params"][k]
+        h = 1e-4 * v
+        up = lip.params(**{**d["params"], k: v + h})
+        dn = lip.params(**{**d["params"], k: v - h})
+        for q in (up, dn):
+            q.pop("Np"), q.pop("speed")
+        fd[k], net[k] = (O(p=up) - O(p=dn)) / (2 * h), d["grad_params"][k]
+    return d, p, L, y, fd, net
+
+
+def check_lipniacki(build, src, tap):
+    job = os.path.join(src, "jobs", "examples", "network_lipniacki2008.yaml")
+    for tau2 in LIP_POINTS:
+        try:
+            d, p, L, y, fd, net = lipniacki_point(build, job, tau2)
+        except (ValueError, KeyError, RuntimeError) as e:
+            tap.ok(False, f"lipniacki2008 at tau2 = {tau2}: solve --config and the reference", e)
+            continue
+        mine = lip.from_network(d["state_names"], d["state"], p, L)
+        scale = np.abs(lip.rhs(y, p, [g["tau"] for g in d["ligands"]])).max() + 1e-300
+        off = np.abs(mine - y) / (np.abs(y) + 1e-3)
+        tap.ok(d["status"] == "ok" and off.max() < 1e-9 and abs(d["output"] / y[36] - 1) < 1e-9,
+               f"lipniacki2008 at tau2 = {tau2} s: every species and O = ppERK = {y[36]:.6g} "
+               "equal the paper's ODEs integrated from rest (1e-9)",
+               f"status {d['status']}, O {d['output']} vs {y[36]}, worst species {off.max():.2e}, "
+               f"reference residual {scale:.1e}")
+        bad = {k: (net[k], fd[k]) for k in fd
+               if abs(net[k] - fd[k]) > 1e-6 * abs(fd[k])}
+        tap.ok(not bad, f"lipniacki2008 at tau2 = {tau2} s: dO/dtau_i, dO/dL_i, dO/d({', '.join(LIP_FD)}) "
+               "equal central differences of the reference steady state (1e-6)", bad)
+        tap.ok(d["grad_params"].get("speed") == 0.0,
+               f"lipniacki2008 at tau2 = {tau2} s: dO/dspeed is exactly 0 (a clock factor)",
+               d["grad_params"].get("speed"))
 
 
 def main():
@@ -124,6 +195,8 @@ def main():
     tap.ok(s1.returncode == 0 and close,
            "solve --config: the network's output and gradients equal the built-in model's (1e-10)",
            s1.stdout + s1.stderr + s2.stdout)
+
+    check_lipniacki(build, src, tap)
 
     cases = [
         ("{network: nets/missing.yaml}", "model.network", "cannot read the network file", 2),

@@ -341,6 +341,11 @@ threshold: {tau_c: 3.0}
 stats: {boundary: false, line_stats: false}
 """)
     tap.ok(np.all(scan["points/decision"][...] == 0), "  a dense scan of the agonist dose up to 1e15 never responds")
+    q = lambda k: scan["points/" + k][...]  # noqa: E731
+    tap.ok(all(np.all(np.isnan(q(k))) for k in ("L2_star", "L1_star", "fgsm_L_eps", "fgsm_tau_eps")) and
+           np.all(q("pgd_flipped") == -1) and np.all(q("pgd_steps") == -1),
+           "  no boundary, no attack: L2*, L1*, FGSM are NaN and PGD -1 (not computed), not left unset",
+           [q(k)[0, :3] for k in ("L2_star", "L1_star", "pgd_flipped", "pgd_steps")])
 
 
 def test_no_antagonist(build, tmp, tap):
