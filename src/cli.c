@@ -84,7 +84,7 @@ int kps_cli_main(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *st
   if (!strcmp(verb, "solve")) return kps_cmd_solve(argc - 2, argv + 2, comm);
   if (!strcmp(verb, "inspect")) return kps_cmd_inspect(argc - 2, argv + 2, comm);
   if (!strcmp(verb, "export")) return kps_cmd_export(argc - 2, argv + 2, comm);
-  if (!strcmp(verb, "defence")) return kps_cmd_defence(argc - 2, argv + 2, comm);
+  if (!strcmp(verb, "defence")) return kps_cmd_defence(argc - 2, argv + 2, comm, stop);
   if (kps_is_root(comm))
     fprintf(stderr,
             "kpsweep: unknown verb '%s' (verbs: run, validate, solve, inspect, export, defence)\n"

@@ -1,21 +1,30 @@
 /*
- * The defence sweep's results file: created, written and resumed by rank 0
- * alone with the serial driver (the results are a few kilobytes per task;
- * rank 0 receives every one anyway). Layout in docs/defence.md. A task's
- * row is written first and its /done flag last, each followed by a flush,
- * so a killed run leaves at worst one task to recompute.
+ * The defence sweep's results file (layout in docs/defence.md), as the main
+ * sweep's (src/writer.c): rank 0 alone takes the lock, checks a file to
+ * resume or builds a new layout (serial driver, every dataset allocated
+ * and filled at creation, under PATH.part renamed into place), and that
+ * outcome is agreed before every rank opens the file with MPI-IO. The
+ * parallel handle only overwrites preallocated raw data, by collective
+ * writes whose failures are agreed step by step: a task's row first, its
+ * /done flag next, then a flush, so a row marked done is complete on disk
+ * and a killed run loses at most the tasks in flight.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <hdf5_hl.h>
 
 #include "check.h"
 #include "defence_sweep.h"
 #include "h5util.h"
+#include "kpsweep/agree.h"
+#include "kpsweep/config.h"
+#include "kpsweep/writer.h"
 
 #define FORMAT "kpsweep-defence-sweep-1"
 #define MAX_RANK 4
@@ -30,7 +39,9 @@ static kps_err make(hid_t file, const char *name, hid_t type, int nd, const hsiz
   hid_t sp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
   KPS_CHECK_H5_ID(sp, H5Screate_simple(nd, dims, NULL));
   KPS_CHECK_H5_ID(dcpl, H5Pcreate(H5P_DATASET_CREATE));
-  /* Filled at creation: an unwritten row reads as "not computed". */
+  /* Allocated and filled at creation: an unwritten row reads as "not
+   * computed", and MPI-IO writes never change the file's structure. */
+  KPS_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
   KPS_CHECK_H5(H5Pset_fill_value(dcpl, type, fill));
   KPS_CHECK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC));
   KPS_CHECK_H5_ID(d, H5Dcreate2(file, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT));
@@ -85,11 +96,12 @@ cleanup:
   return rc;
 }
 
-static kps_err create(const kps_ds_job *job, const char *path, hid_t *out) {
+/* Builds the layout of a new file at path (serial driver). Rank 0. */
+static kps_err build(const kps_ds_job *job, const char *path) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID, str = H5I_INVALID_HID;
   hid_t s_task = H5I_INVALID_HID, s_eps = H5I_INVALID_HID, s_att = H5I_INVALID_HID,
-        s_cls = H5I_INVALID_HID;
+        s_cls = H5I_INVALID_HID, s_u = H5I_INVALID_HID, s_v = H5I_INVALID_HID;
   const hsize_t T = job->n_tasks, E = (hsize_t)job->n_eps, A = (hsize_t)job->n_attacks,
                 C = KPS_FASHION_CLASSES;
   int32_t idx[KPS_FASHION_CLASSES];
@@ -99,6 +111,7 @@ static kps_err create(const kps_ds_job *job, const char *path, hid_t *out) {
   const uint8_t zerou8 = 0;
   const int32_t zero32 = 0;
   int32_t *ti = NULL;
+  double *uv = NULL;
   for (int c = 0; c < KPS_FASHION_CLASSES; ++c) idx[c] = c;
   memset(names, 0, sizeof names);
   for (int a = 0; a < job->n_attacks; ++a)
@@ -149,6 +162,23 @@ static kps_err create(const kps_ds_job *job, const char *path, hid_t *out) {
   KPS_CHECK(make(file, "mean_flip_eps", H5T_NATIVE_DOUBLE, 2, da, &nan, "1",
                  "mean over the correctly classified attacked images that the attack flips "
                  "within the eps grid of the smallest such eps (NaN: none flips)", sca));
+  if (job->land_points > 0) {
+    const hsize_t K = (hsize_t)job->land_points;
+    KPS_CHECK_ALLOC(uv = malloc(K * sizeof *uv));
+    for (hsize_t i = 0; i < K; ++i) uv[i] = job->land_span * (2.0 * (double)i / (double)(K - 1) - 1.0);
+    KPS_CHECK(scale(file, "landscape_u", H5T_NATIVE_DOUBLE, K, uv, "1",
+                    "step along the FGSM direction sign(dL/dx) (pixel intensity)", &s_u));
+    KPS_CHECK(scale(file, "landscape_v", H5T_NATIVE_DOUBLE, K, uv, "1",
+                    "step along a random +-1 direction (pixel intensity)", &s_v));
+    const hid_t scl[3] = {s_task, s_u, s_v};
+    const hsize_t dl[3] = {T, K, K};
+    KPS_CHECK(make(file, "loss_landscape", H5T_NATIVE_DOUBLE, 3, dl, &nan, "1",
+                   "mean cross-entropy over the first landscape_images test images at "
+                   "x + u d_FGSM + v d_random, clipped to [0, 1]", scl));
+    const long long li = (long long)job->land_images;
+    KPS_CHECK(kps_attr_put(file, "landscape_images", H5T_NATIVE_LLONG, 0, &li));
+    KPS_CHECK(kps_attr_f64(file, "landscape_span", job->land_span));
+  }
   {
     const char *const attr_int[] = {"epochs", "hidden", "n_train", "n_test", "n_attack", "n_spsa"};
     const long long vals[] = {job->epochs, job->hidden, (long long)job->n_train,
@@ -173,22 +203,42 @@ static kps_err create(const kps_ds_job *job, const char *path, hid_t *out) {
     KPS_CHECK(put_row(file, "kind", H5T_NATIVE_INT8, t, &kind));
   }
   KPS_CHECK_H5(H5Fflush(file, H5F_SCOPE_GLOBAL));
-  *out = file;
-  file = H5I_INVALID_HID;
 cleanup:
   free(ti);
+  free(uv);
+  if (s_u >= 0) H5Dclose(s_u);
+  if (s_v >= 0) H5Dclose(s_v);
   if (s_task >= 0) H5Dclose(s_task);
   if (s_eps >= 0) H5Dclose(s_eps);
   if (s_att >= 0) H5Dclose(s_att);
   if (s_cls >= 0) H5Dclose(s_cls);
   if (str >= 0) H5Tclose(str);
-  if (file >= 0) H5Fclose(file);
+  if (file >= 0 && H5Fclose(file) < 0 && rc == KPS_OK) rc = KPS_ERR_HDF5;
   if (fapl >= 0) H5Pclose(fapl);
   return rc;
 }
 
-/* Opens a file of this job for --resume and reads its done flags. */
-static kps_err reopen(const kps_ds_job *job, const char *path, hid_t *out, uint8_t *done) {
+/* A new file: built as PATH.part and renamed, so that a kill during the
+ * creation leaves no stub at path. Rank 0. */
+static kps_err create(const kps_ds_job *job, const char *path) {
+  kps_err rc = KPS_OK;
+  char part[KPS_PATH_MAX + 8];
+  if (snprintf(part, sizeof part, "%s.part", path) >= (int)sizeof part)
+    KPS_FAIL(KPS_ERR_USAGE, "path too long: %s", path);
+  /* A .part is only written under the lock we hold: a leftover is stale. */
+  if (unlink(part) != 0 && errno != ENOENT)
+    KPS_FAIL(KPS_ERR_IO, "cannot remove %s, in the way of a new results file: %s", part,
+             strerror(errno));
+  KPS_CHECK(build(job, part));
+  if (rename(part, path) != 0)
+    KPS_FAIL(KPS_ERR_IO, "cannot rename %s to %s: %s", part, path, strerror(errno));
+cleanup:
+  if (rc != KPS_OK) unlink(part);
+  return rc;
+}
+
+/* Checks a file of this job for --resume and reads its done flags. Rank 0. */
+static kps_err check_resume(const kps_ds_job *job, const char *path, uint8_t *done) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID, a = H5I_INVALID_HID,
         d = H5I_INVALID_HID, sp = H5I_INVALID_HID;
@@ -210,8 +260,6 @@ static kps_err reopen(const kps_ds_job *job, const char *path, hid_t *out, uint8
       n != job->n_tasks)
     KPS_FAIL(KPS_ERR_MISMATCH, "%s: /done has not %zu tasks", path, job->n_tasks);
   KPS_CHECK_H5(H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, done));
-  *out = file;
-  file = H5I_INVALID_HID;
 cleanup:
   if (sp >= 0) H5Sclose(sp);
   if (d >= 0) H5Dclose(d);
@@ -221,49 +269,184 @@ cleanup:
   return rc;
 }
 
-kps_err kps_ds_file_open(const kps_ds_job *job, const char *path, int resume, int force,
-                         kps_ds_file *f, uint8_t *done) {
+/* Rank 0's part of the open: path, lock, then check or create. */
+static kps_err prepare(const kps_ds_job *job, const char *path, int resume, int force,
+                       kps_ds_file *f, uint8_t *done) {
   kps_err rc = KPS_OK;
   struct stat st;
+  KPS_CHECK(kps_writer_path_check(path, 1));
+  KPS_CHECK(kps_lock_acquire(path, &f->lock));
   const int exists = stat(path, &st) == 0;
-  f->file = H5I_INVALID_HID;
-  memset(done, 0, job->n_tasks);
-  if (resume && exists) return reopen(job, path, &f->file, done);
-  if (exists && !force)
-    KPS_FAIL(KPS_ERR_EXISTS, "%s exists (--resume to continue it, --force to replace it)", path);
-  KPS_CHECK(create(job, path, &f->file));
+  if (exists && !S_ISREG(st.st_mode))
+    KPS_FAIL(KPS_ERR_USAGE, "%s is not a regular file; give the name of a results file with -o",
+             path);
+  if (resume && exists) {
+    KPS_CHECK(check_resume(job, path, done));
+  } else {
+    if (exists && !force)
+      KPS_FAIL(KPS_ERR_EXISTS, "%s exists (--resume to continue it, --force to replace it)", path);
+    KPS_CHECK(create(job, path));
+  }
 cleanup:
   return rc;
 }
 
-kps_err kps_ds_file_put(const kps_ds_job *job, kps_ds_file *f, size_t t, const double *r) {
+/* Dataset names of the KPS_DS_ROW_* rows. */
+static const char *const row_names[KPS_DS_N_ROWS] = {
+    "status", "clean_accuracy", "class_accuracy", "robust_accuracy", "robust_class_accuracy",
+    "mean_flip_eps", "loss_landscape", "done"};
+
+/* Every rank opens the prepared file with MPI-IO. Collective. */
+static kps_err open_parallel(const kps_ds_job *job, const char *path, kps_ds_file *f) {
   kps_err rc = KPS_OK;
-  const int8_t status = (int8_t)r[KPS_DS_R_STATUS];
-  const uint8_t one = 1;
-  KPS_CHECK(put_row(f->file, "status", H5T_NATIVE_INT8, t, &status));
-  if (status == KPS_DS_COMPUTED) {
-    KPS_CHECK(put_row(f->file, "clean_accuracy", H5T_NATIVE_DOUBLE, t, &r[KPS_DS_R_CLEAN]));
-    KPS_CHECK(put_row(f->file, "class_accuracy", H5T_NATIVE_DOUBLE, t, &r[KPS_DS_R_CLASS]));
-    KPS_CHECK(put_row(f->file, "robust_accuracy", H5T_NATIVE_DOUBLE, t, &r[KPS_DS_R_ROBUST]));
-    KPS_CHECK(put_row(f->file, "robust_class_accuracy", H5T_NATIVE_DOUBLE, t,
-                      &r[kps_ds_r_robust_class(job)]));
-    KPS_CHECK(put_row(f->file, "mean_flip_eps", H5T_NATIVE_DOUBLE, t, &r[kps_ds_r_flip(job)]));
-  }
-  /* The row reaches the disk before the flag that says it is complete. */
-  KPS_CHECK_H5(H5Fflush(f->file, H5F_SCOPE_GLOBAL));
-  KPS_CHECK(put_row(f->file, "done", H5T_NATIVE_UINT8, t, &one));
-  KPS_CHECK_H5(H5Fflush(f->file, H5F_SCOPE_GLOBAL));
+  hid_t fapl = H5I_INVALID_HID;
+  KPS_CHECK_H5_ID(fapl, H5Pcreate(H5P_FILE_ACCESS));
+  KPS_CHECK_H5(H5Pset_fapl_mpio(fapl, f->comm, MPI_INFO_NULL));
+  KPS_CHECK_H5(H5Pset_all_coll_metadata_ops(fapl, 1));
+  KPS_CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
+  KPS_CHECK_H5_ID(f->file, H5Fopen(path, H5F_ACC_RDWR, fapl));
+  for (int k = 0; k < KPS_DS_N_ROWS; ++k)
+    if (k != KPS_DS_ROW_LAND || job->land_points > 0)
+      KPS_CHECK_H5_ID(f->dset[k], H5Dopen2(f->file, row_names[k], H5P_DEFAULT));
 cleanup:
+  if (fapl >= 0) H5Pclose(fapl);
+  return rc;
+}
+
+/* Closes the parallel handle; 0 when HDF5 reported a failure. Collective. */
+static int close_parallel(kps_ds_file *f) {
+  int ok = 1;
+  for (int k = 0; k < KPS_DS_N_ROWS; ++k)
+    if (f->dset[k] >= 0) ok &= H5Dclose(f->dset[k]) >= 0, f->dset[k] = H5I_INVALID_HID;
+  if (f->file >= 0) ok &= H5Fclose(f->file) >= 0, f->file = H5I_INVALID_HID;
+  return ok;
+}
+
+kps_err kps_ds_file_open(const kps_ds_job *job, const char *path, int resume, int force,
+                         MPI_Comm comm, kps_ds_file *f, uint8_t *done) {
+  kps_err rc = KPS_OK, agreed = KPS_OK, local = KPS_OK;
+  f->comm = comm;
+  f->file = H5I_INVALID_HID;
+  f->lock = NULL;
+  for (int k = 0; k < KPS_DS_N_ROWS; ++k) f->dset[k] = H5I_INVALID_HID;
+  memset(done, 0, job->n_tasks);
+  KPS_CHECK_MPI(MPI_Comm_rank(comm, &f->rank));
+  /* Rank 0 works alone; the others wait for its verdict without a core. */
+  if (f->rank == 0) local = prepare(job, path, resume, force, f, done);
+  KPS_CHECK(kps_agree(comm, local, &agreed));
+  if (agreed != KPS_OK) {
+    rc = agreed;
+    goto cleanup;
+  }
+  KPS_CHECK_MPI(MPI_Bcast(done, (int)job->n_tasks, MPI_UINT8_T, 0, comm));
+  KPS_CHECK(kps_agree(comm, open_parallel(job, path, f), &agreed));
+  if (agreed != KPS_OK) {
+    rc = agreed;
+    if (f->rank == 0)
+      fprintf(stderr, "kpsweep: error: %s could not be opened for parallel writing\n", path);
+  }
+cleanup:
+  if (rc != KPS_OK) {
+    close_parallel(f);
+    kps_lock_release(&f->lock);
+  }
+  return rc;
+}
+
+/* Records the first failure of a collective step without leaving it: the
+ * other ranks are in the same call, and every rank must make the same
+ * sequence of collective calls until the outcome is agreed. */
+#define STEP(call, what)                                                      \
+  do {                                                                        \
+    if ((call) < 0 && step == KPS_OK) {                                       \
+      char kps_h5_msg_[KPS_H5_MSG_LEN];                                       \
+      step = KPS_ERR_HDF5;                                                    \
+      kps_error_report(__FILE__, __LINE__, __func__, step, "writing /%s failed%s", what, \
+                       kps_hdf5_describe(kps_h5_msg_, sizeof kps_h5_msg_));   \
+    }                                                                         \
+  } while (0)
+
+kps_err kps_ds_file_put(const kps_ds_job *job, kps_ds_file *f, long long t, const double *r) {
+  kps_err rc = KPS_OK, step = KPS_OK, agreed = KPS_OK;
+  hid_t xfer = H5I_INVALID_HID, fs[KPS_DS_N_ROWS], ms[KPS_DS_N_ROWS];
+  const double *src[KPS_DS_N_ROWS] = {NULL};
+  const int8_t status = t >= 0 ? (int8_t)r[KPS_DS_R_STATUS] : 0;
+  const uint8_t one = 1;
+  static const double dummy[1];
+  for (int k = 0; k < KPS_DS_N_ROWS; ++k) fs[k] = ms[k] = H5I_INVALID_HID;
+  if (t >= 0) {
+    src[KPS_DS_ROW_CLEAN] = &r[KPS_DS_R_CLEAN];
+    src[KPS_DS_ROW_CLASS] = &r[KPS_DS_R_CLASS];
+    src[KPS_DS_ROW_ROBUST] = &r[KPS_DS_R_ROBUST];
+    src[KPS_DS_ROW_ROBUST_CLASS] = &r[kps_ds_r_robust_class(job)];
+    src[KPS_DS_ROW_FLIP] = &r[kps_ds_r_flip(job)];
+    src[KPS_DS_ROW_LAND] = &r[kps_ds_r_land(job)];
+  }
+
+  /* 1. Selections: row t of every dataset, or none. No collective yet. */
+  if ((xfer = H5Pcreate(H5P_DATASET_XFER)) < 0 || H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE) < 0)
+    step = KPS_ERR_HDF5;
+  for (int k = 0; k < KPS_DS_N_ROWS && step == KPS_OK; ++k) {
+    hsize_t dims[4], start[4] = {0}, count[4];
+    if (f->dset[k] < 0) continue;
+    if ((fs[k] = H5Dget_space(f->dset[k])) < 0) {
+      step = KPS_ERR_HDF5;
+      break;
+    }
+    const int nd = H5Sget_simple_extent_dims(fs[k], dims, NULL);
+    if (nd < 1 || nd > 4 || (t >= 0 && (hsize_t)t >= dims[0])) {
+      step = KPS_ERR_INTERNAL;
+      kps_error_report(__FILE__, __LINE__, __func__, step, "row %lld of /%s out of range", t,
+                       row_names[k]);
+      break;
+    }
+    hsize_t values = 1;
+    for (int d = 1; d < nd; ++d) count[d] = dims[d], values *= dims[d];
+    start[0] = t >= 0 ? (hsize_t)t : 0, count[0] = 1;
+    if (t >= 0 ? H5Sselect_hyperslab(fs[k], H5S_SELECT_SET, start, NULL, count, NULL) < 0
+               : H5Sselect_none(fs[k]) < 0)
+      step = KPS_ERR_HDF5;
+    if (step == KPS_OK && ((ms[k] = H5Screate_simple(1, &values, NULL)) < 0 ||
+                           (t < 0 && H5Sselect_none(ms[k]) < 0)))
+      step = KPS_ERR_HDF5;
+  }
+  KPS_CHECK(kps_agree(f->comm, step, &agreed));
+  if (agreed != KPS_OK) KPS_FAIL(agreed, "preparing a result row failed on at least one rank");
+
+  /* 2. The row, by every rank. */
+  STEP(H5Dwrite(f->dset[KPS_DS_ROW_STATUS], H5T_NATIVE_INT8, ms[KPS_DS_ROW_STATUS],
+                fs[KPS_DS_ROW_STATUS], xfer, &status),
+       row_names[KPS_DS_ROW_STATUS]);
+  for (int k = KPS_DS_ROW_CLEAN; k < KPS_DS_ROW_DONE; ++k)
+    if (f->dset[k] >= 0)
+      STEP(H5Dwrite(f->dset[k], H5T_NATIVE_DOUBLE, ms[k], fs[k], xfer, src[k] ? src[k] : dummy),
+           row_names[k]);
+  KPS_CHECK(kps_agree(f->comm, step, &agreed));
+  if (agreed != KPS_OK) KPS_FAIL(agreed, "writing a result row failed on at least one rank");
+
+  /* 3. Only then its flag, so a task marked done is complete on disk. */
+  STEP(H5Dwrite(f->dset[KPS_DS_ROW_DONE], H5T_NATIVE_UINT8, ms[KPS_DS_ROW_DONE],
+                fs[KPS_DS_ROW_DONE], xfer, &one),
+       row_names[KPS_DS_ROW_DONE]);
+  STEP(H5Fflush(f->file, H5F_SCOPE_GLOBAL), "(flush)");
+  KPS_CHECK(kps_agree(f->comm, step, &agreed));
+  if (agreed != KPS_OK) KPS_FAIL(agreed, "marking a task done failed on at least one rank");
+cleanup:
+  for (int k = 0; k < KPS_DS_N_ROWS; ++k) {
+    if (fs[k] >= 0) H5Sclose(fs[k]);
+    if (ms[k] >= 0) H5Sclose(ms[k]);
+  }
+  if (xfer >= 0) H5Pclose(xfer);
   return rc;
 }
 
 kps_err kps_ds_file_close(kps_ds_file *f) {
-  kps_err rc = KPS_OK;
-  if (f->file >= 0) {
-    const hid_t file = f->file;
-    f->file = H5I_INVALID_HID;
-    KPS_CHECK_H5(H5Fclose(file));
-  }
+  kps_err rc = KPS_OK, agreed = KPS_OK;
+  if (f->file < 0) return KPS_OK;
+  const kps_err local = close_parallel(f) ? KPS_OK : KPS_ERR_HDF5;
+  KPS_CHECK(kps_agree(f->comm, local, &agreed));
+  if (agreed != KPS_OK) KPS_FAIL(agreed, "closing the results file failed on at least one rank");
 cleanup:
+  kps_lock_release(&f->lock);
   return rc;
 }

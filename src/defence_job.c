@@ -81,7 +81,8 @@ static kps_err list(const jctx *c, const kps_ynode *n, const char *key, double l
 
 static const char *const top_keys[] = {"name", "layers", "undefended", "adversarial", "eps",
                                        "attacks", "epochs", "hidden", "seed", "attack_seed",
-                                       "c", "n_train", "n_test", "n_attack", "n_spsa", NULL};
+                                       "c", "n_train", "n_test", "n_attack", "n_spsa",
+                                       "landscape", NULL};
 
 static kps_err unknown_keys(const jctx *c, const kps_ynode *map, const char *where,
                             const char *const *known) {
@@ -237,6 +238,31 @@ kps_err kps_ds_job_load(const char *path, kps_ds_job *job, char *err, size_t err
     }
   }
   if ((n = kps_ynode_get(root, "c")) && (rc = number(&c, n, "c", 1e-12, 1, &job->c))) goto cleanup;
+  if ((n = kps_ynode_get(root, "landscape"))) {
+    static const char *const land_keys[] = {"points", "images", "span", NULL};
+    const kps_ynode *v = NULL;
+    if (n->kind != KPS_YNODE_MAPPING) {
+      rc = jfail(&c, n, "landscape", "wants a mapping {points: K, images: B, span: S}");
+      goto cleanup;
+    }
+    if ((rc = unknown_keys(&c, n, "landscape.", land_keys))) goto cleanup;
+    job->land_points = 21, job->land_images = 100, job->land_span = 0.2;
+    if ((v = kps_ynode_get(n, "points"))) {
+      if ((rc = integer(&c, v, "landscape.points", 3, KPS_DS_MAX_LAND, &w))) goto cleanup;
+      /* Odd, so that the unperturbed images (u = v = 0) are a grid point. */
+      if (w % 2 == 0) {
+        rc = jfail(&c, v, "landscape.points", "wants an odd number (the centre is u = v = 0)");
+        goto cleanup;
+      }
+      job->land_points = (int)w;
+    }
+    if ((v = kps_ynode_get(n, "images"))) {
+      if ((rc = integer(&c, v, "landscape.images", 1, 10000, &w))) goto cleanup;
+      job->land_images = (size_t)w;
+    }
+    if ((v = kps_ynode_get(n, "span")) && (rc = number(&c, v, "landscape.span", 1e-6, 1, &job->land_span)))
+      goto cleanup;
+  }
 
   job->n_tasks = (size_t)(nN * nm * nt) + (size_t)undefended + (job->adv_eps > 0);
   if (job->n_tasks == 0) {
@@ -276,6 +302,8 @@ size_t kps_ds_r_flip(const kps_ds_job *job) {
   return kps_ds_r_robust_class(job) + (size_t)(job->n_eps * job->n_attacks) * KPS_FASHION_CLASSES;
 }
 
+size_t kps_ds_r_land(const kps_ds_job *job) { return kps_ds_r_flip(job) + (size_t)job->n_attacks; }
+
 size_t kps_ds_result_len(const kps_ds_job *job) {
-  return kps_ds_r_flip(job) + (size_t)job->n_attacks;
+  return kps_ds_r_land(job) + (size_t)job->land_points * (size_t)job->land_points;
 }

@@ -17,6 +17,7 @@ kps_err kps_ds_data_load(const kps_ds_job *job, const char *dir, kps_ds_data *d)
   size_t n = job->n_test;
   if (job->n_attack > n) n = job->n_attack;
   if (job->n_spsa > n) n = job->n_spsa;
+  if (job->land_images > n) n = job->land_images;
   KPS_CHECK(kps_idx_load(dir, "train", job->n_train, &d->train));
   KPS_CHECK(kps_idx_load(dir, "t10k", n, &d->test));
 cleanup:
@@ -41,7 +42,7 @@ static size_t attacked(const kps_ds_job *job, const kps_idx_set *te, kps_nn_atta
  * count as fooled (as in `eval`) but never "flip".
  */
 static kps_err evaluate_attack(const kps_ds_job *job, const kps_mlp *net, const kps_idx_set *te,
-                               int ai, double *r) {
+                               int ai, kps_poll_fn poll, void *poll_ctx, double *r) {
   kps_err rc = KPS_OK;
   kps_mlp_work w = {0};
   double *x = NULL, *xa = NULL;
@@ -63,6 +64,8 @@ static kps_err evaluate_attack(const kps_ds_job *job, const kps_mlp *net, const 
     seen[label] += 1;
     for (size_t e = 0; e < E; ++e) {
       int fooled = 1;
+      /* SPSA spends tens of milliseconds per image and eps. */
+      if (poll) KPS_CHECK(poll(poll_ctx));
       if (clean_ok) KPS_CHECK(kps_nn_attack_one(net, &w, &cfg, a, job->eps[e], x, label, k, xa, &fooled));
       held[e][label] += (size_t)!fooled;
       if (clean_ok && fooled && !flipped) flipped = 1, flip_sum += job->eps[e], ++flips;
@@ -84,7 +87,8 @@ cleanup:
   return rc;
 }
 
-kps_err kps_ds_task_compute(const kps_ds_job *job, const kps_ds_data *d, size_t t, double *r) {
+kps_err kps_ds_task_compute(const kps_ds_job *job, const kps_ds_data *d, size_t t, double *r,
+                            kps_poll_fn poll, void *poll_ctx) {
   kps_err rc = KPS_OK;
   kps_mlp net = {0};
   const kps_ds_task *task = &job->tasks[t];
@@ -96,6 +100,7 @@ kps_err kps_ds_task_compute(const kps_ds_job *job, const kps_ds_data *d, size_t 
   }
   kps_train_opts o = kps_train_defaults();
   o.epochs = job->epochs, o.seed = job->seed, o.n_train = job->n_train;
+  o.poll = poll, o.poll_ctx = poll_ctx;
   const kps_layer layer = task->kind == KPS_DS_GRID
                               ? kps_layer_make(task->N, task->m, task->theta, job->c)
                               : kps_layer_none();
@@ -108,7 +113,12 @@ kps_err kps_ds_task_compute(const kps_ds_job *job, const kps_ds_data *d, size_t 
     KPS_CHECK(kps_mlp_train(&net, &d->train, &o, NULL, NULL));
   }
   KPS_CHECK(kps_mlp_accuracy(&net, &d->test, job->n_test, &r[KPS_DS_R_CLEAN], &r[KPS_DS_R_CLASS]));
-  for (int a = 0; a < job->n_attacks; ++a) KPS_CHECK(evaluate_attack(job, &net, &d->test, a, r));
+  for (int a = 0; a < job->n_attacks; ++a)
+    KPS_CHECK(evaluate_attack(job, &net, &d->test, a, poll, poll_ctx, r));
+  if (job->land_points > 0)
+    KPS_CHECK(kps_nn_loss_landscape(&net, &d->test, job->land_images, job->attack_seed,
+                                    job->land_span, job->land_points, poll, poll_ctx,
+                                    &r[kps_ds_r_land(job)]));
   r[KPS_DS_R_STATUS] = KPS_DS_COMPUTED;
 cleanup:
   kps_mlp_destroy(&net);

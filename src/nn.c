@@ -28,7 +28,7 @@ static double normal01(uint64_t *state) {
 }
 
 kps_train_opts kps_train_defaults(void) {
-  const kps_train_opts o = {6, 64, 0.05, 0.9, 1, 0.0, 1, 0};
+  const kps_train_opts o = {6, 64, 0.05, 0.9, 1, 0.0, 1, 0, NULL, NULL};
   return o;
 }
 
@@ -205,6 +205,7 @@ kps_err kps_mlp_train(kps_mlp *net, const kps_idx_set *set, kps_train_opts *opts
     }
     for (size_t b0 = 0; b0 < n; b0 += opts->batch, ++step) {
       const size_t b1 = b0 + opts->batch < n ? b0 + opts->batch : n;
+      if (opts->poll) KPS_CHECK(opts->poll(opts->poll_ctx));
       memset(g.W1, 0, net->n_in * net->n_hid * sizeof *g.W1);
       memset(g.b1, 0, net->n_hid * sizeof *g.b1);
       memset(g.W2, 0, net->n_hid * net->n_out * sizeof *g.W2);

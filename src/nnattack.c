@@ -141,6 +141,45 @@ cleanup:
   return rc;
 }
 
+kps_err kps_nn_loss_landscape(const kps_mlp *net, const kps_idx_set *set, size_t n, uint64_t seed,
+                              double span, int k, kps_poll_fn poll, void *poll_ctx, double *loss) {
+  kps_err rc = KPS_OK;
+  kps_mlp_work w = {0};
+  double *x = NULL, *dF = NULL, *dR = NULL, *q = NULL;
+  const size_t d = net->n_in, kk = (size_t)k * (size_t)k;
+  if (n == 0 || n > set->n) n = set->n;
+  if (k < 3 || k % 2 == 0 || !(span > 0))
+    KPS_FAIL(KPS_ERR_CONFIG, "a landscape needs an odd number of points >= 3 and a span > 0");
+  KPS_CHECK(kps_mlp_work_create(net, &w));
+  KPS_CHECK_ALLOC(x = malloc(d * sizeof *x));
+  KPS_CHECK_ALLOC(dF = malloc(d * sizeof *dF));
+  KPS_CHECK_ALLOC(dR = malloc(d * sizeof *dR));
+  KPS_CHECK_ALLOC(q = malloc(d * sizeof *q));
+  for (size_t p = 0; p < kk; ++p) loss[p] = 0.0;
+  for (size_t img = 0; img < n; ++img) {
+    if (poll) KPS_CHECK(poll(poll_ctx));
+    const int label = set->labels[img];
+    kps_idx_pixels(set, img, x);
+    kps_mlp_input_grad(net, &w, x, label, dF, NULL);
+    uint64_t s = stream(seed, img, 3);
+    for (size_t i = 0; i < d; ++i) dF[i] = sgn(dF[i]), dR[i] = (kps_nn_rand(&s) >> 63) ? 1.0 : -1.0;
+    for (int i = 0; i < k; ++i) {
+      const double u = span * (2.0 * i / (k - 1) - 1.0);
+      for (int j = 0; j < k; ++j) {
+        const double v = span * (2.0 * j / (k - 1) - 1.0);
+        for (size_t p = 0; p < d; ++p) q[p] = clampd(x[p] + u * dF[p] + v * dR[p], 0.0, 1.0);
+        /* Summed in image order: the same mean on any machine. */
+        loss[(size_t)i * (size_t)k + (size_t)j] += kps_mlp_input_grad(net, &w, q, label, NULL, NULL);
+      }
+    }
+  }
+  for (size_t p = 0; p < kk; ++p) loss[p] /= (double)n;
+cleanup:
+  kps_mlp_work_destroy(&w);
+  free(x), free(dF), free(dR), free(q);
+  return rc;
+}
+
 /* The adversary of adversarial training: its own stream and a gradient buffer. */
 typedef struct adv_ctx {
   double eps;

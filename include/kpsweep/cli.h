@@ -39,6 +39,6 @@ int kps_cmd_validate(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_solve(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_inspect(int argc, char **argv, MPI_Comm comm);
 int kps_cmd_export(int argc, char **argv, MPI_Comm comm);
-int kps_cmd_defence(int argc, char **argv, MPI_Comm comm);
+int kps_cmd_defence(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *stop);
 
 #endif

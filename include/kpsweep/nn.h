@@ -34,7 +34,16 @@ typedef struct kps_mlp_work {
   double *gh, *gy;  /* dL/dh, dL/dy */
 } kps_mlp_work;
 
-/* How a network was (or is to be) trained; stored with its weights. */
+/*
+ * A check made between the steps of long work (training minibatches,
+ * attacked images): a result other than KPS_OK makes the work stop and
+ * return that code (an interrupted run abandons its task this way). It may
+ * take part in collectives the caller has arranged.
+ */
+typedef kps_err (*kps_poll_fn)(void *ctx);
+
+/* How a network was (or is to be) trained; stored with its weights (but
+ * poll). */
 typedef struct kps_train_opts {
   int epochs;
   size_t batch;
@@ -43,6 +52,8 @@ typedef struct kps_train_opts {
   double adv_eps;      /* > 0: adversarial training at this L-inf radius */
   int adv_steps;       /* PGD steps of adversarial training (1: FGSM, random start) */
   size_t n_train;      /* images used (filled in by kps_mlp_train) */
+  kps_poll_fn poll;    /* called before every minibatch; NULL: never */
+  void *poll_ctx;
 } kps_train_opts;
 
 /* Defaults: 6 epochs, batch 64, lr 0.05, momentum 0.9, seed 1, no adversary. */
@@ -78,7 +89,9 @@ double kps_mlp_input_grad(const kps_mlp *net, kps_mlp_work *w, const double *x, 
 /*
  * Trains net on the first set->n images (all when opts->n_train is 0 or
  * larger) with perturb (NULL: none) applied to every training image.
- * opts->n_train receives the count used. Deterministic. Not collective.
+ * opts->n_train receives the count used. Deterministic. Stops with
+ * opts->poll's code when that is not KPS_OK (net then half trained).
+ * Not collective (unless opts->poll is).
  */
 kps_err kps_mlp_train(kps_mlp *net, const kps_idx_set *set, kps_train_opts *opts,
                       kps_perturb_fn perturb, void *ctx);

@@ -55,6 +55,21 @@ kps_err kps_nn_robust_accuracy(const kps_mlp *net, const kps_idx_set *set, size_
                                double *acc, double *per_class);
 
 /*
+ * The loss landscape around the first n images of set (0: all): for
+ * u_i = span (2i / (k - 1) - 1) and v_j likewise (i, j = 0..k-1; k odd, so
+ * u = v = 0 is a grid point), loss[i * k + j] receives the mean
+ * cross-entropy over the images of x + u_i d_F + v_j d_R clipped to
+ * [0, 1], where d_F = sign(dL/dx) at x (the FGSM direction: (u, 0) is
+ * FGSM at eps u for u > 0) and d_R a random +-1 direction per image from
+ * (seed, image index). Both directions have L-infinity norm 1 (d_F is 0
+ * where the gradient is), so u and v are pixel intensities. poll (may be
+ * NULL) is called before every image; its code other than KPS_OK stops
+ * the computation. Not collective (unless poll is).
+ */
+kps_err kps_nn_loss_landscape(const kps_mlp *net, const kps_idx_set *set, size_t n, uint64_t seed,
+                              double span, int k, kps_poll_fn poll, void *poll_ctx, double *loss);
+
+/*
  * Trains net adversarially: every training image is replaced by its PGD
  * perturbation at opts->adv_eps with opts->adv_steps steps from a uniform
  * random start (one step of 1.25 eps: FGSM with random start, Wong et al.
