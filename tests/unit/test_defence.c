@@ -6,7 +6,10 @@
  * mechanism (m >= 2: dim pixels neither respond nor feed back; m = 1: they
  * feed back); deterministic training; an accuracy floor; FGSM and the
  * gradient-free SPSA fooling an undefended network; the HDF5 weights round
- * trip; clear errors for a missing data directory and a foreign file.
+ * trip; clear errors for a missing data directory and a foreign file; the
+ * loss landscape (its centre is the clean loss, its (eps, 0) point the loss
+ * of FGSM at eps, both computed here from their definitions; the FGSM
+ * direction raises the loss more than the random one).
  * Skips when Debian's dataset-fashion-mnist is not installed.
  */
 #include <math.h>
@@ -113,6 +116,45 @@ static kps_mlp train(const kps_idx_set *tr, kps_layer layer, int epochs) {
   return net;
 }
 
+/* The loss landscape of net on the first n test images against the losses
+ * computed here from the definitions. */
+static void test_landscape(const kps_mlp *net, const kps_idx_set *te) {
+  enum { K = 7, C = K / 2, n = 60 };
+  const double span = 0.15;
+  double loss[K * K], again[K * K], x[784], g[784], xa[784], clean = 0, fgsm = 0;
+  kps_mlp_work w;
+  if (kps_mlp_work_create(net, &w)) die("work");
+  if (kps_nn_loss_landscape(net, te, n, 7, span, K, NULL, NULL, loss) ||
+      kps_nn_loss_landscape(net, te, n, 7, span, K, NULL, NULL, again))
+    die("landscape");
+  for (size_t k = 0; k < n; ++k) {
+    const int label = te->labels[k];
+    kps_idx_pixels(te, k, x);
+    kps_mlp_forward(net, &w, x);
+    clean += -log(w.p[label]);
+    kps_mlp_input_grad(net, &w, x, label, g, NULL);
+    for (int i = 0; i < 784; ++i) {
+      const double v = x[i] + (g[i] > 0 ? span : g[i] < 0 ? -span : 0.0);
+      xa[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    kps_mlp_forward(net, &w, xa);
+    fgsm += -log(w.p[label]);
+  }
+  clean /= n, fgsm /= n;
+  tap_close(loss[C * K + C], clean, 1e-12, 0, "landscape at (0, 0) is the clean loss %.4f", clean);
+  tap_close(loss[(K - 1) * K + C], fgsm, 1e-12, 0, "landscape at (eps, 0) is the FGSM loss %.4f", fgsm);
+  tap_ok(loss[(K - 1) * K + C] > loss[(C + 1) * K + C] && loss[(C + 1) * K + C] > loss[C * K + C] &&
+             loss[C * K + C] > loss[0 * K + C],
+         "the loss rises along the FGSM direction (%.3f at -eps, %.3f, %.3f at eps)",
+         loss[0 * K + C], loss[C * K + C], loss[(K - 1) * K + C]);
+  tap_ok(loss[C * K + K - 1] < loss[(K - 1) * K + C],
+         "a random direction raises it less (%.3f at v = eps)", loss[C * K + K - 1]);
+  tap_ok(!memcmp(loss, again, sizeof loss), "the landscape is deterministic");
+  tap_ok(kps_nn_loss_landscape(net, te, n, 7, span, 6, NULL, NULL, again) == KPS_ERR_CONFIG,
+         "an even number of points is refused (no centre)");
+  kps_mlp_work_destroy(&w);
+}
+
 static int same_weights(const kps_mlp *a, const kps_mlp *b) {
   return a->n_hid == b->n_hid && !memcmp(a->W1, b->W1, 784 * a->n_hid * sizeof(double)) &&
          !memcmp(a->b1, b->b1, a->n_hid * sizeof(double)) &&
@@ -163,6 +205,8 @@ int main(int argc, char **argv) {
   tap_ok(spsa < clean100 - 0.15,
          "gradient-free SPSA at eps 0.1 finds flips on the undefended network: %.3f from %.3f",
          spsa, clean100);
+
+  test_landscape(&plain, &te);
 
   /* The weights round trip, with the layer and the training settings. */
   const char *path = "test_defence_weights.h5";
