@@ -3,15 +3,20 @@
 and tables.json.
 
     paper_report.py DATA_DIR -o OUT_DIR [--mode full|quick] [--jobs JOBS.tsv]
-                    [--started EPOCH]
+                    [--started EPOCH] [--defence DEFENCE.h5]
 
 DATA_DIR holds NAME.h5 for every job jobs/paper/NAME.yaml (what
 scripts/reproduce-paper.sh writes); JOBS.tsv is its job list (name, status,
 seconds, job file, message). A figure whose job the engine refused, or whose
 file lacks what it needs, is listed as missing with the reason; nothing else
 is drawn in its place. tables.json holds every check (expected, computed,
-relative error, pass) so that tests read numbers, not HTML. Exit status 0
-when every figure was drawn and every check passed, 1 otherwise.
+relative error, pass) so that tests read numbers, not HTML. With
+--defence, a results file of `kpsweep defence sweep` (jobs/defence/), the
+report gains the section "The biomimetic defence" (analysis/paper/defence.py:
+the figures of analysis/plot_defence.py and the clean/robust accuracy
+table, also in tables.json under "defence"). Exit status 0 when every
+figure was drawn and every check passed (and the defence section, when
+asked for, was drawn), 1 otherwise.
 """
 
 import argparse
@@ -123,6 +128,57 @@ def build(data, out, jobs):
     return figures, tables
 
 
+def build_defence(path, out):
+    """The defence section from a defence sweep file: status ok or missing."""
+    import defence
+    entry = {"status": "missing", "reason": "", "file": path, "figures": [], "table": None,
+             "caption": ""}
+    if not os.path.isfile(path):
+        entry["reason"] = f"no defence results file {path}"
+    else:
+        try:
+            entry.update(defence.make(path, out), status="ok")
+        except defence.pd.PlotError as exc:
+            entry["reason"] = str(exc)
+    if entry["status"] == "ok":
+        print(f"[paper] defence: drawn ({len(entry['table']['rows'])} networks)")
+    else:
+        print(f"[paper] defence: missing: {entry['reason']}", file=sys.stderr)
+    return entry
+
+
+def defence_html(d):
+    """The section's HTML: figures, captions, the accuracy table."""
+    esc = html.escape
+    parts = ["<h2 id='defence'>h. The biomimetic defence: proofreading as an input layer</h2>"]
+    if d is None:
+        parts.append("<p>Not run: <code>scripts/reproduce-paper.sh --defence</code> trains and "
+                     "attacks the networks of jobs/defence/ (docs/defence.md).</p>")
+        return parts
+    if d["status"] != "ok":
+        parts.append(f"<p class='missing'><b>Not drawn.</b> {esc(d['reason'])}</p>")
+        return parts
+    parts.append(f"<p>{esc(d['caption'])}</p>")
+    for f in d["figures"]:
+        parts.append(f"<figure><a href='{esc(f['pdf'])}'><img src='{esc(f['png'])}' "
+                     f"alt='{esc(f['title'])}'></a><figcaption><b>{esc(f['title'])}.</b> "
+                     f"{esc(f['caption'])} (<a href='{esc(f['pdf'])}'>PDF</a>)</figcaption></figure>")
+    t = d["table"]
+    import defence
+    parts.append(f"<p>Clean and robust accuracy, ranked by {esc(t['ranked_by'])} (images: "
+                 f"clean {t['images']['clean']}, FGSM/PGD {t['images']['fgsm/pgd']}, SPSA "
+                 f"{t['images']['spsa']}; flip eps: mean smallest radius of the grid that "
+                 "flips a correctly classified image).</p><table><tr>"
+                 + "".join(f"<th>{esc(c)}</th>" for c in t["columns"]) + "</tr>")
+    for r in t["rows"]:
+        vals = defence.cells(r, d["attacks"], d["eps"])
+        parts.append(f"<tr><td>{esc(r['network'])}</td>"
+                     + "".join(f"<td>{'' if v is None else f'{v:.3f}'}</td>" for v in vals)
+                     + "</tr>")
+    parts.append("</table>")
+    return parts
+
+
 def html_number(x):
     if isinstance(x, float):
         if math.isnan(x):
@@ -133,7 +189,7 @@ def html_number(x):
     return html.escape(str(x))
 
 
-def write_html(path, mode, figures, tables, jobs, total):
+def write_html(path, mode, figures, tables, jobs, total, defence=None):
     """index.html: every figure with its caption and tables, the job times."""
     esc = html.escape
     parts = [
@@ -178,6 +234,7 @@ def write_html(path, mode, figures, tables, jobs, total):
                              f"<td>{html_number(r['expected'])}</td><td>{html_number(r['computed'])}</td>"
                              f"<td>{html_number(r['rel_error'])}</td><td>{'yes' if r['pass'] else 'NO'}</td></tr>")
             parts.append("</table></details>")
+    parts += defence_html(defence)
     parts.append("<h2>Run times</h2><table><tr><th>job</th><th>status</th><th>seconds</th>"
                  "<th>message</th></tr>")
     for name, j in sorted(jobs.items()):
@@ -195,6 +252,8 @@ def main(argv=None):
     parser.add_argument("--mode", default="full", choices=("full", "quick"))
     parser.add_argument("--jobs", help="the job list written by reproduce-paper.sh")
     parser.add_argument("--started", type=float, help="start time (epoch) for the total")
+    parser.add_argument("--defence", metavar="FILE.h5",
+                        help="a results file of kpsweep defence sweep: adds its section")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.data):
         print(f"paper_report.py: error: {args.data}: no such directory", file=sys.stderr)
@@ -202,16 +261,20 @@ def main(argv=None):
     os.makedirs(args.output, exist_ok=True)
     jobs = read_jobs(args.jobs)
     figures, tables = build(args.data, args.output, jobs)
+    defence = build_defence(args.defence, args.output) if args.defence else None
     total = time.time() - args.started if args.started else math.nan
-    write_html(os.path.join(args.output, "index.html"), args.mode, figures, tables, jobs, total)
-    complete = all(f["status"] == "ok" for f in figures)
+    write_html(os.path.join(args.output, "index.html"), args.mode, figures, tables, jobs, total,
+               defence)
+    complete = all(f["status"] == "ok" for f in figures) and (
+        defence is None or defence["status"] == "ok")
     passed = all(t["pass"] for t in tables)
     with open(os.path.join(args.output, "tables.json"), "w") as f:
         json.dump(jsonable({"mode": args.mode, "complete": complete, "all_pass": passed,
                             "figures": figures, "tables": tables, "jobs": jobs,
-                            "seconds": total}), f, indent=1)
+                            "defence": defence, "seconds": total}), f, indent=1)
     print(f"[paper] {sum(f['status'] == 'ok' for f in figures)}/{len(figures)} figures, "
-          f"{sum(t['pass'] for t in tables)}/{len(tables)} tables pass")
+          f"{sum(t['pass'] for t in tables)}/{len(tables)} tables pass"
+          + ("" if defence is None else f", defence section {defence['status']}"))
     return 0 if complete and passed else 1
 
 
