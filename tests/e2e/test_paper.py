@@ -3,8 +3,8 @@
 
     /usr/bin/python3 tests/e2e/test_paper.py BUILD_DIR SOURCE_DIR
 
-Runs `scripts/reproduce-paper.sh --quick --no-setup --out TMP` with the
-built kpsweep (KPS_BUILD_DIR = BUILD_DIR) and checks:
+Runs `scripts/reproduce-paper.sh --quick --no-setup --defence --out TMP`
+with the built kpsweep (KPS_BUILD_DIR = BUILD_DIR) and checks:
 
   * every figure of analysis/paper_report.py exists as PNG (larger than
     600 x 400 px) and PDF (non-trivial), and index.html shows each;
@@ -14,6 +14,10 @@ built kpsweep (KPS_BUILD_DIR = BUILD_DIR) and checks:
     tau* = tau_c (m T/N)^(1/(N-m)) on the decision boundary (T = 1), the
     boundary-tilting surface L2* = -L1 w(tau1)/w(tau2), the FC limits as
     tau2 -> 0 (L1/(L1 + L2) for m = 0, 1 for m > 0), the FGSM step in counts;
+  * the section "The biomimetic defence" (jobs/defence/quick.yaml, seconds;
+    needs Fashion-MNIST): its figures as PNG and PDF in index.html, its
+    table in tables.json holding every computed network with the numbers
+    of the results file; --defence-file of a missing file is exit 2;
   * plot_phase.py exits non-zero with a message on a file without parameter
     axes, and a figure script refuses a file that lacks its datasets.
 
@@ -128,6 +132,37 @@ def check_numbers(tap, tables):
         tap.ok(not bad, "boundary tilting: L2* = -L1 w(tau1)/w(tau2)", "\n".join(bad))
 
 
+def check_defence(tap, out, report, index):
+    """The defence section against its results file."""
+    import h5py
+    import numpy as np
+    d = report.get("defence") or {}
+    if not tap.ok(d.get("status") == "ok", "defence section drawn", d.get("reason", "absent")):
+        return
+    pngs = [f["png"] for f in d["figures"]]
+    tap.ok(pngs == ["defence_summary.png", "defence_landscape.png"]
+           and all(p in index for p in pngs) and "The biomimetic defence" in index,
+           "defence figures (summary, landscapes) in index.html", pngs)
+    sizes = [png_size(os.path.join(out, p)) for p in pngs]
+    tap.ok(all(s and s[0] > 600 and s[1] > 400 for s in sizes)
+           and all(os.path.getsize(os.path.join(out, f["pdf"])) > 5000 for f in d["figures"]),
+           f"defence figures as PNG ({sizes}) and PDF")
+    with h5py.File(os.path.join(out, "data", "defence.h5"), "r") as f:
+        st, clean = f["status"][()], f["clean_accuracy"][()]
+        rob, eps = f["robust_accuracy"][()], f["eps"][()]
+        attacks = [a.decode() for a in f["attack"][()]]
+    rows = d["table"]["rows"]
+    tap.ok(sorted(r["task"] for r in rows) == list(np.nonzero(st == 1)[0]),
+           f"the table holds every computed network ({len(rows)})", [r["task"] for r in rows])
+    bad = [r["network"] for r in rows
+           if r["clean"] != clean[r["task"]]
+           or any(r["robust"][a][f"{e:g}"] != rob[r["task"], i, k]
+                  for k, a in enumerate(attacks) for i, e in enumerate(eps))]
+    pgd = [r["robust"]["pgd"]["0.1"] for r in rows]
+    tap.ok(not bad and pgd == sorted(pgd, reverse=True),
+           "its numbers are the results file's, ranked by PGD accuracy at eps 0.1", bad or pgd)
+
+
 def main(argv):
     if len(argv) != 3:
         print(f"usage: {argv[0]} BUILD_DIR SOURCE_DIR", file=sys.stderr)
@@ -139,7 +174,7 @@ def main(argv):
         out = os.path.join(tmp, "paper")
         t0 = time.time()
         proc = subprocess.run(["bash", os.path.join(source, "scripts", "reproduce-paper.sh"),
-                               "--quick", "--no-setup", "--out", out],
+                               "--quick", "--no-setup", "--defence", "--out", out],
                               capture_output=True, text=True, timeout=600, env=env, cwd=source)
         secs = time.time() - t0
         log = proc.stdout + proc.stderr
@@ -187,9 +222,15 @@ def main(argv):
                            f"{r['label']}: expected {r['expected']} computed {r['computed']} "
                            f"err {r['rel_error']}" for r in t["rows"] if not r["pass"]))
         check_numbers(tap, report["tables"])
+        check_defence(tap, out, report, index)
         # Its time is a figure, not a check (the machine is shared): the
         # benchmark of docs/paper.md is the full run's printed time.
         print(f"# --quick took {secs:.1f} s")
+        r = subprocess.run(["bash", os.path.join(source, "scripts", "reproduce-paper.sh"),
+                            "--no-setup", "--defence-file", os.path.join(tmp, "none.h5")],
+                           capture_output=True, text=True, timeout=60, env=env, cwd=source)
+        tap.ok(r.returncode == 2 and "no file" in r.stderr,
+               "--defence-file of a missing file is exit 2", r.stdout + r.stderr)
 
         # Refusals: a file without parameter axes, a figure without its data.
         job = os.path.join(tmp, "noaxes.yaml")
