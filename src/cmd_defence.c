@@ -307,7 +307,8 @@ cleanup:
 
 int kps_cmd_defence(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *stop) {
   /* The sweep is the one action that uses every rank. */
-  if (argc >= 1 && !strcmp(argv[0], "sweep")) return kps_defence_sweep(argc - 1, argv + 1, comm, stop);
+  if (argc >= 1 && !strcmp(argv[0], "sweep"))
+    return kps_defence_sweep(argc - 1, argv + 1, comm, stop);
   if (!kps_is_root(comm)) return KPS_EXIT_OK;
   if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
     fputs(defence_help, argc < 1 ? stderr : stdout);

@@ -165,7 +165,8 @@ static kps_err build(const kps_ds_job *job, const char *path) {
   if (job->land_points > 0) {
     const hsize_t K = (hsize_t)job->land_points;
     KPS_CHECK_ALLOC(uv = malloc(K * sizeof *uv));
-    for (hsize_t i = 0; i < K; ++i) uv[i] = job->land_span * (2.0 * (double)i / (double)(K - 1) - 1.0);
+    for (hsize_t i = 0; i < K; ++i)
+      uv[i] = job->land_span * (2.0 * (double)i / (double)(K - 1) - 1.0);
     KPS_CHECK(scale(file, "landscape_u", H5T_NATIVE_DOUBLE, K, uv, "1",
                     "step along the FGSM direction sign(dL/dx) (pixel intensity)", &s_u));
     KPS_CHECK(scale(file, "landscape_v", H5T_NATIVE_DOUBLE, K, uv, "1",

@@ -260,7 +260,8 @@ kps_err kps_ds_job_load(const char *path, kps_ds_job *job, char *err, size_t err
       if ((rc = integer(&c, v, "landscape.images", 1, 10000, &w))) goto cleanup;
       job->land_images = (size_t)w;
     }
-    if ((v = kps_ynode_get(n, "span")) && (rc = number(&c, v, "landscape.span", 1e-6, 1, &job->land_span)))
+    if ((v = kps_ynode_get(n, "span")) &&
+        (rc = number(&c, v, "landscape.span", 1e-6, 1, &job->land_span)))
       goto cleanup;
   }
 

@@ -39,7 +39,13 @@
 #include "kpsweep/cli.h"
 #include "kpsweep/progress.h"
 
-enum ds_tag { TAG_RESULT = 201, TAG_WORK = 202, TAG_STOP = 203, TAG_FLUSH = 204, TAG_ABANDON = 205 };
+enum ds_tag {
+  TAG_RESULT = 201,
+  TAG_WORK = 202,
+  TAG_STOP = 203,
+  TAG_FLUSH = 204,
+  TAG_ABANDON = 205
+};
 
 /* Result message: task index, the computing rank's code, then the result. */
 enum { MSG_TASK, MSG_RC, MSG_HEAD };

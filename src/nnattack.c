@@ -169,7 +169,8 @@ kps_err kps_nn_loss_landscape(const kps_mlp *net, const kps_idx_set *set, size_t
         const double v = span * (2.0 * j / (k - 1) - 1.0);
         for (size_t p = 0; p < d; ++p) q[p] = clampd(x[p] + u * dF[p] + v * dR[p], 0.0, 1.0);
         /* Summed in image order: the same mean on any machine. */
-        loss[(size_t)i * (size_t)k + (size_t)j] += kps_mlp_input_grad(net, &w, q, label, NULL, NULL);
+        loss[(size_t)i * (size_t)k + (size_t)j] +=
+            kps_mlp_input_grad(net, &w, q, label, NULL, NULL);
       }
     }
   }
