@@ -125,6 +125,14 @@ def main():
         r = kpsweep(build, ["defence", "sweep", job, "-o", one])
         tap.ok(r.returncode == 2 and "--resume" in r.stderr, "an existing file needs --resume or --force",
                r.stdout + r.stderr)
+        import fcntl
+        locked = os.path.join(tmp, "locked.h5")
+        with open(locked + ".lock", "w") as held:
+            fcntl.lockf(held, fcntl.LOCK_EX)
+            r = kpsweep(build, ["defence", "sweep", job, "-o", locked], ranks=3)
+        tap.ok(r.returncode == 2 and "being written by another" in r.stderr
+               and not os.path.exists(locked),
+               "a file whose lock another process holds is refused on every rank", r.stdout + r.stderr)
         other = write(os.path.join(tmp, "other.yaml"), open(job).read() + "attack_seed: 8\n")
         r = kpsweep(build, ["defence", "sweep", other, "-o", one, "--resume"])
         tap.ok(r.returncode == 2 and "another job" in r.stderr, "--resume refuses another job's file",
