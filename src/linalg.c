@@ -33,6 +33,15 @@ int kps_lu_factor(double *A, int n, int *piv) {
   return 0;
 }
 
+int kps_lu_det_sign(const double *LU, int n, const int *piv) {
+  int sign = 1;
+  for (int k = 0; k < n; ++k) {
+    if (piv[k] != k) sign = -sign;
+    if (LU[k + (long)k * n] < 0.0) sign = -sign;
+  }
+  return sign;
+}
+
 void kps_lu_solve(const double *LU, int n, const int *piv, double *b) {
   for (int k = 0; k < n; ++k) {
     if (piv[k] != k) {

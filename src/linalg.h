@@ -15,6 +15,9 @@ void kps_lu_solve(const double *LU, int n, const int *piv, double *b);
 /* Solves A^T x = b in place with the same factors. */
 void kps_lu_solve_transposed(const double *LU, int n, const int *piv, double *b);
 
+/* The sign of det(A) (+1 or -1) from the factors of kps_lu_factor. */
+int kps_lu_det_sign(const double *LU, int n, const int *piv);
+
 /*
  * Equilibration of a steady-state Jacobian: column scales from the state
  * (cs[j] = max(|y[j]|, floor)), then row scales making every row's largest

@@ -391,6 +391,13 @@ static int polish_pass(kps_solver *s, steady *ss, double *y, long *iters) {
     if (it >= NEWTON_GIVEUP_IT && worst > NEWTON_GIVEUP_STEP) return KPS_ST_NO_STEADY;
     if (worst <= s->opt.newton_tol) {
       if (m->check_state(m, steady_inputs(ss, z), z, STATE_TOL)) return KPS_ST_NEGATIVE;
+      /* A root with an odd number of real positive eigenvalues (the saddle
+       * between the branches of a bistable switch) has det J of the sign
+       * (-1)^(n-1); Newton from an early, far state can converge to it. It
+       * is not where the dynamics go: integrate further. The pools do not
+       * change the sign (det of the augmented J = det of the reduced one),
+       * nor do the positive scalings. */
+      if (kps_lu_det_sign(s->As, N, s->piv) != (ss->n % 2 ? -1 : 1)) return KPS_ST_NO_STEADY;
       memcpy(y, z, sizeof(double) * (size_t)ss->n);
       return KPS_ST_OK;
     }

@@ -137,6 +137,34 @@ def check_lipniacki(build, src, tap):
                d["grad_params"].get("speed"))
 
 
+SADDLE_JOB = """name: saddle
+model: {{network: {net}}}
+params: {{speed: 1}}
+agonist: {{tau: 10.0, L: 1000}}
+antagonist: {{tau: {{values: [1.0]}}, L: 0}}
+threshold: {{tau_c: 8.7, value: 1.5e5}}
+solver: {{warm_start: false}}
+stats: {{boundary: false}}
+"""
+
+
+def check_saddle(build, src, tmp, tap):
+    """At the paper's own clock (speed = 1) the first Newton polish of one
+    type at 10 s and 1000 copies converges to the unstable middle state
+    (ppERK 5.19e4, a saddle); the solver must reject it (det J of the wrong
+    sign) and integrate on to the state reached from rest."""
+    net = os.path.join(src, "jobs", "networks", "lipniacki2008.yaml")
+    job = write(os.path.join(tmp, "saddle.yaml"), SADDLE_JOB.format(net=net))
+    r = kpsweep(build, ["solve", "--config", job, "--json"])
+    d = json.loads(r.stdout)
+    p = lip.params(**{k: v for k, v in d["params"].items() if k not in ("Np", "speed")})
+    y = lip.steady_from_rest(p, [g["tau"] for g in d["ligands"]], [g["L"] for g in d["ligands"]])
+    tap.ok(d["status"] == "ok" and abs(d["output"] / y[36] - 1) < 1e-9,
+           f"lipniacki2008, speed 1, one type at 10 s x 1000: the state from rest "
+           f"(ppERK {y[36]:.6g}), not the saddle between the branches",
+           f"status {d['status']}, O {d['output']}")
+
+
 def main():
     build, src = sys.argv[1], sys.argv[2]
     tap = Tap()
@@ -197,6 +225,7 @@ def main():
            s1.stdout + s1.stderr + s2.stdout)
 
     check_lipniacki(build, src, tap)
+    check_saddle(build, src, tmp, tap)
 
     cases = [
         ("{network: nets/missing.yaml}", "model.network", "cannot read the network file", 2),
