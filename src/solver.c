@@ -673,6 +673,34 @@ static int finite_status(const kps_model *m, const kps_inputs *in, const double 
   return ev->status;
 }
 
+/*
+ * The adjoint at the polished point s->z, every gradient ev asks for, and
+ * (without reuse_lu) their rounding bound; sets ev->status from them and
+ * returns it.
+ */
+static int gradients(kps_solver *s, steady *ss, const double *y, int reuse_lu, kps_eval *ev) {
+  const int K = ss->in.K;
+  const kps_model *m = ss->m;
+  int st = adjoint(s, ss, y, 1, reuse_lu, &ev->O, &ev->adjoint_check);
+  if (st == KPS_ST_SINGULAR) return ev->status = st;
+  /* Gradients that miss the residual check are kept, but flagged. */
+  if (st != KPS_ST_OK) ev->status = st;
+  for (int i = 0; i < K; ++i) {
+    if (ev->dO_dtau) ev->dO_dtau[i] = adjoint_dot(s, ss, i);
+    if (ev->dO_dL) ev->dO_dL[i] = adjoint_dot(s, ss, K + i);
+  }
+  if (ev->dO_dp)
+    for (int j = 0; j < m->n_params; ++j)
+      if (!(m->params[j].flags & KPS_PARAM_INTEGER))
+        ev->dO_dp[j] = adjoint_dot(s, ss, 2 * K + j);
+  if (!reuse_lu) {
+    ev->grad_error = gradient_error(s, ss, ev);
+    if (kps_status_is_ok(ev->status) && !(ev->grad_error <= GRAD_TARGET))
+      ev->status = KPS_ST_GRAD_ILL_CONDITIONED;
+  }
+  return ev->status;
+}
+
 int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
                  double *y, int warm, kps_eval *ev) {
   const int K = in->K;
@@ -706,25 +734,20 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
    * ends with a Newton polish). */
   steady ss;
   steady_init(s, m, in, n, &ss);
-  int st = adjoint(s, &ss, y, 1, ev->reuse_lu, &ev->O, &ev->adjoint_check);
-  if (st == KPS_ST_SINGULAR) {
-    ev->status = st;
-    return st;
-  }
-  /* Gradients that miss the residual check are kept, but flagged. */
-  if (st != KPS_ST_OK) ev->status = st;
-  for (int i = 0; i < K; ++i) {
-    if (ev->dO_dtau) ev->dO_dtau[i] = adjoint_dot(s, &ss, i);
-    if (ev->dO_dL) ev->dO_dL[i] = adjoint_dot(s, &ss, K + i);
-  }
-  if (ev->dO_dp)
-    for (int j = 0; j < m->n_params; ++j)
-      if (!(m->params[j].flags & KPS_PARAM_INTEGER))
-        ev->dO_dp[j] = adjoint_dot(s, &ss, 2 * K + j);
-  if (!ev->reuse_lu) {
-    ev->grad_error = gradient_error(s, &ss, ev);
-    if (kps_status_is_ok(ev->status) && !(ev->grad_error <= GRAD_TARGET))
-      ev->status = KPS_ST_GRAD_ILL_CONDITIONED;
+  const int status = ev->status;
+  int st = gradients(s, &ss, y, ev->reuse_lu, ev);
+  /* A derivative that cancels between paths also amplifies the rounding of
+   * a pool computed as a difference, even a large one: where the bound
+   * flags a point whose pools were not held, hold them and try again. */
+  if (st == KPS_ST_GRAD_ILL_CONDITIONED && ss.np_all && !s->z_np) {
+    long its = 0;
+    memcpy(s->yw, y, sizeof(double) * (size_t)n);
+    steady_hold_pools(&ss, 1);
+    if (polish_pass(s, &ss, s->yw, &its) == KPS_ST_OK) {
+      s->z_np = ss.np;
+      ev->status = status;
+      st = gradients(s, &ss, y, 0, ev);
+    }
   }
   return finite_status(m, in, y, n, ev);
 }
