@@ -2,7 +2,9 @@
 master), at random moments, including while rank 0 creates the file (the
 moment OUT.part appears) and inside checkpoints (the moment the file is
 written to), then resume on another rank count, repeatedly: every file ends
-identical, dataset by dataset, to an uninterrupted run.
+identical, dataset by dataset, to an uninterrupted run. Runs on 3 ranks
+take 2 writer ranks (run.writers: 2) half of the time, so a killed "worker"
+may be a writer.
 
 KPS_HARDKILL_TRIALS sets the number of trials (default 12: four per kind of
 moment; 3 under KPS_QUICK); KPS_HARDKILL_SEED the random seed (default: fixed, so a failure
@@ -135,6 +137,7 @@ def main():
     rng = random.Random(seed)
     tmp = tempfile.mkdtemp(prefix="kps-hardkill-")
     cfg = write(os.path.join(tmp, "job.yaml"), JOB)
+    cfg2 = write(os.path.join(tmp, "job2.yaml"), JOB.replace("run: {", "run: {writers: 2, "))
     ref = os.path.join(tmp, "ref.h5")
     r = kpsweep(build, ["run", cfg, "-o", ref, "--quiet"], ranks=2)
     tap.ok(r.returncode == 0, "uninterrupted reference run", r.stderr)
@@ -145,7 +148,10 @@ def main():
         target = rng.choice(("job", "worker", "master"))
         ranks = rng.choice((1, 2, 3)) if target == "job" else rng.choice((2, 3))
         out = os.path.join(tmp, f"trial{t}.h5")
-        what, rc, log = trial(build, cfg, out, ranks, moment, target, rng)
+        job = rng.choice((cfg, cfg2)) if ranks == 3 else cfg
+        what, rc, log = trial(build, job, out, ranks, moment, target, rng)
+        if job == cfg2:
+            what += ", 2 writers"
         kind = what.split(" at ")[0].split(" of ")[0]
         counts[kind] = counts.get(kind, 0) + 1
         hits += "missed" not in what
