@@ -5,7 +5,7 @@
  * workers, worker w sends its rows to writer (w - G) % G. Protocol (all on
  * a private duplicate of the caller's communicator):
  *   master -> worker  TAG_WORK     a range [first, first+count) of lines; a
- *                                  worker holds up to AHEAD of them
+ *                                  worker holds up to AHEAD (3) of them
  *                     TAG_STOP     no more work: send TAG_END and leave
  *   worker -> writer  TAG_DATA     the rows of a computed range (packed)
  *                     TAG_END      after its last rows
@@ -62,9 +62,9 @@ enum { RQ_FLAGS, RQ_FIRST, RQ_LINES, RQ_FAILED, RQ_BUSY_NS, RQ_LEN };
  *   TAIL_SHARE      a chunk never exceeds remaining / (TAIL_SHARE * workers),
  *                   so the last chunks shrink and no worker is left with a
  *                   long tail
- *   AHEAD           ranges a worker holds: the one it computes and the next,
- *                   so it never waits for the master's reply (nor for the
- *                   master to finish a write) between ranges
+ *   AHEAD           ranges a worker holds: the one it computes and two more,
+ *                   so it never waits for the master's reply between ranges,
+ *                   nor for rank 0 to finish a write of up to 2 ranges' time
  *   POLL_MIN_NS, POLL_MAX_NS   back-off of the master's idle wait (no busy
  *                   polling: the master must not take a worker's core)
  *   SPIN_NS         after a message, a rank probes without sleeping this long
@@ -77,12 +77,19 @@ enum { RQ_FLAGS, RQ_FIRST, RQ_LINES, RQ_FAILED, RQ_BUSY_NS, RQ_LEN };
  */
 #define CHUNK_SECONDS 0.2
 #define TAIL_SHARE 4
-#define AHEAD 2
+#define AHEAD 3
 #define POLL_MIN_NS 20000L
 #define POLL_MAX_NS 200000L
 #define SPIN_NS 200000L
 #define WORKER_MAX_NS 100000L
 #define MSG_MAX_BYTES (1024.0 * 1024 * 1024)
+/*   WRITE_SECONDS   a writer writes once it holds what it can write in about
+ *                   this long (at the bandwidth its earlier writes showed),
+ *                   so that a write, fixed cost included, ends within the
+ *                   ranges a worker holds ahead ((AHEAD - 1) CHUNK_SECONDS)
+ *                   or can send ahead (two buffers): rank 0 answers no
+ *                   report while it writes, and a writer takes no rows */
+#define WRITE_SECONDS 0.25
 
 typedef struct sweep_ctx {
   const kps_config *cfg;
@@ -101,10 +108,13 @@ typedef struct sweep_ctx {
   kps_err compute_rc;      /* first failure to compute a line on this rank */
   int flush_failed;        /* a write failed: agreed by every writer ... */
   kps_err flush_rc;        /* ... with this code */
+  int open_failed;         /* the file could not be opened (flush_failed is set too) */
   double busy_s, flush_s, lines_mine;
   double stall_s;          /* worker: waiting for a send buffer, and for its sends at the end */
   double wait_s;           /* worker: holding no range, waiting for work */
   uint64_t lines_saved;    /* writer: lines it wrote and marked done */
+  double write_fixed_s;    /* writer: shortest write so far (its fixed cost); 0: none yet */
+  double write_rate;       /* writer: bytes per second beyond the fixed cost; 0: unknown */
   double t_last_stop;      /* master: when every worker was done and the end began */
   uint64_t solves[2];      /* /points/n_solves of the lines computed here: sum, points */
   uint8_t *rbuf;           /* writer: receive buffer */
@@ -282,10 +292,25 @@ static kps_err writer_flush(sweep_ctx *c, int final) {
   }
   c->lines_saved += rows;
   kps_batch_clear(c->batch);
+  /* What a write costs beyond its fixed part, learnt from writes long
+   * enough to tell (small jobs never are, and keep the plain policy). */
+  const double dt = kps_now() - t0;
+  if (rows > 0 && (c->write_fixed_s == 0.0 || dt < c->write_fixed_s)) c->write_fixed_s = dt;
+  if (rows > 0 && dt > 2.0 * c->write_fixed_s)
+    c->write_rate = (double)(rows * packed_row_bytes(c->batch)) / (dt - c->write_fixed_s);
 cleanup:
   free(ranges);
   c->flush_s += kps_now() - t0;
   return rc;
+}
+
+/* Rows a writer holds before it writes: half the memory limit, or less
+ * once its writes showed that so many would take longer than
+ * WRITE_SECONDS. */
+static size_t write_rows(const sweep_ctx *c) {
+  if (c->write_rate <= 0.0) return c->batch_cap;
+  const double rows = fmax(1.0, c->write_rate * WRITE_SECONDS / (double)packed_row_bytes(c->batch));
+  return rows < (double)c->batch_cap ? (size_t)rows : c->batch_cap;
 }
 
 /* Packs rows [0, rows) of b: their line ids, then every kept field. */
@@ -434,6 +459,7 @@ typedef struct worker_slot {
 typedef struct master_state {
   worker_slot *slot;   /* by rank (workers only) */
   int workers, n_stopped, stopping;
+  int fed;             /* every worker got its first ranges */
 } master_state;
 
 /* Hands worker w another range, or stops it once it holds none and no
@@ -509,23 +535,24 @@ cleanup:
   return rc;
 }
 
-static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *interrupted,
-                          uint64_t *messages) {
+static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_progress *pg,
+                          int *interrupted, uint64_t *messages) {
   kps_err rc = KPS_OK;
-  master_state ms = {.workers = c->size - c->writers};
-  ms.slot = calloc((size_t)c->size, sizeof *ms.slot);
-  KPS_CHECK_ALLOC(ms.slot);
   const int mine = workers_of(c, 0);
   int ends = 0, final_sent = 0, full = 0;
   uint64_t at_ckpt = ps->lines_done;
   double next_ckpt = kps_now() + c->cfg->run.checkpoint_every;
-  for (int w = c->writers; w < c->size; ++w) KPS_CHECK(feed(c, ps, &ms, w));
+  /* A file that could not be opened: nothing more is handed out, and what
+   * the workers hold is reported and dropped. */
+  if (c->flush_failed) KPS_CHECK(set_stopping(c, ps, ms));
+  for (int w = c->writers; w < c->size && !ms->fed; ++w) KPS_CHECK(feed(c, ps, ms, w));
+  ms->fed = 1;
   long poll = POLL_MIN_NS;
   double spin_until = kps_now() + 1e-9 * SPIN_NS;
   for (;;) {
-    if (stop_requested(c)) KPS_CHECK(set_stopping(c, ps, &ms));
+    if (stop_requested(c)) KPS_CHECK(set_stopping(c, ps, ms));
     kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
-    if (!final_sent && ms.n_stopped == ms.workers) {
+    if (!final_sent && ms->n_stopped == ms->workers) {
       for (int k = 1; k < c->writers; ++k) KPS_CHECK(send_pair(c, k, TAG_FINAL, 0, 0));
       final_sent = 1;
       c->t_last_stop = kps_now();
@@ -534,11 +561,11 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
     /* No checkpoint once FINAL is out: the other writers may be in the
      * final write already. After a failed write, none at all. */
     if (!final_sent && !c->flush_failed &&
-        (full || c->batch->n_lines >= c->batch_cap ||
+        (full || c->batch->n_lines >= write_rows(c) ||
          (kps_now() >= next_ckpt && ps->lines_done > at_ckpt))) {
       const kps_err w = checkpoint(c, 0);
       if (w != KPS_OK && !c->flush_failed) KPS_FAIL(w, "a checkpoint failed");
-      if (c->flush_failed) KPS_CHECK(set_stopping(c, ps, &ms));
+      if (c->flush_failed) KPS_CHECK(set_stopping(c, ps, ms));
       full = 0;
       at_ckpt = ps->lines_done;
       next_ckpt = kps_now() + c->cfg->run.checkpoint_every;
@@ -569,14 +596,14 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
         break;
       case TAG_REQUEST:
         ++*messages;
-        KPS_CHECK(handle_report(c, ps, &ms, st.MPI_SOURCE));
+        KPS_CHECK(handle_report(c, ps, ms, st.MPI_SOURCE));
         break;
       default:
         KPS_FAIL(KPS_ERR_INTERNAL, "unexpected message tag %d from rank %d", st.MPI_TAG,
                  st.MPI_SOURCE);
     }
   }
-  *interrupted = ps->lines_done < c->n_lines && ms.stopping;
+  *interrupted = ps->lines_done < c->n_lines && ms->stopping;
   /* (A TAG_FULL sent before the writer saw FINAL may be left unreceived.) */
   if (!c->flush_failed) {
     const kps_err w = checkpoint(c, 1);
@@ -584,7 +611,6 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
   }
   rc = c->flush_failed ? c->flush_rc : KPS_OK;
 cleanup:
-  free(ms.slot);
   return rc;
 }
 
@@ -599,7 +625,7 @@ static kps_err run_writer(sweep_ctx *c) {
   while (!(final && ends == mine)) {
     /* A full writer takes no more rows (its workers' sends wait) until the
      * checkpoint it asked for; after FINAL there is none, and it takes all. */
-    const int full = !final && c->batch->n_lines >= c->batch_cap;
+    const int full = !final && c->batch->n_lines >= write_rows(c);
     if (full && !full_sent) {
       KPS_CHECK_MPI(MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_FULL, c->comm));
       full_sent = 1;
@@ -793,6 +819,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   kps_err rc = KPS_OK, agreed = KPS_OK;
   sweep_ctx c = {.cfg = cfg, .opt = opt, .comm = MPI_COMM_NULL, .wcomm = MPI_COMM_NULL};
   plan_state ps = {0};
+  master_state ms = {0};
   double *per_rank = NULL;
   char *host_names = NULL;
   const char **hosts = NULL;
@@ -838,6 +865,10 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   if (local == KPS_OK && is_worker) local = kps_line_worker_create(cfg, &c.lw);
   /* The record's per-rank counts: allocated here, where a failure is agreed,
    * not before the gathers, which the other ranks would wait in for ever. */
+  if (local == KPS_OK && c.rank == 0 && c.size > 1 &&
+      !(ms.slot = calloc((size_t)c.size, sizeof *ms.slot)))
+    local = KPS_ERR_NOMEM;
+  ms.workers = c.size - c.writers;
   if (local == KPS_OK && (!(per_rank = calloc((size_t)c.size * 3, sizeof(double))) ||
                           !(host_names = calloc((size_t)c.size, MPI_MAX_PROCESSOR_NAME)) ||
                           !(hosts = calloc((size_t)c.size, sizeof *hosts))))
@@ -845,27 +876,50 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   KPS_CHECK(kps_agree(c.comm, local, &agreed));
   if (agreed != KPS_OK) KPS_FAIL(agreed, "setting up the sweep failed");
 
-  /* Only the writers open the file; the workers learn the outcome. */
+  /*
+   * Only the writers open the file. A new file starts with no line done, so
+   * the workers get their first ranges before it exists and compute while
+   * rank 0 creates it; they learn a failed open from the master (it stops
+   * them) and at the end. A resume needs the file's progress map first, and
+   * the workers wait for the open.
+   */
+  const int overlap = c.size > 1 && opt->mode != KPS_OPEN_RESUME;
+  if (overlap && c.rank == 0) {
+    local = KPS_OK;
+    for (int w = c.writers; w < c.size && local == KPS_OK; ++w) local = feed(&c, &ps, &ms, w);
+    ms.fed = 1;
+    if (local != KPS_OK) {
+      in_step = 0;
+      KPS_FAIL(local, "handing out the first lines failed");
+    }
+  }
   const double t_open = kps_now();
   local = KPS_OK;
   if (is_writer)
     local = kps_writer_open(cfg, opt->output, opt->mode, c.wcomm, c.size, ps.done, &c.writer,
                             &resumed);
-  if (local == KPS_ERR_MPI) in_step = 0;
-  KPS_CHECK(local == KPS_ERR_MPI ? local : KPS_OK);
-  KPS_CHECK(kps_agree(c.comm, local, &agreed));
-  if (agreed != KPS_OK) {
-    rc = agreed;
-    goto cleanup;
+  if (local == KPS_ERR_MPI) {
+    in_step = 0;
+    KPS_FAIL(local, "opening the results file broke down on rank %d", c.rank);
   }
   const double open_s = kps_now() - t_open;
   if (is_writer) c.flush_s += open_s;
-  KPS_CHECK_MPI(MPI_Bcast(&resumed, 1, MPI_INT, 0, c.comm));
+  if (!overlap) {
+    KPS_CHECK(kps_agree(c.comm, local, &agreed));
+    if (agreed != KPS_OK) {
+      rc = agreed;
+      goto cleanup;
+    }
+  } else if (local != KPS_OK) {
+    /* Agreed by the writers; the workers learn it at the end. */
+    c.open_failed = c.flush_failed = 1;
+    c.flush_rc = local;
+  }
   if (c.rank == 0)
     for (uint64_t l = 0; l < c.n_lines; ++l) ps.lines_done += (uint64_t)is_done(&ps, l);
   const uint64_t at_start = ps.lines_done;
   /* After the open: a refused file gets its message alone. */
-  if (c.rank == 0 && !opt->quiet)
+  if (c.rank == 0 && !opt->quiet && !c.open_failed)
     fprintf(stderr, "[kpsweep] %s: %zu points in %llu line%s on %d rank%s%s -> %s%s\n", cfg->name,
             kps_config_n_points(cfg), (unsigned long long)c.n_lines, c.n_lines == 1 ? "" : "s",
             c.size, c.size > 1 ? "s" : "", c.writers > 1 ? " (several writers)" : "",
@@ -875,7 +929,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   kps_progress_init(&pg, c.n_lines * c.n_tau, at_start * c.n_tau, cfg->run.progress_every,
                     opt->quiet || c.rank != 0);
   if (c.size == 1) local = run_serial(&c, &ps, &pg, &interrupted);
-  else if (c.rank == 0) local = run_master(&c, &ps, &pg, &interrupted, &messages);
+  else if (c.rank == 0) local = run_master(&c, &ps, &ms, &pg, &interrupted, &messages);
   else if (is_writer) local = run_writer(&c);
   else local = run_worker(&c);
   /* A failed write was agreed, and a line that could not be computed was
@@ -893,7 +947,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
     rc = agreed;
     uint64_t saved = 0;
     KPS_CHECK_MPI(MPI_Reduce(&c.lines_saved, &saved, 1, MPI_UINT64_T, MPI_SUM, 0, c.comm));
-    if (c.rank == 0)
+    /* A refused or failed open said why already, and saved nothing. */
+    if (c.rank == 0 && !c.open_failed)
       fprintf(stderr, "kpsweep: error: the run stopped after a failure; %llu of %llu lines are "
               "saved in %s (continue with --resume)\n",
               (unsigned long long)(at_start + saved), (unsigned long long)c.n_lines, opt->output);
@@ -961,12 +1016,14 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   sum->workers = c.size == 1 ? 1 : c.size - c.writers;
   sum->writers = c.writers;
   sum->in_process = c.size == 1;
-  /* What the workers could not compute for output: the open and the end
-   * (the last write and the close, from rank 0's view) all of them wait
-   * for, and each one's waits for a send buffer. */
+  /* What the workers could not compute for output: each one's waits for a
+   * send buffer, the end (the last write and the close, from rank 0's
+   * view) all of them wait for, and the open when they waited for it (a
+   * resume). Their waits for work while rank 0 writes are in wait_seconds. */
   sum->stall_seconds = c.size == 1 ? flush_max
                                    : totals[1] + (double)sum->workers *
-                                                     (open_s + (t_end - c.t_last_stop));
+                                                     ((overlap ? 0.0 : open_s) +
+                                                      (t_end - c.t_last_stop));
   sum->wait_seconds = c.size == 1 ? 0.0 : totals[2];
   sum->interrupted = interrupted;
   sum->resumed = resumed;
@@ -989,6 +1046,7 @@ cleanup:
   kps_batch_destroy(&c.batch);
   kps_line_worker_destroy(&c.lw);
   free(c.rbuf);
+  free(ms.slot);
   free(ps.done);
   free(per_rank);
   free(host_names);

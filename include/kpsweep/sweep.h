@@ -1,6 +1,6 @@
 /*
  * The distributed sweep: rank 0 is the master, which hands out chunks of
- * consecutive lines on demand, sized from measured line times, up to two
+ * consecutive lines on demand, sized from measured line times, up to three
  * per worker so that a worker never waits for its next one. Ranks
  * 0..G-1 (run.writers) are the writers: only they open the results file;
  * the other ranks compute lines and send their rows to a writer while they
