@@ -8,8 +8,9 @@
 #      workers' time stalled on output (against the 2 % target) and the file
 #      size for jobs/examples/default.yaml and adaptive_sorting.yaml, each
 #      with every field, a minimal run.fields and run.compression: deflate,
-#      and adaptive_sorting with 10x the lines (with the default checkpoints
-#      and with one every 0.5 s), serial and on 3 ranks (1 and 2 writers);
+#      and adaptive_sorting with 10x the lines (with the default checkpoints,
+#      with one every 0.5 s, and with 2 writers on 5 ranks), serial and on
+#      3 ranks;
 #   3. the speed-up of 2 workers over 1 for an ODE job of a few seconds
 #      (adaptive_sorting, cold starts), the single-process run for reference,
 #      and the same 2-worker run next to a process that spins like a
@@ -34,7 +35,7 @@ QUICK=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "bench-sweep: unknown option $a" >&2; exit 0 ;;
   esac
 done
@@ -260,9 +261,9 @@ variants() {
 for j in default adaptive_sorting; do
   for v in $(variants "$j"); do
     cfg="$(variant "$j" "$v")"
-    # two writers need two ranks besides a worker: 4 ranks
+    # two writers (ranks 1, 2) besides the master and 2 workers: 5 ranks
     if [ "$v" = x10w2 ]; then
-      run "${j}_${v}_n4" 4 "$cfg"
+      run "${j}_${v}_n5" 5 "$cfg"
     else
       run "${j}_${v}_serial" 0 "$cfg"
       run "${j}_${v}_n3" 3 "$cfg"
@@ -273,12 +274,12 @@ printf "%-17s %-8s %-7s %8s %8s %8s %8s %9s %8s\n" "job" "fields" "layout" "wall
        "stall %" "wait %" "file MB" "target"
 for j in default adaptive_sorting; do
   for v in $(variants "$j"); do
-    for l in serial n3 n4; do
+    for l in serial n3 n5; do
       [ -f "$T/${j}_${v}_$l.res" ] || continue
       read -r wall pct cpu0 el0 busy lines < "$T/${j}_${v}_$l.res"
       read -r stall wait < "$T/${j}_${v}_$l.io"
       size="$(stat -c %s "$T/${j}_${v}_$l.h5" 2>/dev/null || echo nan)"
-      case "$l" in serial) lay=serial ;; n3) lay="-n 3" ;; n4) lay="-n 4" ;; esac
+      case "$l" in serial) lay=serial ;; n3) lay="-n 3" ;; n5) lay="-n 5" ;; esac
       awk -v j="$j" -v v="$v" -v l="$lay" -v wall="$wall" -v pct="$pct" -v stall="$stall" \
           -v wait="$wait" -v size="$size" 'BEGIN {
         if (wall == "nan") { printf "%-17s %-8s %-7s  (failed)\n", j, v, l; exit }
@@ -291,7 +292,7 @@ done
 cat <<EOT
   HDF5 %  = the slowest writer's time in HDF5 / wall: creating the file, its writes, the
             close (in-process: the one rank's, which computes nothing meanwhile). Under MPI
-            the writers are ranks 0..G-1 (run.writers, default 1: the master).
+            the writer is rank 0, the master (run.writers: G >= 2: ranks 1..G).
   stall % = the workers' time lost to output / (workers x wall): waiting for a send buffer,
             for the file to be opened (resume only: a new file is created while the
             workers compute), and for the last write and the close at the end;
@@ -301,7 +302,7 @@ cat <<EOT
   file MB = the file's size (st_size) after the run; minimal = run.fields $MINIMAL;
   deflate = every field, run.compression: deflate (level 4, shuffle); x10 = phi on 40
   points (120 lines); x10ckpt = x10 with checkpoint_every: 0.5; x10w2 = x10 with
-  run.writers: 2 on 4 ranks (2 writers, 2 workers).
+  run.writers: 2 on 5 ranks (ranks 1, 2 write, ranks 3, 4 compute).
 EOT
 echo
 

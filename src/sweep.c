@@ -1,9 +1,10 @@
 /*
  * Master/worker scheduling of lines, writer ranks, signals and resume.
- * Ranks 0..G-1 are the writers (run.writers, G = 1 by default): only they
- * open the results file. Rank 0 is also the master; ranks G.. are the
- * workers, worker w sends its rows to writer (w - G) % G. Protocol (all on
- * a private duplicate of the caller's communicator):
+ * Rank 0 is the master. The G writers (run.writers) alone open the results
+ * file: rank 0 itself when G = 1 (the default), ranks 1..G otherwise, so
+ * that the master never stops answering for a write. The ranks after them
+ * are the workers; each sends its rows to one writer, round-robin.
+ * Protocol (all on a private duplicate of the caller's communicator):
  *   master -> worker  TAG_WORK     a range [first, first+count) of lines; a
  *                                  worker holds up to AHEAD (3) of them
  *                     TAG_STOP     no more work: send TAG_END and leave
@@ -14,6 +15,8 @@
  *                     TAG_FINAL    no more work: once your workers ended,
  *                                  the final write
  *   writer -> master  TAG_FULL     my batch is full: call a checkpoint
+ *                     TAG_OPENED   (G > 1, first writer) the open's outcome
+ *                     TAG_FAILED   (G > 1, first writer) a write failed
  * A worker computes a range, sends its rows with MPI_Isend from one of two
  * buffers and goes on with its next range at once; it waits only for a
  * buffer still in flight, or for work when it holds none. Writers mark a
@@ -38,13 +41,15 @@
 
 enum kps_tag {
   TAG_REQUEST = 101,
+  TAG_OPENED = 103,
   TAG_WORK = 102,
   TAG_STOP = 104,
   TAG_DATA = 105,
   TAG_END = 106,
   TAG_CKPT = 107,
   TAG_FINAL = 108,
-  TAG_FULL = 109
+  TAG_FULL = 109,
+  TAG_FAILED = 110
 };
 
 /* Report flags. REQ_FAILED: a line could not be computed (an
@@ -96,7 +101,10 @@ typedef struct sweep_ctx {
   const kps_sweep_options *opt;
   MPI_Comm comm;           /* the protocol */
   MPI_Comm wcomm;          /* the writers; MPI_COMM_NULL on workers */
-  int rank, size, writers; /* writers: G, ranks 0..G-1 */
+  int rank, size, writers; /* writers: G */
+  int first_writer;        /* 0 when G = 1 (rank 0 writes), else 1: the master does not */
+  int first_worker;        /* first_writer + G */
+  int is_writer;
   kps_writer *writer;
   kps_line_worker *lw;
   /* Worker: the range being computed. Writer: rows received and not yet
@@ -288,6 +296,11 @@ static kps_err writer_flush(sweep_ctx *c, int final) {
   if (rc != KPS_OK) {
     c->flush_failed = 1;
     c->flush_rc = rc;
+    /* A master that does not write learns it from the first writer. */
+    if (c->first_writer > 0 && c->rank == c->first_writer) {
+      const int64_t code = rc;
+      KPS_CHECK_MPI(MPI_Send(&code, 1, MPI_INT64_T, 0, TAG_FAILED, c->comm));
+    }
     goto cleanup;
   }
   c->lines_saved += rows;
@@ -460,6 +473,7 @@ typedef struct master_state {
   worker_slot *slot;   /* by rank (workers only) */
   int workers, n_stopped, stopping;
   int fed;             /* every worker got its first ranges */
+  int opened;          /* the outcome of the open is known here */
 } master_state;
 
 /* Hands worker w another range, or stops it once it holds none and no
@@ -492,24 +506,33 @@ static kps_err set_stopping(sweep_ctx *c, plan_state *ps, master_state *ms) {
   kps_err rc = KPS_OK;
   if (ms->stopping) return KPS_OK;
   ms->stopping = 1;
-  for (int w = c->writers; w < c->size; ++w)
+  for (int w = c->first_worker; w < c->size; ++w)
     if (ms->slot[w].n == 0) KPS_CHECK(feed(c, ps, ms, w));
 cleanup:
   return rc;
 }
 
-/* Workers that send their rows to writer k. */
+/* Workers that send their rows to the k-th writer. */
 static int workers_of(const sweep_ctx *c, int k) {
-  const int w = c->size - c->writers;
+  const int w = c->size - c->first_worker;
   return w / c->writers + (k < w % c->writers);
+}
+
+/* Tells every writer but this rank: a checkpoint, or the end. */
+static kps_err tell_writers(sweep_ctx *c, int tag) {
+  kps_err rc = KPS_OK;
+  for (int k = 0; k < c->writers; ++k)
+    if (c->first_writer + k != c->rank)
+      KPS_CHECK(send_pair(c, c->first_writer + k, tag, 0, 0));
+cleanup:
+  return rc;
 }
 
 /* A checkpoint of every writer: the others are told, then all write. */
 static kps_err checkpoint(sweep_ctx *c, int final) {
   kps_err rc = KPS_OK;
-  if (!final)
-    for (int k = 1; k < c->writers; ++k) KPS_CHECK(send_pair(c, k, TAG_CKPT, 0, 0));
-  KPS_CHECK(writer_flush(c, final));
+  if (!final) KPS_CHECK(tell_writers(c, TAG_CKPT));
+  if (c->is_writer) KPS_CHECK(writer_flush(c, final));
 cleanup:
   return rc;
 }
@@ -519,7 +542,7 @@ static kps_err handle_report(sweep_ctx *c, plan_state *ps, master_state *ms, int
   uint64_t rq[RQ_LEN];
   KPS_CHECK_MPI(MPI_Recv(rq, RQ_LEN, MPI_UINT64_T, w, TAG_REQUEST, c->comm, MPI_STATUS_IGNORE));
   worker_slot *s = &ms->slot[w];
-  if (w < c->writers || s->n == 0 || s->first[0] != rq[RQ_FIRST] || rq[RQ_LINES] > s->count[0])
+  if (w < c->first_worker || s->n == 0 || s->first[0] != rq[RQ_FIRST] || rq[RQ_LINES] > s->count[0])
     KPS_FAIL(KPS_ERR_INTERNAL, "rank %d reported a range it does not hold", w);
   commit_range(ps, s->first[0], rq[RQ_LINES]);
   for (int i = 1; i < s->n; ++i) s->first[i - 1] = s->first[i], s->count[i - 1] = s->count[i];
@@ -535,17 +558,27 @@ cleanup:
   return rc;
 }
 
+/* The run's first line on stderr, once the file is open (a refused file
+ * gets its message alone). */
+static void print_header(const sweep_ctx *c, int resumed) {
+  fprintf(stderr, "[kpsweep] %s: %zu points in %llu line%s on %d rank%s", c->cfg->name,
+          kps_config_n_points(c->cfg), (unsigned long long)c->n_lines, c->n_lines == 1 ? "" : "s",
+          c->size, c->size > 1 ? "s" : "");
+  if (c->writers > 1) fprintf(stderr, " (%d writers)", c->writers);
+  fprintf(stderr, " -> %s%s\n", c->opt->output, resumed ? " (resumed)" : "");
+}
+
 static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_progress *pg,
                           int *interrupted, uint64_t *messages) {
   kps_err rc = KPS_OK;
-  const int mine = workers_of(c, 0);
+  const int mine = c->is_writer ? workers_of(c, 0) : 0;
   int ends = 0, final_sent = 0, full = 0;
   uint64_t at_ckpt = ps->lines_done;
   double next_ckpt = kps_now() + c->cfg->run.checkpoint_every;
   /* A file that could not be opened: nothing more is handed out, and what
    * the workers hold is reported and dropped. */
   if (c->flush_failed) KPS_CHECK(set_stopping(c, ps, ms));
-  for (int w = c->writers; w < c->size && !ms->fed; ++w) KPS_CHECK(feed(c, ps, ms, w));
+  for (int w = c->first_worker; w < c->size && !ms->fed; ++w) KPS_CHECK(feed(c, ps, ms, w));
   ms->fed = 1;
   long poll = POLL_MIN_NS;
   double spin_until = kps_now() + 1e-9 * SPIN_NS;
@@ -553,11 +586,11 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
     if (stop_requested(c)) KPS_CHECK(set_stopping(c, ps, ms));
     kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
     if (!final_sent && ms->n_stopped == ms->workers) {
-      for (int k = 1; k < c->writers; ++k) KPS_CHECK(send_pair(c, k, TAG_FINAL, 0, 0));
+      KPS_CHECK(tell_writers(c, TAG_FINAL));
       final_sent = 1;
       c->t_last_stop = kps_now();
     }
-    if (final_sent && ends == mine) break;
+    if (final_sent && ends == mine && ms->opened) break;
     /* No checkpoint once FINAL is out: the other writers may be in the
      * final write already. After a failed write, none at all. */
     if (!final_sent && !c->flush_failed &&
@@ -598,6 +631,25 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
         ++*messages;
         KPS_CHECK(handle_report(c, ps, ms, st.MPI_SOURCE));
         break;
+      case TAG_OPENED:
+      case TAG_FAILED: {
+        /* From the first writer when the master does not write: the file
+         * was opened (or not), or a write failed. */
+        int64_t code = 0;
+        KPS_CHECK_MPI(MPI_Recv(&code, 1, MPI_INT64_T, st.MPI_SOURCE, st.MPI_TAG, c->comm,
+                               MPI_STATUS_IGNORE));
+        if (st.MPI_TAG == TAG_OPENED) {
+          ms->opened = 1;
+          if (code == KPS_OK && !c->opt->quiet) print_header(c, 0);
+        }
+        if (code != KPS_OK && !c->flush_failed) {
+          c->flush_failed = 1;
+          c->flush_rc = (kps_err)code;
+          c->open_failed = st.MPI_TAG == TAG_OPENED;
+          KPS_CHECK(set_stopping(c, ps, ms));
+        }
+        break;
+      }
       default:
         KPS_FAIL(KPS_ERR_INTERNAL, "unexpected message tag %d from rank %d", st.MPI_TAG,
                  st.MPI_SOURCE);
@@ -618,7 +670,7 @@ cleanup:
  * when the master calls a checkpoint, and once they all ended. */
 static kps_err run_writer(sweep_ctx *c) {
   kps_err rc = KPS_OK;
-  const int mine = workers_of(c, c->rank);
+  const int mine = workers_of(c, c->rank - c->first_writer);
   int ends = 0, final = 0, full_sent = 0;
   long poll = POLL_MIN_NS;
   double spin_until = kps_now() + 1e-9 * SPIN_NS;
@@ -651,7 +703,7 @@ static kps_err run_writer(sweep_ctx *c) {
       KPS_CHECK_MPI(MPI_Recv(msg, 2, MPI_UINT64_T, 0, st.MPI_TAG, c->comm, MPI_STATUS_IGNORE));
       if (st.MPI_TAG == TAG_FINAL) {
         final = 1;
-      } else {
+      } else if (!c->flush_failed) {
         const kps_err w = writer_flush(c, 0);
         if (w != KPS_OK && !c->flush_failed) KPS_FAIL(w, "a checkpoint failed");
         full_sent = 0;
@@ -735,7 +787,7 @@ cleanup:
 static kps_err run_worker(sweep_ctx *c) {
   kps_err rc = KPS_OK;
   send_buf sb[2] = {{NULL, 0, MPI_REQUEST_NULL}, {NULL, 0, MPI_REQUEST_NULL}};
-  const int dest = (c->rank - c->writers) % c->writers;
+  const int dest = c->first_writer + (c->rank - c->first_worker) % c->writers;
   uint64_t q_first[AHEAD], q_count[AHEAD];
   int nq = 0, k = 0, halted = 0, stopped = 0;
   for (;;) {
@@ -834,10 +886,15 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   KPS_CHECK_MPI(MPI_Comm_set_errhandler(c.comm, MPI_ERRORS_RETURN));
   KPS_CHECK_MPI(MPI_Comm_rank(c.comm, &c.rank));
   KPS_CHECK_MPI(MPI_Comm_size(c.comm, &c.size));
-  /* At least one worker: with n ranks, at most n - 1 writers. */
-  c.writers = c.size == 1 ? 1 : cfg->run.writers < c.size - 1 ? cfg->run.writers : c.size - 1;
-  if (c.writers < 1) c.writers = 1;
-  const int is_writer = c.rank < c.writers, is_worker = c.size == 1 || !is_writer;
+  /* One writer: rank 0, the master. Several: ranks 1..G, so that the
+   * master never waits for a write, and at least one worker is left. */
+  c.writers = cfg->run.writers < c.size - 2 ? cfg->run.writers : c.size - 2;
+  if (c.size == 1 || c.writers < 2) c.writers = 1;
+  c.first_writer = c.writers > 1 ? 1 : 0;
+  c.first_worker = c.first_writer + c.writers;
+  const int is_writer = c.rank >= c.first_writer && c.rank < c.first_worker;
+  const int is_worker = c.size == 1 || c.rank >= c.first_worker;
+  c.is_writer = is_writer;
   KPS_CHECK_MPI(MPI_Comm_split(c.comm, is_writer ? 0 : MPI_UNDEFINED, c.rank, &c.wcomm));
   if (is_writer) KPS_CHECK_MPI(MPI_Comm_set_errhandler(c.wcomm, MPI_ERRORS_RETURN));
   c.n_lines = kps_config_n_lines(cfg);
@@ -846,7 +903,9 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
 
   /* Local set-up first, agreed, so no rank enters the open alone. */
   kps_err local = KPS_OK;
-  if (c.rank == 0 && !(ps.done = calloc((c.n_lines + 7) / 8 + 1, 1))) local = KPS_ERR_NOMEM;
+  const size_t map_bytes = (c.n_lines + 7) / 8;
+  if ((c.rank == 0 || c.rank == c.first_writer) && !(ps.done = calloc(map_bytes + 1, 1)))
+    local = KPS_ERR_NOMEM;
   const kps_dims dims = kps_config_dims(cfg);
   /* A worker holds a range in its batch and up to two in its send buffers:
    * three ranges within the half of the memory limit a writer's batch gets. */
@@ -868,7 +927,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   if (local == KPS_OK && c.rank == 0 && c.size > 1 &&
       !(ms.slot = calloc((size_t)c.size, sizeof *ms.slot)))
     local = KPS_ERR_NOMEM;
-  ms.workers = c.size - c.writers;
+  ms.workers = c.size - c.first_worker;
+  ms.opened = c.first_writer == 0;
   if (local == KPS_OK && (!(per_rank = calloc((size_t)c.size * 3, sizeof(double))) ||
                           !(host_names = calloc((size_t)c.size, MPI_MAX_PROCESSOR_NAME)) ||
                           !(hosts = calloc((size_t)c.size, sizeof *hosts))))
@@ -886,7 +946,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   const int overlap = c.size > 1 && opt->mode != KPS_OPEN_RESUME;
   if (overlap && c.rank == 0) {
     local = KPS_OK;
-    for (int w = c.writers; w < c.size && local == KPS_OK; ++w) local = feed(&c, &ps, &ms, w);
+    for (int w = c.first_worker; w < c.size && local == KPS_OK; ++w)
+      local = feed(&c, &ps, &ms, w);
     ms.fed = 1;
     if (local != KPS_OK) {
       in_step = 0;
@@ -905,25 +966,37 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   const double open_s = kps_now() - t_open;
   if (is_writer) c.flush_s += open_s;
   if (!overlap) {
+    ms.opened = 1;
     KPS_CHECK(kps_agree(c.comm, local, &agreed));
     if (agreed != KPS_OK) {
       rc = agreed;
       goto cleanup;
     }
-  } else if (local != KPS_OK) {
-    /* Agreed by the writers; the workers learn it at the end. */
-    c.open_failed = c.flush_failed = 1;
-    c.flush_rc = local;
+    /* A master that does not write gets the progress map from the first writer. */
+    if (c.first_writer > 0) {
+      KPS_CHECK_MPI(MPI_Bcast(&resumed, 1, MPI_INT, c.first_writer, c.comm));
+      if (c.rank == c.first_writer)
+        KPS_CHECK_MPI(MPI_Send(ps.done, (int)map_bytes, MPI_BYTE, 0, TAG_OPENED, c.comm));
+      else if (c.rank == 0)
+        KPS_CHECK_MPI(MPI_Recv(ps.done, (int)map_bytes, MPI_BYTE, c.first_writer, TAG_OPENED,
+                               c.comm, MPI_STATUS_IGNORE));
+    }
+  } else {
+    if (local != KPS_OK) {
+      /* Agreed by the writers; the workers learn it at the end. */
+      c.open_failed = c.flush_failed = 1;
+      c.flush_rc = local;
+    }
+    if (c.first_writer > 0 && c.rank == c.first_writer) {
+      const int64_t code = local;
+      KPS_CHECK_MPI(MPI_Send(&code, 1, MPI_INT64_T, 0, TAG_OPENED, c.comm));
+    }
   }
   if (c.rank == 0)
     for (uint64_t l = 0; l < c.n_lines; ++l) ps.lines_done += (uint64_t)is_done(&ps, l);
   const uint64_t at_start = ps.lines_done;
-  /* After the open: a refused file gets its message alone. */
-  if (c.rank == 0 && !opt->quiet && !c.open_failed)
-    fprintf(stderr, "[kpsweep] %s: %zu points in %llu line%s on %d rank%s%s -> %s%s\n", cfg->name,
-            kps_config_n_points(cfg), (unsigned long long)c.n_lines, c.n_lines == 1 ? "" : "s",
-            c.size, c.size > 1 ? "s" : "", c.writers > 1 ? " (several writers)" : "",
-            opt->output, resumed ? " (resumed)" : "");
+  /* A master that does not write prints it once the first writer reports. */
+  if (c.rank == 0 && !opt->quiet && !c.open_failed && ms.opened) print_header(&c, resumed);
 
   kps_progress pg;
   kps_progress_init(&pg, c.n_lines * c.n_tau, at_start * c.n_tau, cfg->run.progress_every,
@@ -965,8 +1038,9 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   char me[MPI_MAX_PROCESSOR_NAME] = "";
   int me_len = 0;
   KPS_CHECK_MPI(MPI_Get_processor_name(me, &me_len));
+  /* The run record is written by the first writer. */
   KPS_CHECK_MPI(MPI_Gather(me, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, host_names, MPI_MAX_PROCESSOR_NAME,
-                           MPI_CHAR, 0, c.comm));
+                           MPI_CHAR, c.first_writer, c.comm));
   for (int r = 0; r < c.size; ++r) {
     host_names[(size_t)(r + 1) * MPI_MAX_PROCESSOR_NAME - 1] = '\0';
     hosts[r] = host_names + (size_t)r * MPI_MAX_PROCESSOR_NAME;
@@ -1013,7 +1087,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   sum->wall_seconds = t_end - t_start;
   sum->hdf5_seconds = flush_max;
   sum->busy_seconds = totals[0];
-  sum->workers = c.size == 1 ? 1 : c.size - c.writers;
+  sum->workers = c.size == 1 ? 1 : c.size - c.first_worker;
   sum->writers = c.writers;
   sum->in_process = c.size == 1;
   /* What the workers could not compute for output: each one's waits for a

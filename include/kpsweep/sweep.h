@@ -1,9 +1,9 @@
 /*
  * The distributed sweep: rank 0 is the master, which hands out chunks of
  * consecutive lines on demand, sized from measured line times, up to three
- * per worker so that a worker never waits for its next one. Ranks
- * 0..G-1 (run.writers) are the writers: only they open the results file;
- * the other ranks compute lines and send their rows to a writer while they
+ * per worker so that a worker never waits for its next one. The writers
+ * (run.writers = G: rank 0 when G = 1, ranks 1..G otherwise) alone open the
+ * results file; the other ranks compute lines and send their rows to a writer while they
  * compute the next ones. With one rank the same loop runs in-process
  * (compute, then write). The writers write collectively every
  * checkpoint_every seconds, when one's buffer is full, and at the end;
