@@ -922,13 +922,13 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   if (local == KPS_OK)
     local = kps_batch_create(&dims, first_cap < 64 ? first_cap : 64, &c.batch);
   if (local == KPS_OK && is_worker) local = kps_line_worker_create(cfg, &c.lw);
-  /* The record's per-rank counts: allocated here, where a failure is agreed,
-   * not before the gathers, which the other ranks would wait in for ever. */
   if (local == KPS_OK && c.rank == 0 && c.size > 1 &&
       !(ms.slot = calloc((size_t)c.size, sizeof *ms.slot)))
     local = KPS_ERR_NOMEM;
   ms.workers = c.size - c.first_worker;
   ms.opened = c.first_writer == 0;
+  /* The record's per-rank counts: allocated here, where a failure is agreed,
+   * not before the gathers, which the other ranks would wait in for ever. */
   if (local == KPS_OK && (!(per_rank = calloc((size_t)c.size * 3, sizeof(double))) ||
                           !(host_names = calloc((size_t)c.size, MPI_MAX_PROCESSOR_NAME)) ||
                           !(hosts = calloc((size_t)c.size, sizeof *hosts))))
@@ -939,8 +939,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   /*
    * Only the writers open the file. A new file starts with no line done, so
    * the workers get their first ranges before it exists and compute while
-   * rank 0 creates it; they learn a failed open from the master (it stops
-   * them) and at the end. A resume needs the file's progress map first, and
+   * the first writer creates it; they learn a failed open from the master
+   * (it stops them) and at the end. A resume needs the file's progress map first, and
    * the workers wait for the open.
    */
   const int overlap = c.size > 1 && opt->mode != KPS_OPEN_RESUME;
@@ -1072,9 +1072,13 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
       .lines_computed = (double)(counts[0] - counts[2]),
   };
   const double t_close = kps_now();
+  /* The writers agree on the close among themselves (it said what failed);
+   * the workers learn the outcome here. */
   local = is_writer ? kps_writer_close(&c.writer, &rec) : KPS_OK;
-  if (local == KPS_ERR_MPI) in_step = 0;
-  KPS_CHECK(local == KPS_ERR_MPI ? local : KPS_OK);
+  if (local == KPS_ERR_MPI) {
+    in_step = 0;
+    KPS_FAIL(local, "closing the results file broke down on rank %d", c.rank);
+  }
   KPS_CHECK(kps_agree(c.comm, local, &agreed));
   KPS_CHECK(agreed);
   const double t_end = kps_now();
