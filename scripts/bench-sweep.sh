@@ -4,9 +4,13 @@
 #      per-task overhead and master CPU share, for chunk = 1 (no chunking),
 #      a fixed 64 and 0 (automatic), with 1 worker (mpirun -n 2) and
 #      2 workers (mpirun -n 3, one more rank than cores: the master sleeps);
-#   2. the share of wall time spent in HDF5 (against the 2 % target) and the
-#      file size for jobs/examples/default.yaml and adaptive_sorting.yaml,
-#      each with every field, a minimal run.fields and run.compression: deflate;
+#   2. the share of wall time spent in HDF5 by the writers, the share of the
+#      workers' time stalled on output (against the 2 % target) and the file
+#      size for jobs/examples/default.yaml and adaptive_sorting.yaml, each
+#      with every field, a minimal run.fields and run.compression: deflate,
+#      and adaptive_sorting with 10x the lines (with the default checkpoints,
+#      with one every 0.5 s, and with 2 writers on 5 ranks), serial and on
+#      3 ranks;
 #   3. the speed-up of 2 workers over 1 for an ODE job of a few seconds
 #      (adaptive_sorting, cold starts), the single-process run for reference,
 #      and the same 2-worker run next to a process that spins like a
@@ -31,7 +35,7 @@ QUICK=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "bench-sweep: unknown option $a" >&2; exit 0 ;;
   esac
 done
@@ -100,7 +104,9 @@ echo
 
 # run NAME NRANKS CONFIG: runs kpsweep, leaves "wall hdf5pct cpu0 el0 busy lines"
 # in $T/NAME.res (cpu0/el0: CPU and elapsed seconds of rank 0 from
-# /usr/bin/time; busy: sum of rank_busy_seconds from the file).
+# /usr/bin/time; busy: sum of rank_busy_seconds from the file) and
+# "stallpct waitpct" in $T/NAME.io (the workers' time stalled on output and
+# waiting for work, from the summary line; in-process: the HDF5 share and 0).
 run() {
   local name="$1" n="$2" cfg="$3" out="$T/$1.h5" log="$T/$1.log"
   rm -f "$T"/time.*
@@ -118,10 +124,15 @@ run() {
     echo "[bench] $name: kpsweep failed (rc $rc):" >&2
     tail -5 "$log" >&2
     echo "nan nan nan nan nan nan" > "$T/$name.res"
+    echo "nan nan" > "$T/$name.io"
     return
   fi
   wall="$(sed -n 's/.*, \([0-9.]*\) s wall.*/\1/p' <<<"$line")"
-  pct="$(sed -n 's/.* \([0-9.]*\)% in HDF5.*/\1/p' <<<"$line")"
+  pct="$(sed -n 's/.* s wall, \([0-9.]*\)% in HDF5.*/\1/p' <<<"$line")"
+  local stall wait
+  stall="$(sed -n 's/.* \([0-9.]*\)% of worker time stalled.*/\1/p' <<<"$line")"
+  wait="$(sed -n 's/.* \([0-9.]*\)% waiting for work.*/\1/p' <<<"$line")"
+  echo "${stall:-$pct} ${wait:-0}" > "$T/$name.io"
   if [ -f "$T/time.0" ]; then
     read -r u s e < <(tail -1 "$T/time.0")
     cpu0="$(awk -v u="$u" -v s="$s" 'BEGIN{print u + s}')"
@@ -204,7 +215,7 @@ awk -v W=2 -v wall="$wall" -v pct="$pct" -v cpu0="$cpu0" -v busy="$busy" -v line
 }'
 cat <<'EOF'
   wall/task  = kpsweep wall seconds / lines (includes file creation and the final flush)
-  HDF5       = slowest rank's seconds in collective flushes (kpsweep's "% in HDF5" x wall)
+  HDF5       = slowest writer's seconds in HDF5 (kpsweep's "% in HDF5" x wall)
   busy       = sum over ranks of rank_busy_seconds (time inside line computations)
   lost/task  = (W * wall - busy) / lines: worker time per task not spent computing
                (waiting for the master, message latency, HDF5, start-up)
@@ -220,47 +231,79 @@ echo
 fi
 ############################################################################
 if want 2; then
-echo "== 2. Share of wall time in HDF5 and file size: every field, a minimal set, deflate =="
+echo "== 2. Output: the writers' HDF5 share, the workers' stall on output, file size =="
 # The variants of a job: every field (as shipped), a minimal run.fields (the
-# response, the fold change, status and the line statistics), and every
-# field with run.compression: deflate (level 4, shuffle).
+# response, the fold change, status and the line statistics), every field
+# with run.compression: deflate (level 4, shuffle); for adaptive_sorting also
+# 10x the lines (phi on 40 points: 120 lines), with its default checkpoints
+# and with one every 0.5 s (writes while the workers compute).
 MINIMAL="[O_rel, FC, status, tau_star, tau_star_rel, FC_star, p_edge, tau_infl, regime, edge_class, FC_min]"
 variant() {
-  local j="$1" v="$2" cfg="$T/${1}_$2.yaml"
+  local j="$1" v="$2" cfg="$T/${1}_$2.yaml" src="$ROOT/jobs/examples/$1.yaml"
   case "$v" in
-    all) cp "$ROOT/jobs/examples/$j.yaml" "$cfg" ;;
-    minimal) sed "s/^run:\$/run:\n  fields: $MINIMAL/" "$ROOT/jobs/examples/$j.yaml" > "$cfg" ;;
-    deflate) sed 's/^run:$/run:\n  compression: deflate/' "$ROOT/jobs/examples/$j.yaml" > "$cfg" ;;
+    all) cp "$src" "$cfg" ;;
+    minimal) sed "s/^run:\$/run:\n  fields: $MINIMAL/" "$src" > "$cfg" ;;
+    deflate) sed 's/^run:$/run:\n  compression: deflate/' "$src" > "$cfg" ;;
+    x10) sed 's/phi: {log: \[0.01, 0.3, 4\]}/phi: {log: [0.01, 0.3, 40]}/' "$src" > "$cfg" ;;
+    x10ckpt) sed -e 's/phi: {log: \[0.01, 0.3, 4\]}/phi: {log: [0.01, 0.3, 40]}/' \
+                 -e 's/^run:$/run:\n  checkpoint_every: 0.5/' "$src" > "$cfg" ;;
+    x10w2) sed -e 's/phi: {log: \[0.01, 0.3, 4\]}/phi: {log: [0.01, 0.3, 40]}/' \
+               -e 's/^run:$/run:\n  writers: 2/' "$src" > "$cfg" ;;
   esac
   echo "$cfg"
 }
-VARIANTS="all minimal deflate"
+variants() {
+  case "$1" in
+    default) echo "all minimal deflate" ;;
+    *) echo "all minimal deflate x10 x10ckpt x10w2" ;;
+  esac
+}
 for j in default adaptive_sorting; do
-  for v in $VARIANTS; do
+  for v in $(variants "$j"); do
     cfg="$(variant "$j" "$v")"
-    run "${j}_${v}_serial" 0 "$cfg"
-    run "${j}_${v}_n3" 3 "$cfg"
+    # two writers (ranks 1, 2) besides the master and 2 workers: 5 ranks
+    if [ "$v" = x10w2 ]; then
+      run "${j}_${v}_n5" 5 "$cfg"
+    else
+      run "${j}_${v}_serial" 0 "$cfg"
+      run "${j}_${v}_n3" 3 "$cfg"
+    fi
   done
 done
-printf "%-18s %-8s %-8s %8s %8s %9s %8s\n" "job" "fields" "layout" "wall s" "HDF5 %" "file MB" "target"
+printf "%-17s %-8s %-7s %8s %8s %8s %8s %9s %8s\n" "job" "fields" "layout" "wall s" "HDF5 %" \
+       "stall %" "wait %" "file MB" "target"
 for j in default adaptive_sorting; do
-  for v in $VARIANTS; do
-    for l in serial n3; do
+  for v in $(variants "$j"); do
+    for l in serial n3 n5; do
+      [ -f "$T/${j}_${v}_$l.res" ] || continue
       read -r wall pct cpu0 el0 busy lines < "$T/${j}_${v}_$l.res"
+      read -r stall wait < "$T/${j}_${v}_$l.io"
       size="$(stat -c %s "$T/${j}_${v}_$l.h5" 2>/dev/null || echo nan)"
-      awk -v j="$j" -v v="$v" -v l="$([ $l = n3 ] && echo '-n 3' || echo serial)" -v wall="$wall" \
-          -v pct="$pct" -v size="$size" 'BEGIN {
-        if (wall == "nan") { printf "%-18s %-8s %-8s  (failed)\n", j, v, l; exit }
-        printf "%-18s %-8s %-8s %8.3f %7.1f%% %9.3f %8s %s\n", j, v, l, wall, pct, size / 1e6,
-               "< 2 %", (pct + 0 < 2 ? "PASS" : "MISS")
+      case "$l" in serial) lay=serial ;; n3) lay="-n 3" ;; n5) lay="-n 5" ;; esac
+      awk -v j="$j" -v v="$v" -v l="$lay" -v wall="$wall" -v pct="$pct" -v stall="$stall" \
+          -v wait="$wait" -v size="$size" 'BEGIN {
+        if (wall == "nan") { printf "%-17s %-8s %-7s  (failed)\n", j, v, l; exit }
+        printf "%-17s %-8s %-7s %8.3f %7.1f%% %7.1f%% %7.1f%% %9.3f %8s %s\n", j, v, l, wall, pct,
+               stall, wait, size / 1e6, "< 2 %", (stall + 0 < 2 ? "PASS" : "MISS")
       }'
     done
   done
 done
-echo "  HDF5 % = slowest rank's time in HDF5 / wall: file creation (the datasets of the"
-echo "  selection, dimension scales), the collective flushes (timed after a barrier), the close."
-echo "  file MB = the file's size (st_size) after the run; minimal = run.fields $MINIMAL;"
-echo "  deflate = every field, run.compression: deflate (level 4, shuffle)."
+cat <<EOT
+  HDF5 %  = the slowest writer's time in HDF5 / wall: creating the file, its writes, the
+            close (in-process: the one rank's, which computes nothing meanwhile). Under MPI
+            the writer is rank 0, the master (run.writers: G >= 2: ranks 1..G).
+  stall % = the workers' time lost to output / (workers x wall): waiting for a send buffer,
+            for the file to be opened (resume only: a new file is created while the
+            workers compute), and for the last write and the close at the end;
+            in-process it is the HDF5 share. Target: < 2 %.
+  wait %  = the workers' time holding no range / (workers x wall): the first ranges, the
+            tail, and replies the master delayed while it wrote.
+  file MB = the file's size (st_size) after the run; minimal = run.fields $MINIMAL;
+  deflate = every field, run.compression: deflate (level 4, shuffle); x10 = phi on 40
+  points (120 lines); x10ckpt = x10 with checkpoint_every: 0.5; x10w2 = x10 with
+  run.writers: 2 on 5 ranks (ranks 1, 2 write, ranks 3, 4 compute).
+EOT
 echo
 
 fi

@@ -14,8 +14,10 @@ static const char *run_help =
     "usage: kpsweep run CONFIG [-o OUT.h5] [--force | --resume] [--quiet]\n"
     "\n"
     "Runs the sweep of the job file CONFIG. Rank 0 hands out lines (all tau2 points\n"
-    "of one parameter point and dose) to the other ranks; every rank writes into one\n"
-    "HDF5 file through MPI-IO. With one rank the same sweep runs in-process.\n"
+    "of one parameter point and dose) to the other ranks, which send their results to\n"
+    "the writer ranks (rank 0, or run.writers of them) while they compute the next\n"
+    "lines; the writers write one HDF5 file through MPI-IO. With one rank the same\n"
+    "sweep runs in-process.\n"
     "\n"
     "  -o, --output FILE  results file (default: run.output in CONFIG, else\n"
     "                     results/<job name>.h5)\n"
@@ -77,12 +79,26 @@ int kps_cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *sto
     kps_sweep_summary sum;
     rc = kps_sweep_run(&cfg, &opt, comm, &sum);
     if ((rc == KPS_OK || rc == KPS_ERR_INTERRUPTED) && kps_is_root(comm)) {
-      printf("%s %s: %llu/%llu lines (%llu resumed), %llu failed points, %.3f s wall, "
-             "%.1f%% in HDF5, %.1f evaluations per point\n",
+      const double wall = sum.wall_seconds > 0 ? sum.wall_seconds : 1.0;
+      const double worker_s = wall * (sum.workers > 0 ? sum.workers : 1);
+      char io[160];
+      /* In-process, output stops the computing; under MPI the writers'
+       * HDF5 time mostly overlaps it, and what the workers lose is apart. */
+      if (sum.in_process)
+        snprintf(io, sizeof io, "%.1f%% in HDF5 (in-process, not overlapped)",
+                 100.0 * sum.hdf5_seconds / wall);
+      else
+        snprintf(io, sizeof io,
+                 "%.1f%% in HDF5 on %d writer%s, %.1f%% of worker time stalled on output, "
+                 "%.1f%% waiting for work",
+                 100.0 * sum.hdf5_seconds / wall, sum.writers, sum.writers > 1 ? "s" : "",
+                 100.0 * sum.stall_seconds / worker_s, 100.0 * sum.wait_seconds / worker_s);
+      printf("%s %s: %llu/%llu lines (%llu resumed), %llu failed points, %.3f s wall, %s, "
+             "%.1f evaluations per point\n",
              rc == KPS_OK ? "wrote" : "interrupted; saved", opt.output,
              (unsigned long long)sum.lines_done, (unsigned long long)sum.lines_total,
              (unsigned long long)sum.lines_resumed, (unsigned long long)sum.points_failed,
-             sum.wall_seconds, sum.wall_seconds > 0 ? 100.0 * sum.hdf5_seconds / sum.wall_seconds : 0.0,
+             sum.wall_seconds, io,
              sum.points_solved > 0 ? (double)sum.solves / (double)sum.points_solved : 0.0);
       if (rc == KPS_ERR_INTERRUPTED)
         printf("continue with: kpsweep run %s -o %s --resume\n", config, opt.output);

@@ -79,6 +79,7 @@ typedef struct range {
 #define R_SOLVER_STEPS {1.0, KPS_MAX_SOLVER_STEPS, R_INTEGER}
 #define R_CHUNK {0.0, KPS_MAX_LINES, R_INTEGER}
 #define R_DEFLATE_LEVEL {1.0, 9.0, R_INTEGER}
+#define R_WRITERS {1.0, KPS_MAX_WRITERS, R_INTEGER}
 #define R_DESCENT_STEPS {1.0, KPS_MAX_DESCENT_STEPS, R_INTEGER}
 #define R_PGD_STEPS {1.0, KPS_MAX_PGD_STEPS, R_INTEGER}
 #define R_LIGANDS {0.0, KPS_MAX_LIGANDS, 0}
@@ -508,6 +509,7 @@ static const key_spec run_keys[] = {
     {.name = "compression", .parse = key_enum, AT(run.compression),
      .names = compression_names, .values = compression_values},
     INT("compression_level", run.compression_level, R_DEFLATE_LEVEL),
+    INT("writers", run.writers, R_WRITERS),
     END,
 };
 
@@ -1484,6 +1486,7 @@ void kps_config_defaults(kps_config *cfg) {
   cfg->run.fields_omitted = 0;
   cfg->run.compression = KPS_COMPRESS_NONE;
   cfg->run.compression_level = 4;
+  cfg->run.writers = 1;
   cfg->stats.boundary = 1;
   cfg->stats.line_stats = 1;
   cfg->stats.fc_tol = 1e-3;

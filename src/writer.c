@@ -259,7 +259,7 @@ static void remove_stale_part(const char *path) {
  * map of a resumed file into bits. Not collective.
  */
 static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode mode,
-                            int n_ranks, uint8_t *bits, int *resumed) {
+                            int run_ranks, uint8_t *bits, int *resumed) {
   kps_err rc = KPS_OK;
   struct stat st;
   *resumed = 0;
@@ -304,13 +304,13 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
     *resumed = 1;
   } else {
     if (bits) memset(bits, 0, (kps_config_n_lines(cfg) + 7) / 8);
-    KPS_CHECK(create_file(cfg, w->path, n_ranks));
+    KPS_CHECK(create_file(cfg, w->path, run_ranks));
   }
 cleanup:
   return rc;
 }
 
-/* Every rank opens the prepared file with MPI-IO. Collective. */
+/* Every rank of w->comm opens the prepared file with MPI-IO. Collective. */
 static kps_err open_parallel(kps_writer *w) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID;
@@ -349,7 +349,8 @@ static void writer_free(kps_writer *w) {
 }
 
 kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode mode,
-                        MPI_Comm comm, uint8_t *done_bits, kps_writer **out, int *resumed) {
+                        MPI_Comm comm, int run_ranks, uint8_t *done_bits, kps_writer **out,
+                        int *resumed) {
   kps_err rc = KPS_OK, agreed = KPS_OK, local = KPS_OK;
   int rank = 0, size = 1, was_resumed = 0;
   kps_writer *w = NULL;
@@ -377,7 +378,8 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
   }
   /* Rank 0 works alone; the others wait for its verdict without a core. */
   if (local == KPS_OK && rank == 0)
-    local = prepare_file(w, cfg, mode, size, done_bits, &was_resumed);
+    local = prepare_file(w, cfg, mode, run_ranks > size ? run_ranks : size, done_bits,
+                         &was_resumed);
   KPS_CHECK(kps_agree(comm, local, &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;

@@ -33,6 +33,7 @@
  *   KPS_MAX_LIGANDS        individual ligands of the descent's histogram: each
  *                          bins[].L, each draw[].count and their total
  *   KPS_MAX_MEMORY_MB      run.memory_limit_mb
+ *   KPS_MAX_WRITERS        run.writers
  */
 #define KPS_MAX_AXIS_LEN 1e7
 #define KPS_MAX_POINTS 1e10
@@ -42,6 +43,7 @@
 #define KPS_MAX_PGD_STEPS 1e5
 #define KPS_MAX_LIGANDS 1e7
 #define KPS_MAX_MEMORY_MB 1e9
+#define KPS_MAX_WRITERS 1e6
 /* landscape.n: grid points per direction, odd, in [KPS_MIN_LANDSCAPE_N,
  * KPS_MAX_LANDSCAPE_N] (201^2 solves per parameter point at most). */
 #define KPS_MIN_LANDSCAPE_N 3
@@ -144,6 +146,7 @@ typedef struct kps_run_config {
   uint64_t fields_omitted;
   int compression;           /* KPS_COMPRESS_*, default none */
   int compression_level;     /* deflate level 1..9, default 4 */
+  int writers;               /* ranks that write the results file (0..writers-1), default 1 */
 } kps_run_config;
 
 /* run.compression: the filters of every field's dataset. */

@@ -1,11 +1,14 @@
 /*
  * The distributed sweep: rank 0 is the master, which hands out chunks of
- * consecutive lines on demand, sized from measured line times; the other
- * ranks compute lines and buffer them until a collective flush. With one
- * rank the same loop runs in-process. Flushes happen every
- * checkpoint_every seconds, when a worker's buffer is full, and at the end;
- * each one records the completed lines in the file, so a killed or
- * signalled run can be resumed. See docs/cluster.md.
+ * consecutive lines on demand, sized from measured line times, up to three
+ * per worker so that a worker never waits for its next one. The writers
+ * (run.writers = G: rank 0 when G = 1, ranks 1..G otherwise) alone open the
+ * results file; the other ranks compute lines and send their rows to a writer while they
+ * compute the next ones. With one rank the same loop runs in-process
+ * (compute, then write). The writers write collectively every
+ * checkpoint_every seconds, when one's buffer is full, and at the end;
+ * each write records its lines as done in the file, so a killed or
+ * signalled run can be resumed. See docs/cluster.md and docs/scaling.md.
  */
 #ifndef KPSWEEP_SWEEP_H
 #define KPSWEEP_SWEEP_H
@@ -26,7 +29,16 @@ typedef struct kps_sweep_options {
 typedef struct kps_sweep_summary {
   uint64_t lines_total, lines_done, lines_resumed;
   uint64_t points_failed;
-  double wall_seconds, hdf5_seconds, busy_seconds;
+  double wall_seconds;
+  double hdf5_seconds;    /* the slowest writer's seconds in HDF5 (open, writes, close) */
+  double busy_seconds;    /* the workers' seconds computing lines */
+  /* The workers' seconds lost to output: waiting for the file to be
+   * created, for a send buffer, and for the last write and the close
+   * (in-process: every second in HDF5). */
+  double stall_seconds;
+  double wait_seconds;    /* the workers' seconds holding no range (waiting for work) */
+  int workers, writers;
+  int in_process;         /* one rank: computed and wrote in turn */
   int interrupted, resumed;
   double master_seconds;  /* CPU time of the master process */
   uint64_t messages;      /* work requests served by the master */

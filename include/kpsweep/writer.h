@@ -1,13 +1,15 @@
 /*
- * The results file: one HDF5 file opened with MPI-IO by every rank.
+ * The results file: one HDF5 file opened with MPI-IO by the writer ranks
+ * (the communicator given to kps_writer_open; the sweep passes its writer
+ * ranks, docs/scaling.md).
  * Layout (docs/output.md):
  *   /axes/<param>..., /axes/L2, /axes/tau2   dimension scales
  *   /points/<field>   shape (axes..., L2, tau2)
  *   /lines/<field>    shape (axes..., L2)
  *   /progress/line_done  uint8 per line, 1 once the line is in the file
  * and provenance attributes on the root group. Rank 0 creates every dataset
- * up front from the plan (with its disk space); the ranks then write into
- * it collectively.
+ * up front from the plan (with its disk space); the ranks of comm then
+ * write into it collectively.
  */
 #ifndef KPSWEEP_WRITER_H
 #define KPSWEEP_WRITER_H
@@ -37,7 +39,9 @@ typedef enum kps_open_mode {
  *     done_bits) or creates the layout under PATH.part, after checking the
  *     free space, and renames it into place (NEW, FORCE, RESUME of a
  *     missing file or of a stub left by an interrupted creation);
- *  3. every rank opens it with MPI-IO.
+ *  3. every rank of comm opens it with MPI-IO.
+ * run_ranks: the ranks of the whole run (recorded as n_ranks_created and
+ * sizing the room kept for the run record), which may be more than comm's.
  * done_bits: on rank 0 a buffer of (n_lines + 7) / 8 bytes, filled with the
  * lines already done (bit l % 8 of byte l / 8) and zeroed for a new file;
  * NULL elsewhere. Sets *resumed when an existing file was continued.
@@ -45,7 +49,8 @@ typedef enum kps_open_mode {
  * nothing is left open and no existing file was changed.
  */
 kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode mode,
-                        MPI_Comm comm, uint8_t *done_bits, kps_writer **out, int *resumed);
+                        MPI_Comm comm, int run_ranks, uint8_t *done_bits, kps_writer **out,
+                        int *resumed);
 
 /* Estimated size in bytes of the results file of cfg (generous). Not collective. */
 double kps_writer_file_bytes(const kps_config *cfg);
@@ -70,8 +75,8 @@ kps_err kps_writer_space_check(const kps_config *cfg, const char *path, double *
 /*
  * Writes the lines held in b (rows sorted by line id; b may be NULL or
  * empty) and then marks complete the lines of n_ranges ranges
- * (ranges[2k] = first line, ranges[2k+1] = count; usually only the master
- * passes any). A checkpoint (final = 0) also flushes the file to disk; the
+ * (ranges[2k] = first line, ranges[2k+1] = count; each rank passes the
+ * ranges of rows it holds, here or in an earlier flush). A checkpoint (final = 0) also flushes the file to disk; the
  * final flush leaves that to kps_writer_close. Only preallocated bytes are
  * overwritten. Collective; the outcome is agreed (every rank returns the
  * same code) and the progress map is written only when the data was.
@@ -87,9 +92,9 @@ typedef struct kps_run_record {
   int n_ranks;
   const double *rank_lines;    /* per-rank line counts, n_ranks (same on all ranks) */
   const double *rank_busy_s;   /* per-rank compute seconds, n_ranks */
-  const double *rank_hdf5_s;   /* per-rank seconds in flushes, n_ranks */
+  const double *rank_hdf5_s;   /* per-rank seconds in HDF5 (0 on ranks that are not writers) */
   const char *const *hosts;    /* per-rank host names, n_ranks (needed on rank 0 only) */
-  double hdf5_seconds;         /* time spent in flushes on rank 0 */
+  double hdf5_seconds;         /* the slowest writer's seconds in HDF5 */
   uint64_t lines_done;
   double lines_computed;       /* lines computed by this run (not resumed ones) */
 } kps_run_record;

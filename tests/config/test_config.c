@@ -33,7 +33,7 @@ static const char full_yaml[] =
     "solver: {rtol: 1.0e-7, atol_rel: 1.0e-11, newton_tol: 1.0e-9, "
     "t_max: 1.0e6, max_steps: 30000, warm_start: false}\n"        /* 19 */
     "run: {output: results/x.h5, checkpoint_every: 30, chunk: 4, "
-    "memory_limit_mb: 512, progress_every: 5}\n"                  /* 20 */
+    "memory_limit_mb: 512, progress_every: 5, writers: 3}\n"      /* 20 */
     "stats: {boundary: true, line_stats: no}\n"                   /* 21 */
     "attacks:\n"                                                  /* 22 */
     "  enabled: yes\n"                                            /* 23 */
@@ -128,7 +128,8 @@ static void test_defaults(void) {
              cfg.solver.max_steps == 20000 && cfg.solver.warm_start == 1,
          "defaults: solver");
   tap_ok(cfg.run.checkpoint_every == 60 && cfg.run.chunk == 0 &&
-             cfg.run.memory_limit_mb == 1024 && cfg.run.progress_every == 2,
+             cfg.run.memory_limit_mb == 1024 && cfg.run.progress_every == 2 &&
+             cfg.run.writers == 1,
          "defaults: run");
   tap_ok(cfg.stats.boundary == 1 && cfg.stats.line_stats == 1,
          "defaults: stats");
@@ -207,7 +208,8 @@ static void test_full(void) {
          "solver");
   tap_ok(strcmp(cfg.run.output, "results/x.h5") == 0 &&
              cfg.run.checkpoint_every == 30 && cfg.run.chunk == 4 &&
-             cfg.run.memory_limit_mb == 512 && cfg.run.progress_every == 5,
+             cfg.run.memory_limit_mb == 512 && cfg.run.progress_every == 5 &&
+             cfg.run.writers == 3,
          "run");
   tap_ok(cfg.stats.boundary == 1 && cfg.stats.line_stats == 0, "stats");
   const kps_attack_config *a = &cfg.attack;
@@ -463,6 +465,12 @@ static void test_errors(void) {
                "t.yaml:4:9: solver.rtol: ", "< 1");
   expect_error("max_steps not an integer", BASE "solver: {max_steps: 2.5}\n",
                "t.yaml:3:21: solver.max_steps: ", "integer");
+  expect_error("no writer", BASE "run: {writers: 0}\n", "t.yaml:3:16: run.writers: ",
+               "must be >= 1");
+  expect_error("writers not an integer", BASE "run: {writers: 1.5}\n",
+               "t.yaml:3:16: run.writers: ", "integer");
+  expect_error("too many writers", BASE "run: {writers: 2000000}\n",
+               "t.yaml:3:16: run.writers: ", "<= 1000000");
   expect_error("L_ref zero", BASE "threshold: {L_ref: 0}\n",
                "t.yaml:3:20: threshold.L_ref: ", "must be > 0");
   expect_error("threshold value negative", BASE "threshold: {value: -1}\n",

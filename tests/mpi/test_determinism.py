@@ -2,10 +2,13 @@
 identical datasets on 1, 2, 3 and 5 ranks and under any chunking (compared
 with h5diff, bit for bit), also where the searches cross windows of response
 (shp1 at an explicit threshold), and so do the landscape and the descent's
-individual ligands."""
+individual ligands. With several writer ranks (run.writers) the datasets
+are the same again, and only writer ranks spend time in HDF5."""
 import os
 import sys
 import tempfile
+
+import h5py
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from kps_testlib import Tap, h5diff, kpsweep, quick, write  # noqa: E402
@@ -24,8 +27,16 @@ attacks:
   descent_max_steps: 50
   histogram:
     draw: [{{dist: normal, mean: 3.5, sd: 0.1, count: 400}}, {{dist: half_normal, mean: 0, sd: 0.5, count: 300}}]
-run: {{chunk: {chunk}, checkpoint_every: {ckpt}, memory_limit_mb: {mem}}}
+run: {{chunk: {chunk}, checkpoint_every: {ckpt}, memory_limit_mb: {mem}, writers: {writers}}}
 """
+
+
+def rank_hdf5(path):
+    """The last run's HDF5 seconds by rank (/history/ranks)."""
+    with h5py.File(path, "r") as f:
+        rows = f["history/ranks"][...]
+    last = rows["run"].max()
+    return {int(r["rank"]): float(r["hdf5_seconds"]) for r in rows if r["run"] == last}
 
 
 def main():
@@ -34,27 +45,41 @@ def main():
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-det-")
     ref = os.path.join(tmp, "ref.h5")
-    cfg = write(os.path.join(tmp, "det.yaml"), JOB.format(chunk=0, ckpt=60, mem=1024))
+    cfg = write(os.path.join(tmp, "det.yaml"), JOB.format(chunk=0, ckpt=60, mem=1024, writers=1))
     r = kpsweep(build, ["run", cfg, "-o", ref, "--quiet"])
     tap.ok(r.returncode == 0, "reference run on 1 rank", r.stderr)
-    # (ranks, chunk, checkpoint seconds, memory limit MB); 0.03 MB leaves room
-    # for about two lines per rank between flushes.
-    cases = [(2, 0, 60, 1024), (3, 0, 60, 1024), (5, 0, 60, 1024), (3, 1, 60, 1024),
-             (3, 5, 0.001, 1024), (2, 7, 60, 1024), (1, 3, 0.001, 1024), (3, 7, 60, 0.03),
-             (1, 0, 60, 0.03)]
-    if quick():  # automatic chunks, flushes at every request, a memory cap
-        cases = [(2, 0, 60, 1024), (3, 5, 0.001, 1024), (3, 7, 60, 0.03)]
-    for ranks, chunk, ckpt, mem in cases:
-        cfg = write(os.path.join(tmp, f"det-{ranks}-{chunk}-{ckpt}-{mem}.yaml"),
-                    JOB.format(chunk=chunk, ckpt=ckpt, mem=mem))
-        out = os.path.join(tmp, f"r{ranks}-c{chunk}-{ckpt}-{mem}.h5")
+    # (ranks, chunk, checkpoint seconds, memory limit MB, writers); 0.03 MB
+    # leaves room for about two lines per writer between writes (and one
+    # line per range); 2 writers of 2 or 3 ranks are one (rank 0, so that a
+    # worker is left).
+    cases = [(2, 0, 60, 1024, 1), (3, 0, 60, 1024, 1), (5, 0, 60, 1024, 1), (3, 1, 60, 1024, 1),
+             (3, 5, 0.001, 1024, 1), (2, 7, 60, 1024, 1), (1, 3, 0.001, 1024, 1),
+             (3, 7, 60, 0.03, 1), (1, 0, 60, 0.03, 1), (4, 0, 60, 1024, 2), (5, 1, 0.001, 1024, 2),
+             (5, 3, 60, 0.03, 3), (2, 0, 60, 1024, 2), (3, 0, 60, 1024, 2)]
+    if quick():  # automatic chunks, flushes at every request, a memory cap, 2 writers
+        cases = [(2, 0, 60, 1024, 1), (3, 5, 0.001, 1024, 1), (3, 7, 60, 0.03, 1),
+                 (5, 1, 0.001, 1024, 2)]
+    for ranks, chunk, ckpt, mem, writers in cases:
+        cfg = write(os.path.join(tmp, f"det-{ranks}-{chunk}-{ckpt}-{mem}-{writers}.yaml"),
+                    JOB.format(chunk=chunk, ckpt=ckpt, mem=mem, writers=writers))
+        out = os.path.join(tmp, f"r{ranks}-c{chunk}-{ckpt}-{mem}-{writers}.h5")
         r = kpsweep(build, ["run", cfg, "-o", out, "--quiet"], ranks=ranks)
-        what = f"{ranks} ranks, chunk {chunk or 'auto'}, checkpoint every {ckpt} s, {mem} MB"
+        what = (f"{ranks} ranks, chunk {chunk or 'auto'}, checkpoint every {ckpt} s, {mem} MB, "
+                f"{writers} writer(s)")
         if not tap.ok(r.returncode == 0, f"run with {what}", r.stdout + r.stderr):
             continue
         for group in ("/points", "/lines", "/progress", "/axes"):
             same, diff = h5diff(ref, out, group)
             tap.ok(same, f"{group} identical to 1 rank with {what}", diff)
+        # Only the writers touch HDF5: rank 0 alone, or ranks 1..G when G > 1
+        # (the master does not write; at least one worker is left).
+        g = min(writers, ranks - 2)
+        first, g = (1, g) if g > 1 else (0, 1)
+        h5 = rank_hdf5(out)
+        tap.ok(sorted(h5) == list(range(ranks))
+               and all((h5[k] > 0) == (first <= k < first + g) for k in range(ranks)),
+               f"HDF5 seconds on the writer(s) {list(range(first, first + g))} only with {what}",
+               str(h5))
 
     # Searches through windows of response (shp1 at an explicit threshold: the
     # agonist alone responds only in a window of doses; tau2 = 20 s switches

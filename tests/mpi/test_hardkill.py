@@ -2,7 +2,9 @@
 master), at random moments, including while rank 0 creates the file (the
 moment OUT.part appears) and inside checkpoints (the moment the file is
 written to), then resume on another rank count, repeatedly: every file ends
-identical, dataset by dataset, to an uninterrupted run.
+identical, dataset by dataset, to an uninterrupted run. Half of the runs
+drawn on 3 ranks run on 4 with 2 writer ranks instead (run.writers: 2:
+ranks 1 and 2 write, rank 3 computes), so a killed "worker" may be a writer.
 
 KPS_HARDKILL_TRIALS sets the number of trials (default 12: four per kind of
 moment; 3 under KPS_QUICK); KPS_HARDKILL_SEED the random seed (default: fixed, so a failure
@@ -135,6 +137,7 @@ def main():
     rng = random.Random(seed)
     tmp = tempfile.mkdtemp(prefix="kps-hardkill-")
     cfg = write(os.path.join(tmp, "job.yaml"), JOB)
+    cfg2 = write(os.path.join(tmp, "job2.yaml"), JOB.replace("run: {", "run: {writers: 2, "))
     ref = os.path.join(tmp, "ref.h5")
     r = kpsweep(build, ["run", cfg, "-o", ref, "--quiet"], ranks=2)
     tap.ok(r.returncode == 0, "uninterrupted reference run", r.stderr)
@@ -145,7 +148,12 @@ def main():
         target = rng.choice(("job", "worker", "master"))
         ranks = rng.choice((1, 2, 3)) if target == "job" else rng.choice((2, 3))
         out = os.path.join(tmp, f"trial{t}.h5")
-        what, rc, log = trial(build, cfg, out, ranks, moment, target, rng)
+        job = cfg
+        if ranks == 3 and rng.random() < 0.5:  # ranks 1, 2 write, rank 3 computes
+            job, ranks = cfg2, 4
+        what, rc, log = trial(build, job, out, ranks, moment, target, rng)
+        if job == cfg2:
+            what += ", 2 writers"
         kind = what.split(" at ")[0].split(" of ")[0]
         counts[kind] = counts.get(kind, 0) + 1
         hits += "missed" not in what

@@ -1,9 +1,10 @@
 """Hostile disks, files and neighbours (issue "hostile files"): a full file
-system during creation and during a flush, on 1 and 2 ranks, ends with exit
-1, a clear message, no hang and nothing lost; a second writer is refused by
-the output lock, naming the running job, and a lock left by a hard kill does
-not block a resume; an interrupted creation leaves no stub, and an old stub
-holding no line is recreated; --resume checks every dataset's shape and
+system during creation and during a flush, on 1 and 2 ranks (and a write
+of 2 writer ranks), ends with exit 1, a clear message, no hang and nothing
+lost; a second writer is refused by the output lock, naming the running
+job, and a lock left by a hard kill does not block a resume; an
+interrupted creation leaves no stub, and an old stub holding no line is
+recreated; --resume checks every dataset's shape and
 touches nothing it refuses; the run record at the end, on a full disk
 without fallocate() and while another program holds the file open, is
 written whole or not at all. The file systems are small tmpfs mounts made by
@@ -237,6 +238,7 @@ def main():
     mid = Tmpfs(tmp, "mid", 16 << 20)
     try:
         full_disk(tap, build, cfg, ref, small, mid)
+        full_disk_writers(tap, build, cfg, ref, mid)
         locks(tap, build, slow, slow_ref, tmp)
         creation(tap, build, cfg, ref, tmp)
         resume_checks(tap, build, cfg, ref, tmp, n_tau)
@@ -313,6 +315,28 @@ def full_disk(tap, build, cfg, ref, small, mid):
     r = kpsweep(build, ["validate", cfg, "-o", os.path.join(mid.path, "v.h5")])
     tap.ok(r.returncode == 0 and "MB free there" in r.stdout,
            "validate accepts it where it fits and prints the size and free space", r.stdout + r.stderr)
+
+
+def full_disk_writers(tap, build, cfg, ref, mid):
+    """A write that fails for want of space with 2 writer ranks (ranks 1, 2
+    of 5): agreed by the writers, told to the master, exit 1 naming the
+    full file system, then resumed on 4 ranks (2 writers) to the same data."""
+    cfg2 = write(cfg[:-5] + "-w2.yaml", open(cfg).read().replace("run: {", "run: {writers: 2, "))
+    mid.clear()
+    out = os.path.join(mid.path, "w.h5")
+    r = kpsweep(build, ["run", cfg2, "-o", out, "--quiet"], ranks=5)
+    tap.ok(r.returncode == 0, "2 writers: a run on 5 ranks completes", r.stdout + r.stderr)
+    punch_holes(out, "points/O")
+    mid.fill()
+    rc, log = finish(start(build, cfg2, out, 5, ["--resume", "--quiet"]))
+    tap.ok(rc == 1 and "file system is full" in log and "--resume" in log,
+           f"2 writers, full disk during a write: exit 1 naming the full file system (got {rc})",
+           log)
+    mid.unfill()
+    r = kpsweep(build, ["run", cfg2, "-o", out, "--resume", "--quiet"], ranks=4)
+    tap.ok(r.returncode == 0, "2 writers: resumed on 4 ranks once space is free",
+           r.stdout + r.stderr)
+    same_as(tap, ref, out, "2 writers, after a failed write")
 
 
 def locks(tap, build, slow, slow_ref, tmp):

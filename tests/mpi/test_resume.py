@@ -1,8 +1,9 @@
 """Checkpoint and resume: a run stopped by SIGUSR1 (through mpirun, as SLURM
 sends it) or SIGTERM saves its progress and exits with status 3; resuming it
 (on another rank count) gives a file identical, dataset by dataset, to an
-uninterrupted run. A file from another config is refused, and nothing is
-ever overwritten without --force."""
+uninterrupted run, also with two writer ranks (run.writers: 2). A file
+from another config is refused, and nothing is ever overwritten without
+--force."""
 import hashlib
 import os
 import signal
@@ -23,7 +24,7 @@ antagonist:
   tau: {{linear: [0.1, 2.9, {n_tau}]}}
   L: {{values: [1000, {dose}]}}
 solver: {{warm_start: false}}
-run: {{checkpoint_every: 0.2, progress_every: 0.1}}
+run: {{checkpoint_every: 0.2, progress_every: 0.1, writers: {writers}}}
 """
 
 
@@ -59,16 +60,22 @@ def main():
     build = sys.argv[1]
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-resume-")
-    cfg = write(os.path.join(tmp, "job.yaml"), JOB.format(dose=6000, n_tau=N_TAU))
+    cfg = write(os.path.join(tmp, "job.yaml"), JOB.format(dose=6000, n_tau=N_TAU, writers=1))
+    # The same job (run: is not part of the configuration's identity).
+    cfg2 = write(os.path.join(tmp, "job2.yaml"), JOB.format(dose=6000, n_tau=N_TAU, writers=2))
     ref = os.path.join(tmp, "ref.h5")
     r = kpsweep(build, ["run", cfg, "-o", ref, "--quiet"], ranks=2)
     tap.ok(r.returncode == 0, "uninterrupted reference run", r.stderr)
 
-    for label, ranks, sig, resume_ranks in (("SIGUSR1 through mpirun -n 3", 3, signal.SIGUSR1, 2),
-                                            ("SIGTERM to a single process", None, signal.SIGTERM, 3),
-                                            ("SIGINT (Ctrl-C) to a single process", None, signal.SIGINT, 2)):
-        out = os.path.join(tmp, f"part-{sig}.h5")
-        rc, sent, log = interrupted_run(build, cfg, out, ranks, sig)
+    # The last case resumes with 2 writers too (ranks 1, 2; the first writer
+    # sends the master the progress map it read).
+    for label, ranks, sig, resume_ranks, job in (
+            ("SIGUSR1 through mpirun -n 3", 3, signal.SIGUSR1, 2, cfg),
+            ("SIGTERM to a single process", None, signal.SIGTERM, 3, cfg),
+            ("SIGINT (Ctrl-C) to a single process", None, signal.SIGINT, 2, cfg),
+            ("SIGUSR1 through mpirun -n 5, 2 writers", 5, signal.SIGUSR1, 4, cfg2)):
+        out = os.path.join(tmp, f"part-{sig}-{ranks}.h5")
+        rc, sent, log = interrupted_run(build, job, out, ranks, sig)
         tap.ok(sent, f"{label}: signal sent mid-run", log)
         tap.ok(rc == 3, f"{label}: exit status 3 (interrupted, resumable), got {rc}", log)
         ins = kpsweep(build, ["inspect", out])
@@ -76,7 +83,7 @@ def main():
                f"{label}: inspect reports a partial file", ins.stdout + ins.stderr)
         same, _ = h5diff(ref, out, "/points")
         tap.ok(not same, f"{label}: the partial file differs from the full one before resume")
-        r = kpsweep(build, ["run", cfg, "-o", out, "--resume", "--quiet"], ranks=resume_ranks)
+        r = kpsweep(build, ["run", job, "-o", out, "--resume", "--quiet"], ranks=resume_ranks)
         tap.ok(r.returncode == 0 and "resumed" in r.stdout,
                f"{label}: resume on {resume_ranks} ranks completes", r.stdout + r.stderr)
         resumed = int(r.stdout.split("(")[1].split(" resumed")[0]) if "resumed" in r.stdout else 0
@@ -103,7 +110,7 @@ def main():
 
     # Refusals leave the file untouched.
     before = sha(ref)
-    other = write(os.path.join(tmp, "other.yaml"), JOB.format(dose=7000, n_tau=N_TAU))
+    other = write(os.path.join(tmp, "other.yaml"), JOB.format(dose=7000, n_tau=N_TAU, writers=1))
     r = kpsweep(build, ["run", other, "-o", ref, "--resume"])
     tap.ok(r.returncode == 2 and "different configuration" in r.stderr,
            "resume with a different config is refused with exit 2", r.stderr)
@@ -115,7 +122,7 @@ def main():
     tap.ok(sha(ref) == before, "refused runs left the file byte for byte unchanged")
     r = kpsweep(build, ["run", cfg, "-o", ref, "--resume", "--quiet"])
     tap.ok(r.returncode == 0 and "0 failed" in r.stdout, "resuming a complete file is a no-op", r.stdout + r.stderr)
-    same, diff = h5diff(ref, os.path.join(tmp, f"part-{signal.SIGTERM}.h5"), "/points")
+    same, diff = h5diff(ref, os.path.join(tmp, f"part-{signal.SIGTERM}-None.h5"), "/points")
     tap.ok(same, "a complete file resumed again keeps its data", diff)
     bad = write(os.path.join(tmp, "not.h5"), "not an hdf5 file\n")
     r = kpsweep(build, ["run", cfg, "-o", bad, "--resume"])
