@@ -301,10 +301,7 @@ static const char *const row_names[KPS_DS_N_ROWS] = {
 static kps_err open_parallel(const kps_ds_job *job, const char *path, kps_ds_file *f) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID;
-  KPS_CHECK_H5_ID(fapl, H5Pcreate(H5P_FILE_ACCESS));
-  KPS_CHECK_H5(H5Pset_fapl_mpio(fapl, f->comm, MPI_INFO_NULL));
-  KPS_CHECK_H5(H5Pset_all_coll_metadata_ops(fapl, 1));
-  KPS_CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
+  KPS_CHECK_H5_ID(fapl, kps_parallel_fapl(f->comm));
   KPS_CHECK_H5_ID(f->file, H5Fopen(path, H5F_ACC_RDWR, fapl));
   for (int k = 0; k < KPS_DS_N_ROWS; ++k)
     if (k != KPS_DS_ROW_LAND || job->land_points > 0)

@@ -114,6 +114,17 @@ hid_t kps_serial_fapl(void) {
   return fapl;
 }
 
+hid_t kps_parallel_fapl(MPI_Comm comm) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl >= 0 && (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
+                    H5Pset_all_coll_metadata_ops(fapl, 1) < 0 ||
+                    H5Pset_coll_metadata_write(fapl, 1) < 0)) {
+    H5Pclose(fapl);
+    return H5I_INVALID_HID;
+  }
+  return fapl;
+}
+
 void kps_chunk_shape(int nd, const hsize_t *dims, hsize_t *chunk) {
   hsize_t left = KPS_CHUNK_TARGET;
   for (int d = nd - 1; d >= 0; --d) {

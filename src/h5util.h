@@ -57,4 +57,9 @@ void kps_chunk_shape(int nd, const hsize_t *dims, hsize_t *chunk);
  * versions the results file is written with. Caller closes. */
 hid_t kps_serial_fapl(void);
 
+/* File access properties of the MPI-IO driver on comm, with collective
+ * metadata reads and writes (every rank of comm opens the file). Caller
+ * closes. Not collective itself. */
+hid_t kps_parallel_fapl(MPI_Comm comm);
+
 #endif

@@ -314,10 +314,7 @@ cleanup:
 static kps_err open_parallel(kps_writer *w) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID;
-  KPS_CHECK_H5_ID(fapl, H5Pcreate(H5P_FILE_ACCESS));
-  KPS_CHECK_H5(H5Pset_fapl_mpio(fapl, w->comm, MPI_INFO_NULL));
-  KPS_CHECK_H5(H5Pset_all_coll_metadata_ops(fapl, 1));
-  KPS_CHECK_H5(H5Pset_coll_metadata_write(fapl, 1));
+  KPS_CHECK_H5_ID(fapl, kps_parallel_fapl(w->comm));
   KPS_CHECK_H5_ID(w->file, H5Fopen(w->path, H5F_ACC_RDWR, fapl));
   const kps_field_info *fi = kps_fields();
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
