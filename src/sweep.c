@@ -135,6 +135,26 @@ static void sleep_ns(long ns) {
   nanosleep(&ts, NULL);
 }
 
+/*
+ * The idle wait of a polling loop: spin for SPIN_NS after the last message
+ * (replies usually come within microseconds), then nap in doubling steps up
+ * to `max` ns, so no idle rank takes a computing rank's core.
+ */
+typedef struct backoff {
+  long poll, max;
+  double spin_until;
+} backoff;
+
+static backoff backoff_start(long max_ns) {
+  return (backoff){POLL_MIN_NS, max_ns, kps_now() + 1e-9 * SPIN_NS};
+}
+
+static void backoff_idle(backoff *b) {
+  if (kps_now() < b->spin_until) return;
+  sleep_ns(b->poll);
+  b->poll = b->poll * 2 > b->max ? b->max : b->poll * 2;
+}
+
 static int stop_requested(const sweep_ctx *c) { return c->opt->stop && *c->opt->stop; }
 
 static int kept(const kps_batch *b, int f) { return !((b->omitted >> f) & 1u); }
@@ -580,8 +600,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
   if (c->flush_failed) KPS_CHECK(set_stopping(c, ps, ms));
   for (int w = c->first_worker; w < c->size && !ms->fed; ++w) KPS_CHECK(feed(c, ps, ms, w));
   ms->fed = 1;
-  long poll = POLL_MIN_NS;
-  double spin_until = kps_now() + 1e-9 * SPIN_NS;
+  backoff idle = backoff_start(POLL_MAX_NS);
   for (;;) {
     if (stop_requested(c)) KPS_CHECK(set_stopping(c, ps, ms));
     kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
@@ -608,13 +627,10 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
     MPI_Status st;
     KPS_CHECK_MPI(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, c->comm, &have, &st));
     if (!have) {
-      if (kps_now() < spin_until) continue;
-      sleep_ns(poll);
-      poll = poll * 2 > POLL_MAX_NS ? POLL_MAX_NS : poll * 2;
+      backoff_idle(&idle);
       continue;
     }
-    poll = POLL_MIN_NS;
-    spin_until = kps_now() + 1e-9 * SPIN_NS;
+    idle = backoff_start(POLL_MAX_NS);
     switch (st.MPI_TAG) {
       case TAG_DATA:
         KPS_CHECK(receive_rows(c, &st));
@@ -672,8 +688,7 @@ static kps_err run_writer(sweep_ctx *c) {
   kps_err rc = KPS_OK;
   const int mine = workers_of(c, c->rank - c->first_writer);
   int ends = 0, final = 0, full_sent = 0;
-  long poll = POLL_MIN_NS;
-  double spin_until = kps_now() + 1e-9 * SPIN_NS;
+  backoff idle = backoff_start(POLL_MAX_NS);
   while (!(final && ends == mine)) {
     /* A full writer takes no more rows (its workers' sends wait) until the
      * checkpoint it asked for; after FINAL there is none, and it takes all. */
@@ -686,13 +701,10 @@ static kps_err run_writer(sweep_ctx *c) {
     MPI_Status st;
     KPS_CHECK_MPI(MPI_Iprobe(full ? 0 : MPI_ANY_SOURCE, MPI_ANY_TAG, c->comm, &have, &st));
     if (!have) {
-      if (kps_now() < spin_until) continue;
-      sleep_ns(poll);
-      poll = poll * 2 > POLL_MAX_NS ? POLL_MAX_NS : poll * 2;
+      backoff_idle(&idle);
       continue;
     }
-    poll = POLL_MIN_NS;
-    spin_until = kps_now() + 1e-9 * SPIN_NS;
+    idle = backoff_start(POLL_MAX_NS);
     if (st.MPI_TAG == TAG_DATA) {
       KPS_CHECK(receive_rows(c, &st));
     } else if (st.MPI_TAG == TAG_END) {
@@ -725,15 +737,12 @@ cleanup:
 /* Waits for a message from the master without spinning a core. */
 static kps_err worker_wait(sweep_ctx *c, MPI_Status *st) {
   kps_err rc = KPS_OK;
-  long poll = POLL_MIN_NS;
-  const double spin_until = kps_now() + 1e-9 * SPIN_NS;
+  backoff idle = backoff_start(WORKER_MAX_NS);
   for (;;) {
     int have = 0;
     KPS_CHECK_MPI(MPI_Iprobe(0, MPI_ANY_TAG, c->comm, &have, st));
     if (have) break;
-    if (kps_now() < spin_until) continue;
-    sleep_ns(poll);
-    poll = poll * 2 > WORKER_MAX_NS ? WORKER_MAX_NS : poll * 2;
+    backoff_idle(&idle);
   }
 cleanup:
   return rc;
@@ -742,15 +751,12 @@ cleanup:
 /* Waits for a send to complete without spinning a core (MPI_Wait may). */
 static kps_err wait_send(MPI_Request *req) {
   kps_err rc = KPS_OK;
-  long poll = POLL_MIN_NS;
-  const double spin_until = kps_now() + 1e-9 * SPIN_NS;
+  backoff idle = backoff_start(WORKER_MAX_NS);
   while (*req != MPI_REQUEST_NULL) {
     int flag = 0;
     KPS_CHECK_MPI(MPI_Test(req, &flag, MPI_STATUS_IGNORE));
     if (flag) break;
-    if (kps_now() < spin_until) continue;
-    sleep_ns(poll);
-    poll = poll * 2 > WORKER_MAX_NS ? WORKER_MAX_NS : poll * 2;
+    backoff_idle(&idle);
   }
 cleanup:
   return rc;
