@@ -11,7 +11,7 @@
  * for kpsweep. Then the readers run on it:
  *   kps_cmd_inspect(FILE) or kps_cmd_inspect(FILE --config) (the recipe
  *   chooses),
- *   kps_writer_open(cfg, FILE, KPS_OPEN_RESUME, MPI_COMM_SELF, bits) with a
+ *   kps_writer_open(cfg, FILE, KPS_OPEN_RESUME, MPI_COMM_SELF, 1, bits) with a
  *   fixed valid job (FIXED_JOB), which checks the file and reads its
  *   progress map, then kps_writer_abort.
  * Each reader must return (any exit code), must not crash, leak or hit
@@ -679,7 +679,7 @@ static void read_back(int show_config) {
   uint8_t bits[64] = {0};
   if ((kps_config_n_lines(&G.cfg) + 7) / 8 > sizeof bits) die("FIXED_JOB has too many lines");
   /* The resume reads the progress map into bits when it accepts the file. */
-  if (kps_writer_open(&G.cfg, G.work, KPS_OPEN_RESUME, MPI_COMM_SELF, bits, &w, &resumed) ==
+  if (kps_writer_open(&G.cfg, G.work, KPS_OPEN_RESUME, MPI_COMM_SELF, 1, bits, &w, &resumed) ==
       KPS_OK)
     kps_writer_abort(&w);
   check_ids("kps_writer_open (resume)");
@@ -697,7 +697,7 @@ static void make_template(void) {
   kps_writer *w = NULL;
   int resumed = 0;
   uint8_t bits[64] = {0};
-  if (kps_writer_open(&G.cfg, G.template_path, KPS_OPEN_FORCE, MPI_COMM_SELF, bits, &w,
+  if (kps_writer_open(&G.cfg, G.template_path, KPS_OPEN_FORCE, MPI_COMM_SELF, 1, bits, &w,
                       &resumed) != KPS_OK)
     die("kps_writer_open of the template failed");
   const double rank_lines[1] = {1.0}, busy[1] = {0.5}, h5[1] = {0.25};
