@@ -237,9 +237,15 @@ typedef struct steady {
   const kps_model *m;
   kps_inputs in0; /* the caller's inputs, no pools: for CVODE and the output */
   kps_inputs in;  /* in.pool = z + n while z is evaluated */
-  int n, np_all; /* state size, pools the model declares */
+  int n, np_all;  /* state size, pools the model declares */
   int np, N;      /* pools held as unknowns now (0 or np_all), N = n + np */
 } steady;
+
+/* The pools model m declares (none past KPS_MAX_POOLS: the interface's limit). */
+static int pool_count(const kps_model *m, const kps_inputs *in) {
+  const int np = m->n_pools ? m->n_pools(m, in->p, in->K) : 0;
+  return np > 0 && np <= KPS_MAX_POOLS ? np : 0;
+}
 
 /* Reads the laws into s (the workspace must hold N). */
 static void steady_init(kps_solver *s, const kps_model *m, const kps_inputs *in, int n,
@@ -249,7 +255,7 @@ static void steady_init(kps_solver *s, const kps_model *m, const kps_inputs *in,
   ss->in0.pool = NULL;
   ss->in = ss->in0;
   ss->n = n;
-  ss->np_all = ss->np = m->n_pools ? m->n_pools(m, in->p, in->K) : 0;
+  ss->np_all = ss->np = pool_count(m, in);
   ss->N = n + ss->np;
   for (int k = 0; k < ss->np; ++k)
     s->ptot[k] = m->pool_law(m, in, k, s->pa + (size_t)k * n, &s->pwhich[k]);
@@ -262,8 +268,7 @@ static void steady_hold_pools(steady *ss, int hold) {
 
 /* The largest N of the model at these inputs (workspace size). */
 static int steady_size(const kps_model *m, const kps_inputs *in, int n) {
-  const int np = m->n_pools ? m->n_pools(m, in->p, in->K) : 0;
-  return n + np;
+  return n + pool_count(m, in);
 }
 
 /* a_k . y, accumulated in long double. */
