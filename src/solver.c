@@ -243,7 +243,7 @@ typedef struct steady {
 
 /* The pools model m declares (none past KPS_MAX_POOLS: the interface's limit). */
 static int pool_count(const kps_model *m, const kps_inputs *in) {
-  const int np = m->n_pools ? m->n_pools(m, in->p, in->K) : 0;
+  const int np = m->n_pools && m->pool_law && m->dfdpool ? m->n_pools(m, in->p, in->K) : 0;
   return np > 0 && np <= KPS_MAX_POOLS ? np : 0;
 }
 
@@ -419,8 +419,17 @@ static int newton_polish(kps_solver *s, steady *ss, double *y, long *iters) {
   steady_hold_pools(ss, pools_small(s, ss, y));
   int st = polish_pass(s, ss, y, iters);
   if (st == KPS_ST_OK && !ss->np && ss->np_all && pools_small(s, ss, y)) {
+    /* s->r is free during a polish: it keeps the root found, which one
+     * more plain pass restores (with its factors) should the pooled one
+     * fail. */
+    memcpy(s->r, y, sizeof(double) * (size_t)ss->n);
     steady_hold_pools(ss, 1);
     st = polish_pass(s, ss, y, iters);
+    if (st != KPS_ST_OK) {
+      memcpy(y, s->r, sizeof(double) * (size_t)ss->n);
+      steady_hold_pools(ss, 0);
+      st = polish_pass(s, ss, y, iters);
+    }
   }
   s->z_np = ss->np;
   return st;
@@ -531,8 +540,10 @@ static int adjoint(kps_solver *s, steady *ss, const double *y, int polished, int
   if (!polished) {
     long its = 0;
     memcpy(s->yw, y, sizeof(double) * (size_t)n);
-    if (!ss->np_all || newton_polish(s, ss, s->yw, &its) != KPS_ST_OK) {
-      steady_hold_pools(ss, pools_small(s, ss, y));
+    /* Only pools that would be held need the polish (it moves y by
+     * round-off); otherwise, or should it fail, z is y as given. */
+    if (!ss->np_all || !pools_small(s, ss, y) || newton_polish(s, ss, s->yw, &its) != KPS_ST_OK) {
+      steady_hold_pools(ss, 0);
       steady_from_y(s, ss, y, s->z);
     }
   } else {
@@ -745,13 +756,19 @@ int kps_evaluate(kps_solver *s, const kps_model *m, const kps_inputs *in,
    * a pool computed as a difference, even a large one: where the bound
    * flags a point whose pools were not held, hold them and try again. */
   if (st == KPS_ST_GRAD_ILL_CONDITIONED && ss.np_all && !s->z_np) {
-    long its = 0;
     memcpy(s->yw, y, sizeof(double) * (size_t)n);
     steady_hold_pools(&ss, 1);
-    if (polish_pass(s, &ss, s->yw, &its) == KPS_ST_OK) {
+    if (polish_pass(s, &ss, s->yw, &ev->stats.newton_iters) == KPS_ST_OK) {
       s->z_np = ss.np;
+      memcpy(y, s->yw, sizeof(double) * (size_t)n); /* the state the gradients belong to */
+      const double check = ev->adjoint_check;
       ev->status = status;
-      st = gradients(s, &ss, y, 0, ev);
+      /* A singular J at the re-polished point leaves the first gradients
+       * (gradients() returns before touching them). */
+      if (gradients(s, &ss, y, 0, ev) == KPS_ST_SINGULAR) {
+        ev->status = KPS_ST_GRAD_ILL_CONDITIONED;
+        ev->adjoint_check = check;
+      }
     }
   }
   return finite_status(m, in, y, n, ev);
