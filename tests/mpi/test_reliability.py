@@ -346,12 +346,18 @@ def locks(tap, build, slow, slow_ref, tmp):
         if "points (" in line:
             break
     before = sha(out)
-    for mode in ("--resume", "--force"):
-        r = kpsweep(build, ["run", slow, "-o", out, mode])
-        tap.ok(r.returncode == 2 and "being written by another kpsweep run" in r.stderr
-               and "SLURM job 4242" in r.stderr and "pid" in r.stderr,
-               f"a second writer ({mode}) is refused with a message naming the running job",
-               r.stderr)
+    # Held still while the others try (a slow machine, or the sanitizers'
+    # start-up, could otherwise let it finish first and free the lock).
+    os.killpg(p.pid, signal.SIGSTOP)
+    try:
+        for mode in ("--resume", "--force"):
+            r = kpsweep(build, ["run", slow, "-o", out, mode])
+            tap.ok(r.returncode == 2 and "being written by another kpsweep run" in r.stderr
+                   and "SLURM job 4242" in r.stderr and "pid" in r.stderr,
+                   f"a second writer ({mode}) is refused with a message naming the running job",
+                   r.stderr)
+    finally:
+        os.killpg(p.pid, signal.SIGCONT)
     rc, log = finish(p)
     tap.ok(rc == 0, "the first run is not disturbed and completes", log)
     tap.ok(before != sha(out), "(the first run went on writing after the refusals)")
