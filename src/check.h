@@ -48,6 +48,22 @@
     }                                                                         \
   } while (0)
 
+/*
+ * For an HDF5 call inside a collective step: records the first failure in
+ * `step` (reported with file and line: "writing WHAT failed") without
+ * leaving, since the other ranks are in the same call and every rank must
+ * make the same sequence of collective calls until kps_agree decides.
+ */
+#define KPS_STEP_H5(step, call, what)                                         \
+  do {                                                                        \
+    if ((call) < 0 && (step) == KPS_OK) {                                     \
+      char kps_h5_msg_[KPS_H5_MSG_LEN];                                       \
+      (step) = KPS_ERR_HDF5;                                                  \
+      kps_error_report(__FILE__, __LINE__, __func__, (step), "writing %s failed%s", (what), \
+                       kps_hdf5_describe(kps_h5_msg_, sizeof kps_h5_msg_));   \
+    }                                                                         \
+  } while (0)
+
 /* For SUNDIALS/CVODE calls returning an int flag (negative on failure). */
 #define KPS_CHECK_CV(call)                                                    \
   do {                                                                        \

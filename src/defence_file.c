@@ -351,19 +351,6 @@ cleanup:
   return rc;
 }
 
-/* Records the first failure of a collective step without leaving it: the
- * other ranks are in the same call, and every rank must make the same
- * sequence of collective calls until the outcome is agreed. */
-#define STEP(call, what)                                                      \
-  do {                                                                        \
-    if ((call) < 0 && step == KPS_OK) {                                       \
-      char kps_h5_msg_[KPS_H5_MSG_LEN];                                       \
-      step = KPS_ERR_HDF5;                                                    \
-      kps_error_report(__FILE__, __LINE__, __func__, step, "writing /%s failed%s", what, \
-                       kps_hdf5_describe(kps_h5_msg_, sizeof kps_h5_msg_));   \
-    }                                                                         \
-  } while (0)
-
 kps_err kps_ds_file_put(const kps_ds_job *job, kps_ds_file *f, long long t, const double *r) {
   kps_err rc = KPS_OK, step = KPS_OK, agreed = KPS_OK;
   hid_t xfer = H5I_INVALID_HID, fs[KPS_DS_N_ROWS], ms[KPS_DS_N_ROWS];
@@ -412,21 +399,25 @@ kps_err kps_ds_file_put(const kps_ds_job *job, kps_ds_file *f, long long t, cons
   if (agreed != KPS_OK) KPS_FAIL(agreed, "preparing a result row failed on at least one rank");
 
   /* 2. The row, by every rank. */
-  STEP(H5Dwrite(f->dset[KPS_DS_ROW_STATUS], H5T_NATIVE_INT8, ms[KPS_DS_ROW_STATUS],
-                fs[KPS_DS_ROW_STATUS], xfer, &status),
-       row_names[KPS_DS_ROW_STATUS]);
+  KPS_STEP_H5(step,
+              H5Dwrite(f->dset[KPS_DS_ROW_STATUS], H5T_NATIVE_INT8, ms[KPS_DS_ROW_STATUS],
+                       fs[KPS_DS_ROW_STATUS], xfer, &status),
+              row_names[KPS_DS_ROW_STATUS]);
   for (int k = KPS_DS_ROW_CLEAN; k < KPS_DS_ROW_DONE; ++k)
     if (f->dset[k] >= 0)
-      STEP(H5Dwrite(f->dset[k], H5T_NATIVE_DOUBLE, ms[k], fs[k], xfer, src[k] ? src[k] : dummy),
-           row_names[k]);
+      KPS_STEP_H5(step,
+                  H5Dwrite(f->dset[k], H5T_NATIVE_DOUBLE, ms[k], fs[k], xfer,
+                           src[k] ? src[k] : dummy),
+                  row_names[k]);
   KPS_CHECK(kps_agree(f->comm, step, &agreed));
   if (agreed != KPS_OK) KPS_FAIL(agreed, "writing a result row failed on at least one rank");
 
   /* 3. Only then its flag, so a task marked done is complete on disk. */
-  STEP(H5Dwrite(f->dset[KPS_DS_ROW_DONE], H5T_NATIVE_UINT8, ms[KPS_DS_ROW_DONE],
-                fs[KPS_DS_ROW_DONE], xfer, &one),
-       row_names[KPS_DS_ROW_DONE]);
-  STEP(H5Fflush(f->file, H5F_SCOPE_GLOBAL), "(flush)");
+  KPS_STEP_H5(step,
+              H5Dwrite(f->dset[KPS_DS_ROW_DONE], H5T_NATIVE_UINT8, ms[KPS_DS_ROW_DONE],
+                       fs[KPS_DS_ROW_DONE], xfer, &one),
+              row_names[KPS_DS_ROW_DONE]);
+  KPS_STEP_H5(step, H5Fflush(f->file, H5F_SCOPE_GLOBAL), "(flush)");
   KPS_CHECK(kps_agree(f->comm, step, &agreed));
   if (agreed != KPS_OK) KPS_FAIL(agreed, "marking a task done failed on at least one rank");
 cleanup:

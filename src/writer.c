@@ -543,19 +543,6 @@ cleanup:
   return rc;
 }
 
-/* Records the first failure of a collective step without leaving it: the
- * other ranks are in the same call, and every rank must make the same
- * sequence of collective calls until the outcome is agreed. */
-#define STEP(call, what)                                                     \
-  do {                                                                       \
-    if ((call) < 0 && step == KPS_OK) {                                      \
-      char kps_h5_msg_[KPS_H5_MSG_LEN];                                      \
-      step = KPS_ERR_HDF5;                                                   \
-      kps_error_report(__FILE__, __LINE__, __func__, step, "writing %s failed%s", what, \
-                       kps_hdf5_describe(kps_h5_msg_, sizeof kps_h5_msg_));  \
-    }                                                                        \
-  } while (0)
-
 /* An agreed failure of a flush, said once (rank 0), with the free space:
  * HDF5 does not pass the system's reason on. */
 static void report_failure(const kps_writer *w, const char *what) {
@@ -627,9 +614,10 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
   /* 2. The data, every field written, by every rank. */
   for (int f = 0; f < KPS_N_FIELDS; ++f)
     if (kps_field_kept(&w->dims, f))
-      STEP(H5Dwrite(w->dset[f], kps_h5_mem_type(fi[f].type), msp[f], sel[fi[f].scope], xfer,
-                    rows ? b->data[f] : dummy),
-           fi[f].name);
+      KPS_STEP_H5(step,
+                  H5Dwrite(w->dset[f], kps_h5_mem_type(fi[f].type), msp[f], sel[fi[f].scope],
+                           xfer, rows ? b->data[f] : dummy),
+                  fi[f].name);
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;
@@ -638,11 +626,11 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
   }
 
   /* 3. Only then the progress map, so a line marked done is complete. */
-  STEP(H5Dwrite(w->done, H5T_NATIVE_UINT8, msp[KPS_N_FIELDS], done_sp, xfer, ones),
-       "the progress map");
+  KPS_STEP_H5(step, H5Dwrite(w->done, H5T_NATIVE_UINT8, msp[KPS_N_FIELDS], done_sp, xfer, ones),
+              "the progress map");
   /* A checkpoint must reach the disk; the final flush is followed by the
    * close, which flushes anyway. */
-  if (!final) STEP(H5Fflush(w->file, H5F_SCOPE_GLOBAL), "H5Fflush");
+  if (!final) KPS_STEP_H5(step, H5Fflush(w->file, H5F_SCOPE_GLOBAL), "H5Fflush");
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;
