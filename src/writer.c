@@ -44,6 +44,9 @@
 #endif
 /* The longest last component: room for ".part" and ".lock" within NAME_MAX. */
 #define NAME_ROOM (NAME_MAX - 5)
+/* One H5Dwrite of a box costs about as much as HDF5's mapping of this many
+ * values one by one (bench: scripts/bench-sweep.sh, section 2). */
+#define BOX_CALL_VALUES 256
 
 struct kps_writer {
   MPI_Comm comm;
@@ -51,6 +54,7 @@ struct kps_writer {
   char path[KPS_PATH_MAX];
   kps_lock *lock;               /* rank 0: held from open to close */
   hid_t file;
+  int mpio;                     /* opened with MPI-IO (several writers), not POSIX */
   hid_t dset[KPS_N_FIELDS];
   hid_t done;
   int nd_line;                  /* rank of the line space: axes + L2 */
@@ -310,11 +314,25 @@ cleanup:
   return rc;
 }
 
-/* Every rank of w->comm opens the prepared file with MPI-IO. Collective. */
+/* Every rank of w->comm opens the prepared file: with MPI-IO, or with the
+ * POSIX driver when it is the only writer (an MPI-IO open and its
+ * collective calls cost milliseconds a lone writer has no use for).
+ * Collective. */
 static kps_err open_parallel(kps_writer *w) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID;
-  KPS_CHECK_H5_ID(fapl, kps_parallel_fapl(w->comm));
+  int size = 1;
+  KPS_CHECK_MPI(MPI_Comm_size(w->comm, &size));
+  w->mpio = size > 1;
+  KPS_CHECK_H5_ID(fapl, w->mpio ? kps_parallel_fapl(w->comm) : kps_serial_fapl());
+  /* No raw-data chunk cache (parallel HDF5 has none): every write reaches
+   * the file in its call, so the data of a line is there before the
+   * progress map marks it done, as with MPI-IO. */
+  if (!w->mpio) KPS_CHECK_H5(H5Pset_cache(fapl, 0, 0, 0, 1.0));
+  /* Nor HDF5's file lock, which MPI-IO does not take either: readers
+   * (inspect, a script) may look at a running file; writers are kept out
+   * by our own lock. */
+  if (!w->mpio) KPS_CHECK_H5(H5Pset_file_locking(fapl, 0, 1));
   KPS_CHECK_H5_ID(w->file, H5Fopen(w->path, H5F_ACC_RDWR, fapl));
   const kps_field_info *fi = kps_fields();
   for (int f = 0; f < KPS_N_FIELDS; ++f) {
@@ -408,9 +426,16 @@ typedef struct box_list {
   int nd;        /* dimensions per box */
   size_t n, cap;
   hsize_t *start, *count;
+  size_t *row;   /* the batch row of each box's first line */
 } box_list;
 
-static kps_err box_push(box_list *bl, const hsize_t *start, const hsize_t *count) {
+static void box_free(box_list *bl) {
+  free(bl->start);
+  free(bl->count);
+  free(bl->row);
+}
+
+static kps_err box_push(box_list *bl, const hsize_t *start, const hsize_t *count, size_t row) {
   kps_err rc = KPS_OK;
   if (bl->n == bl->cap) {
     size_t cap = bl->cap ? 2 * bl->cap : 16;
@@ -420,8 +445,12 @@ static kps_err box_push(box_list *bl, const hsize_t *start, const hsize_t *count
     hsize_t *c2 = realloc(bl->count, sizeof(hsize_t) * cap * (size_t)bl->nd);
     KPS_CHECK_ALLOC(c2);
     bl->count = c2;
+    size_t *r2 = realloc(bl->row, sizeof(size_t) * cap);
+    KPS_CHECK_ALLOC(r2);
+    bl->row = r2;
     bl->cap = cap;
   }
+  bl->row[bl->n] = row;
   memcpy(bl->start + bl->n * (size_t)bl->nd, start, sizeof(hsize_t) * (size_t)bl->nd);
   memcpy(bl->count + bl->n * (size_t)bl->nd, count, sizeof(hsize_t) * (size_t)bl->nd);
   ++bl->n;
@@ -430,11 +459,13 @@ cleanup:
 }
 
 /*
- * Boxes of the lines [a, b) (consecutive ids): each box is aligned to the
- * largest block of lines over the inner dimensions that fits, so a run
- * costs at most a few boxes per dimension.
+ * Boxes of the lines [a, b) (consecutive ids, held from batch row `row`
+ * on): each box is aligned to the largest block of lines over the inner
+ * dimensions that fits, so a run costs at most a few boxes per dimension.
+ * In row-major order a box's lines are consecutive ids, so its values are
+ * one contiguous slice of the batch.
  */
-static kps_err run_boxes(const kps_writer *w, uint64_t a, uint64_t b, int n_trail,
+static kps_err run_boxes(const kps_writer *w, uint64_t a, uint64_t b, size_t row, int n_trail,
                          const size_t *trail, box_list *bl) {
   kps_err rc = KPS_OK;
   const int nd = w->nd_line;
@@ -455,8 +486,9 @@ static kps_err run_boxes(const kps_writer *w, uint64_t a, uint64_t b, int n_trai
       count[k] = k < d ? 1 : k == d ? c : w->ldims[k];
     }
     for (int t = 0; t < n_trail; ++t) start[nd + t] = 0, count[nd + t] = trail[t];
-    KPS_CHECK(box_push(bl, start, count));
+    KPS_CHECK(box_push(bl, start, count, row));
     a += c * stride[d];
+    row += c * stride[d];
   }
 cleanup:
   return rc;
@@ -486,41 +518,34 @@ static hid_t combine_boxes(hid_t space, const box_list *bl, size_t lo, size_t hi
   return c;
 }
 
-/* The union of the boxes as a selection on a copy of dset's space (an empty
+/* The union of the boxes as a selection on a copy of space (an empty
  * selection when there are none). The caller closes it. */
-static kps_err select_boxes(hid_t dset, const box_list *bl, hid_t *out) {
+static kps_err select_boxes(hid_t space, const box_list *bl, hid_t *out) {
   kps_err rc = KPS_OK;
-  hid_t space = H5I_INVALID_HID;
-  KPS_CHECK_H5_ID(space, H5Dget_space(dset));
   if (bl->n == 0) {
-    KPS_CHECK_H5(H5Sselect_none(space));
-    *out = space;
-    space = H5I_INVALID_HID;
+    KPS_CHECK_H5_ID(*out, H5Scopy(space));
+    KPS_CHECK_H5(H5Sselect_none(*out));
   } else {
     KPS_CHECK_H5_ID(*out, combine_boxes(space, bl, 0, bl->n));
   }
 cleanup:
-  if (space >= 0) H5Sclose(space);
   return rc;
 }
 
-/* Selection of the lines ids[0..n) (sorted) in dset, whole in its n_trail
- * trailing dimensions of extents trail. The caller closes it. */
-static kps_err select_lines(const kps_writer *w, hid_t dset, const uint64_t *ids, size_t n,
-                            int n_trail, const size_t *trail, hid_t *out) {
+/* The boxes of the lines ids[0..n) (sorted, batch rows 0..n), whole in
+ * their n_trail trailing dimensions of extents trail. */
+static kps_err line_boxes(const kps_writer *w, const uint64_t *ids, size_t n, int n_trail,
+                          const size_t *trail, box_list *bl) {
   kps_err rc = KPS_OK;
-  box_list bl = {.nd = w->nd_line + n_trail};
+  bl->nd = w->nd_line + n_trail;
   size_t i = 0;
   while (i < n) {
     size_t j = i + 1;
     while (j < n && ids[j] == ids[j - 1] + 1) ++j;
-    KPS_CHECK(run_boxes(w, ids[i], ids[j - 1] + 1, n_trail, trail, &bl));
+    KPS_CHECK(run_boxes(w, ids[i], ids[j - 1] + 1, i, n_trail, trail, bl));
     i = j;
   }
-  KPS_CHECK(select_boxes(dset, &bl, out));
 cleanup:
-  free(bl.start);
-  free(bl.count);
   return rc;
 }
 
@@ -529,17 +554,19 @@ static kps_err select_ranges(const kps_writer *w, const uint64_t *ranges, size_t
                              hid_t *out, hsize_t *n_done) {
   kps_err rc = KPS_OK;
   box_list bl = {.nd = 1};
+  hid_t space = H5I_INVALID_HID;
   *n_done = 0;
   for (size_t k = 0; k < n_ranges; ++k) {
     if (ranges[2 * k + 1] == 0) continue;
     const hsize_t start = ranges[2 * k], count = ranges[2 * k + 1];
     *n_done += count;
-    KPS_CHECK(box_push(&bl, &start, &count));
+    KPS_CHECK(box_push(&bl, &start, &count, 0));
   }
-  KPS_CHECK(select_boxes(w->done, &bl, out));
+  KPS_CHECK_H5_ID(space, H5Dget_space(w->done));
+  KPS_CHECK(select_boxes(space, &bl, out));
 cleanup:
-  free(bl.start);
-  free(bl.count);
+  if (space >= 0) H5Sclose(space);
+  box_free(&bl);
   return rc;
 }
 
@@ -555,38 +582,65 @@ static void report_failure(const kps_writer *w, const char *what) {
           !known ? "" : avail < 1e6 ? ": its file system is full" : " (a quota? a failing disk?)");
 }
 
+/* The value of a field in the batch from row `row` on. */
+static const void *batch_at(const kps_batch *b, const kps_field_info *fi, int f, size_t row,
+                            const kps_dims *d) {
+  return (const char *)b->data[f] + row * kps_scope_len(fi[f].scope, d) * kps_dtype_size(fi[f].type);
+}
+
 kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *ranges,
                          size_t n_ranges, int final) {
   kps_err rc = KPS_OK, step = KPS_OK, agreed = KPS_OK;
   hid_t xfer = H5I_INVALID_HID, done_sp = H5I_INVALID_HID;
   hid_t msp[KPS_N_FIELDS + 1];
-  hid_t sel[KPS_N_SCOPES];
+  hid_t fsp[KPS_N_SCOPES], sel[KPS_N_SCOPES];
+  box_list lb[KPS_N_SCOPES];
   uint8_t *ones = NULL;
   hsize_t n_done = 0;
   const size_t rows = b ? b->n_lines : 0;
   const kps_field_info *fi = kps_fields();
   static const char dummy[8];
+  memset(lb, 0, sizeof lb);
   for (int f = 0; f <= KPS_N_FIELDS; ++f) msp[f] = H5I_INVALID_HID;
-  for (int k = 0; k < KPS_N_SCOPES; ++k) sel[k] = H5I_INVALID_HID;
+  for (int k = 0; k < KPS_N_SCOPES; ++k) fsp[k] = sel[k] = H5I_INVALID_HID;
 
-  /* 1. Local preparation: selections, memory spaces. No collective yet. */
+  /* 1. Local preparation: the boxes of the rows in each scope. */
   for (size_t r = 1; r < rows && step == KPS_OK; ++r)
     if (b->line_ids[r] <= b->line_ids[r - 1]) {
       step = KPS_ERR_INTERNAL;
       kps_error_report(__FILE__, __LINE__, __func__, step, "batch rows are not sorted by line id");
     }
   if (step == KPS_OK) step = (xfer = H5Pcreate(H5P_DATASET_XFER)) < 0 ? KPS_ERR_HDF5 : KPS_OK;
-  if (step == KPS_OK && H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE) < 0) step = KPS_ERR_HDF5;
-  /* Every dataset of a scope has the same extent: one selection, made on
-   * the scope's first field, serves all. */
+  if (step == KPS_OK && w->mpio && H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE) < 0)
+    step = KPS_ERR_HDF5;
+  uint64_t mine[3] = {0, 0, 0}, most[3]; /* failed, boxes, values per field */
+  int n_kept = 0;
   for (int f = 0; f < KPS_N_FIELDS && step == KPS_OK; ++f) {
+    if (!kps_field_kept(&w->dims, f)) continue;
     const kps_scope s = fi[f].scope;
-    if (sel[s] >= 0 || !kps_field_kept(&w->dims, f)) continue;
+    mine[2] += rows * kps_scope_len(s, &w->dims);
+    ++n_kept;
+    if (fsp[s] >= 0) continue;
     size_t trail[2];
     const int n_trail = kps_scope_trailing(s, &w->dims, trail);
-    step = select_lines(w, w->dset[f], rows ? b->line_ids : NULL, rows, n_trail, trail, &sel[s]);
+    step = line_boxes(w, rows ? b->line_ids : NULL, rows, n_trail, trail, &lb[s]);
+    if (step == KPS_OK && (fsp[s] = H5Dget_space(w->dset[f])) < 0) step = KPS_ERR_HDF5;
+    if (lb[s].n > mine[1]) mine[1] = lb[s].n;
   }
-  for (int f = 0; f < KPS_N_FIELDS && step == KPS_OK; ++f) {
+  /*
+   * A selection of several boxes written from a flat buffer makes HDF5 map
+   * every value to its chunk one by one (~0.1 us each); a box written from
+   * a memory space of its own shape is mapped chunk by chunk. So boxes are
+   * written one call each (every writer making as many calls as the one
+   * with the most), unless the calls would cost more than the mapping.
+   */
+  mine[0] = step != KPS_OK;
+  if (n_kept > 0) mine[2] /= (uint64_t)n_kept;
+  KPS_CHECK_MPI(MPI_Allreduce(mine, most, 3, MPI_UINT64_T, MPI_MAX, w->comm));
+  const int per_box = most[1] <= 1 || most[1] * BOX_CALL_VALUES <= most[2];
+  for (int s = 0; s < KPS_N_SCOPES && !most[0] && step == KPS_OK && !per_box; ++s)
+    if (fsp[s] >= 0) step = select_boxes(fsp[s], &lb[s], &sel[s]);
+  for (int f = 0; f < KPS_N_FIELDS && !most[0] && step == KPS_OK && !per_box; ++f) {
     if (!kps_field_kept(&w->dims, f)) continue;
     const hsize_t nvals = rows * kps_scope_len(fi[f].scope, &w->dims);
     hsize_t mdim = nvals > 0 ? nvals : 1;
@@ -594,8 +648,8 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
         (nvals == 0 && H5Sselect_none(msp[f]) < 0))
       step = KPS_ERR_HDF5;
   }
-  if (step == KPS_OK) step = select_ranges(w, ranges, n_ranges, &done_sp, &n_done);
-  if (step == KPS_OK) {
+  if (!most[0] && step == KPS_OK) step = select_ranges(w, ranges, n_ranges, &done_sp, &n_done);
+  if (!most[0] && step == KPS_OK) {
     hsize_t md = n_done > 0 ? n_done : 1;
     ones = malloc(md);
     if (!ones) step = KPS_ERR_NOMEM;
@@ -604,7 +658,7 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
                            (n_done == 0 && H5Sselect_none(msp[KPS_N_FIELDS]) < 0)))
       step = KPS_ERR_HDF5;
   }
-  KPS_CHECK(kps_agree(w->comm, step, &agreed));
+  KPS_CHECK(kps_agree(w->comm, most[0] ? KPS_ERR_HDF5 : step, &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;
     if (w->rank == 0) report_failure(w, "preparing a flush of");
@@ -612,12 +666,35 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
   }
 
   /* 2. The data, every field written, by every rank. */
-  for (int f = 0; f < KPS_N_FIELDS; ++f)
-    if (kps_field_kept(&w->dims, f))
-      KPS_STEP_H5(step,
-                  H5Dwrite(w->dset[f], kps_h5_mem_type(fi[f].type), msp[f], sel[fi[f].scope],
-                           xfer, rows ? b->data[f] : dummy),
-                  fi[f].name);
+  for (int f = 0; f < KPS_N_FIELDS; ++f) {
+    if (!kps_field_kept(&w->dims, f)) continue;
+    const hid_t type = kps_h5_mem_type(fi[f].type);
+    const kps_scope s = fi[f].scope;
+    if (!per_box) {
+      KPS_STEP_H5(step, H5Dwrite(w->dset[f], type, msp[f], sel[s], xfer,
+                                 rows ? b->data[f] : dummy), fi[f].name);
+      continue;
+    }
+    for (uint64_t k = 0; k < most[1] && step == KPS_OK; ++k) {
+      const box_list *bl = &lb[s];
+      const hsize_t one = 1;
+      hid_t m = H5I_INVALID_HID;
+      const void *buf = dummy;
+      herr_t e;
+      if (k < bl->n) {
+        const hsize_t *start = bl->start + k * (size_t)bl->nd, *count = bl->count + k * (size_t)bl->nd;
+        e = H5Sselect_hyperslab(fsp[s], H5S_SELECT_SET, start, NULL, count, NULL);
+        if (e >= 0) e = (m = H5Screate_simple(bl->nd, count, NULL)) < 0 ? -1 : 0;
+        buf = batch_at(b, fi, f, bl->row[k], &w->dims);
+      } else {
+        e = H5Sselect_none(fsp[s]);
+        if (e >= 0) e = (m = H5Screate_simple(1, &one, NULL)) < 0 ? -1 : H5Sselect_none(m);
+      }
+      if (e >= 0) e = H5Dwrite(w->dset[f], type, m, fsp[s], xfer, buf);
+      if (m >= 0) H5Sclose(m);
+      KPS_STEP_H5(step, e, fi[f].name);
+    }
+  }
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;
@@ -640,8 +717,11 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
 cleanup:
   free(ones);
   if (done_sp >= 0) H5Sclose(done_sp);
-  for (int k = 0; k < KPS_N_SCOPES; ++k)
+  for (int k = 0; k < KPS_N_SCOPES; ++k) {
     if (sel[k] >= 0) H5Sclose(sel[k]);
+    if (fsp[k] >= 0) H5Sclose(fsp[k]);
+    box_free(&lb[k]);
+  }
   for (int f = 0; f <= KPS_N_FIELDS; ++f)
     if (msp[f] >= 0) H5Sclose(msp[f]);
   if (xfer >= 0) H5Pclose(xfer);
