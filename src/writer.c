@@ -676,24 +676,30 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
                                  rows ? b->data[f] : dummy), fi[f].name);
       continue;
     }
-    for (uint64_t k = 0; k < most[1] && step == KPS_OK; ++k) {
+    /* Every call is made also after a failure: the writers stay in step. */
+    for (uint64_t k = 0; k < most[1]; ++k) {
       const box_list *bl = &lb[s];
       const hsize_t one = 1;
       hid_t m = H5I_INVALID_HID;
       const void *buf = dummy;
-      herr_t e;
+      herr_t e = 0;
       if (k < bl->n) {
         const hsize_t *start = bl->start + k * (size_t)bl->nd, *count = bl->count + k * (size_t)bl->nd;
         e = H5Sselect_hyperslab(fsp[s], H5S_SELECT_SET, start, NULL, count, NULL);
-        if (e >= 0) e = (m = H5Screate_simple(bl->nd, count, NULL)) < 0 ? -1 : 0;
+        if (e >= 0 && (m = H5Screate_simple(bl->nd, count, NULL)) < 0) e = -1;
         buf = batch_at(b, fi, f, bl->row[k], &w->dims);
-      } else {
-        e = H5Sselect_none(fsp[s]);
-        if (e >= 0) e = (m = H5Screate_simple(1, &one, NULL)) < 0 ? -1 : H5Sselect_none(m);
       }
-      if (e >= 0) e = H5Dwrite(w->dset[f], type, m, fsp[s], xfer, buf);
+      /* Past this writer's boxes, or after a local failure: an empty part
+       * of the collective call. */
+      if (k >= bl->n || e < 0) {
+        if (m >= 0) H5Sclose(m);
+        m = H5Screate_simple(1, &one, NULL);
+        if (m < 0 || H5Sselect_none(m) < 0 || H5Sselect_none(fsp[s]) < 0) e = -1;
+        buf = dummy;
+      }
+      const herr_t wr = m >= 0 ? H5Dwrite(w->dset[f], type, m, fsp[s], xfer, buf) : -1;
       if (m >= 0) H5Sclose(m);
-      KPS_STEP_H5(step, e, fi[f].name);
+      KPS_STEP_H5(step, e < 0 ? e : wr, fi[f].name);
     }
   }
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
