@@ -34,7 +34,7 @@ kps_err kps_cli_config_load(kps_config *cfg, const char *path, MPI_Comm comm) {
 
 /* Memory estimate of a plan, in bytes per rank. */
 typedef struct plan_memory {
-  double master, worker_per_flush, per_line;
+  double master, buffered, per_line;
 } plan_memory;
 
 static plan_memory estimate_memory(const kps_config *cfg) {
@@ -45,10 +45,10 @@ static plan_memory estimate_memory(const kps_config *cfg) {
   /* One bit per line, and on resume a read buffer of up to 1 MiB lines. */
   const double lines = (double)kps_config_n_lines(cfg);
   pm.master = lines / 8.0 + fmin(lines, (double)(1u << 20));
-  /* A worker buffers at most half of the limit before it asks for a flush,
-   * or the whole plan when that is smaller. */
-  pm.worker_per_flush = fmin(0.5e6 * cfg->run.memory_limit_mb,
-                             per_line * (double)kps_config_n_lines(cfg));
+  /* A writer's batch and a worker's three ranges (one computing, two in
+   * its send buffers) each stay within half of the limit, or the whole
+   * plan when that is smaller (src/sweep.c). */
+  pm.buffered = fmin(0.5e6 * cfg->run.memory_limit_mb, per_line * (double)kps_config_n_lines(cfg));
   return pm;
 }
 
@@ -105,9 +105,9 @@ void kps_cli_print_plan(const kps_config *cfg) {
   printf("tasks       %zu line%s of %zu point%s (%zu parameter point%s x %zu dose%s)\n", n_lines,
          n_lines == 1 ? "" : "s", cfg->tau2.n, cfg->tau2.n == 1 ? "" : "s", n_pp,
          n_pp == 1 ? "" : "s", cfg->L2.n, cfg->L2.n == 1 ? "" : "s");
-  printf("memory      master %.3g MB (done-line bit map, read buffer), worker up to %.3g MB between flushes; "
-         "limit %g MB per rank\n",
-         pm.master / 1e6, pm.worker_per_flush / 1e6, cfg->run.memory_limit_mb);
+  printf("memory      master %.3g MB (done-line bit map, read buffer); a writer's batch and a "
+         "worker's ranges up to %.3g MB each; limit %g MB per rank\n",
+         pm.master / 1e6, pm.buffered / 1e6, cfg->run.memory_limit_mb);
 }
 
 /* Prints the results file's size against the free space at `output`;
@@ -120,6 +120,11 @@ kps_err kps_cli_check_space(const kps_config *cfg, const char *output, int print
       printf("output      %s (about %.3g MB; %.3g MB free there)\n", output, need / 1e6,
              avail / 1e6);
     else printf("output      %s (about %.3g MB; free space unknown)\n", output, need / 1e6);
+    if (kps_writer_fills_whole(cfg))
+      printf("fill        all: a new file is written whole with its fill values at creation\n");
+    else
+      printf("fill        status: a new file gets fill values in /points/status only (the other "
+             "fields of lines not done stay undefined, 0)\n");
     if (rc != KPS_OK)
       fprintf(stderr,
               "kpsweep: error: the results file needs about %.3g MB but %s has %.3g MB free; "

@@ -32,7 +32,8 @@ static const char *export_help =
     "the default) or per line (--lines: one parameter point and dose), one column\n"
     "per axis (the swept parameters in job order, L2, and tau2 for points) and one\n"
     "per field (all of the scope, or those named by --fields, in that order).\n"
-    "Missing values are written as nan; categorical fields as their integer codes\n"
+    "Missing values are written as nan, -1 for integers (so are the values of lines\n"
+    "not done in a file of run.fill: status); categorical fields as their integer codes\n"
     "(meanings in the file's flag_meanings attributes). OUT (default: standard\n"
     "output) ending in .tsv selects TSV, anything else CSV unless --format says.\n"
     "Memory does not grow with the file: rows are streamed in slabs.\n"
@@ -45,6 +46,7 @@ typedef struct column {
   char name[NAME_MAX_LEN];
   hid_t dset;
   int is_float;
+  int unfilled;  /* no _FillValue (run.fill: status): undefined where no line is done */
   double *fbuf;
   int64_t *ibuf;
 } column;
@@ -58,6 +60,8 @@ typedef struct exporter {
   double *axis[EXPORT_MAX_RANK];   /* values of each dimension's scale */
   column *cols;
   int n_cols;
+  int lines;                       /* line fields (every dimension a line's), not points */
+  uint8_t *done;                   /* the progress map, read when a column is unfilled */
   char sep;
   FILE *out;
 } exporter;
@@ -141,6 +145,9 @@ static kps_err add_column(exporter *ex, const char *group, const char *name) {
   if (!same) return bad(ex->path, "its fields differ in shape", full);
   if (cls != H5T_FLOAT && cls != H5T_INTEGER) return bad(ex->path, "not a numeric field", full);
   c->is_float = cls == H5T_FLOAT;
+  const htri_t has_fill = H5Aexists(c->dset, "_FillValue");
+  KPS_CHECK_H5(has_fill);
+  c->unfilled = !has_fill;
 cleanup:
   return rc;
 }
@@ -195,6 +202,37 @@ static kps_err open_columns(exporter *ex, int lines, const char *fields) {
   }
   if (ex->n_cols == 0) rc = bad(ex->path, "no field to export", NULL);
 cleanup:
+  return rc;
+}
+
+/* The progress map, when a column has no fill values of its own. */
+static kps_err read_done(exporter *ex) {
+  kps_err rc = KPS_OK;
+  hid_t d = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+  int any = 0;
+  for (int k = 0; k < ex->n_cols; ++k) any |= ex->cols[k].unfilled;
+  if (!any) return KPS_OK;
+  hsize_t n = 0, want = 1;
+  for (int k = 0; k < (ex->lines ? ex->nd : ex->nd - 1); ++k) want *= ex->dims[k];
+  if (H5Lexists(ex->file, "/progress", H5P_DEFAULT) <= 0 ||
+      H5Lexists(ex->file, "/progress/line_done", H5P_DEFAULT) <= 0) {
+    rc = bad(ex->path, "no progress map (/progress/line_done), which its unfilled fields need",
+             NULL);
+    goto cleanup;
+  }
+  KPS_CHECK_H5_ID(d, H5Dopen2(ex->file, "/progress/line_done", H5P_DEFAULT));
+  KPS_CHECK_H5_ID(sp, H5Dget_space(d));
+  if (H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, &n, NULL) != 1 ||
+      n != want) {
+    rc = bad(ex->path, "the progress map does not match the fields' lines", NULL);
+    goto cleanup;
+  }
+  ex->done = malloc(n > 0 ? n : 1);
+  KPS_CHECK_ALLOC(ex->done);
+  KPS_CHECK_H5(H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, ex->done));
+cleanup:
+  if (sp >= 0) H5Sclose(sp);
+  if (d >= 0) H5Dclose(d);
   return rc;
 }
 
@@ -256,10 +294,20 @@ static kps_err stream(exporter *ex) {
           fputc(ex->sep, ex->out);
         }
         print_value(ex->out, ex->axis[nd - 1][v % last]);
+        /* The line of the value: its indices over the line dimensions. */
+        int line_done = 1;
+        if (ex->done) {
+          hsize_t line = 0;
+          for (int d = 0; d < n_lead; ++d) line = line * ex->dims[d] + lead[d];
+          line = line * outer + r0 + v / last;
+          if (ex->lines) line = line * last + v % last;
+          line_done = ex->done[line] != 0;
+        }
         for (int k = 0; k < ex->n_cols; ++k) {
           fputc(ex->sep, ex->out);
           const column *c = &ex->cols[k];
-          if (c->is_float) print_value(ex->out, c->fbuf[v]);
+          if (c->unfilled && !line_done) fputs(c->is_float ? "nan" : "-1", ex->out);
+          else if (c->is_float) print_value(ex->out, c->fbuf[v]);
           else fprintf(ex->out, "%" PRId64, c->ibuf[v]);
         }
         fputc('\n', ex->out);
@@ -328,7 +376,9 @@ int kps_cmd_export(int argc, char **argv, MPI_Comm comm) {
     rc = bad(path, "cannot be opened as HDF5", NULL);
     goto cleanup;
   }
+  ex.lines = lines;
   KPS_CHECK(open_columns(&ex, lines, fields));
+  KPS_CHECK(read_done(&ex));
   if (output) {
     ex.out = fopen(output, "w");
     if (!ex.out) KPS_FAIL(KPS_ERR_IO, "cannot write %s", output);
@@ -343,6 +393,7 @@ cleanup:
     free(ex.cols[k].ibuf);
   }
   free(ex.cols);
+  free(ex.done);
   for (int d = 0; d < EXPORT_MAX_RANK; ++d) free(ex.axis[d]);
   if (ex.file >= 0) H5Fclose(ex.file);
   if (fapl >= 0) H5Pclose(fapl);

@@ -497,6 +497,8 @@ static kps_err key_fields(pctx *ctx, const kps_ynode *v, const char *key,
 
 static const char *const compression_names[] = {"none", "deflate", NULL};
 static const int compression_values[] = {KPS_COMPRESS_NONE, KPS_COMPRESS_DEFLATE};
+static const char *const fill_names[] = {"auto", "all", "status", NULL};
+static const int fill_values[] = {KPS_FILL_AUTO, KPS_FILL_ALL, KPS_FILL_STATUS};
 
 static const key_spec run_keys[] = {
     {.name = "output", .parse = key_path, AT(run.output),
@@ -510,6 +512,8 @@ static const key_spec run_keys[] = {
      .names = compression_names, .values = compression_values},
     INT("compression_level", run.compression_level, R_DEFLATE_LEVEL),
     INT("writers", run.writers, R_WRITERS),
+    {.name = "fill", .parse = key_enum, AT(run.fill), .names = fill_names,
+     .values = fill_values},
     END,
 };
 
@@ -1398,6 +1402,13 @@ static kps_err finish(pctx *ctx) {
   if (level && cfg->run.compression != KPS_COMPRESS_DEFLATE)
     return cfg_error(ctx, level, "run.compression_level",
                      "applies to run.compression: deflate only (compression is none)");
+  /* A compressed chunk never written would not decompress: such datasets
+   * are filled whole. */
+  const kps_ynode *fill = kps_ynode_get(run, "fill");
+  if (fill && cfg->run.fill == KPS_FILL_STATUS && cfg->run.compression == KPS_COMPRESS_DEFLATE)
+    return cfg_error(ctx, fill, "run.fill",
+                     "status cannot go with run.compression: deflate (a compressed chunk must "
+                     "be written whole, so such files are filled whole); use all or auto");
 
   /* Bounded work and memory for the whole plan; the bounds also keep point
    * indices exact as doubles in the file. */
@@ -1487,6 +1498,7 @@ void kps_config_defaults(kps_config *cfg) {
   cfg->run.compression = KPS_COMPRESS_NONE;
   cfg->run.compression_level = 4;
   cfg->run.writers = 1;
+  cfg->run.fill = KPS_FILL_AUTO;
   cfg->stats.boundary = 1;
   cfg->stats.line_stats = 1;
   cfg->stats.fc_tol = 1e-3;

@@ -108,8 +108,11 @@ cleanup:
   return rc;
 }
 
+/* A field's dataset. With `whole` every value holds the fill value until
+ * written; without, only status is to be filled (by the writers, once the
+ * file is open) and the other fields' unwritten values are undefined. */
 static kps_err create_field(const kps_config *cfg, hid_t grp, const kps_field_info *fi,
-                            const hid_t *scales) {
+                            const hid_t *scales, int whole) {
   kps_err rc = KPS_OK;
   hid_t sp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, d = H5I_INVALID_HID;
   hsize_t dims[KPS_FIELD_MAX_RANK], chunk[KPS_FIELD_MAX_RANK];
@@ -130,21 +133,31 @@ static kps_err create_field(const kps_config *cfg, hid_t grp, const kps_field_in
     KPS_CHECK_H5(H5Pset_shuffle(dcpl));
     KPS_CHECK_H5(H5Pset_deflate(dcpl, (unsigned)cfg->run.compression_level));
   }
+  /* Parallel HDF5 writes only into space allocated up front. Without
+   * fill, that allocation writes nothing: the file is sparse until written. */
+  const int is_status = fi - kps_fields() == F_STATUS;
+  const int filled = whole || is_status;
   KPS_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
-  KPS_CHECK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC));
+  KPS_CHECK_H5(H5Pset_fill_time(dcpl, whole ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER));
   const double fnan = NAN;
   const int32_t fi32 = -1;
   const int8_t fi8 = -1;
   const void *fill = fi->type == KPS_F64 ? (const void *)&fnan
                      : fi->type == KPS_I32 ? (const void *)&fi32 : (const void *)&fi8;
-  KPS_CHECK_H5(H5Pset_fill_value(dcpl, kps_h5_mem_type(fi->type), fill));
+  if (filled) KPS_CHECK_H5(H5Pset_fill_value(dcpl, kps_h5_mem_type(fi->type), fill));
   KPS_CHECK_H5_ID(d, H5Dcreate2(grp, fi->name, kps_h5_file_type(fi->type), sp, H5P_DEFAULT,
                                 dcpl, H5P_DEFAULT));
   KPS_CHECK(kps_attr_str(d, "units", fi->unit));
   KPS_CHECK(kps_attr_str(d, "long_name", fi->doc));
   KPS_CHECK(kps_attr_str(d, "description", fi->doc));
-  /* CF's _FillValue, in the dataset's own type: "not computed". */
-  KPS_CHECK(kps_attr_put(d, "_FillValue", kps_h5_mem_type(fi->type), 0, fill));
+  /* CF's _FillValue, in the dataset's own type: "not computed". Only where
+   * it is true: an unfilled field holds zeros where nothing was written. */
+  if (filled) KPS_CHECK(kps_attr_put(d, "_FillValue", kps_h5_mem_type(fi->type), 0, fill));
+  else
+    KPS_CHECK(kps_attr_str(d, "comment",
+                           "undefined (0) where nothing is computed yet (file attribute fill = "
+                           "status): use only where /points/status >= 0 or "
+                           "/progress/line_done = 1"));
   KPS_CHECK(field_flags(d, fi));
   for (int k = 0; k < nd; ++k) KPS_CHECK_H5(H5DSattach_scale(d, scales[k], (unsigned)k));
 cleanup:
@@ -204,7 +217,7 @@ cleanup:
   return rc;
 }
 
-static kps_err write_provenance(hid_t root, const kps_config *cfg, int n_ranks) {
+static kps_err write_provenance(hid_t root, const kps_config *cfg, int n_ranks, int whole) {
   kps_err rc = KPS_OK;
   char *canon = kps_config_canonical(cfg), *codes = status_table();
   KPS_CHECK_ALLOC(canon);
@@ -227,6 +240,12 @@ static kps_err write_provenance(hid_t root, const kps_config *cfg, int n_ranks) 
   KPS_CHECK(kps_attr_str(root, "created", when));
   KPS_CHECK(kps_attr_str(root, "status_codes", codes));
   KPS_CHECK(kps_attr_f64(root, "n_ranks_created", n_ranks));
+  KPS_CHECK(kps_attr_str(root, "fill", whole ? "all" : "status"));
+  KPS_CHECK(kps_attr_str(root, "fill_description",
+                         whole ? "a value not computed yet holds its dataset's _FillValue"
+                               : "where nothing is computed yet /points/status is -1 and every "
+                                 "other field is undefined (0): mask on status or on "
+                                 "/progress/line_done"));
   KPS_CHECK(write_settings(root, cfg));
   KPS_CHECK(kps_attr_f64(root, "n_points", (double)kps_config_n_points(cfg)));
   /* Last: its presence marks a complete layout. */
@@ -303,7 +322,7 @@ cleanup:
   return rc;
 }
 
-static kps_err create_layout(hid_t file, const kps_config *cfg, int n_ranks) {
+static kps_err create_layout(hid_t file, const kps_config *cfg, int n_ranks, int whole) {
   kps_err rc = KPS_OK;
   hid_t g_axes = H5I_INVALID_HID, g_pts = H5I_INVALID_HID, g_lines = H5I_INVALID_HID;
   hid_t g_prog = H5I_INVALID_HID;
@@ -354,10 +373,10 @@ static kps_err create_layout(hid_t file, const kps_config *cfg, int n_ranks) {
                              : s == KPS_LINE_LAND   ? land_scales[0]
                                                     : scales[n_scales - 1];
     by_scope[n_scales] = land_scales[1];
-    KPS_CHECK(create_field(cfg, s == KPS_POINT ? g_pts : g_lines, &fi[f], by_scope));
+    KPS_CHECK(create_field(cfg, s == KPS_POINT ? g_pts : g_lines, &fi[f], by_scope, whole));
   }
   KPS_CHECK(create_progress(cfg, g_prog));
-  KPS_CHECK(write_provenance(file, cfg, n_ranks));
+  KPS_CHECK(write_provenance(file, cfg, n_ranks, whole));
 cleanup:
   for (int k = 0; k < n_scales; ++k)
     if (scales[k] >= 0) H5Dclose(scales[k]);
@@ -390,7 +409,8 @@ cleanup:
   return rc;
 }
 
-kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, double bytes) {
+kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, double bytes,
+                        int whole) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
   KPS_CHECK_H5_ID(fapl, kps_serial_fapl());
@@ -403,7 +423,7 @@ kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, do
   }
   /* With the space claimed, writing the layout cannot run out of it. */
   KPS_CHECK(reserve(path, bytes));
-  KPS_CHECK(create_layout(file, cfg, n_ranks));
+  KPS_CHECK(create_layout(file, cfg, n_ranks, whole));
 cleanup:
   /* The close writes the metadata. HDF5 keeps a file whose close failed
    * and crashes closing it again at exit: empty it, so that the second

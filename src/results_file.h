@@ -22,13 +22,17 @@
 
 /*
  * Creates the complete layout of cfg in a new file at path (truncating
- * any file there): axes, every field with early allocation and its fill
- * value, the progress map, provenance. `bytes` (the estimated size) is
+ * any file there): axes, every field with early allocation, the progress
+ * map, provenance. With `whole`, every field is written with its fill
+ * value; without (run.fill: status), nothing of the fields is written:
+ * the writers fill /points/status, the rest stays undefined until
+ * computed. `bytes` (the estimated size) is
  * claimed on disk first, so a full disk fails before anything is written.
  * n_ranks goes into the provenance. On failure the caller removes the
  * file. Not collective.
  */
-kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, double bytes);
+kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, double bytes,
+                        int whole);
 
 /* What an existing file at the output path is. */
 typedef enum kps_file_kind {

@@ -48,6 +48,8 @@
  * values one by one: 5-13 us a call, 35 ns a value (HDF5 1.10.8, the same
  * writes both ways on 3 and 17 ranks; docs/scaling.md). */
 #define BOX_CALL_VALUES 256
+/* Values of -1 per box at most when the writers fill /points/status. */
+#define FILL_BLOCK_VALUES ((size_t)1 << 24)
 
 struct kps_writer {
   MPI_Comm comm;
@@ -56,6 +58,7 @@ struct kps_writer {
   kps_lock *lock;               /* rank 0: held from open to close */
   hid_t file;
   int mpio;                     /* opened with MPI-IO (several writers), not POSIX */
+  int whole;                    /* every field filled at creation (run.fill: all) */
   hid_t dset[KPS_N_FIELDS];
   hid_t done;
   int nd_line;                  /* rank of the line space: axes + L2 */
@@ -63,6 +66,12 @@ struct kps_writer {
   kps_dims dims;                /* the trailing dimensions of the fields */
   uint64_t n_lines;
 };
+
+int kps_writer_fills_whole(const kps_config *cfg) {
+  if (cfg->run.fill != KPS_FILL_AUTO) return cfg->run.fill == KPS_FILL_ALL;
+  return cfg->run.compression != KPS_COMPRESS_NONE ||
+         kps_writer_file_bytes(cfg) <= KPS_FILL_ALL_MAX_BYTES;
+}
 
 double kps_writer_file_bytes(const kps_config *cfg) {
   const kps_field_info *fi = kps_fields();
@@ -228,7 +237,7 @@ static kps_err create_file(const kps_config *cfg, const char *path, int n_ranks)
             path, need / 1e6, avail / 1e6);
     goto cleanup;
   }
-  KPS_CHECK(kps_file_create(cfg, part, n_ranks, need));
+  KPS_CHECK(kps_file_create(cfg, part, n_ranks, need, kps_writer_fills_whole(cfg)));
   KPS_CHECK(sync_file(part));
   if (rename(part, path) != 0)
     KPS_FAIL(KPS_ERR_IO, "cannot rename %s to %s: %s", part, path, strerror(errno));
@@ -321,10 +330,11 @@ cleanup:
  * Collective. */
 static kps_err open_parallel(kps_writer *w) {
   kps_err rc = KPS_OK;
-  hid_t fapl = H5I_INVALID_HID;
+  hid_t fapl = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
   int size = 1;
   KPS_CHECK_MPI(MPI_Comm_size(w->comm, &size));
   w->mpio = size > 1;
+  w->whole = 1;
   KPS_CHECK_H5_ID(fapl, w->mpio ? kps_parallel_fapl(w->comm) : kps_serial_fapl());
   /* No raw-data chunk cache (parallel HDF5 has none): every write reaches
    * the file in its call, so the data of a line is there before the
@@ -344,7 +354,12 @@ static kps_err open_parallel(kps_writer *w) {
     KPS_CHECK_H5_ID(w->dset[f], H5Dopen2(w->file, name, H5P_DEFAULT));
   }
   KPS_CHECK_H5_ID(w->done, H5Dopen2(w->file, "/progress/line_done", H5P_DEFAULT));
+  H5D_fill_time_t when = H5D_FILL_TIME_ALLOC;
+  KPS_CHECK_H5_ID(dcpl, H5Dget_create_plist(w->dset[F_STATUS]));
+  KPS_CHECK_H5(H5Pget_fill_time(dcpl, &when));
+  w->whole = when != H5D_FILL_TIME_NEVER;
 cleanup:
+  if (dcpl >= 0) H5Pclose(dcpl);
   if (fapl >= 0) H5Pclose(fapl);
   return rc;
 }
@@ -363,6 +378,8 @@ static void writer_free(kps_writer *w) {
   kps_lock_release(&w->lock);
   free(w);
 }
+
+static kps_err fill_status(kps_writer *w);
 
 kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode mode,
                         MPI_Comm comm, int run_ranks, uint8_t *done_bits, kps_writer **out,
@@ -411,6 +428,9 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
       fprintf(stderr, "kpsweep: error: %s could not be opened for parallel writing\n", path);
     goto cleanup;
   }
+  /* The file says how it was filled (a resume follows it, whatever the
+   * job says now): status fill time "never" is run.fill: status. */
+  if (!w->whole) KPS_CHECK(fill_status(w));
   *resumed = was_resumed;
   *out = w;
   w = NULL;
@@ -583,10 +603,116 @@ static void report_failure(const kps_writer *w, const char *what) {
           !known ? "" : avail < 1e6 ? ": its file system is full" : " (a quota? a failing disk?)");
 }
 
-/* The value of a field in the batch from row `row` on. */
-static const void *batch_at(const kps_batch *b, const kps_field_info *fi, int f, size_t row,
-                            const kps_dims *d) {
-  return (const char *)b->data[f] + row * kps_scope_len(fi[f].scope, d) * kps_dtype_size(fi[f].type);
+/*
+ * Writes box k of bl into dset from base + bl->row[k] * row_bytes (the same
+ * values for every box when row_bytes is 0), from a memory space of the
+ * box's own shape, in n_calls collective calls: past its boxes, or after a
+ * local failure, a writer takes part with an empty selection, so the
+ * writers stay in step. The first failure goes to *step.
+ */
+static void write_boxes(hid_t dset, hid_t type, hid_t fsp, const box_list *bl, uint64_t n_calls,
+                        hid_t xfer, const void *base, size_t row_bytes, const char *what,
+                        kps_err *step) {
+  static const char dummy[8];
+  const hsize_t one = 1;
+  for (uint64_t k = 0; k < n_calls; ++k) {
+    hid_t m = H5I_INVALID_HID;
+    const void *buf = dummy;
+    herr_t e = 0;
+    if (k < bl->n) {
+      const hsize_t *start = bl->start + k * (size_t)bl->nd, *count = bl->count + k * (size_t)bl->nd;
+      e = H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
+      if (e >= 0 && (m = H5Screate_simple(bl->nd, count, NULL)) < 0) e = -1;
+      buf = (const char *)base + bl->row[k] * row_bytes;
+    }
+    if (k >= bl->n || e < 0) {
+      if (m >= 0) H5Sclose(m);
+      m = H5Screate_simple(1, &one, NULL);
+      if (m < 0 || H5Sselect_none(m) < 0 || H5Sselect_none(fsp) < 0) e = -1;
+      buf = dummy;
+    }
+    const herr_t wr = m >= 0 ? H5Dwrite(dset, type, m, fsp, xfer, buf) : -1;
+    if (m >= 0) H5Sclose(m);
+    KPS_STEP_H5(*step, e < 0 ? e : wr, what);
+  }
+}
+
+/*
+ * run.fill: status. Marks every point of every line not done -1 in
+ * /points/status, each writer a contiguous share of the lines, read from
+ * the progress map and written in blocks (the same number of collective
+ * calls on every writer). Collective over w->comm.
+ */
+static kps_err fill_status(kps_writer *w) {
+  kps_err rc = KPS_OK, step = KPS_OK, agreed = KPS_OK;
+  int size = 1;
+  hid_t xfer = H5I_INVALID_HID, fsp = H5I_INVALID_HID, dsp = H5I_INVALID_HID;
+  hid_t msp = H5I_INVALID_HID;
+  uint8_t *done = NULL;
+  int8_t *minus = NULL;
+  box_list bl = {0};
+  size_t trail[2];
+  const int n_trail = kps_scope_trailing(KPS_POINT, &w->dims, trail);
+  const size_t per_line = kps_scope_len(KPS_POINT, &w->dims);
+  KPS_CHECK_MPI(MPI_Comm_size(w->comm, &size));
+  const uint64_t share = (w->n_lines + (uint64_t)size - 1) / (uint64_t)size;
+  const uint64_t lo = share * (uint64_t)w->rank < w->n_lines ? share * (uint64_t)w->rank : w->n_lines;
+  const uint64_t hi = lo + share < w->n_lines ? lo + share : w->n_lines;
+  /* Lines per box, so that a box of -1 fits the buffer. */
+  const size_t cap = per_line < FILL_BLOCK_VALUES ? FILL_BLOCK_VALUES / per_line : 1;
+  const uint64_t n_blocks = (share + KPS_DONE_BLOCK - 1) / KPS_DONE_BLOCK;
+  if (!(done = malloc(KPS_DONE_BLOCK)) || !(minus = malloc(cap * per_line))) step = KPS_ERR_NOMEM;
+  else memset(minus, 0xff, cap * per_line);
+  if (step == KPS_OK && ((xfer = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
+                         (w->mpio && H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE) < 0) ||
+                         (fsp = H5Dget_space(w->dset[F_STATUS])) < 0 ||
+                         (dsp = H5Dget_space(w->done)) < 0))
+    step = KPS_ERR_HDF5;
+  KPS_CHECK(kps_agree(w->comm, step, &agreed));
+  if (agreed != KPS_OK) KPS_FAIL(agreed, "preparing the status fill of %s failed", w->path);
+  for (uint64_t j = 0; j < n_blocks; ++j) {
+    const uint64_t a = lo + j * KPS_DONE_BLOCK < hi ? lo + j * KPS_DONE_BLOCK : hi;
+    const uint64_t b = a + KPS_DONE_BLOCK < hi ? a + KPS_DONE_BLOCK : hi;
+    hsize_t start = a, count = b - a, mdim = count > 0 ? count : 1;
+    herr_t e = (msp = H5Screate_simple(1, &mdim, NULL)) < 0 ? -1 : 0;
+    if (e >= 0) e = count > 0 ? H5Sselect_hyperslab(dsp, H5S_SELECT_SET, &start, NULL, &count, NULL)
+                              : H5Sselect_none(dsp);
+    if (e >= 0 && count == 0) e = H5Sselect_none(msp);
+    e = e >= 0 ? H5Dread(w->done, H5T_NATIVE_UINT8, msp, dsp, xfer, done) : e;
+    KPS_STEP_H5(step, e, "the progress map (reading it)");
+    H5Sclose(msp);
+    msp = H5I_INVALID_HID;
+    bl.n = 0;
+    bl.nd = w->nd_line + n_trail;
+    for (uint64_t l = a; l < b && step == KPS_OK;) {
+      if (done[l - a]) {
+        ++l;
+        continue;
+      }
+      uint64_t r = l + 1;
+      while (r < b && !done[r - a] && r - l < cap) ++r;
+      step = run_boxes(w, l, r, 0, n_trail, trail, &bl);
+      l = r;
+    }
+    uint64_t mine = step == KPS_OK ? bl.n : 0, most = 0;
+    KPS_CHECK_MPI(MPI_Allreduce(&mine, &most, 1, MPI_UINT64_T, MPI_MAX, w->comm));
+    write_boxes(w->dset[F_STATUS], H5T_NATIVE_INT8, fsp, &bl, most, xfer, minus, 0, "status",
+                &step);
+  }
+  KPS_CHECK(kps_agree(w->comm, step, &agreed));
+  if (agreed != KPS_OK) {
+    rc = agreed;
+    if (w->rank == 0) report_failure(w, "marking the points not computed in");
+  }
+cleanup:
+  box_free(&bl);
+  free(done);
+  free(minus);
+  if (msp >= 0) H5Sclose(msp);
+  if (dsp >= 0) H5Sclose(dsp);
+  if (fsp >= 0) H5Sclose(fsp);
+  if (xfer >= 0) H5Pclose(xfer);
+  return rc;
 }
 
 kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *ranges,
@@ -676,31 +802,8 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
                                  rows ? b->data[f] : dummy), fi[f].name);
       continue;
     }
-    /* Every call is made also after a failure: the writers stay in step. */
-    for (uint64_t k = 0; k < most[1]; ++k) {
-      const box_list *bl = &lb[s];
-      const hsize_t one = 1;
-      hid_t m = H5I_INVALID_HID;
-      const void *buf = dummy;
-      herr_t e = 0;
-      if (k < bl->n) {
-        const hsize_t *start = bl->start + k * (size_t)bl->nd, *count = bl->count + k * (size_t)bl->nd;
-        e = H5Sselect_hyperslab(fsp[s], H5S_SELECT_SET, start, NULL, count, NULL);
-        if (e >= 0 && (m = H5Screate_simple(bl->nd, count, NULL)) < 0) e = -1;
-        buf = batch_at(b, fi, f, bl->row[k], &w->dims);
-      }
-      /* Past this writer's boxes, or after a local failure: an empty part
-       * of the collective call. */
-      if (k >= bl->n || e < 0) {
-        if (m >= 0) H5Sclose(m);
-        m = H5Screate_simple(1, &one, NULL);
-        if (m < 0 || H5Sselect_none(m) < 0 || H5Sselect_none(fsp[s]) < 0) e = -1;
-        buf = dummy;
-      }
-      const herr_t wr = m >= 0 ? H5Dwrite(w->dset[f], type, m, fsp[s], xfer, buf) : -1;
-      if (m >= 0) H5Sclose(m);
-      KPS_STEP_H5(step, e < 0 ? e : wr, fi[f].name);
-    }
+    write_boxes(w->dset[f], type, fsp[s], &lb[s], most[1], xfer, rows ? b->data[f] : dummy,
+                kps_scope_len(s, &w->dims) * kps_dtype_size(fi[f].type), fi[f].name, &step);
   }
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
   if (agreed != KPS_OK) {

@@ -255,7 +255,18 @@ class Results:
         dset = self._dataset(name)
         if dset is None:
             raise self._missing(name)
-        return dset[...]
+        values = dset[...]
+        if decode(self.attrs.get("fill", "all")) != "status" or "_FillValue" in dset.attrs:
+            return values
+        # A file created with run.fill: status holds undefined values (0)
+        # where no line is done yet: give them the fill values ("not
+        # computed") that other files hold there.
+        done = self.line_done().astype(bool).reshape(values.shape[:len(self.param_axes) + 1])
+        if values.dtype.kind == "f":
+            values[~done] = np.nan
+        else:
+            values[~done] = -1
+        return values
 
     def field_dims(self, name):
         """The dimension names of a field, in order, from its attached scales:

@@ -147,10 +147,22 @@ typedef struct kps_run_config {
   int compression;           /* KPS_COMPRESS_*, default none */
   int compression_level;     /* deflate level 1..9, default 4 */
   int writers;               /* ranks that write the results file (0..writers-1), default 1 */
+  int fill;                  /* KPS_FILL_*, default auto */
 } kps_run_config;
 
 /* run.compression: the filters of every field's dataset. */
 typedef enum kps_compression { KPS_COMPRESS_NONE = 0, KPS_COMPRESS_DEFLATE = 1 } kps_compression;
+
+/*
+ * run.fill: what a new results file holds where nothing is computed yet.
+ * all: every field its fill value (NaN, -1), written whole by the file's
+ * creator; status: only /points/status (-1, written by the writers
+ * together) and the progress map, every other value is undefined (0) until
+ * its line is done. auto: all up to KPS_FILL_ALL_MAX_BYTES of file (and
+ * with compression), status above.
+ */
+typedef enum kps_fill { KPS_FILL_AUTO = 0, KPS_FILL_ALL = 1, KPS_FILL_STATUS = 2 } kps_fill;
+#define KPS_FILL_ALL_MAX_BYTES (4.0 * 1024 * 1024 * 1024)
 
 typedef struct kps_stats_config {
   int boundary;         /* compute L2*(tau2) and L1*; default 1 */

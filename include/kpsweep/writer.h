@@ -56,6 +56,14 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
 double kps_writer_file_bytes(const kps_config *cfg);
 
 /*
+ * Whether a new results file of cfg is filled whole at its creation
+ * (run.fill: all, or auto for a file up to KPS_FILL_ALL_MAX_BYTES or with
+ * compression) rather than only in /points/status (run.fill: status). Not
+ * collective.
+ */
+int kps_writer_fills_whole(const kps_config *cfg);
+
+/*
  * Checks that path (as given: a relative path counts as written) can name
  * the results file: short enough for the MPI-IO library (Open MPI 4's
  * crashes on paths of more than about 240 characters) and a last

@@ -1,13 +1,19 @@
-"""run.fields and run.compression: a job that selects fields writes only those
-datasets (status always, with the axes, the progress map and the history), on
-1 rank and on 3 (2 workers), with the values of the full run; a resume with
-another selection is refused and leaves the file as it was; validate's size
-and memory estimates shrink. Deflate files hold the values of the
-uncompressed ones with the filter on every field, and a resume rewrites
-their compressed chunks correctly."""
+"""run.fields, run.compression and run.fill: a job that selects fields writes
+only those datasets (status always, with the axes, the progress map and the
+history), on 1 rank and on 3 (2 workers), with the values of the full run; a
+resume with another selection is refused and leaves the file as it was;
+validate's size and memory estimates shrink. Deflate files hold the values of
+the uncompressed ones with the filter on every field, and a resume rewrites
+their compressed chunks correctly. run.fill: status files hold the values of
+run.fill: all ones; interrupted, their status is -1 exactly on the lines not
+done, the readers (the Python module, export) mask those lines, and a resume
+(on other writers) completes them."""
+import csv
 import hashlib
 import os
 import re
+import signal
+import subprocess
 import sys
 import tempfile
 
@@ -15,7 +21,27 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from kps_testlib import Tap, kpsweep, write  # noqa: E402
+from kps_testlib import Tap, env, kpsweep, quick, write  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "analysis"))
+from kpsweep.results import Results  # noqa: E402
+
+# Slow enough (cold ODE solves, ~20 ms a line) to be interrupted.
+SLOW = """name: fill
+model: adaptive_sorting
+params: {{N: 5, m: 2}}
+axes:
+  phi: {{log: [0.01, 0.3, {n_phi}]}}
+agonist: {{tau: 4.0, L: 4000}}
+antagonist:
+  tau: {{linear: [0.1, 2.9, 200]}}
+  L: {{values: [1000, 6000]}}
+threshold: {{tau_c: 3.0}}
+solver: {{warm_start: false}}
+run:
+  checkpoint_every: 0.3
+  progress_every: 0.1
+{run}"""
 
 JOB = """name: fields
 model: ideal
@@ -58,7 +84,7 @@ def estimate(build, cfg):
     """validate's file size (MB) and worker memory (MB) of a job file."""
     r = kpsweep(build, ["validate", cfg])
     size = re.search(r"about ([0-9.e+-]+) MB", r.stdout)
-    mem = re.search(r"worker up to ([0-9.e+-]+) MB", r.stdout)
+    mem = re.search(r"worker.s ranges up to ([0-9.e+-]+) MB", r.stdout)
     return (float(size.group(1)) if size else None, float(mem.group(1)) if mem else None,
             r.stdout + r.stderr)
 
@@ -166,7 +192,97 @@ def main():
                r.stderr + str(compare(out, full, all_fields)))
         with h5py.File(out, "r") as f:
             tap.ok(f["progress/line_done"][...].all(), "every line is done after the resume")
+        fill_checks(tap, build, tmp, full, all_fields)
     tap.done()
+
+
+def fill_checks(tap, build, tmp, full, all_fields):
+    """run.fill: status against run.fill: all."""
+    cfg = write(os.path.join(tmp, "fs.yaml"), JOB.format(run="  fill: status\n"))
+    for ranks, extra in ((None, ""), (3, ""), (5, "  writers: 2\n")):
+        label = "1 rank" if ranks is None else f"{ranks} ranks" + (", 2 writers" if extra else "")
+        c = write(os.path.join(tmp, f"fs_{ranks}.yaml"), JOB.format(run="  fill: status\n" + extra))
+        out = os.path.join(tmp, f"fs_{ranks}.h5")
+        r = kpsweep(build, ["run", c, "-o", out, "--quiet"], ranks=ranks)
+        if not tap.ok(r.returncode == 0, f"fill: status on {label}", r.stderr):
+            continue
+        bad = compare(out, full, all_fields)
+        tap.ok(not bad, f"fill: status on {label}: the values of fill: all", bad)
+    with h5py.File(os.path.join(tmp, "fs_3.h5"), "r") as f, h5py.File(full, "r") as g:
+        with_fill = sorted(n for n in all_fields if "_FillValue" in f[n].attrs)
+        comments = [n for n in all_fields if n != "points/status" and
+                    "line_done" not in str(f[n].attrs.get("comment", ""))]
+        tap.ok(f.attrs["fill"] == "status" and g.attrs["fill"] == "all"
+               and with_fill == ["points/status"] and f["points/status"].attrs["_FillValue"] == -1
+               and not comments,
+               "fill: status says so (root attribute fill; _FillValue on status alone, a comment "
+               "on the others)", f"{f.attrs.get('fill')} {with_fill} {comments[:3]}")
+    r = kpsweep(build, ["validate", write(os.path.join(tmp, "fsd.yaml"), JOB.format(
+        run="  fill: status\n  compression: deflate\n"))])
+    tap.ok(r.returncode == 2 and re.search(r"fsd\.yaml:\d+:\d+: run\.fill: status cannot go with "
+                                           r"run\.compression: deflate", r.stderr),
+           "fill: status with deflate is refused with FILE:LINE:COL", r.stderr)
+    # auto: status above 4 GiB of file (validate only: nothing is created).
+    big = write(os.path.join(tmp, "big.yaml"), JOB.format(run="  checkpoint_every: 60\n").replace(
+        "linear: [0.05, 2.9, 24]", "linear: [0.05, 2.9, 4000]").replace(
+        "{values: [3000, 6000]}", "{log: [100, 10000, 2000]}"))
+    r = kpsweep(build, ["validate", big])
+    small = kpsweep(build, ["validate", cfg.replace("fs.yaml", "fs_None.yaml")])
+    tap.ok("fill        status" in r.stdout and "fill        status" in small.stdout
+           and "fill        all" in kpsweep(build, ["validate", full.replace(".h5", ".yaml")]).stdout,
+           "validate: auto is status for a file over 4 GiB, all below; fill: status is said",
+           r.stdout + r.stderr)
+
+    # An interrupted file: status -1 exactly where no line is done.
+    n_phi = 24 if quick() else 48
+    ref_cfg = write(os.path.join(tmp, "slow_all.yaml"), SLOW.format(n_phi=n_phi, run="  fill: all"))
+    slow = write(os.path.join(tmp, "slow.yaml"), SLOW.format(n_phi=n_phi, run="  fill: status\n"
+                                                                         "  writers: 2"))
+    ref, out = os.path.join(tmp, "slow_ref.h5"), os.path.join(tmp, "slow.h5")
+    r = kpsweep(build, ["run", ref_cfg, "-o", ref, "--quiet"], ranks=3)
+    tap.ok(r.returncode == 0, "the slow job's reference (fill: all)", r.stderr)
+    exe = os.path.join(build, "src", "kpsweep")
+    p = subprocess.Popen(["mpirun", "-n", "5", exe, "run", slow, "-o", out], env=env(),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in p.stderr:
+        if "points (" in line and not line.startswith("[kpsweep] 0/"):
+            break
+    p.send_signal(signal.SIGUSR1)
+    log = p.stderr.read()
+    rc = p.wait(timeout=300)
+    with h5py.File(out, "r") as f:
+        done = f["progress/line_done"][...].astype(bool)
+        st = f["points/status"][...]
+        O = f["points/O"][...]
+    shape = st.shape[:-1]
+    done = done.reshape(shape)
+    tap.ok(rc == 3 and 0 < done.sum() < done.size,
+           f"fill: status, interrupted on 5 ranks: exit 3, {done.sum()} of {done.size} lines done",
+           log)
+    tap.ok((st[~done] == -1).all() and (st[done] >= 0).all(),
+           "interrupted: status -1 exactly at the points of the lines not done")
+    tap.ok((O[~done] == 0).all(), "interrupted: the other fields hold 0 there (undefined, "
+           "not written)")
+    with Results(out) as res:
+        Om, stm = res.field("O"), res.field("status")
+    with h5py.File(ref, "r") as g:
+        O_ref = g["points/O"][...]
+    tap.ok(np.isnan(Om[~done]).all() and np.array_equal(Om[done], O_ref[done], equal_nan=True)
+           and (stm[~done] == -1).all(),
+           "the Python reader gives NaN (and -1) at the lines not done, the values elsewhere")
+    csv_path = os.path.join(tmp, "slow.csv")
+    r = kpsweep(build, ["export", out, "--fields", "O,n_solves,status", "-o", csv_path])
+    rows = list(csv.DictReader(open(csv_path))) if r.returncode == 0 else []
+    flat = done.reshape(-1)
+    n_tau = st.shape[-1]
+    wrong = [i for i, row in enumerate(rows) if not flat[i // n_tau] and
+             (row["O"], row["n_solves"], row["status"]) != ("nan", "-1", "-1")]
+    tap.ok(r.returncode == 0 and len(rows) == st.size and not wrong,
+           "export writes nan and -1 at the lines not done", r.stderr + str(wrong[:3]))
+    r = kpsweep(build, ["run", slow, "-o", out, "--resume", "--quiet"], ranks=3)
+    bad = compare(out, ref, all_fields)
+    tap.ok(r.returncode == 0 and not bad,
+           "resumed on 1 writer, the fill: status file equals the fill: all one", r.stderr + str(bad))
 
 
 if __name__ == "__main__":
