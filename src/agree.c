@@ -10,9 +10,11 @@
 #include "kpsweep/progress.h"
 
 /* Naps grow from NAP_MIN_NS to NAP_MAX_NS: a short wait stays short, a
- * long one costs no CPU. */
+ * long one costs little CPU (a wake-up a millisecond), and a rank that
+ * waited long still learns the outcome within a millisecond (10 ms made
+ * each agreement at the end of a run cost up to 10 ms). */
 #define NAP_MIN_NS 20000L
-#define NAP_MAX_NS 10000000L
+#define NAP_MAX_NS 1000000L
 
 /* Waits for req; 0 on time-out (timeout_s < 0: none) or MPI failure. */
 static int wait_napping(MPI_Request *req, double timeout_s) {
@@ -27,6 +29,12 @@ static int wait_napping(MPI_Request *req, double timeout_s) {
     nanosleep(&ts, NULL);
     nap = nap * 2 > NAP_MAX_NS ? NAP_MAX_NS : nap * 2;
   }
+}
+
+kps_err kps_wait_napping(MPI_Request *req) {
+  if (wait_napping(req, -1.0)) return KPS_OK;
+  kps_error_report(__FILE__, __LINE__, __func__, KPS_ERR_MPI, "waiting for the other ranks failed");
+  return KPS_ERR_MPI;
 }
 
 kps_err kps_agree(MPI_Comm comm, kps_err local, kps_err *agreed) {

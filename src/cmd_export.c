@@ -46,7 +46,7 @@ typedef struct column {
   char name[NAME_MAX_LEN];
   hid_t dset;
   int is_float;
-  int unfilled;  /* no _FillValue (run.fill: status): undefined where no line is done */
+  int unfilled;  /* never filled (run.fill: status): undefined where no line is done */
   double *fbuf;
   int64_t *ibuf;
 } column;
@@ -145,9 +145,14 @@ static kps_err add_column(exporter *ex, const char *group, const char *name) {
   if (!same) return bad(ex->path, "its fields differ in shape", full);
   if (cls != H5T_FLOAT && cls != H5T_INTEGER) return bad(ex->path, "not a numeric field", full);
   c->is_float = cls == H5T_FLOAT;
-  const htri_t has_fill = H5Aexists(c->dset, "_FillValue");
-  KPS_CHECK_H5(has_fill);
-  c->unfilled = !has_fill;
+  /* Fill time "never": created with run.fill: status. */
+  hid_t dcpl = H5I_INVALID_HID;
+  H5D_fill_time_t when = H5D_FILL_TIME_IFSET;
+  KPS_CHECK_H5_ID(dcpl, H5Dget_create_plist(c->dset));
+  const herr_t got = H5Pget_fill_time(dcpl, &when);
+  H5Pclose(dcpl);
+  KPS_CHECK_H5(got);
+  c->unfilled = when == H5D_FILL_TIME_NEVER;
 cleanup:
   return rc;
 }

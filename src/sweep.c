@@ -17,9 +17,12 @@
  *   writer -> master  TAG_FULL     my batch is full: call a checkpoint
  *                     TAG_OPENED   (G > 1, first writer) the open's outcome
  *                     TAG_FAILED   (G > 1, first writer) a write failed
- * A worker computes a range, sends its rows with MPI_Isend from one of two
- * buffers and goes on with its next range at once; it waits only for a
- * buffer still in flight, or for work when it holds none. Writers mark a
+ *   master -> writer  TAG_RECORD   (G > 1, first writer) every rank's counts
+ *                                  for the run record, at the end
+ * A worker computes a range, sends its rows with MPI_Isend from a buffer
+ * of their own and goes on with its next range at once; it waits only when
+ * two ranges' worth of rows are still in flight, or for work when it holds
+ * none. Writers mark a
  * line done in the file only in the write that holds its rows, so the
  * progress map never runs ahead of the data. Every wait naps: the master
  * and writers must not take a worker's core.
@@ -49,7 +52,8 @@ enum kps_tag {
   TAG_CKPT = 107,
   TAG_FINAL = 108,
   TAG_FULL = 109,
-  TAG_FAILED = 110
+  TAG_FAILED = 110,
+  TAG_RECORD = 111
 };
 
 /* Report flags. REQ_FAILED: a line could not be computed (an
@@ -87,14 +91,32 @@ enum { RQ_FLAGS, RQ_FIRST, RQ_LINES, RQ_FAILED, RQ_BUSY_NS, RQ_LEN };
 #define POLL_MAX_NS 200000L
 #define SPIN_NS 200000L
 #define WORKER_MAX_NS 100000L
+/*   SEND_BUFS       sends a worker may have in flight (within two ranges'
+ *                   bytes): more than two while its ranges are short */
+#define SEND_BUFS 8
 #define MSG_MAX_BYTES (1024.0 * 1024 * 1024)
 /*   WRITE_SECONDS   a writer writes once it holds what it can write in about
  *                   this long (at the bandwidth its earlier writes showed),
  *                   so that a write, fixed cost included, ends within the
  *                   ranges a worker holds ahead ((AHEAD - 1) CHUNK_SECONDS)
- *                   or can send ahead (two buffers): rank 0 answers no
+ *                   or can send ahead (two ranges' bytes): rank 0 answers no
  *                   report while it writes, and a writer takes no rows */
 #define WRITE_SECONDS 0.25
+
+/* What each rank reports at the end (gathered as bytes: one build runs
+ * every rank). */
+typedef struct rank_report {
+  double lines, busy, hdf5, stall, wait;
+  uint64_t solves[2];
+  char host[MPI_MAX_PROCESSOR_NAME];
+} rank_report;
+
+/* The outcome rank 0 tells every rank at the end. */
+typedef struct end_info {
+  int interrupted;
+  uint64_t lines_done, failed, at_start;
+  double start, end, hdf5_max;
+} end_info;
 
 typedef struct sweep_ctx {
   const kps_config *cfg;
@@ -762,40 +784,74 @@ cleanup:
   return rc;
 }
 
-/* One of a worker's two send buffers. */
-typedef struct send_buf {
-  uint8_t *data;
-  size_t cap;
-  MPI_Request req;
-} send_buf;
+/*
+ * A worker's sends in flight, oldest first: each a buffer of its own,
+ * freed once sent. Up to SEND_BUFS of them and `limit` bytes (two ranges
+ * of the largest size): the first ranges of a new file are single lines,
+ * sent while the writer is still creating it and receives nothing.
+ */
+typedef struct send_pool {
+  uint8_t *data[SEND_BUFS];
+  size_t bytes[SEND_BUFS];
+  MPI_Request req[SEND_BUFS];
+  int head, n;
+  size_t in_flight, limit;
+} send_pool;
 
-/* Packs the batch into buffer sb (once its previous send is done) and
- * starts sending it to the worker's writer. */
-static kps_err send_rows(sweep_ctx *c, send_buf *sb, int dest) {
+/* Frees the oldest send once it is complete (waiting for it with `wait`). */
+static kps_err pool_reap(sweep_ctx *c, send_pool *p, int wait) {
+  kps_err rc = KPS_OK;
+  while (p->n > 0) {
+    const int h = p->head;
+    if (wait) {
+      const double t0 = kps_now();
+      KPS_CHECK(wait_send(&p->req[h]));
+      c->stall_s += kps_now() - t0;
+    } else {
+      int flag = 0;
+      KPS_CHECK_MPI(MPI_Test(&p->req[h], &flag, MPI_STATUS_IGNORE));
+      if (!flag) break;
+    }
+    free(p->data[h]);
+    p->data[h] = NULL;
+    p->in_flight -= p->bytes[h];
+    p->head = (h + 1) % SEND_BUFS;
+    --p->n;
+    if (wait) break;
+  }
+  c->pending = p->n > 0 ? &p->req[p->head] : NULL;
+cleanup:
+  return rc;
+}
+
+/* Packs the batch into a new buffer and starts sending it to the worker's
+ * writer, once the pool has room for it. */
+static kps_err send_rows(sweep_ctx *c, send_pool *p, int dest) {
   kps_err rc = KPS_OK;
   const size_t rows = c->batch->n_lines, bytes = rows * packed_row_bytes(c->batch);
-  const double t0 = kps_now();
-  KPS_CHECK(wait_send(&sb->req));
-  c->stall_s += kps_now() - t0;
-  if (bytes > sb->cap) {
-    uint8_t *p = realloc(sb->data, bytes);
-    KPS_CHECK_ALLOC(p);
-    sb->data = p;
-    sb->cap = bytes;
-  }
-  pack_rows(c->batch, rows, sb->data);
-  KPS_CHECK_MPI(MPI_Isend(sb->data, (int)bytes, MPI_BYTE, dest, TAG_DATA, c->comm, &sb->req));
-  c->pending = &sb->req;
+  KPS_CHECK(pool_reap(c, p, 0));
+  while (p->n == SEND_BUFS || (p->n > 0 && p->in_flight + bytes > p->limit))
+    KPS_CHECK(pool_reap(c, p, 1));
+  const int k = (p->head + p->n) % SEND_BUFS;
+  p->data[k] = malloc(bytes > 0 ? bytes : 1);
+  KPS_CHECK_ALLOC(p->data[k]);
+  pack_rows(c->batch, rows, p->data[k]);
+  KPS_CHECK_MPI(MPI_Isend(p->data[k], (int)bytes, MPI_BYTE, dest, TAG_DATA, c->comm, &p->req[k]));
+  p->bytes[k] = bytes;
+  p->in_flight += bytes;
+  ++p->n;
+  c->pending = &p->req[p->head];
 cleanup:
   return rc;
 }
 
 static kps_err run_worker(sweep_ctx *c) {
   kps_err rc = KPS_OK;
-  send_buf sb[2] = {{NULL, 0, MPI_REQUEST_NULL}, {NULL, 0, MPI_REQUEST_NULL}};
+  send_pool sp = {.limit = 2 * c->range_cap * packed_row_bytes(c->batch)};
+  for (int i = 0; i < SEND_BUFS; ++i) sp.req[i] = MPI_REQUEST_NULL;
   const int dest = c->first_writer + (c->rank - c->first_worker) % c->writers;
   uint64_t q_first[AHEAD], q_count[AHEAD];
-  int nq = 0, k = 0, halted = 0, stopped = 0;
+  int nq = 0, halted = 0, stopped = 0;
   for (;;) {
     /* Take what the master sent; with no range left, wait for one. */
     for (;;) {
@@ -834,10 +890,7 @@ static kps_err run_worker(sweep_ctx *c) {
       const double t0 = kps_now();
       KPS_CHECK(compute_range(c, first, count, &rq[RQ_LINES], &rq[RQ_FAILED]));
       rq[RQ_BUSY_NS] = (uint64_t)(1e9 * (kps_now() - t0));
-      if (rq[RQ_LINES] > 0) {
-        KPS_CHECK(send_rows(c, &sb[k], dest));
-        k ^= 1;
-      }
+      if (rq[RQ_LINES] > 0) KPS_CHECK(send_rows(c, &sp, dest));
       halted = stop_requested(c) || c->compute_rc != KPS_OK;
     }
     rq[RQ_FLAGS] = (stop_requested(c) ? REQ_INTERRUPTED : 0) |
@@ -846,17 +899,14 @@ static kps_err run_worker(sweep_ctx *c) {
     KPS_CHECK_MPI(MPI_Send(rq, RQ_LEN, MPI_UINT64_T, 0, TAG_REQUEST, c->comm));
   }
   /* After its last rows (messages to one rank arrive in order). */
-  const double t0 = kps_now();
   KPS_CHECK_MPI(MPI_Send(NULL, 0, MPI_BYTE, dest, TAG_END, c->comm));
-  KPS_CHECK(wait_send(&sb[0].req));
-  KPS_CHECK(wait_send(&sb[1].req));
-  c->stall_s += kps_now() - t0;
+  while (sp.n > 0) KPS_CHECK(pool_reap(c, &sp, 1));
 cleanup:
   c->pending = NULL;
   /* A buffer still in flight (the protocol broke down: the caller aborts)
    * is not freed under MPI. */
-  if (sb[0].req == MPI_REQUEST_NULL) free(sb[0].data);
-  if (sb[1].req == MPI_REQUEST_NULL) free(sb[1].data);
+  for (int i = 0; i < SEND_BUFS; ++i)
+    if (sp.req[i] == MPI_REQUEST_NULL) free(sp.data[i]);
   return rc;
 }
 
@@ -879,7 +929,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   plan_state ps = {0};
   master_state ms = {0};
   double *per_rank = NULL;
-  char *host_names = NULL;
+  rank_report *reports = NULL;
   const char **hosts = NULL;
   int resumed = 0, interrupted = 0, in_step = 1;
   uint64_t messages = 0;
@@ -913,8 +963,9 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   if ((c.rank == 0 || c.rank == c.first_writer) && !(ps.done = calloc(map_bytes + 1, 1)))
     local = KPS_ERR_NOMEM;
   const kps_dims dims = kps_config_dims(cfg);
-  /* A worker holds a range in its batch and up to two in its send buffers:
-   * three ranges within the half of the memory limit a writer's batch gets. */
+  /* A worker holds a range in its batch and up to two ranges' bytes in
+   * its sends: three ranges within the half of the memory limit a writer's
+   * batch gets. */
   const double row = (double)(kps_fields_bytes_per_line(&dims) + sizeof(uint64_t));
   c.range_cap = (size_t)fmax(1.0, fmin((double)c.batch_cap / 3.0, MSG_MAX_BYTES / row));
   if (c.size > 1 && row > MSG_MAX_BYTES) {
@@ -935,9 +986,10 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   ms.opened = c.first_writer == 0;
   /* The record's per-rank counts: allocated here, where a failure is agreed,
    * not before the gathers, which the other ranks would wait in for ever. */
-  if (local == KPS_OK && (!(per_rank = calloc((size_t)c.size * 3, sizeof(double))) ||
-                          !(host_names = calloc((size_t)c.size, MPI_MAX_PROCESSOR_NAME)) ||
-                          !(hosts = calloc((size_t)c.size, sizeof *hosts))))
+  if (local == KPS_OK && (c.rank == 0 || c.rank == c.first_writer) &&
+      (!(per_rank = calloc((size_t)c.size * 3, sizeof(double))) ||
+       !(reports = calloc((size_t)c.size, sizeof *reports)) ||
+       !(hosts = calloc((size_t)c.size, sizeof *hosts))))
     local = KPS_ERR_NOMEM;
   KPS_CHECK(kps_agree(c.comm, local, &agreed));
   if (agreed != KPS_OK) KPS_FAIL(agreed, "setting up the sweep failed");
@@ -1035,37 +1087,61 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   }
   if (c.rank == 0) kps_progress_update(&pg, ps.lines_done * c.n_tau, ps.failed, 1);
 
-  /* Everyone learns the outcome and the per-rank counts for the record. */
-  KPS_CHECK_MPI(MPI_Bcast(&interrupted, 1, MPI_INT, 0, c.comm));
-  double *lines_r = per_rank, *busy_r = per_rank + c.size, *hdf5_r = per_rank + 2 * c.size;
-  KPS_CHECK_MPI(MPI_Allgather(&c.lines_mine, 1, MPI_DOUBLE, lines_r, 1, MPI_DOUBLE, c.comm));
-  KPS_CHECK_MPI(MPI_Allgather(&c.busy_s, 1, MPI_DOUBLE, busy_r, 1, MPI_DOUBLE, c.comm));
-  KPS_CHECK_MPI(MPI_Allgather(&c.flush_s, 1, MPI_DOUBLE, hdf5_r, 1, MPI_DOUBLE, c.comm));
-  char me[MPI_MAX_PROCESSOR_NAME] = "";
+  /*
+   * The end: each rank's counts go to rank 0 in one gather, the outcome
+   * back in one broadcast, and the first writer gets what the run record
+   * needs. Waited for with naps: the ranks that finished first must not
+   * take a core from those still closing (nodes are oversubscribed).
+   */
+  rank_report me = {.lines = c.lines_mine, .busy = c.busy_s, .hdf5 = c.flush_s,
+                    .solves = {c.solves[0], c.solves[1]}};
+  if (is_worker) me.stall = c.stall_s, me.wait = c.wait_s;
   int me_len = 0;
-  KPS_CHECK_MPI(MPI_Get_processor_name(me, &me_len));
-  /* The run record is written by the first writer. */
-  KPS_CHECK_MPI(MPI_Gather(me, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, host_names, MPI_MAX_PROCESSOR_NAME,
-                           MPI_CHAR, c.first_writer, c.comm));
-  for (int r = 0; r < c.size; ++r) {
-    host_names[(size_t)(r + 1) * MPI_MAX_PROCESSOR_NAME - 1] = '\0';
-    hosts[r] = host_names + (size_t)r * MPI_MAX_PROCESSOR_NAME;
-  }
+  KPS_CHECK_MPI(MPI_Get_processor_name(me.host, &me_len));
+  me.host[sizeof me.host - 1] = '\0';
+  MPI_Request req = MPI_REQUEST_NULL;
+  KPS_CHECK_MPI(MPI_Igather(&me, (int)sizeof me, MPI_BYTE, reports, (int)sizeof me, MPI_BYTE, 0,
+                            c.comm, &req));
+  KPS_CHECK(kps_wait_napping(&req));
   /* Sums over the workers (in a serial run the one rank is the worker):
    * busy, stalled on a send, waiting for work; and the writers' slowest. */
-  double flush_max = 0.0, mine[3] = {0.0, 0.0, 0.0}, totals[3];
-  if (is_worker) mine[0] = c.busy_s, mine[1] = c.stall_s, mine[2] = c.wait_s;
-  KPS_CHECK_MPI(MPI_Allreduce(&c.flush_s, &flush_max, 1, MPI_DOUBLE, MPI_MAX, c.comm));
-  KPS_CHECK_MPI(MPI_Allreduce(mine, totals, 3, MPI_DOUBLE, MPI_SUM, c.comm));
+  end_info end = {.interrupted = interrupted,
+                  .lines_done = ps.lines_done,
+                  .failed = ps.failed,
+                  .at_start = at_start,
+                  .start = epoch_start,
+                  .end = kps_epoch_now()};
+  double totals[3] = {0.0, 0.0, 0.0};
   uint64_t solves[2] = {0, 0};
-  KPS_CHECK_MPI(MPI_Allreduce(c.solves, solves, 2, MPI_UINT64_T, MPI_SUM, c.comm));
-  uint64_t counts[3] = {ps.lines_done, ps.failed, at_start};
-  KPS_CHECK_MPI(MPI_Bcast(counts, 3, MPI_UINT64_T, 0, c.comm));
-  double times[2] = {epoch_start, kps_epoch_now()};
-  KPS_CHECK_MPI(MPI_Bcast(times, 2, MPI_DOUBLE, 0, c.comm));
+  if (c.rank == 0)
+    for (int r = 0; r < c.size; ++r) {
+      const rank_report *q = &reports[r];
+      end.hdf5_max = fmax(end.hdf5_max, q->hdf5);
+      totals[0] += c.size == 1 || r >= c.first_worker ? q->busy : 0.0;
+      totals[1] += q->stall, totals[2] += q->wait;
+      solves[0] += q->solves[0], solves[1] += q->solves[1];
+    }
+  KPS_CHECK_MPI(MPI_Ibcast(&end, (int)sizeof end, MPI_BYTE, 0, c.comm, &req));
+  KPS_CHECK(kps_wait_napping(&req));
+  interrupted = end.interrupted;
+  if (c.first_writer != 0 && c.rank == 0)
+    KPS_CHECK_MPI(MPI_Send(reports, (int)(sizeof *reports * (size_t)c.size), MPI_BYTE,
+                           c.first_writer, TAG_RECORD, c.comm));
+  if (c.first_writer != 0 && c.rank == c.first_writer) {
+    KPS_CHECK_MPI(MPI_Irecv(reports, (int)(sizeof *reports * (size_t)c.size), MPI_BYTE, 0,
+                            TAG_RECORD, c.comm, &req));
+    KPS_CHECK(kps_wait_napping(&req));
+  }
+  double *lines_r = per_rank, *busy_r = per_rank + c.size, *hdf5_r = per_rank + 2 * c.size;
+  for (int r = 0; r < c.size && c.rank == c.first_writer; ++r) {
+    lines_r[r] = reports[r].lines, busy_r[r] = reports[r].busy, hdf5_r[r] = reports[r].hdf5;
+    hosts[r] = reports[r].host;
+  }
+  double flush_max = end.hdf5_max;
+  const uint64_t counts[3] = {end.lines_done, end.failed, end.at_start};
   kps_run_record rec = {
-      .start_time = times[0],
-      .end_time = times[1],
+      .start_time = end.start,
+      .end_time = end.end,
       .complete = counts[0] == c.n_lines,
       .interrupted = interrupted,
       .n_ranks = c.size,
@@ -1133,7 +1209,7 @@ cleanup:
   free(ms.slot);
   free(ps.done);
   free(per_rank);
-  free(host_names);
+  free(reports);
   free(hosts);
   return rc;
 }

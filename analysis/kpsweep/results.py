@@ -256,7 +256,7 @@ class Results:
         if dset is None:
             raise self._missing(name)
         values = dset[...]
-        if decode(self.attrs.get("fill", "all")) != "status" or "_FillValue" in dset.attrs:
+        if dset.id.get_create_plist().get_fill_time() != h5py.h5d.FILL_TIME_NEVER:
             return values
         # A file created with run.fill: status holds undefined values (0)
         # where no line is done yet: give them the fill values ("not

@@ -20,6 +20,13 @@
 kps_err kps_agree(MPI_Comm comm, kps_err local, kps_err *agreed);
 
 /*
+ * Waits for a non-blocking request (a collective started by the caller,
+ * e.g. MPI_Igather) with naps instead of spinning. Returns KPS_ERR_MPI
+ * when the request failed. Not collective itself.
+ */
+kps_err kps_wait_napping(MPI_Request *req);
+
+/*
  * The end of a program: agrees on an exit status (the most severe of the
  * ranks' ones: 1 over 2 over 3 over 0) in *status. A rank gives up after
  * timeout_s seconds (< 0: waits for ever), which means another rank never
