@@ -82,10 +82,11 @@ int kps_cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *sto
       const double wall = sum.wall_seconds > 0 ? sum.wall_seconds : 1.0;
       const double worker_s = wall * (sum.workers > 0 ? sum.workers : 1);
       char io[160];
-      /* In-process, output stops the computing; under MPI the writers'
-       * HDF5 time mostly overlaps it, and what the workers lose is apart. */
+      /* In-process, the time the computing waited for HDF5 (a new file is
+       * created alongside); under MPI the writers' HDF5 time mostly
+       * overlaps the computing, and what the workers lose is apart. */
       if (sum.in_process)
-        snprintf(io, sizeof io, "%.1f%% in HDF5 (in-process, not overlapped)",
+        snprintf(io, sizeof io, "%.1f%% in HDF5 (in-process: the computing waited for it)",
                  100.0 * sum.hdf5_seconds / wall);
       else
         snprintf(io, sizeof io,

@@ -25,7 +25,10 @@ static void on_stop_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
-  if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+  /* FUNNELED: only this thread calls MPI; a lone writer creates a new
+   * results file on a thread of its own (src/writer.c). */
+  int provided = MPI_THREAD_SINGLE;
+  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
     fprintf(stderr, "kpsweep: error: MPI_Init failed\n");
     return KPS_EXIT_FAILURE;
   }

@@ -9,6 +9,10 @@
  */
 #include "kpsweep/writer.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -25,6 +29,7 @@
 #include "h5util.h"
 #include "kpsweep/agree.h"
 #include "kpsweep/lock.h"
+#include "kpsweep/progress.h"
 #include "results_file.h"
 
 /* Metadata beyond the raw data in the estimate of a file's size: a fixed
@@ -65,6 +70,14 @@ struct kps_writer {
   hsize_t ldims[KPS_MAX_AXES + 2];
   kps_dims dims;                /* the trailing dimensions of the fields */
   uint64_t n_lines;
+  /* A new file created on a thread of its own (kps_writer_open_async). */
+  const kps_config *cfg;
+  int run_ranks;
+  int creating;                 /* the thread was started and is not joined yet */
+  pthread_t creator;
+  atomic_int created;           /* the thread is done */
+  kps_err create_rc;
+  double create_s;              /* its time in HDF5 */
 };
 
 int kps_writer_fills_whole(const kps_config *cfg) {
@@ -269,11 +282,12 @@ static void remove_stale_part(const char *path) {
 }
 
 /*
- * Rank 0's part of the open: lock, check or create. Reads the progress
- * map of a resumed file into bits. Not collective.
+ * Rank 0's part of the open: lock, check or create (with defer, a new
+ * file is only to be created: *defer = 1). Reads the progress map of a
+ * resumed file into bits. Not collective.
  */
 static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode mode,
-                            int run_ranks, uint8_t *bits, int *resumed) {
+                            int run_ranks, uint8_t *bits, int *resumed, int *defer) {
   kps_err rc = KPS_OK;
   struct stat st;
   *resumed = 0;
@@ -318,7 +332,8 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
     *resumed = 1;
   } else {
     if (bits) memset(bits, 0, (kps_config_n_lines(cfg) + 7) / 8);
-    KPS_CHECK(create_file(cfg, w->path, run_ranks));
+    if (defer) *defer = 1;
+    else KPS_CHECK(create_file(cfg, w->path, run_ranks));
   }
 cleanup:
   return rc;
@@ -375,22 +390,69 @@ static int close_parallel(kps_writer *w) {
 }
 
 static void writer_free(kps_writer *w) {
+  if (w->creating) pthread_join(w->creator, NULL);
   kps_lock_release(&w->lock);
   free(w);
 }
 
+/* The creator thread: the new file's layout under PATH.part, renamed. */
+static void *create_main(void *arg) {
+  kps_writer *w = arg;
+  const double t0 = kps_now();
+  w->create_rc = create_file(w->cfg, w->path, w->run_ranks);
+  w->create_s = kps_now() - t0;
+  atomic_store(&w->created, 1);
+  return NULL;
+}
+
+/* Starts the creator thread, with every signal blocked there (the stop
+ * signals are the main thread's); 0 when no thread could be started. */
+static int start_creator(kps_writer *w) {
+  sigset_t all, old;
+  sigfillset(&all);
+  if (pthread_sigmask(SIG_BLOCK, &all, &old) != 0) return 0;
+  atomic_store(&w->created, 0);
+  const int ok = pthread_create(&w->creator, NULL, create_main, w) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  w->creating = ok;
+  return ok;
+}
+
 static kps_err fill_status(kps_writer *w);
 
-kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode mode,
-                        MPI_Comm comm, int run_ranks, uint8_t *done_bits, kps_writer **out,
-                        int *resumed) {
+/* After prepare_file: every writer opens the file, and marks the points
+ * of a run.fill: status file not computed. Collective. */
+static kps_err open_prepared(kps_writer *w, const char *path) {
+  kps_err rc = KPS_OK, agreed = KPS_OK;
+  /* Rank 0 followed any symbolic link at path. */
+  KPS_CHECK_MPI(MPI_Bcast(w->path, (int)sizeof w->path, MPI_CHAR, 0, w->comm));
+  KPS_CHECK(kps_agree(w->comm, open_parallel(w), &agreed));
+  if (agreed != KPS_OK) {
+    rc = agreed;
+    if (w->rank == 0)
+      fprintf(stderr, "kpsweep: error: %s could not be opened for parallel writing\n", path);
+    goto cleanup;
+  }
+  /* The file says how it was filled (a resume follows it, whatever the
+   * job says now): status fill time "never" is run.fill: status. */
+  if (!w->whole) KPS_CHECK(fill_status(w));
+cleanup:
+  return rc;
+}
+
+static kps_err writer_open(const kps_config *cfg, const char *path, kps_open_mode mode,
+                           MPI_Comm comm, int run_ranks, uint8_t *done_bits, int async,
+                           kps_writer **out, int *resumed) {
   kps_err rc = KPS_OK, agreed = KPS_OK, local = KPS_OK;
-  int rank = 0, size = 1, was_resumed = 0;
+  int rank = 0, size = 1, was_resumed = 0, defer = 0, level = MPI_THREAD_SINGLE;
   kps_writer *w = NULL;
   *out = NULL;
   *resumed = 0;
   KPS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
   KPS_CHECK_MPI(MPI_Comm_size(comm, &size));
+  KPS_CHECK_MPI(MPI_Query_thread(&level));
+  /* A thread that calls no MPI needs MPI_THREAD_FUNNELED. */
+  async = async && size == 1 && level >= MPI_THREAD_FUNNELED;
   w = calloc(1, sizeof *w);
   if (!w) {
     local = KPS_ERR_NOMEM;
@@ -404,6 +466,8 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
     w->ldims[cfg->n_axes] = cfg->L2.n;
     w->dims = kps_config_dims(cfg);
     w->n_lines = kps_config_n_lines(cfg);
+    w->cfg = cfg;
+    w->run_ranks = run_ranks > size ? run_ranks : size;
     if (snprintf(w->path, sizeof w->path, "%s", path) >= (int)sizeof w->path) {
       local = KPS_ERR_IO;
       if (rank == 0) fprintf(stderr, "kpsweep: error: output path too long: %s\n", path);
@@ -411,26 +475,22 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
   }
   /* Rank 0 works alone; the others wait for its verdict without a core. */
   if (local == KPS_OK && rank == 0)
-    local = prepare_file(w, cfg, mode, run_ranks > size ? run_ranks : size, done_bits,
-                         &was_resumed);
+    local = prepare_file(w, cfg, mode, w->run_ranks, done_bits, &was_resumed,
+                         async ? &defer : NULL);
   KPS_CHECK(kps_agree(comm, local, &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;
     goto cleanup;
   }
-  KPS_CHECK_MPI(MPI_Bcast(&was_resumed, 1, MPI_INT, 0, comm));
-  /* Rank 0 followed any symbolic link at path. */
-  KPS_CHECK_MPI(MPI_Bcast(w->path, (int)sizeof w->path, MPI_CHAR, 0, comm));
-  KPS_CHECK(kps_agree(comm, open_parallel(w), &agreed));
-  if (agreed != KPS_OK) {
-    rc = agreed;
-    if (rank == 0)
-      fprintf(stderr, "kpsweep: error: %s could not be opened for parallel writing\n", path);
+  /* A lone writer's new file is created alongside; kps_writer_finish opens it. */
+  if (defer && start_creator(w)) {
+    *out = w;
+    w = NULL;
     goto cleanup;
   }
-  /* The file says how it was filled (a resume follows it, whatever the
-   * job says now): status fill time "never" is run.fill: status. */
-  if (!w->whole) KPS_CHECK(fill_status(w));
+  if (defer) KPS_CHECK(create_file(cfg, w->path, w->run_ranks));
+  KPS_CHECK_MPI(MPI_Bcast(&was_resumed, 1, MPI_INT, 0, comm));
+  KPS_CHECK(open_prepared(w, path));
   *resumed = was_resumed;
   *out = w;
   w = NULL;
@@ -439,6 +499,37 @@ cleanup:
     close_parallel(w);
     writer_free(w);
   }
+  return rc;
+}
+
+kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode mode,
+                        MPI_Comm comm, int run_ranks, uint8_t *done_bits, kps_writer **out,
+                        int *resumed) {
+  return writer_open(cfg, path, mode, comm, run_ranks, done_bits, 0, out, resumed);
+}
+
+kps_err kps_writer_open_async(const kps_config *cfg, const char *path, kps_open_mode mode,
+                              MPI_Comm comm, int run_ranks, uint8_t *done_bits, kps_writer **out,
+                              int *resumed) {
+  return writer_open(cfg, path, mode, comm, run_ranks, done_bits, 1, out, resumed);
+}
+
+int kps_writer_ready(const kps_writer *w) {
+  return !w->creating || atomic_load(&((kps_writer *)w)->created);
+}
+
+kps_err kps_writer_finish(kps_writer *w, double *hdf5_s) {
+  kps_err rc = KPS_OK;
+  *hdf5_s = 0.0;
+  if (!w->creating) return KPS_OK;
+  pthread_join(w->creator, NULL);
+  w->creating = 0;
+  *hdf5_s = w->create_s;
+  KPS_CHECK(w->create_rc);
+  const double t0 = kps_now();
+  rc = open_prepared(w, w->path);
+  *hdf5_s += kps_now() - t0;
+cleanup:
   return rc;
 }
 
@@ -728,6 +819,11 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
   const kps_field_info *fi = kps_fields();
   static const char dummy[8];
   memset(lb, 0, sizeof lb);
+  if (w->creating) {
+    kps_error_report(__FILE__, __LINE__, __func__, KPS_ERR_INTERNAL,
+                     "a write before kps_writer_finish");
+    return KPS_ERR_INTERNAL;
+  }
   for (int f = 0; f <= KPS_N_FIELDS; ++f) msp[f] = H5I_INVALID_HID;
   for (int k = 0; k < KPS_N_SCOPES; ++k) fsp[k] = sel[k] = H5I_INVALID_HID;
 

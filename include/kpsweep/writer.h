@@ -52,6 +52,30 @@ kps_err kps_writer_open(const kps_config *cfg, const char *path, kps_open_mode m
                         MPI_Comm comm, int run_ranks, uint8_t *done_bits, kps_writer **out,
                         int *resumed);
 
+/*
+ * As kps_writer_open, but a lone writer (comm of one rank) that creates a
+ * new file does it on a thread of its own, which calls no MPI (the
+ * program runs under MPI_THREAD_FUNNELED; below that it creates the file
+ * before returning): the lock, the checks and the space claim are done
+ * when this returns, the layout is written while the caller computes, and
+ * the caller makes no HDF5 call until kps_writer_finish. Collective.
+ */
+kps_err kps_writer_open_async(const kps_config *cfg, const char *path, kps_open_mode mode,
+                              MPI_Comm comm, int run_ranks, uint8_t *done_bits, kps_writer **out,
+                              int *resumed);
+
+/* Whether the file of kps_writer_open_async is created (always 1 for one
+ * opened otherwise). Not collective; never waits. */
+int kps_writer_ready(const kps_writer *w);
+
+/*
+ * Waits for the creation of kps_writer_open_async and opens the file for
+ * writing; *hdf5_s is the time both took in HDF5 (0 when nothing was
+ * pending). On failure (said on stderr) the caller aborts the writer.
+ * Collective over the writer's communicator (one rank).
+ */
+kps_err kps_writer_finish(kps_writer *w, double *hdf5_s);
+
 /* Estimated size in bytes of the results file of cfg (generous). Not collective. */
 double kps_writer_file_bytes(const kps_config *cfg);
 
