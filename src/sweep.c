@@ -1175,7 +1175,9 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
                             TAG_RECORD, c.comm, &req));
     KPS_CHECK(kps_wait_napping(&req));
   }
-  double *lines_r = per_rank, *busy_r = per_rank + c.size, *hdf5_r = per_rank + 2 * c.size;
+  /* The per-rank rows exist on rank 0 and the first writer only. */
+  double *lines_r = per_rank, *busy_r = per_rank ? per_rank + c.size : NULL;
+  double *hdf5_r = per_rank ? per_rank + 2 * c.size : NULL;
   for (int r = 0; r < c.size && c.rank == c.first_writer; ++r) {
     lines_r[r] = reports[r].lines, busy_r[r] = reports[r].busy, hdf5_r[r] = reports[r].hdf5;
     hosts[r] = reports[r].host;
