@@ -305,6 +305,35 @@ cat <<EOT
   run.writers: 2 on 5 ranks (ranks 1, 2 write, ranks 3, 4 compute).
 EOT
 echo
+# The fill at creation, counted: bytes the serial run wrote (the kernel's
+# file-system output blocks of 512 B, /usr/bin/time %O) for a null-model
+# file of 2000 x 1000 points, run.fill: all against status.
+if [ -x /usr/bin/time ]; then
+  echo "run.fill     file MB   written MB   written / file"
+  for fill in all status; do
+    cat > "$T/fill_$fill.yaml" <<EOF
+name: fill_bench
+model: null
+axes:
+  c: {linear: [1, 2, 2000]}
+agonist: {tau: 4.0, L: 4000}
+antagonist:
+  tau: {linear: [0.1, 2.9, 1000]}
+  L: 6000
+threshold: {tau_c: 3.0}
+run: {checkpoint_every: 3600, progress_every: 3600, fill: $fill}
+stats: {boundary: false, line_stats: false}
+EOF
+    blocks="$(/usr/bin/time -f "%O" "$KPS" run "$T/fill_$fill.yaml" -o "$T/fill.h5" --force \
+              --quiet 2>&1 >/dev/null | tail -1)"
+    size="$(stat -c %s "$T/fill.h5" 2>/dev/null || echo 0)"
+    awk -v f="$fill" -v b="$blocks" -v s="$size" \
+      'BEGIN { printf "%-10s %9.1f %12.1f %16.2f\n", f, s / 1e6, b * 512 / 1e6, s > 0 ? b * 512 / s : 0 }'
+  done
+  echo "  (all: the creator writes the whole file with its fill values, then the data;"
+  echo "   status: only the data and 1 byte a point of status)"
+  echo
+fi
 
 fi
 ############################################################################

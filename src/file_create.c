@@ -409,8 +409,21 @@ cleanup:
   return rc;
 }
 
-kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, double bytes,
-                        int whole) {
+/* A failed close: HDF5 keeps the file and crashes closing it again at
+ * exit; empty it, so that the second close has room to write (the caller
+ * removes the file anyway). */
+static kps_err close_created(hid_t file, const char *path, kps_err rc) {
+  if (file >= 0 && H5Fclose(file) < 0) {
+    if (rc == KPS_OK) {
+      rc = KPS_ERR_IO;
+      kps_error_report(__FILE__, __LINE__, __func__, rc, "cannot write %s (a full disk?)", path);
+    }
+    if (truncate(path, 0) == 0) H5Fclose(file);
+  }
+  return rc;
+}
+
+kps_err kps_file_create_empty(const char *path, double bytes) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
   KPS_CHECK_H5_ID(fapl, kps_serial_fapl());
@@ -421,21 +434,28 @@ kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, do
     char msg[KPS_H5_MSG_LEN];
     KPS_FAIL(KPS_ERR_IO, "cannot create %s%s", path, kps_hdf5_describe(msg, sizeof msg));
   }
+cleanup:
+  rc = close_created(file, path, rc);
+  if (fcpl >= 0) H5Pclose(fcpl);
+  if (fapl >= 0) H5Pclose(fapl);
   /* With the space claimed, writing the layout cannot run out of it. */
-  KPS_CHECK(reserve(path, bytes));
+  if (rc == KPS_OK) rc = reserve(path, bytes);
+  return rc;
+}
+
+kps_err kps_file_create_layout(const kps_config *cfg, const char *path, int n_ranks, int whole) {
+  kps_err rc = KPS_OK;
+  hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+  KPS_CHECK_H5_ID(fapl, kps_serial_fapl());
+  file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+  if (file < 0) {
+    char msg[KPS_H5_MSG_LEN];
+    KPS_FAIL(KPS_ERR_IO, "cannot open %s%s", path, kps_hdf5_describe(msg, sizeof msg));
+  }
   KPS_CHECK(create_layout(file, cfg, n_ranks, whole));
 cleanup:
-  /* The close writes the metadata. HDF5 keeps a file whose close failed
-   * and crashes closing it again at exit: empty it, so that the second
-   * close has room to write (the caller removes the file anyway). */
-  if (file >= 0 && H5Fclose(file) < 0) {
-    if (rc == KPS_OK) {
-      rc = KPS_ERR_IO;
-      kps_error_report(__FILE__, __LINE__, __func__, rc, "cannot write %s (a full disk?)", path);
-    }
-    if (truncate(path, 0) == 0) H5Fclose(file);
-  }
-  if (fcpl >= 0) H5Pclose(fcpl);
+  /* The close writes the metadata. */
+  rc = close_created(file, path, rc);
   if (fapl >= 0) H5Pclose(fapl);
   /* Room for the run record, which a run adds at its end. */
   if (rc == KPS_OK) rc = reserve(path, KPS_RECORD_RESERVE);

@@ -21,18 +21,19 @@
 #define KPS_RECORD_NEED (KPS_RECORD_RESERVE / 2)
 
 /*
- * Creates the complete layout of cfg in a new file at path (truncating
- * any file there): axes, every field with early allocation, the progress
+ * A new results file at path in two steps. kps_file_create_empty creates
+ * an empty HDF5 file (truncating any file there) and claims `bytes` (the
+ * estimated size) of disk space for it, so a full disk fails before
+ * anything is written. kps_file_create_layout then writes the complete
+ * layout of cfg: axes, every field with early allocation, the progress
  * map, provenance. With `whole`, every field is written with its fill
- * value; without (run.fill: status), nothing of the fields is written:
- * the writers fill /points/status, the rest stays undefined until
- * computed. `bytes` (the estimated size) is
- * claimed on disk first, so a full disk fails before anything is written.
+ * value; without (run.fill: status), nothing of the fields is written: the
+ * writers fill /points/status, the rest stays undefined until computed.
  * n_ranks goes into the provenance. On failure the caller removes the
- * file. Not collective.
+ * file. Neither is collective; neither calls MPI.
  */
-kps_err kps_file_create(const kps_config *cfg, const char *path, int n_ranks, double bytes,
-                        int whole);
+kps_err kps_file_create_empty(const char *path, double bytes);
+kps_err kps_file_create_layout(const kps_config *cfg, const char *path, int n_ranks, int whole);
 
 /* What an existing file at the output path is. */
 typedef enum kps_file_kind {

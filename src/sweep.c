@@ -505,9 +505,10 @@ static kps_err run_serial(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
     KPS_CHECK(compute_range(c, first, count, &done, &ps->failed));
     if (done) ps->t_line = (kps_now() - t0) / (double)done;
     commit_range(ps, first, done);
-    kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
     KPS_CHECK(settle_open(c, 0));
     if (c->open_failed) break;
+    /* Progress only once the file exists: it is what a watcher looks for. */
+    if (c->open_settled) kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
     if ((kps_now() >= next_flush && ps->lines_done > saved) || c->batch->n_lines >= c->batch_cap) {
       KPS_CHECK(settle_open(c, 1));
       if (c->open_failed) break;
@@ -657,7 +658,8 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
       KPS_CHECK(settle_open(c, 0));
       if (c->open_failed) KPS_CHECK(set_stopping(c, ps, ms));
     }
-    kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
+    if (!c->is_writer || c->open_settled)
+      kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
     if (!final_sent && ms->n_stopped == ms->workers) {
       KPS_CHECK(tell_writers(c, TAG_FINAL));
       final_sent = 1;

@@ -229,13 +229,21 @@ cleanup:
   return rc;
 }
 
-/* Builds the layout under PATH.part and renames it to path. Rank 0. */
-static kps_err create_file(const kps_config *cfg, const char *path, int n_ranks) {
+/* PATH.part, for the new layout of path. */
+static kps_err part_path(const char *path, char *part, size_t n) {
+  kps_err rc = KPS_OK;
+  if (snprintf(part, n, "%s.part", path) >= (int)n) KPS_FAIL(KPS_ERR_IO, "path too long: %s", path);
+cleanup:
+  return rc;
+}
+
+/* The first step of a creation, in the caller's thread: PATH.part made
+ * empty and its disk space claimed. */
+static kps_err begin_file(const kps_config *cfg, const char *path) {
   kps_err rc = KPS_OK;
   char part[KPS_PATH_MAX + 8];
   double need = 0.0, avail = 0.0;
-  if (snprintf(part, sizeof part, "%s.part", path) >= (int)sizeof part)
-    KPS_FAIL(KPS_ERR_IO, "path too long: %s", path);
+  KPS_CHECK(part_path(path, part, sizeof part));
   KPS_CHECK(make_parent(path));
   /* A .part file is only ever written under the lock we hold: a leftover
    * is from a killed creation. */
@@ -250,7 +258,19 @@ static kps_err create_file(const kps_config *cfg, const char *path, int n_ranks)
             path, need / 1e6, avail / 1e6);
     goto cleanup;
   }
-  KPS_CHECK(kps_file_create(cfg, part, n_ranks, need, kps_writer_fills_whole(cfg)));
+  KPS_CHECK(kps_file_create_empty(part, need));
+cleanup:
+  if (rc != KPS_OK) unlink(part);
+  return rc;
+}
+
+/* The rest, which may run on a thread of its own (it calls no MPI): the
+ * layout under PATH.part, synced, renamed to path. */
+static kps_err finish_file(const kps_config *cfg, const char *path, int n_ranks) {
+  kps_err rc = KPS_OK;
+  char part[KPS_PATH_MAX + 8];
+  KPS_CHECK(part_path(path, part, sizeof part));
+  KPS_CHECK(kps_file_create_layout(cfg, part, n_ranks, kps_writer_fills_whole(cfg)));
   KPS_CHECK(sync_file(part));
   if (rename(part, path) != 0)
     KPS_FAIL(KPS_ERR_IO, "cannot rename %s to %s: %s", part, path, strerror(errno));
@@ -332,8 +352,9 @@ static kps_err prepare_file(kps_writer *w, const kps_config *cfg, kps_open_mode 
     *resumed = 1;
   } else {
     if (bits) memset(bits, 0, (kps_config_n_lines(cfg) + 7) / 8);
+    KPS_CHECK(begin_file(cfg, w->path));
     if (defer) *defer = 1;
-    else KPS_CHECK(create_file(cfg, w->path, run_ranks));
+    else KPS_CHECK(finish_file(cfg, w->path, run_ranks));
   }
 cleanup:
   return rc;
@@ -399,7 +420,7 @@ static void writer_free(kps_writer *w) {
 static void *create_main(void *arg) {
   kps_writer *w = arg;
   const double t0 = kps_now();
-  w->create_rc = create_file(w->cfg, w->path, w->run_ranks);
+  w->create_rc = finish_file(w->cfg, w->path, w->run_ranks);
   w->create_s = kps_now() - t0;
   atomic_store(&w->created, 1);
   return NULL;
@@ -488,7 +509,7 @@ static kps_err writer_open(const kps_config *cfg, const char *path, kps_open_mod
     w = NULL;
     goto cleanup;
   }
-  if (defer) KPS_CHECK(create_file(cfg, w->path, w->run_ranks));
+  if (defer) KPS_CHECK(finish_file(cfg, w->path, w->run_ranks));
   KPS_CHECK_MPI(MPI_Bcast(&was_resumed, 1, MPI_INT, 0, comm));
   KPS_CHECK(open_prepared(w, path));
   *resumed = was_resumed;
