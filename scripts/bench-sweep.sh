@@ -328,7 +328,7 @@ EOF
               --quiet 2>&1 >/dev/null | tail -1)"
     size="$(stat -c %s "$T/fill.h5" 2>/dev/null || echo 0)"
     awk -v f="$fill" -v b="$blocks" -v s="$size" \
-      'BEGIN { printf "%-10s %9.1f %12.1f %16.2f\n", f, s / 1e6, b * 512 / 1e6, s > 0 ? b * 512 / s : 0 }'
+      'BEGIN { r = s > 0 ? b * 512 / s : 0; printf "%-10s %9.1f %12.1f %16.2f\n", f, s / 1e6, b * 512 / 1e6, r }'
   done
   echo "  (all: the creator writes the whole file with its fill values, then the data;"
   echo "   status: only the data and 1 byte a point of status)"
