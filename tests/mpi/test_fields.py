@@ -80,6 +80,15 @@ def compare(path, ref, names):
     return bad
 
 
+def run_like(tap, build, cfg, out, ranks, label, full, names):
+    """Runs cfg into out; its datasets `names` must equal the full run's."""
+    r = kpsweep(build, ["run", cfg, "-o", out, "--quiet"], ranks=ranks)
+    if not tap.ok(r.returncode == 0, label, r.stderr):
+        return False
+    bad = compare(out, full, names)
+    return tap.ok(not bad, f"{label}: the values of the full, uncompressed run", bad)
+
+
 def estimate(build, cfg):
     """validate's file size (MB) and worker memory (MB) of a job file."""
     r = kpsweep(build, ["validate", cfg])
@@ -164,11 +173,9 @@ def main():
         for ranks in (None, 3):
             label = "1 rank" if ranks is None else "3 ranks"
             out = os.path.join(tmp, f"defl_{ranks}.h5")
-            r = kpsweep(build, ["run", defl_cfg, "-o", out, "--quiet"], ranks=ranks)
-            if not tap.ok(r.returncode == 0, f"deflate on {label}", r.stderr):
+            if not run_like(tap, build, defl_cfg, out, ranks, f"deflate on {label}", full,
+                            all_fields):
                 continue
-            bad = compare(out, full, all_fields)
-            tap.ok(not bad, f"deflate on {label}: values equal the uncompressed file's", bad)
             with h5py.File(out, "r") as f:
                 plain = [n for n in all_fields if f[n].compression != "gzip" or not f[n].shuffle
                          or f[n].compression_opts != 6]
@@ -202,12 +209,8 @@ def fill_checks(tap, build, tmp, full, all_fields):
     for ranks, extra in ((None, ""), (3, ""), (5, "  writers: 2\n")):
         label = "1 rank" if ranks is None else f"{ranks} ranks" + (", 2 writers" if extra else "")
         c = write(os.path.join(tmp, f"fs_{ranks}.yaml"), JOB.format(run="  fill: status\n" + extra))
-        out = os.path.join(tmp, f"fs_{ranks}.h5")
-        r = kpsweep(build, ["run", c, "-o", out, "--quiet"], ranks=ranks)
-        if not tap.ok(r.returncode == 0, f"fill: status on {label}", r.stderr):
-            continue
-        bad = compare(out, full, all_fields)
-        tap.ok(not bad, f"fill: status on {label}: the values of fill: all", bad)
+        run_like(tap, build, c, os.path.join(tmp, f"fs_{ranks}.h5"), ranks,
+                 f"fill: status on {label}", full, all_fields)
     with h5py.File(os.path.join(tmp, "fs_3.h5"), "r") as f, h5py.File(full, "r") as g:
         with_fill = sorted(n for n in all_fields if "_FillValue" in f[n].attrs)
         comments = [n for n in all_fields if n != "points/status" and
