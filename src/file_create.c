@@ -156,8 +156,7 @@ static kps_err create_field(const kps_config *cfg, hid_t grp, const kps_field_in
   else
     KPS_CHECK(kps_attr_str(d, "comment",
                            "undefined (0) where nothing is computed yet (file attribute fill = "
-                           "status): use only where /points/status >= 0 or "
-                           "/progress/line_done = 1"));
+                           "status): use only where /progress/line_done = 1"));
   KPS_CHECK(field_flags(d, fi));
   for (int k = 0; k < nd; ++k) KPS_CHECK_H5(H5DSattach_scale(d, scales[k], (unsigned)k));
 cleanup:
@@ -243,9 +242,10 @@ static kps_err write_provenance(hid_t root, const kps_config *cfg, int n_ranks, 
   KPS_CHECK(kps_attr_str(root, "fill", whole ? "all" : "status"));
   KPS_CHECK(kps_attr_str(root, "fill_description",
                          whole ? "a value not computed yet holds its dataset's _FillValue"
-                               : "where nothing is computed yet /points/status is -1 and every "
-                                 "other field is undefined (0): mask on status or on "
-                                 "/progress/line_done"));
+                               : "where nothing is computed yet every field but /points/status "
+                                 "is undefined (0); status is -1 there once a run has opened "
+                                 "the file; /progress/line_done (1: the line is complete) "
+                                 "decides"));
   KPS_CHECK(write_settings(root, cfg));
   KPS_CHECK(kps_attr_f64(root, "n_points", (double)kps_config_n_points(cfg)));
   /* Last: its presence marks a complete layout. */

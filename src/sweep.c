@@ -1245,6 +1245,8 @@ cleanup:
    * ever: leave them to the caller, who must abort. Every other failure
    * was agreed on, so all ranks are here. */
   if (rc == KPS_ERR_MPI) in_step = 0;
+  /* A creation still running reads cfg, which the caller frees next. */
+  if (!(in_step || c.size == 1)) kps_writer_join(c.writer);
   if (in_step || c.size == 1) {
     kps_writer_abort(&c.writer);
     if (c.wcomm != MPI_COMM_NULL) MPI_Comm_free(&c.wcomm);

@@ -375,7 +375,13 @@ static kps_err open_parallel(kps_writer *w) {
   /* No raw-data chunk cache (parallel HDF5 has none): every write reaches
    * the file in its call, so the data of a line is there before the
    * progress map marks it done, as with MPI-IO. */
-  if (!w->mpio) KPS_CHECK_H5(H5Pset_cache(fapl, 0, 0, 0, 1.0));
+  if (!w->mpio) {
+    int mdc = 0;
+    size_t slots = 0, bytes = 0;
+    double w0 = 0.0;
+    KPS_CHECK_H5(H5Pget_cache(fapl, &mdc, &slots, &bytes, &w0));
+    KPS_CHECK_H5(H5Pset_cache(fapl, mdc, slots, 0, w0));
+  }
   /* Nor HDF5's file lock, which MPI-IO does not take either: readers
    * (inspect, a script) may look at a running file; writers are kept out
    * by our own lock. */
@@ -533,6 +539,12 @@ kps_err kps_writer_open_async(const kps_config *cfg, const char *path, kps_open_
                               MPI_Comm comm, int run_ranks, uint8_t *done_bits, kps_writer **out,
                               int *resumed) {
   return writer_open(cfg, path, mode, comm, run_ranks, done_bits, 1, out, resumed);
+}
+
+void kps_writer_join(kps_writer *w) {
+  if (!w || !w->creating) return;
+  pthread_join(w->creator, NULL);
+  w->creating = 0;
 }
 
 int kps_writer_ready(const kps_writer *w) {
@@ -715,6 +727,17 @@ static void report_failure(const kps_writer *w, const char *what) {
           !known ? "" : avail < 1e6 ? ": its file system is full" : " (a quota? a failing disk?)");
 }
 
+/* A memory space of one value with nothing selected. */
+static hid_t empty_space(void) {
+  const hsize_t one = 1;
+  hid_t sp = H5Screate_simple(1, &one, NULL);
+  if (sp >= 0 && H5Sselect_none(sp) < 0) {
+    H5Sclose(sp);
+    sp = H5I_INVALID_HID;
+  }
+  return sp;
+}
+
 /*
  * Writes box k of bl into dset from base + bl->row[k] * row_bytes (the same
  * values for every box when row_bytes is 0), from a memory space of the
@@ -722,11 +745,10 @@ static void report_failure(const kps_writer *w, const char *what) {
  * local failure, a writer takes part with an empty selection, so the
  * writers stay in step. The first failure goes to *step.
  */
-static void write_boxes(hid_t dset, hid_t type, hid_t fsp, const box_list *bl, uint64_t n_calls,
-                        hid_t xfer, const void *base, size_t row_bytes, const char *what,
-                        kps_err *step) {
+static void write_boxes(hid_t dset, hid_t type, hid_t fsp, hid_t none, const box_list *bl,
+                        uint64_t n_calls, hid_t xfer, const void *base, size_t row_bytes,
+                        const char *what, kps_err *step) {
   static const char dummy[8];
-  const hsize_t one = 1;
   for (uint64_t k = 0; k < n_calls; ++k) {
     hid_t m = H5I_INVALID_HID;
     const void *buf = dummy;
@@ -737,13 +759,16 @@ static void write_boxes(hid_t dset, hid_t type, hid_t fsp, const box_list *bl, u
       if (e >= 0 && (m = H5Screate_simple(bl->nd, count, NULL)) < 0) e = -1;
       buf = (const char *)base + bl->row[k] * row_bytes;
     }
+    /* Past this writer's boxes, or after a local failure: an empty part
+     * of the collective call (`none`: an empty memory selection made
+     * before the writers agreed to write). */
     if (k >= bl->n || e < 0) {
       if (m >= 0) H5Sclose(m);
-      m = H5Screate_simple(1, &one, NULL);
-      if (m < 0 || H5Sselect_none(m) < 0 || H5Sselect_none(fsp) < 0) e = -1;
+      m = H5I_INVALID_HID;
+      if (H5Sselect_none(fsp) < 0) e = -1;
       buf = dummy;
     }
-    const herr_t wr = m >= 0 ? H5Dwrite(dset, type, m, fsp, xfer, buf) : -1;
+    const herr_t wr = H5Dwrite(dset, type, m >= 0 ? m : none, fsp, xfer, buf);
     if (m >= 0) H5Sclose(m);
     KPS_STEP_H5(*step, e < 0 ? e : wr, what);
   }
@@ -759,7 +784,7 @@ static kps_err fill_status(kps_writer *w) {
   kps_err rc = KPS_OK, step = KPS_OK, agreed = KPS_OK;
   int size = 1;
   hid_t xfer = H5I_INVALID_HID, fsp = H5I_INVALID_HID, dsp = H5I_INVALID_HID;
-  hid_t msp = H5I_INVALID_HID;
+  hid_t msp = H5I_INVALID_HID, none = H5I_INVALID_HID;
   uint8_t *done = NULL;
   int8_t *minus = NULL;
   box_list bl = {0};
@@ -778,7 +803,7 @@ static kps_err fill_status(kps_writer *w) {
   if (step == KPS_OK && ((xfer = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
                          (w->mpio && H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE) < 0) ||
                          (fsp = H5Dget_space(w->dset[F_STATUS])) < 0 ||
-                         (dsp = H5Dget_space(w->done)) < 0))
+                         (dsp = H5Dget_space(w->done)) < 0 || (none = empty_space()) < 0))
     step = KPS_ERR_HDF5;
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
   if (agreed != KPS_OK) KPS_FAIL(agreed, "preparing the status fill of %s failed", w->path);
@@ -786,14 +811,18 @@ static kps_err fill_status(kps_writer *w) {
     const uint64_t a = lo + j * KPS_DONE_BLOCK < hi ? lo + j * KPS_DONE_BLOCK : hi;
     const uint64_t b = a + KPS_DONE_BLOCK < hi ? a + KPS_DONE_BLOCK : hi;
     hsize_t start = a, count = b - a, mdim = count > 0 ? count : 1;
-    herr_t e = (msp = H5Screate_simple(1, &mdim, NULL)) < 0 ? -1 : 0;
-    if (e >= 0) e = count > 0 ? H5Sselect_hyperslab(dsp, H5S_SELECT_SET, &start, NULL, &count, NULL)
-                              : H5Sselect_none(dsp);
-    if (e >= 0 && count == 0) e = H5Sselect_none(msp);
-    e = e >= 0 ? H5Dread(w->done, H5T_NATIVE_UINT8, msp, dsp, xfer, done) : e;
-    KPS_STEP_H5(step, e, "the progress map (reading it)");
-    H5Sclose(msp);
+    herr_t e = count > 0 ? 0 : -1;
+    if (e >= 0 && (msp = H5Screate_simple(1, &mdim, NULL)) < 0) e = -1;
+    if (e >= 0) e = H5Sselect_hyperslab(dsp, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    /* Nothing to read here (or a local failure): an empty part of the
+     * collective read, so that the writers stay in step. */
+    const int empty = e < 0;
+    if (empty && H5Sselect_none(dsp) < 0) e = -1;
+    const herr_t rd = H5Dread(w->done, H5T_NATIVE_UINT8, empty ? none : msp, dsp, xfer, done);
+    if (count > 0) KPS_STEP_H5(step, e < 0 ? e : rd, "the progress map (reading it)");
+    if (msp >= 0) H5Sclose(msp);
     msp = H5I_INVALID_HID;
+    if (step != KPS_OK) memset(done, 1, KPS_DONE_BLOCK);
     bl.n = 0;
     bl.nd = w->nd_line + n_trail;
     for (uint64_t l = a; l < b && step == KPS_OK;) {
@@ -808,7 +837,7 @@ static kps_err fill_status(kps_writer *w) {
     }
     uint64_t mine = step == KPS_OK ? bl.n : 0, most = 0;
     KPS_CHECK_MPI(MPI_Allreduce(&mine, &most, 1, MPI_UINT64_T, MPI_MAX, w->comm));
-    write_boxes(w->dset[F_STATUS], H5T_NATIVE_INT8, fsp, &bl, most, xfer, minus, 0, "status",
+    write_boxes(w->dset[F_STATUS], H5T_NATIVE_INT8, fsp, none, &bl, most, xfer, minus, 0, "status",
                 &step);
   }
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
@@ -821,6 +850,7 @@ cleanup:
   free(done);
   free(minus);
   if (msp >= 0) H5Sclose(msp);
+  if (none >= 0) H5Sclose(none);
   if (dsp >= 0) H5Sclose(dsp);
   if (fsp >= 0) H5Sclose(fsp);
   if (xfer >= 0) H5Pclose(xfer);
@@ -830,7 +860,7 @@ cleanup:
 kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *ranges,
                          size_t n_ranges, int final) {
   kps_err rc = KPS_OK, step = KPS_OK, agreed = KPS_OK;
-  hid_t xfer = H5I_INVALID_HID, done_sp = H5I_INVALID_HID;
+  hid_t xfer = H5I_INVALID_HID, done_sp = H5I_INVALID_HID, none = H5I_INVALID_HID;
   hid_t msp[KPS_N_FIELDS + 1];
   hid_t fsp[KPS_N_SCOPES], sel[KPS_N_SCOPES];
   box_list lb[KPS_N_SCOPES];
@@ -893,6 +923,7 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
       step = KPS_ERR_HDF5;
   }
   if (!most[0] && step == KPS_OK) step = select_ranges(w, ranges, n_ranges, &done_sp, &n_done);
+  if (!most[0] && step == KPS_OK && (none = empty_space()) < 0) step = KPS_ERR_HDF5;
   if (!most[0] && step == KPS_OK) {
     hsize_t md = n_done > 0 ? n_done : 1;
     ones = malloc(md);
@@ -919,7 +950,7 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
                                  rows ? b->data[f] : dummy), fi[f].name);
       continue;
     }
-    write_boxes(w->dset[f], type, fsp[s], &lb[s], most[1], xfer, rows ? b->data[f] : dummy,
+    write_boxes(w->dset[f], type, fsp[s], none, &lb[s], most[1], xfer, rows ? b->data[f] : dummy,
                 kps_scope_len(s, &w->dims) * kps_dtype_size(fi[f].type), fi[f].name, &step);
   }
   KPS_CHECK(kps_agree(w->comm, step, &agreed));
@@ -943,6 +974,7 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
   }
 cleanup:
   free(ones);
+  if (none >= 0) H5Sclose(none);
   if (done_sp >= 0) H5Sclose(done_sp);
   for (int k = 0; k < KPS_N_SCOPES; ++k) {
     if (sel[k] >= 0) H5Sclose(sel[k]);
@@ -960,6 +992,8 @@ kps_err kps_writer_close(kps_writer **wp, const kps_run_record *rec) {
   kps_writer *w = *wp;
   *wp = NULL;
   if (!w) return KPS_OK;
+  /* (writer_free, below, joins the creator thread.) */
+  if (w->creating) KPS_FAIL(KPS_ERR_INTERNAL, "a close before kps_writer_finish");
   kps_err local = close_parallel(w) ? KPS_OK : KPS_ERR_HDF5;
   KPS_CHECK(kps_agree(w->comm, local, &agreed));
   if (agreed != KPS_OK) KPS_FAIL(agreed, "closing %s failed", w->path);

@@ -76,6 +76,11 @@ int kps_writer_ready(const kps_writer *w);
  */
 kps_err kps_writer_finish(kps_writer *w, double *hdf5_s);
 
+/* Waits for a creation still running, and nothing else (no MPI, no HDF5):
+ * for a caller that must leave the writer as it is (its ranks out of step)
+ * but may not leave the thread running. Accepts NULL. Not collective. */
+void kps_writer_join(kps_writer *w);
+
 /* Estimated size in bytes of the results file of cfg (generous). Not collective. */
 double kps_writer_file_bytes(const kps_config *cfg);
 
