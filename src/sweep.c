@@ -519,7 +519,10 @@ static kps_err run_serial(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
   }
   *interrupted = stop_requested(c) && ps->lines_done < c->n_lines;
   KPS_CHECK(settle_open(c, 1));
-  if (c->open_failed) return c->flush_rc;
+  if (c->open_failed) {
+    rc = c->flush_rc;
+    goto cleanup;
+  }
   KPS_CHECK(writer_flush(c, 1));
 cleanup:
   return rc;
