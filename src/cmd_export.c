@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "h5util.h"
 #include "kpsweep/cli.h"
 #include "kpsweep/config.h"
 #include "kpsweep/results.h"
@@ -145,14 +146,7 @@ static kps_err add_column(exporter *ex, const char *group, const char *name) {
   if (!same) return bad(ex->path, "its fields differ in shape", full);
   if (cls != H5T_FLOAT && cls != H5T_INTEGER) return bad(ex->path, "not a numeric field", full);
   c->is_float = cls == H5T_FLOAT;
-  /* Fill time "never": created with run.fill: status. */
-  hid_t dcpl = H5I_INVALID_HID;
-  H5D_fill_time_t when = H5D_FILL_TIME_IFSET;
-  KPS_CHECK_H5_ID(dcpl, H5Dget_create_plist(c->dset));
-  const herr_t got = H5Pget_fill_time(dcpl, &when);
-  H5Pclose(dcpl);
-  KPS_CHECK_H5(got);
-  c->unfilled = when == H5D_FILL_TIME_NEVER;
+  KPS_CHECK(kps_h5_never_filled(c->dset, &c->unfilled));
 cleanup:
   return rc;
 }

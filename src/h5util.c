@@ -114,6 +114,18 @@ hid_t kps_serial_fapl(void) {
   return fapl;
 }
 
+kps_err kps_h5_never_filled(hid_t dset, int *never) {
+  kps_err rc = KPS_OK;
+  hid_t dcpl = H5I_INVALID_HID;
+  H5D_fill_time_t when = H5D_FILL_TIME_IFSET;
+  KPS_CHECK_H5_ID(dcpl, H5Dget_create_plist(dset));
+  KPS_CHECK_H5(H5Pget_fill_time(dcpl, &when));
+  *never = when == H5D_FILL_TIME_NEVER;
+cleanup:
+  if (dcpl >= 0) H5Pclose(dcpl);
+  return rc;
+}
+
 hid_t kps_parallel_fapl(MPI_Comm comm) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   if (fapl >= 0 && (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||

@@ -57,6 +57,10 @@ void kps_chunk_shape(int nd, const hsize_t *dims, hsize_t *chunk);
  * versions the results file is written with. Caller closes. */
 hid_t kps_serial_fapl(void);
 
+/* *never = 1 when dset was created with fill time "never" (run.fill:
+ * status: its unwritten values are undefined). Not collective. */
+kps_err kps_h5_never_filled(hid_t dset, int *never);
+
 /* File access properties of the MPI-IO driver on comm, with collective
  * metadata reads and writes (every rank of comm opens the file). Caller
  * closes. Not collective itself. */

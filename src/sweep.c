@@ -139,7 +139,8 @@ typedef struct sweep_ctx {
   int flush_failed;        /* a write failed: agreed by every writer ... */
   kps_err flush_rc;        /* ... with this code */
   int open_failed;         /* the file could not be opened (flush_failed is set too) */
-  int open_settled;        /* writer: the file is open (or its open failed) */
+  int open_settled;        /* the file is open here (or its open failed), or this rank
+                            * does not write */
   double busy_s, flush_s, lines_mine;
   double stall_s;          /* worker: waiting for a send buffer, and for its sends at the end */
   double wait_s;           /* worker: holding no range, waiting for work */
@@ -477,7 +478,11 @@ static void commit_range(plan_state *ps, uint64_t first, uint64_t count) {
  * its time in HDF5 (the creation runs beside the master's work).
  */
 static kps_err settle_open(sweep_ctx *c, int wait) {
-  if (!c->writer || c->open_settled || (!wait && !kps_writer_ready(c->writer))) return KPS_OK;
+  if (c->open_settled || (c->writer && !wait && !kps_writer_ready(c->writer))) return KPS_OK;
+  if (!c->writer) {
+    c->open_settled = 1;
+    return KPS_OK;
+  }
   double hdf5_s = 0.0;
   const double t0 = kps_now();
   const kps_err e = kps_writer_finish(c->writer, &hdf5_s);
@@ -657,12 +662,9 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
   backoff idle = backoff_start(POLL_MAX_NS);
   for (;;) {
     if (stop_requested(c)) KPS_CHECK(set_stopping(c, ps, ms));
-    if (!c->open_settled && c->is_writer) {
-      KPS_CHECK(settle_open(c, 0));
-      if (c->open_failed) KPS_CHECK(set_stopping(c, ps, ms));
-    }
-    if (!c->is_writer || c->open_settled)
-      kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
+    KPS_CHECK(settle_open(c, 0));
+    if (c->open_failed) KPS_CHECK(set_stopping(c, ps, ms));
+    if (c->open_settled) kps_progress_update(pg, ps->lines_done * c->n_tau, ps->failed, 0);
     if (!final_sent && ms->n_stopped == ms->workers) {
       KPS_CHECK(tell_writers(c, TAG_FINAL));
       final_sent = 1;
@@ -674,7 +676,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
     if (!final_sent && !c->flush_failed &&
         (full || c->batch->n_lines >= write_rows(c) ||
          (kps_now() >= next_ckpt && ps->lines_done > at_ckpt))) {
-      if (c->is_writer) KPS_CHECK(settle_open(c, 1));
+      KPS_CHECK(settle_open(c, 1));
       if (c->open_failed) {
         KPS_CHECK(set_stopping(c, ps, ms));
         continue;
@@ -736,7 +738,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
     }
   }
   *interrupted = ps->lines_done < c->n_lines && ms->stopping;
-  if (c->is_writer) KPS_CHECK(settle_open(c, 1));
+  KPS_CHECK(settle_open(c, 1));
   /* (A TAG_FULL sent before the writer saw FINAL may be left unreceived.) */
   if (!c->flush_failed) {
     const kps_err w = checkpoint(c, 1);
@@ -1188,11 +1190,10 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
     hosts[r] = reports[r].host;
   }
   double flush_max = end.hdf5_max;
-  const uint64_t counts[3] = {end.lines_done, end.failed, end.at_start};
   kps_run_record rec = {
       .start_time = end.start,
       .end_time = end.end,
-      .complete = counts[0] == c.n_lines,
+      .complete = end.lines_done == c.n_lines,
       .interrupted = interrupted,
       .n_ranks = c.size,
       .rank_lines = lines_r,
@@ -1200,8 +1201,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
       .rank_hdf5_s = hdf5_r,
       .hosts = hosts,
       .hdf5_seconds = flush_max,
-      .lines_done = counts[0],
-      .lines_computed = (double)(counts[0] - counts[2]),
+      .lines_done = end.lines_done,
+      .lines_computed = (double)(end.lines_done - end.at_start),
   };
   const double t_close = kps_now();
   /* The writers agree on the close among themselves (it said what failed);
@@ -1217,9 +1218,9 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   flush_max += t_end - t_close;
 
   sum->lines_total = c.n_lines;
-  sum->lines_done = counts[0];
-  sum->lines_resumed = counts[2];
-  sum->points_failed = counts[1];
+  sum->lines_done = end.lines_done;
+  sum->lines_resumed = end.at_start;
+  sum->points_failed = end.failed;
   sum->wall_seconds = t_end - t_start;
   sum->hdf5_seconds = flush_max;
   sum->busy_seconds = totals[0];

@@ -366,7 +366,7 @@ cleanup:
  * Collective. */
 static kps_err open_parallel(kps_writer *w) {
   kps_err rc = KPS_OK;
-  hid_t fapl = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
+  hid_t fapl = H5I_INVALID_HID;
   int size = 1;
   KPS_CHECK_MPI(MPI_Comm_size(w->comm, &size));
   w->mpio = size > 1;
@@ -396,12 +396,10 @@ static kps_err open_parallel(kps_writer *w) {
     KPS_CHECK_H5_ID(w->dset[f], H5Dopen2(w->file, name, H5P_DEFAULT));
   }
   KPS_CHECK_H5_ID(w->done, H5Dopen2(w->file, "/progress/line_done", H5P_DEFAULT));
-  H5D_fill_time_t when = H5D_FILL_TIME_ALLOC;
-  KPS_CHECK_H5_ID(dcpl, H5Dget_create_plist(w->dset[F_STATUS]));
-  KPS_CHECK_H5(H5Pget_fill_time(dcpl, &when));
-  w->whole = when != H5D_FILL_TIME_NEVER;
+  int never = 0;
+  KPS_CHECK(kps_h5_never_filled(w->dset[F_STATUS], &never));
+  w->whole = !never;
 cleanup:
-  if (dcpl >= 0) H5Pclose(dcpl);
   if (fapl >= 0) H5Pclose(fapl);
   return rc;
 }
