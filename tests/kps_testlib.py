@@ -44,6 +44,22 @@ def env():
     return e
 
 
+def signal_session(sid, sig):
+    """Sends sig to every process of session sid (a job started with
+    start_new_session=True): mpirun puts each rank in a process group of its
+    own, so killpg on mpirun's group reaches mpirun alone."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[3]) != sid:
+                    continue
+            os.kill(int(pid), sig)
+        except (OSError, ValueError, IndexError):
+            continue
+
+
 def kpsweep(build, args, ranks=None, timeout=300, **kw):
     """Runs kpsweep (under mpirun -n ranks when ranks is given)."""
     exe = os.path.join(build, "src", "kpsweep")

@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from kps_testlib import Tap, env, h5diff, kpsweep, quick, write  # noqa: E402
+from kps_testlib import Tap, env, h5diff, kpsweep, quick, signal_session, write  # noqa: E402
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -111,7 +111,7 @@ def finish(p):
         out, err = p.communicate(timeout=HANG)
         return p.returncode, out + err
     except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
+        signal_session(p.pid, signal.SIGKILL)
         out, err = p.communicate()
         return "hung", out + err
 
@@ -347,8 +347,9 @@ def locks(tap, build, slow, slow_ref, tmp):
             break
     before = sha(out)
     # Held still while the others try (a slow machine, or the sanitizers'
-    # start-up, could otherwise let it finish first and free the lock).
-    os.killpg(p.pid, signal.SIGSTOP)
+    # start-up, could otherwise let it finish first and free the lock):
+    # every process of its session, the ranks as well as mpirun.
+    signal_session(p.pid, signal.SIGSTOP)
     try:
         for mode in ("--resume", "--force"):
             r = kpsweep(build, ["run", slow, "-o", out, mode])
@@ -357,7 +358,7 @@ def locks(tap, build, slow, slow_ref, tmp):
                    f"a second writer ({mode}) is refused with a message naming the running job",
                    r.stderr)
     finally:
-        os.killpg(p.pid, signal.SIGCONT)
+        signal_session(p.pid, signal.SIGCONT)
     rc, log = finish(p)
     tap.ok(rc == 0, "the first run is not disturbed and completes", log)
     tap.ok(before != sha(out), "(the first run went on writing after the refusals)")
