@@ -18,7 +18,14 @@
 #   4. the master under many workers: the null model with chunk 1 (every
 #      line a request) and 16, on 2 to 65 ranks oversubscribed on this
 #      machine: requests per second served, the master's CPU per request and
-#      the dispatch cost per task, and how they grow with the workers.
+#      the dispatch cost per task, and how they grow with the workers;
+#   5. the writers' file blocks per write under many workers: an ODE job of
+#      600 lines (adaptive_sorting, phi on 200 points) on 17 ranks
+#      oversubscribed, with 1 and 4 writers and a checkpoint every 0.3 s:
+#      writes, the file blocks (hyperslab boxes) they filled and the write
+#      calls, from kpsweep's summary line (the blocks per write are what
+#      the projection of docs/scaling.md, scripts/project-scaling.py, costs
+#      per write), then that projection.
 # Every figure comes from one run on this machine; the machine may be shared,
 # so repeat runs to judge the noise. Exits 0 whatever the figures are.
 #
@@ -27,7 +34,7 @@
 #   KPS_BENCH_LINES=200000                        # lines of the null job (chunk 0/64)
 #   KPS_BENCH_LINES_C1=2000                       # lines of the null job with chunk 1
 #   KPS_BENCH_MANY="2 3 5 9 17 33 65"              # rank counts of section 4
-#   KPS_BENCH_SECTIONS="1 2 3 4"                  # the sections to run
+#   KPS_BENCH_SECTIONS="1 2 3 4 5"                # the sections to run
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -67,7 +74,7 @@ PHI=24
 REPS=3
 MANY="${KPS_BENCH_MANY:-2 3 5 9 17 33 65}"
 MANY_LINES=20000
-SECTIONS="${KPS_BENCH_SECTIONS:-1 2 3 4}"
+SECTIONS="${KPS_BENCH_SECTIONS:-1 2 3 4 5}"
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 if [ "$QUICK" = 1 ]; then
   MANY="${KPS_BENCH_MANY:-2 9 33}"
@@ -427,5 +434,40 @@ cat <<'EOT'
   With more ranks than cores these figures measure the time-sharing of the cores as much as the
   master: a worker waiting for its reply holds no core only while Open MPI yields it.
 EOT
+fi
+
+############################################################################
+if want 5; then
+echo
+echo "== 5. The writers' file blocks per write under many workers (17 ranks, oversubscribed) =="
+n_phi=200; ((QUICK)) && n_phi=50
+for g in 1 4; do
+  sed -e "s/phi: {log: \[0.01, 0.3, 4\]}/phi: {log: [0.01, 0.3, $n_phi]}/" -e '/output:/d' \
+    jobs/examples/adaptive_sorting.yaml > "$T/blocks_$g.yaml"
+  printf '  checkpoint_every: 0.3\n  progress_every: 3600\n  writers: %s\n' "$g" >> "$T/blocks_$g.yaml"
+  mpirun -n 17 "$KPS" run "$T/blocks_$g.yaml" -o "$T/blocks_$g.h5" --force --quiet \
+    > "$T/blocks_$g.out" 2> "$T/blocks_$g.err"
+done
+{
+  printf "%7s %7s %7s %7s %7s %9s %8s %8s\n" "writers" "lines" "wall s" "writes" "blocks" "a writer" "HDF5 %" "stall %"
+  for g in 1 4; do
+    line="$(grep '^wrote' "$T/blocks_$g.out")"
+    if [ -z "$line" ]; then printf "%7s  (failed: %s)\n" "$g" "$(tail -1 "$T/blocks_$g.err")"; continue; fi
+    sed -E 's/^wrote [^:]*: ([0-9]+)\/.* ([0-9.]+) s wall, ([0-9.]+)% in HDF5 on [0-9]+ writers? \(([0-9]+) writes?, ([0-9]+) file blocks.*, ([0-9.]+)% of worker time stalled.*/\1 \2 \4 \5 \3 \6/' <<<"$line" |
+      awk -v g="$g" '{ printf "%7s %7s %7.3f %7s %7s %9.2f %7.1f%% %7.1f%%\n", g, $1, $2, $3, $4, ($3 > 0 ? $4 / ($3 * g) : 0), $5, $6 }'
+  done
+} | tee "$T/table5"
+cat <<'EOT'
+  blocks    = hyperslab boxes of the file the writers' rows filled, over all writers ("a writer":
+              per writer and write); each costs
+              one H5Dwrite per field (fewer, larger ones are one selection). Every writer's
+              workers draw their lines from a block of its own, and a write takes the rows below
+              the lowest line those workers still compute: a write is a run of lines, a few
+              blocks, however many ranges it holds. (Before, ranges went out in turn to every
+              worker: a block per range; 267 blocks in 42 writes for 1 writer and 541 in 90 for 4
+              on the full job, measured in docs/scaling.md.)
+EOT
+echo
+"$PY" scripts/project-scaling.py
 fi
 exit 0

@@ -81,7 +81,7 @@ int kps_cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *sto
     if ((rc == KPS_OK || rc == KPS_ERR_INTERRUPTED) && kps_is_root(comm)) {
       const double wall = sum.wall_seconds > 0 ? sum.wall_seconds : 1.0;
       const double worker_s = wall * (sum.workers > 0 ? sum.workers : 1);
-      char io[160];
+      char io[256];
       /* In-process, the time the computing waited for HDF5 (a new file is
        * created alongside); under MPI the writers' HDF5 time mostly
        * overlaps the computing, and what the workers lose is apart. */
@@ -90,10 +90,13 @@ int kps_cmd_run(int argc, char **argv, MPI_Comm comm, volatile sig_atomic_t *sto
                  100.0 * sum.hdf5_seconds / wall);
       else
         snprintf(io, sizeof io,
-                 "%.1f%% in HDF5 on %d writer%s, %.1f%% of worker time stalled on output, "
-                 "%.1f%% waiting for work",
+                 "%.1f%% in HDF5 on %d writer%s (%llu write%s, %llu file blocks, %llu write "
+                 "calls), %.1f%% of worker time stalled on output, %.1f%% waiting for work",
                  100.0 * sum.hdf5_seconds / wall, sum.writers, sum.writers > 1 ? "s" : "",
-                 100.0 * sum.stall_seconds / worker_s, 100.0 * sum.wait_seconds / worker_s);
+                 (unsigned long long)sum.writes, sum.writes == 1 ? "" : "s",
+                 (unsigned long long)sum.write_boxes, (unsigned long long)sum.write_calls,
+                 100.0 * sum.stall_seconds / worker_s,
+                 100.0 * sum.wait_seconds / worker_s);
       printf("%s %s: %llu/%llu lines (%llu resumed), %llu failed points, %.3f s wall, %s, "
              "%.1f evaluations per point\n",
              rc == KPS_OK ? "wrote" : "interrupted; saved", opt.output,

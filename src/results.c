@@ -115,6 +115,19 @@ long kps_batch_add(kps_batch *b, uint64_t line_id) {
 
 void kps_batch_clear(kps_batch *b) { b->n_lines = 0; }
 
+void kps_batch_drop_front(kps_batch *b, size_t n) {
+  if (n >= b->n_lines) {
+    b->n_lines = 0;
+    return;
+  }
+  const size_t keep = b->n_lines - n;
+  memmove(b->line_ids, b->line_ids + n, keep * sizeof(uint64_t));
+  for (int f = 0; f < KPS_N_FIELDS; ++f)
+    if (!omitted(b, f))
+      memmove(b->data[f], (char *)b->data[f] + n * row_bytes(b, f), keep * row_bytes(b, f));
+  b->n_lines = keep;
+}
+
 static void *at(kps_batch *b, kps_field_id f, size_t row) {
   return (char *)b->data[f] + (omitted(b, f) ? 0 : row) * row_bytes(b, f);
 }

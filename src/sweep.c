@@ -106,8 +106,9 @@ enum { RQ_FLAGS, RQ_FIRST, RQ_LINES, RQ_FAILED, RQ_BUSY_NS, RQ_LEN };
 /* What each rank reports at the end (gathered as bytes: one build runs
  * every rank). */
 typedef struct rank_report {
-  double lines, busy, hdf5, stall, wait;
+  double lines, busy, hdf5, stall, drain, wait;
   uint64_t solves[2];
+  kps_write_counts writes;
   char host[MPI_MAX_PROCESSOR_NAME];
 } rank_report;
 
@@ -142,9 +143,11 @@ typedef struct sweep_ctx {
   int open_settled;        /* the file is open here (or its open failed), or this rank
                             * does not write */
   double busy_s, flush_s, lines_mine;
-  double stall_s;          /* worker: waiting for a send buffer, and for its sends at the end */
+  double stall_s;          /* worker: waiting for a send buffer while it computes */
+  double drain_s;          /* worker: waiting for its last sends once stopped */
   double wait_s;           /* worker: holding no range, waiting for work */
   uint64_t lines_saved;    /* writer: lines it wrote and marked done */
+  size_t held;             /* writer: rows its last write left for a later one */
   double write_fixed_s;    /* writer: shortest write so far (its fixed cost); 0: none yet */
   double write_rate;       /* writer: bytes per second beyond the fixed cost; 0: unknown */
   double t_last_stop;      /* master: when every worker was done and the end began */
@@ -310,16 +313,24 @@ cleanup:
 }
 
 /*
- * Writes the rows this writer holds and marks their lines done, in one
- * collective write of the writers (a checkpoint, or the final one).
+ * Writes the rows this writer holds below line `limit` and marks their
+ * lines done, in one collective write of the writers (a checkpoint, or the
+ * final one, which writes every row). The rows above the limit stay for a
+ * later write: lines still being computed below them would leave holes,
+ * and each hole costs the write calls of one more file block.
  */
-static kps_err writer_flush(sweep_ctx *c, int final) {
+static kps_err writer_flush(sweep_ctx *c, int final, uint64_t limit) {
   kps_err rc = KPS_OK, local = KPS_OK, agreed = KPS_OK;
   uint64_t *ranges = NULL;
   size_t n_ranges = 0;
   const double t0 = kps_now();
   local = batch_sort(c->batch);
-  const size_t rows = c->batch->n_lines;
+  /* Held rows are bounded: half the batch, then a write takes them all. */
+  if (final || 2 * c->batch->n_lines >= c->batch_cap) limit = UINT64_MAX;
+  size_t rows = 0;
+  while (rows < c->batch->n_lines && c->batch->line_ids[rows] < limit) ++rows;
+  kps_batch part = *c->batch;
+  part.n_lines = rows;
   if (local == KPS_OK && rows > 0 && !(ranges = malloc(2 * rows * sizeof *ranges)))
     local = KPS_ERR_NOMEM;
   for (size_t i = 0; local == KPS_OK && i < rows; ++i) {
@@ -336,7 +347,7 @@ static kps_err writer_flush(sweep_ctx *c, int final) {
    * others in the collective write alone. */
   KPS_CHECK(kps_agree(c->wcomm, local, &agreed));
   rc = agreed;
-  if (rc == KPS_OK) rc = kps_writer_flush(c->writer, c->batch, ranges, n_ranges, final);
+  if (rc == KPS_OK) rc = kps_writer_flush(c->writer, &part, ranges, n_ranges, final);
   if (rc != KPS_OK) {
     c->flush_failed = 1;
     c->flush_rc = rc;
@@ -348,7 +359,8 @@ static kps_err writer_flush(sweep_ctx *c, int final) {
     goto cleanup;
   }
   c->lines_saved += rows;
-  kps_batch_clear(c->batch);
+  kps_batch_drop_front(c->batch, rows);
+  c->held = c->batch->n_lines;
   /* What a write costs beyond its fixed part, learnt from writes long
    * enough to tell (small jobs never are, and keep the plain policy). */
   const double dt = kps_now() - t0;
@@ -443,10 +455,19 @@ static uint64_t chunk_size(const sweep_ctx *c, double t_line, uint64_t remaining
   return want < 1.0 ? 1 : (uint64_t)want;
 }
 
-/* Work bookkeeping of the master: done map, next line, counts. */
+/*
+ * Work bookkeeping of the master: done map, counts, and the lines not yet
+ * handed out, in one block per writer. Block k is handed out front to back
+ * to the workers of writer k, so each writer's rows are runs of
+ * consecutive lines, a few file blocks a write (rows from ranges handed out
+ * in turn to every worker would fill a block each, and a write call each);
+ * a worker whose block is used up takes the back of the largest one.
+ */
 typedef struct plan_state {
   uint8_t *done;     /* bit map of computed lines: O(lines) bits, master only */
-  uint64_t next;     /* lowest line never handed out */
+  uint64_t *lo, *hi; /* block k: lines [lo[k], hi[k]) not handed out yet */
+  int blocks;
+  uint64_t left;     /* lines in the blocks: not handed out, maybe done before */
   uint64_t lines_done, failed;
   double t_line;     /* exponential average of seconds per line */
 } plan_state;
@@ -455,14 +476,51 @@ static int is_done(const plan_state *ps, uint64_t l) {
   return (ps->done[l / 8] >> (l % 8)) & 1u;
 }
 
-static int next_range(plan_state *ps, uint64_t n_lines, uint64_t want, uint64_t *first,
-                      uint64_t *count) {
-  while (ps->next < n_lines && is_done(ps, ps->next)) ++ps->next;
-  if (ps->next >= n_lines) return 0;
-  *first = ps->next;
-  uint64_t k = 0;
-  while (k < want && ps->next < n_lines && !is_done(ps, ps->next)) ++k, ++ps->next;
-  *count = k;
+/* Splits the lines into one block per writer, sized by its workers
+ * (weights[k]; n of them). */
+static kps_err plan_blocks(plan_state *ps, uint64_t n_lines, const int *weights, int n) {
+  kps_err rc = KPS_OK;
+  ps->lo = calloc((size_t)n, sizeof *ps->lo);
+  ps->hi = calloc((size_t)n, sizeof *ps->hi);
+  KPS_CHECK_ALLOC(ps->lo);
+  KPS_CHECK_ALLOC(ps->hi);
+  uint64_t total = 0, acc = 0;
+  for (int k = 0; k < n; ++k) total += (uint64_t)weights[k];
+  for (int k = 0; k < n; ++k) {
+    ps->lo[k] = k ? ps->hi[k - 1] : 0;
+    acc += (uint64_t)weights[k];
+    ps->hi[k] = k == n - 1 || total == 0 ? n_lines
+                                         : (uint64_t)((double)n_lines * (double)acc / (double)total);
+    if (ps->hi[k] < ps->lo[k]) ps->hi[k] = ps->lo[k];
+  }
+  ps->blocks = n;
+  ps->left = n_lines;
+cleanup:
+  return rc;
+}
+
+/* Up to `want` consecutive lines not done, for a worker of writer k, from
+ * the front of block k; once that is used up, block k takes the back half
+ * of the largest block (so what its writer gets stays a run). 0 when no
+ * line is left. */
+static int next_range(plan_state *ps, int k, uint64_t want, uint64_t *first, uint64_t *count) {
+  for (;;) {
+    while (ps->lo[k] < ps->hi[k] && is_done(ps, ps->lo[k])) ++ps->lo[k], --ps->left;
+    if (ps->lo[k] < ps->hi[k]) break;
+    int j = -1;
+    for (int b = 0; b < ps->blocks; ++b)
+      if (ps->hi[b] > ps->lo[b] && (j < 0 || ps->hi[b] - ps->lo[b] > ps->hi[j] - ps->lo[j])) j = b;
+    if (j < 0) return 0;
+    const uint64_t mid = ps->lo[j] + (ps->hi[j] - ps->lo[j]) / 2;
+    ps->lo[k] = mid;
+    ps->hi[k] = ps->hi[j];
+    ps->hi[j] = mid;
+  }
+  uint64_t n = 0;
+  *first = ps->lo[k];
+  while (n < want && ps->lo[k] < ps->hi[k] && !is_done(ps, ps->lo[k])) ++n, ++ps->lo[k];
+  ps->left -= n;
+  *count = n;
   return 1;
 }
 
@@ -501,9 +559,8 @@ static kps_err run_serial(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
   double next_flush = kps_now() + c->cfg->run.checkpoint_every;
   uint64_t first, count, saved = ps->lines_done;
   while (!stop_requested(c) && c->compute_rc == KPS_OK &&
-         next_range(ps, c->n_lines,
-                    chunk_size(c, ps->t_line, c->n_lines - ps->next, 1,
-                               c->batch_cap - c->batch->n_lines),
+         next_range(ps, 0,
+                    chunk_size(c, ps->t_line, ps->left, 1, c->batch_cap - c->batch->n_lines),
                     &first, &count)) {
     uint64_t done = 0;
     const double t0 = kps_now();
@@ -517,7 +574,7 @@ static kps_err run_serial(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
     if ((kps_now() >= next_flush && ps->lines_done > saved) || c->batch->n_lines >= c->batch_cap) {
       KPS_CHECK(settle_open(c, 1));
       if (c->open_failed) break;
-      KPS_CHECK(writer_flush(c, 0));
+      KPS_CHECK(writer_flush(c, 0, UINT64_MAX));
       saved = ps->lines_done;
       next_flush = kps_now() + c->cfg->run.checkpoint_every;
     }
@@ -528,7 +585,7 @@ static kps_err run_serial(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
     rc = c->flush_rc;
     goto cleanup;
   }
-  KPS_CHECK(writer_flush(c, 1));
+  KPS_CHECK(writer_flush(c, 1, UINT64_MAX));
 cleanup:
   return rc;
 }
@@ -562,9 +619,9 @@ static kps_err feed(sweep_ctx *c, plan_state *ps, master_state *ms, int w) {
   worker_slot *s = &ms->slot[w];
   uint64_t first = 0, count = 0;
   while (!ms->stopping && s->n < AHEAD &&
-         next_range(ps, c->n_lines,
-                    chunk_size(c, ps->t_line, c->n_lines - ps->next, ms->workers, c->range_cap),
-                    &first, &count)) {
+         next_range(ps, (w - c->first_worker) % c->writers,
+                    chunk_size(c, ps->t_line, ps->left, ms->workers, c->range_cap), &first,
+                    &count)) {
     s->first[s->n] = first;
     s->count[s->n] = count;
     ++s->n;
@@ -607,13 +664,31 @@ cleanup:
   return rc;
 }
 
-/* A checkpoint of every writer: the others are told, then all write. */
-static kps_err checkpoint(sweep_ctx *c, int final) {
+/* The lowest line a worker of writer k still holds (UINT64_MAX: none):
+ * what that writer holds above it waits for the next write. */
+static uint64_t frontier(const sweep_ctx *c, const master_state *ms, int k) {
+  uint64_t low = UINT64_MAX;
+  for (int w = c->first_worker + k; w < c->size; w += c->writers)
+    for (int i = 0; i < ms->slot[w].n; ++i)
+      if (ms->slot[w].first[i] < low) low = ms->slot[w].first[i];
+  return low;
+}
+
+/* A checkpoint of every writer: the others are told (each with its
+ * frontier), then all write. */
+static kps_err checkpoint(sweep_ctx *c, const master_state *ms, int final) {
   kps_err rc = KPS_OK;
-  if (!final) KPS_CHECK(tell_writers(c, TAG_CKPT));
-  if (c->is_writer) KPS_CHECK(writer_flush(c, final));
+  for (int k = 0; k < c->writers && !final; ++k)
+    if (c->first_writer + k != c->rank)
+      KPS_CHECK(send_pair(c, c->first_writer + k, TAG_CKPT, frontier(c, ms, k), 0));
+  if (c->is_writer) KPS_CHECK(writer_flush(c, final, final ? UINT64_MAX : frontier(c, ms, 0)));
 cleanup:
   return rc;
+}
+
+/* A writer's rows received since its last write fill a write. */
+static int write_due(const sweep_ctx *c) {
+  return c->batch->n_lines - c->held >= write_rows(c) || c->batch->n_lines >= c->batch_cap;
 }
 
 static kps_err handle_report(sweep_ctx *c, plan_state *ps, master_state *ms, int w) {
@@ -674,14 +749,14 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
     /* No checkpoint once FINAL is out: the other writers may be in the
      * final write already. After a failed write, none at all. */
     if (!final_sent && !c->flush_failed &&
-        (full || c->batch->n_lines >= write_rows(c) ||
+        (full || write_due(c) ||
          (kps_now() >= next_ckpt && ps->lines_done > at_ckpt))) {
       KPS_CHECK(settle_open(c, 1));
       if (c->open_failed) {
         KPS_CHECK(set_stopping(c, ps, ms));
         continue;
       }
-      const kps_err w = checkpoint(c, 0);
+      const kps_err w = checkpoint(c, ms, 0);
       if (w != KPS_OK && !c->flush_failed) KPS_FAIL(w, "a checkpoint failed");
       if (c->flush_failed) KPS_CHECK(set_stopping(c, ps, ms));
       full = 0;
@@ -741,7 +816,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
   KPS_CHECK(settle_open(c, 1));
   /* (A TAG_FULL sent before the writer saw FINAL may be left unreceived.) */
   if (!c->flush_failed) {
-    const kps_err w = checkpoint(c, 1);
+    const kps_err w = checkpoint(c, ms, 1);
     if (w != KPS_OK && !c->flush_failed) KPS_FAIL(w, "the final write failed");
   }
   rc = c->flush_failed ? c->flush_rc : KPS_OK;
@@ -759,7 +834,7 @@ static kps_err run_writer(sweep_ctx *c) {
   while (!(final && ends == mine)) {
     /* A full writer takes no more rows (its workers' sends wait) until the
      * checkpoint it asked for; after FINAL there is none, and it takes all. */
-    const int full = !final && c->batch->n_lines >= write_rows(c);
+    const int full = !final && write_due(c);
     if (full && !full_sent) {
       KPS_CHECK_MPI(MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_FULL, c->comm));
       full_sent = 1;
@@ -783,7 +858,7 @@ static kps_err run_writer(sweep_ctx *c) {
       if (st.MPI_TAG == TAG_FINAL) {
         final = 1;
       } else if (!c->flush_failed) {
-        const kps_err w = writer_flush(c, 0);
+        const kps_err w = writer_flush(c, 0, msg[0]);
         if (w != KPS_OK && !c->flush_failed) KPS_FAIL(w, "a checkpoint failed");
         full_sent = 0;
       }
@@ -793,7 +868,7 @@ static kps_err run_writer(sweep_ctx *c) {
     }
   }
   if (!c->flush_failed) {
-    const kps_err w = writer_flush(c, 1);
+    const kps_err w = writer_flush(c, 1, UINT64_MAX);
     if (w != KPS_OK && !c->flush_failed) KPS_FAIL(w, "the final write failed");
   }
   rc = c->flush_failed ? c->flush_rc : KPS_OK;
@@ -945,7 +1020,11 @@ static kps_err run_worker(sweep_ctx *c) {
   }
   /* After its last rows (messages to one rank arrive in order). */
   KPS_CHECK_MPI(MPI_Send(NULL, 0, MPI_BYTE, dest, TAG_END, c->comm));
+  /* Apart from its other waits for a send: this one overlaps the end. */
+  const double before = c->stall_s;
   while (sp.n > 0) KPS_CHECK(pool_reap(c, &sp, 1));
+  c->drain_s = c->stall_s - before;
+  c->stall_s = before;
 cleanup:
   c->pending = NULL;
   /* A buffer still in flight (the protocol broke down: the caller aborts)
@@ -1029,6 +1108,13 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
     local = KPS_ERR_NOMEM;
   ms.workers = c.size - c.first_worker;
   ms.opened = c.first_writer == 0;
+  if (local == KPS_OK && c.rank == 0) {
+    int *weights = calloc((size_t)c.writers, sizeof *weights);
+    if (!weights) local = KPS_ERR_NOMEM;
+    for (int k = 0; weights && k < c.writers; ++k) weights[k] = workers_of(&c, k);
+    if (weights) local = plan_blocks(&ps, c.n_lines, weights, c.writers);
+    free(weights);
+  }
   /* The record's per-rank counts: allocated here, where a failure is agreed,
    * not before the gathers, which the other ranks would wait in for ever. */
   if (local == KPS_OK && (c.rank == 0 || c.rank == c.first_writer) &&
@@ -1145,7 +1231,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
    */
   rank_report me = {.lines = c.lines_mine, .busy = c.busy_s, .hdf5 = c.flush_s,
                     .solves = {c.solves[0], c.solves[1]}};
-  if (is_worker) me.stall = c.stall_s, me.wait = c.wait_s;
+  if (is_worker) me.stall = c.stall_s, me.drain = c.drain_s, me.wait = c.wait_s;
+  kps_writer_get_counts(c.writer, &me.writes);
   int me_len = 0;
   KPS_CHECK_MPI(MPI_Get_processor_name(me.host, &me_len));
   me.host[sizeof me.host - 1] = '\0';
@@ -1170,6 +1257,9 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
       totals[0] += c.size == 1 || r >= c.first_worker ? q->busy : 0.0;
       totals[1] += q->stall, totals[2] += q->wait;
       solves[0] += q->solves[0], solves[1] += q->solves[1];
+      /* Collective writes: every writer takes part in each. */
+      if (q->writes.writes > sum->writes) sum->writes = q->writes.writes;
+      sum->write_boxes += q->writes.boxes, sum->write_calls += q->writes.calls;
     }
   KPS_CHECK_MPI(MPI_Ibcast(&end, (int)sizeof end, MPI_BYTE, 0, c.comm, &req));
   KPS_CHECK(kps_wait_napping(&req));
@@ -1229,12 +1319,15 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   sum->in_process = c.size == 1;
   /* What the workers could not compute for output: each one's waits for a
    * send buffer, the end (the last write and the close, from rank 0's
-   * view) all of them wait for, and the open when they waited for it (a
+   * view) all of them wait for, or its wait for its last sends when that
+   * was longer (the two overlap), and the open when they waited for it (a
    * resume). Their waits for work while rank 0 writes are in wait_seconds. */
+  double ends_s = 0.0;
+  for (int r = c.first_worker; r < c.size && c.rank == 0 && c.size > 1; ++r)
+    ends_s += fmax(reports[r].drain, t_end - c.t_last_stop);
   sum->stall_seconds = c.size == 1 ? flush_max
-                                   : totals[1] + (double)sum->workers *
-                                                     ((overlap ? 0.0 : open_s) +
-                                                      (t_end - c.t_last_stop));
+                                   : totals[1] + ends_s +
+                                         (double)sum->workers * (overlap ? 0.0 : open_s);
   sum->wait_seconds = c.size == 1 ? 0.0 : totals[2];
   sum->interrupted = interrupted;
   sum->resumed = resumed;
@@ -1261,6 +1354,8 @@ cleanup:
   free(c.rbuf);
   free(ms.slot);
   free(ps.done);
+  free(ps.lo);
+  free(ps.hi);
   free(per_rank);
   free(reports);
   free(hosts);

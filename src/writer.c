@@ -78,6 +78,7 @@ struct kps_writer {
   atomic_int created;           /* the thread is done */
   kps_err create_rc;
   double create_s;              /* its time in HDF5 */
+  kps_write_counts counts;      /* its writes with rows, their boxes and calls */
 };
 
 int kps_writer_fills_whole(const kps_config *cfg) {
@@ -970,6 +971,11 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
     if (w->rank == 0) report_failure(w, "recording progress in");
     goto cleanup;
   }
+  if (rows > 0) {
+    ++w->counts.writes;
+    w->counts.boxes += mine[1];
+  }
+  w->counts.calls += (uint64_t)n_kept * (per_box ? most[1] : 1);
 cleanup:
   free(ones);
   if (none >= 0) H5Sclose(none);
@@ -983,6 +989,11 @@ cleanup:
     if (msp[f] >= 0) H5Sclose(msp[f]);
   if (xfer >= 0) H5Pclose(xfer);
   return rc;
+}
+
+void kps_writer_get_counts(const kps_writer *w, kps_write_counts *out) {
+  static const kps_write_counts none;
+  *out = w ? w->counts : none;
 }
 
 kps_err kps_writer_close(kps_writer **wp, const kps_run_record *rec) {

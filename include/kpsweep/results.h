@@ -171,6 +171,10 @@ long kps_batch_add(kps_batch *b, uint64_t line_id);
 /* Empties the batch (keeps capacity). */
 void kps_batch_clear(kps_batch *b);
 
+/* Removes the first n rows (all when n >= rows held); the others move to
+ * the front, in order. */
+void kps_batch_drop_front(kps_batch *b, size_t n);
+
 /* Typed pointers to the first value of field f in row `row` (of the one
  * shared row for an omitted field). */
 double *kps_batch_f64(kps_batch *b, kps_field_id f, size_t row);

@@ -136,6 +136,17 @@ typedef struct kps_run_record {
   double lines_computed;       /* lines computed by this run (not resumed ones) */
 } kps_run_record;
 
+/* What one writer's flushes cost in calls: for the benchmarks and the
+ * run's summary line. */
+typedef struct kps_write_counts {
+  uint64_t writes;  /* flushes that held rows of this writer */
+  uint64_t boxes;   /* blocks of the file (hyperslab boxes) those rows filled */
+  uint64_t calls;   /* H5Dwrite calls for the data, empty parts of collective ones too */
+} kps_write_counts;
+
+/* This writer's counts so far (zeros for NULL). Not collective. */
+void kps_writer_get_counts(const kps_writer *w, kps_write_counts *out);
+
 /*
  * Closes the parallel handle, then rank 0 writes the run record (serially)
  * and releases the lock: the last run's as root attributes, and one more
