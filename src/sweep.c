@@ -317,7 +317,8 @@ cleanup:
  * lines done, in one collective write of the writers (a checkpoint, or the
  * final one, which writes every row). The rows above the limit stay for a
  * later write: lines still being computed below them would leave holes,
- * and each hole costs the write calls of one more file block.
+ * and each hole costs the write calls of one more file block. A crash
+ * loses them with the lines in flight below them, less than half a batch.
  */
 static kps_err writer_flush(sweep_ctx *c, int final, uint64_t limit) {
   kps_err rc = KPS_OK, local = KPS_OK, agreed = KPS_OK;
