@@ -21,7 +21,9 @@
 #      the dispatch cost per task, and how they grow with the workers;
 #   5. the writers' file blocks per write under many workers: an ODE job of
 #      600 lines (adaptive_sorting, phi on 200 points) on 17 ranks
-#      oversubscribed, with 1 and 4 writers and a checkpoint every 0.3 s:
+#      oversubscribed, with 1 and 4 writers, each writing whenever its batch
+#      has filled its share (run.memory_limit_mb 3.2: about 33 lines), as
+#      writers at scale do, rather than at timed checkpoints:
 #      writes, the file blocks (hyperslab boxes) they filled and the write
 #      calls, from kpsweep's summary line (the blocks per write are what
 #      the projection of docs/scaling.md, scripts/project-scaling.py, costs
@@ -444,7 +446,8 @@ n_phi=200; ((QUICK)) && n_phi=50
 for g in 1 4; do
   sed -e "s/phi: {log: \[0.01, 0.3, 4\]}/phi: {log: [0.01, 0.3, $n_phi]}/" -e '/output:/d' \
     jobs/examples/adaptive_sorting.yaml > "$T/blocks_$g.yaml"
-  printf '  checkpoint_every: 0.3\n  progress_every: 3600\n  writers: %s\n' "$g" >> "$T/blocks_$g.yaml"
+  printf '  checkpoint_every: 3600\n  memory_limit_mb: 3.2\n  progress_every: 3600\n  writers: %s\n' \
+    "$g" >> "$T/blocks_$g.yaml"
   mpirun -n 17 "$KPS" run "$T/blocks_$g.yaml" -o "$T/blocks_$g.h5" --force --quiet \
     > "$T/blocks_$g.out" 2> "$T/blocks_$g.err"
 done
@@ -464,8 +467,8 @@ cat <<'EOT'
               workers draw their lines from a block of its own, and a write takes the rows below
               the lowest line those workers still compute: a write is a run of lines, a few
               blocks, however many ranges it holds. (Before, ranges went out in turn to every
-              worker: a block per range; 267 blocks in 42 writes for 1 writer and 541 in 90 for 4
-              on the full job, measured in docs/scaling.md.)
+              worker: about a block per range; 142 blocks in 18 writes for 1 writer and 516 in 7
+              for 4 on this job, measured in docs/scaling.md.)
 EOT
 echo
 "$PY" scripts/project-scaling.py

@@ -39,6 +39,7 @@
 #include "check.h"
 #include "kpsweep/agree.h"
 #include "kpsweep/line.h"
+#include "kpsweep/plan.h"
 #include "kpsweep/progress.h"
 #include "kpsweep/status.h"
 
@@ -106,6 +107,8 @@ enum { RQ_FLAGS, RQ_FIRST, RQ_LINES, RQ_FAILED, RQ_BUSY_NS, RQ_LEN };
 /* What each rank reports at the end (gathered as bytes: one build runs
  * every rank). */
 typedef struct rank_report {
+  int64_t status;          /* the outcome of its loop (kps_err) */
+  uint64_t saved;          /* writer: lines it wrote and marked done */
   double lines, busy, hdf5, stall, drain, wait;
   uint64_t solves[2];
   kps_write_counts writes;
@@ -114,6 +117,9 @@ typedef struct rank_report {
 
 /* The outcome rank 0 tells every rank at the end. */
 typedef struct end_info {
+  int64_t status;          /* the agreed outcome of the loops (the lowest kps_err) */
+  int64_t closed;          /* a lone writer's close and run record (kps_err) */
+  uint64_t saved;          /* lines the writers saved, when the run failed */
   int interrupted;
   uint64_t lines_done, failed, at_start;
   double start, end, hdf5_max;
@@ -313,12 +319,14 @@ cleanup:
 }
 
 /*
- * Writes the rows this writer holds below line `limit` and marks their
- * lines done, in one collective write of the writers (a checkpoint, or the
- * final one, which writes every row). The rows above the limit stay for a
- * later write: lines still being computed below them would leave holes,
- * and each hole costs the write calls of one more file block. A crash
- * loses them with the lines in flight below them, less than half a batch.
+ * Writes the rows this writer holds and marks their lines done, in one
+ * collective write of the writers: every row (the final write, a timed
+ * checkpoint, a full batch: limit UINT64_MAX), or for a batch that filled
+ * its share, those below line `limit`. The rows above stay for a later
+ * write: lines still being computed below them would leave holes, and each
+ * hole costs the write calls of one more file block. No row waits past the
+ * next timed checkpoint, which bounds what a crash loses, nor past a full
+ * batch, which bounds the memory.
  */
 static kps_err writer_flush(sweep_ctx *c, int final, uint64_t limit) {
   kps_err rc = KPS_OK, local = KPS_OK, agreed = KPS_OK;
@@ -326,8 +334,7 @@ static kps_err writer_flush(sweep_ctx *c, int final, uint64_t limit) {
   size_t n_ranges = 0;
   const double t0 = kps_now();
   local = batch_sort(c->batch);
-  /* Held rows are bounded: half the batch, then a write takes them all. */
-  if (final || 2 * c->batch->n_lines >= c->batch_cap) limit = UINT64_MAX;
+  if (final || c->batch->n_lines >= c->batch_cap) limit = UINT64_MAX;
   size_t rows = 0;
   while (rows < c->batch->n_lines && c->batch->line_ids[rows] < limit) ++rows;
   kps_batch part = *c->batch;
@@ -374,13 +381,15 @@ cleanup:
   return rc;
 }
 
-/* Rows a writer holds before it writes: half the memory limit, or less
- * once its writes showed that so many would take longer than
+/* Rows a writer receives before it writes: half its batch (a quarter of
+ * the memory limit; what it keeps for the next write fits beside them), or
+ * fewer once its writes showed that so many would take longer than
  * WRITE_SECONDS. */
 static size_t write_rows(const sweep_ctx *c) {
-  if (c->write_rate <= 0.0) return c->batch_cap;
+  const size_t half = c->batch_cap / 2 > 0 ? c->batch_cap / 2 : 1;
+  if (c->write_rate <= 0.0) return half;
   const double rows = fmax(1.0, c->write_rate * WRITE_SECONDS / (double)packed_row_bytes(c->batch));
-  return rows < (double)c->batch_cap ? (size_t)rows : c->batch_cap;
+  return rows < (double)half ? (size_t)rows : half;
 }
 
 /* Packs rows [0, rows) of b: their line ids, then every kept field. */
@@ -456,73 +465,17 @@ static uint64_t chunk_size(const sweep_ctx *c, double t_line, uint64_t remaining
   return want < 1.0 ? 1 : (uint64_t)want;
 }
 
-/*
- * Work bookkeeping of the master: done map, counts, and the lines not yet
- * handed out, in one block per writer. Block k is handed out front to back
- * to the workers of writer k, so each writer's rows are runs of
- * consecutive lines, a few file blocks a write (rows from ranges handed out
- * in turn to every worker would fill a block each, and a write call each);
- * a worker whose block is used up takes the back of the largest one.
- */
+/* Work bookkeeping of the master: done map, counts, and the lines not
+ * yet handed out (one block per writer, kpsweep/plan.h). */
 typedef struct plan_state {
   uint8_t *done;     /* bit map of computed lines: O(lines) bits, master only */
-  uint64_t *lo, *hi; /* block k: lines [lo[k], hi[k]) not handed out yet */
-  int blocks;
-  uint64_t left;     /* lines in the blocks: not handed out, maybe done before */
+  kps_plan plan;
   uint64_t lines_done, failed;
   double t_line;     /* exponential average of seconds per line */
 } plan_state;
 
 static int is_done(const plan_state *ps, uint64_t l) {
   return (ps->done[l / 8] >> (l % 8)) & 1u;
-}
-
-/* Splits the lines into one block per writer, sized by its workers
- * (weights[k]; n of them). */
-static kps_err plan_blocks(plan_state *ps, uint64_t n_lines, const int *weights, int n) {
-  kps_err rc = KPS_OK;
-  ps->lo = calloc((size_t)n, sizeof *ps->lo);
-  ps->hi = calloc((size_t)n, sizeof *ps->hi);
-  KPS_CHECK_ALLOC(ps->lo);
-  KPS_CHECK_ALLOC(ps->hi);
-  uint64_t total = 0, acc = 0;
-  for (int k = 0; k < n; ++k) total += (uint64_t)weights[k];
-  for (int k = 0; k < n; ++k) {
-    ps->lo[k] = k ? ps->hi[k - 1] : 0;
-    acc += (uint64_t)weights[k];
-    ps->hi[k] = k == n - 1 || total == 0 ? n_lines
-                                         : (uint64_t)((double)n_lines * (double)acc / (double)total);
-    if (ps->hi[k] < ps->lo[k]) ps->hi[k] = ps->lo[k];
-  }
-  ps->blocks = n;
-  ps->left = n_lines;
-cleanup:
-  return rc;
-}
-
-/* Up to `want` consecutive lines not done, for a worker of writer k, from
- * the front of block k; once that is used up, block k takes the back half
- * of the largest block (so what its writer gets stays a run). 0 when no
- * line is left. */
-static int next_range(plan_state *ps, int k, uint64_t want, uint64_t *first, uint64_t *count) {
-  for (;;) {
-    while (ps->lo[k] < ps->hi[k] && is_done(ps, ps->lo[k])) ++ps->lo[k], --ps->left;
-    if (ps->lo[k] < ps->hi[k]) break;
-    int j = -1;
-    for (int b = 0; b < ps->blocks; ++b)
-      if (ps->hi[b] > ps->lo[b] && (j < 0 || ps->hi[b] - ps->lo[b] > ps->hi[j] - ps->lo[j])) j = b;
-    if (j < 0) return 0;
-    const uint64_t mid = ps->lo[j] + (ps->hi[j] - ps->lo[j]) / 2;
-    ps->lo[k] = mid;
-    ps->hi[k] = ps->hi[j];
-    ps->hi[j] = mid;
-  }
-  uint64_t n = 0;
-  *first = ps->lo[k];
-  while (n < want && ps->lo[k] < ps->hi[k] && !is_done(ps, ps->lo[k])) ++n, ++ps->lo[k];
-  ps->left -= n;
-  *count = n;
-  return 1;
 }
 
 static void commit_range(plan_state *ps, uint64_t first, uint64_t count) {
@@ -560,9 +513,10 @@ static kps_err run_serial(sweep_ctx *c, plan_state *ps, kps_progress *pg, int *i
   double next_flush = kps_now() + c->cfg->run.checkpoint_every;
   uint64_t first, count, saved = ps->lines_done;
   while (!stop_requested(c) && c->compute_rc == KPS_OK &&
-         next_range(ps, 0,
-                    chunk_size(c, ps->t_line, ps->left, 1, c->batch_cap - c->batch->n_lines),
-                    &first, &count)) {
+         kps_plan_next(&ps->plan, 0,
+                       chunk_size(c, ps->t_line, ps->plan.left, 1,
+                                  c->batch_cap - c->batch->n_lines),
+                       &first, &count)) {
     uint64_t done = 0;
     const double t0 = kps_now();
     KPS_CHECK(compute_range(c, first, count, &done, &ps->failed));
@@ -620,9 +574,9 @@ static kps_err feed(sweep_ctx *c, plan_state *ps, master_state *ms, int w) {
   worker_slot *s = &ms->slot[w];
   uint64_t first = 0, count = 0;
   while (!ms->stopping && s->n < AHEAD &&
-         next_range(ps, (w - c->first_worker) % c->writers,
-                    chunk_size(c, ps->t_line, ps->left, ms->workers, c->range_cap), &first,
-                    &count)) {
+         kps_plan_next(&ps->plan, (w - c->first_worker) % c->writers,
+                       chunk_size(c, ps->t_line, ps->plan.left, ms->workers, c->range_cap),
+                       &first, &count)) {
     s->first[s->n] = first;
     s->count[s->n] = count;
     ++s->n;
@@ -676,13 +630,16 @@ static uint64_t frontier(const sweep_ctx *c, const master_state *ms, int k) {
 }
 
 /* A checkpoint of every writer: the others are told (each with its
- * frontier), then all write. */
-static kps_err checkpoint(sweep_ctx *c, const master_state *ms, int final) {
+ * frontier, or with none when every row is to be written), then all
+ * write. */
+static kps_err checkpoint(sweep_ctx *c, const master_state *ms, int final, int all) {
   kps_err rc = KPS_OK;
   for (int k = 0; k < c->writers && !final; ++k)
     if (c->first_writer + k != c->rank)
-      KPS_CHECK(send_pair(c, c->first_writer + k, TAG_CKPT, frontier(c, ms, k), 0));
-  if (c->is_writer) KPS_CHECK(writer_flush(c, final, final ? UINT64_MAX : frontier(c, ms, 0)));
+      KPS_CHECK(send_pair(c, c->first_writer + k, TAG_CKPT, all ? UINT64_MAX : frontier(c, ms, k),
+                          0));
+  if (c->is_writer)
+    KPS_CHECK(writer_flush(c, final, final || all ? UINT64_MAX : frontier(c, ms, 0)));
 cleanup:
   return rc;
 }
@@ -748,21 +705,24 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
     }
     if (final_sent && ends == mine && ms->opened) break;
     /* No checkpoint once FINAL is out: the other writers may be in the
-     * final write already. After a failed write, none at all. */
-    if (!final_sent && !c->flush_failed &&
-        (full || write_due(c) ||
-         (kps_now() >= next_ckpt && ps->lines_done > at_ckpt))) {
+     * final write already. After a failed write, none at all. A timed
+     * checkpoint writes every row received; one for a filled batch, those
+     * below the frontier (writer_flush). */
+    const int timed = kps_now() >= next_ckpt && ps->lines_done > at_ckpt;
+    if (!final_sent && !c->flush_failed && (full || write_due(c) || timed)) {
       KPS_CHECK(settle_open(c, 1));
       if (c->open_failed) {
         KPS_CHECK(set_stopping(c, ps, ms));
         continue;
       }
-      const kps_err w = checkpoint(c, ms, 0);
+      const kps_err w = checkpoint(c, ms, 0, timed);
       if (w != KPS_OK && !c->flush_failed) KPS_FAIL(w, "a checkpoint failed");
       if (c->flush_failed) KPS_CHECK(set_stopping(c, ps, ms));
       full = 0;
-      at_ckpt = ps->lines_done;
-      next_ckpt = kps_now() + c->cfg->run.checkpoint_every;
+      if (timed) {
+        at_ckpt = ps->lines_done;
+        next_ckpt = kps_now() + c->cfg->run.checkpoint_every;
+      }
       continue;
     }
     int have = 0;
@@ -817,7 +777,7 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
   KPS_CHECK(settle_open(c, 1));
   /* (A TAG_FULL sent before the writer saw FINAL may be left unreceived.) */
   if (!c->flush_failed) {
-    const kps_err w = checkpoint(c, ms, 1);
+    const kps_err w = checkpoint(c, ms, 1, 1);
     if (w != KPS_OK && !c->flush_failed) KPS_FAIL(w, "the final write failed");
   }
   rc = c->flush_failed ? c->flush_rc : KPS_OK;
@@ -1035,6 +995,17 @@ cleanup:
   return rc;
 }
 
+/* The run record's totals, from the outcome rank 0 tells every rank. */
+static void record_of(const end_info *end, uint64_t n_lines, kps_run_record *rec) {
+  rec->start_time = end->start;
+  rec->end_time = end->end;
+  rec->complete = end->lines_done == n_lines;
+  rec->interrupted = end->interrupted;
+  rec->hdf5_seconds = end->hdf5_max;
+  rec->lines_done = end->lines_done;
+  rec->lines_computed = (double)(end->lines_done - end->at_start);
+}
+
 static double cpu_seconds(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -1113,7 +1084,7 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
     int *weights = calloc((size_t)c.writers, sizeof *weights);
     if (!weights) local = KPS_ERR_NOMEM;
     for (int k = 0; weights && k < c.writers; ++k) weights[k] = workers_of(&c, k);
-    if (weights) local = plan_blocks(&ps, c.n_lines, weights, c.writers);
+    if (weights) local = kps_plan_init(&ps.plan, c.n_lines, ps.done, weights, c.writers);
     free(weights);
   }
   /* The record's per-rank counts: allocated here, where a failure is agreed,
@@ -1209,29 +1180,19 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
     KPS_FAIL(local, "the master/worker protocol broke down on rank %d", c.rank);
   }
   if (local == KPS_OK) local = c.compute_rc;
-  KPS_CHECK(kps_agree(c.comm, local, &agreed));
-  if (agreed != KPS_OK) {
-    /* The failure is known to all; what was written stays resumable. */
-    rc = agreed;
-    uint64_t saved = 0;
-    KPS_CHECK_MPI(MPI_Reduce(&c.lines_saved, &saved, 1, MPI_UINT64_T, MPI_SUM, 0, c.comm));
-    /* A refused or failed open said why already, and saved nothing. */
-    if (c.rank == 0 && !c.open_failed)
-      fprintf(stderr, "kpsweep: error: the run stopped after a failure; %llu of %llu lines are "
-              "saved in %s (continue with --resume)\n",
-              (unsigned long long)(at_start + saved), (unsigned long long)c.n_lines, opt->output);
-    goto cleanup;
-  }
-  if (c.rank == 0) kps_progress_update(&pg, ps.lines_done * c.n_tau, ps.failed, 1);
 
   /*
-   * The end: each rank's counts go to rank 0 in one gather, the outcome
-   * back in one broadcast, and the first writer gets what the run record
-   * needs. Waited for with naps: the ranks that finished first must not
+   * The end: each rank's outcome and counts go to rank 0 in one gather
+   * (posted as each rank leaves its loop: rank 0 waits for no rank to wake
+   * up), and the outcome back in one broadcast. A lone writer (rank 0)
+   * closes the file and writes the run record in between, so that the
+   * broadcast carries the close's outcome too; several writers get the
+   * record's rows from rank 0 and agree on their close with everyone
+   * after it. Waited for with naps: the ranks that finished first must not
    * take a core from those still closing (nodes are oversubscribed).
    */
-  rank_report me = {.lines = c.lines_mine, .busy = c.busy_s, .hdf5 = c.flush_s,
-                    .solves = {c.solves[0], c.solves[1]}};
+  rank_report me = {.status = local, .saved = c.lines_saved, .lines = c.lines_mine,
+                    .busy = c.busy_s, .hdf5 = c.flush_s, .solves = {c.solves[0], c.solves[1]}};
   if (is_worker) me.stall = c.stall_s, me.drain = c.drain_s, me.wait = c.wait_s;
   kps_writer_get_counts(c.writer, &me.writes);
   int me_len = 0;
@@ -1243,7 +1204,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   KPS_CHECK(kps_wait_napping(&req));
   /* Sums over the workers (in a serial run the one rank is the worker):
    * busy, stalled on a send, waiting for work; and the writers' slowest. */
-  end_info end = {.interrupted = interrupted,
+  end_info end = {.status = KPS_OK,
+                  .interrupted = interrupted,
                   .lines_done = ps.lines_done,
                   .failed = ps.failed,
                   .at_start = at_start,
@@ -1254,6 +1216,8 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
   if (c.rank == 0)
     for (int r = 0; r < c.size; ++r) {
       const rank_report *q = &reports[r];
+      if (q->status < end.status) end.status = q->status;
+      end.saved += q->saved;
       end.hdf5_max = fmax(end.hdf5_max, q->hdf5);
       totals[0] += c.size == 1 || r >= c.first_worker ? q->busy : 0.0;
       totals[1] += q->stall, totals[2] += q->wait;
@@ -1262,49 +1226,68 @@ kps_err kps_sweep_run(const kps_config *cfg, const kps_sweep_options *opt, MPI_C
       if (q->writes.writes > sum->writes) sum->writes = q->writes.writes;
       sum->write_boxes += q->writes.boxes, sum->write_calls += q->writes.calls;
     }
+  /* The per-rank rows exist on rank 0 and the first writer only (rank 0's
+   * for a lone writer, the first writer's once rank 0 sent them). */
+  double *lines_r = per_rank, *busy_r = per_rank ? per_rank + c.size : NULL;
+  double *hdf5_r = per_rank ? per_rank + 2 * c.size : NULL;
+  kps_run_record rec = {.n_ranks = c.size,
+                        .rank_lines = lines_r,
+                        .rank_busy_s = busy_r,
+                        .rank_hdf5_s = hdf5_r,
+                        .hosts = hosts};
+  const double t_close = kps_now();
+  if (c.rank == 0 && c.first_writer == 0 && end.status == KPS_OK) {
+    record_of(&end, c.n_lines, &rec);
+    for (int r = 0; r < c.size; ++r) {
+      lines_r[r] = reports[r].lines, busy_r[r] = reports[r].busy, hdf5_r[r] = reports[r].hdf5;
+      hosts[r] = reports[r].host;
+    }
+    local = kps_writer_close(&c.writer, &rec);
+    /* (A lone writer's close has no collective that could break down.) */
+    end.closed = local == KPS_ERR_MPI ? KPS_ERR_HDF5 : local;
+  }
   KPS_CHECK_MPI(MPI_Ibcast(&end, (int)sizeof end, MPI_BYTE, 0, c.comm, &req));
   KPS_CHECK(kps_wait_napping(&req));
   interrupted = end.interrupted;
-  if (c.first_writer != 0 && c.rank == 0)
-    KPS_CHECK_MPI(MPI_Send(reports, (int)(sizeof *reports * (size_t)c.size), MPI_BYTE,
-                           c.first_writer, TAG_RECORD, c.comm));
-  if (c.first_writer != 0 && c.rank == c.first_writer) {
-    KPS_CHECK_MPI(MPI_Irecv(reports, (int)(sizeof *reports * (size_t)c.size), MPI_BYTE, 0,
-                            TAG_RECORD, c.comm, &req));
-    KPS_CHECK(kps_wait_napping(&req));
-  }
-  /* The per-rank rows exist on rank 0 and the first writer only. */
-  double *lines_r = per_rank, *busy_r = per_rank ? per_rank + c.size : NULL;
-  double *hdf5_r = per_rank ? per_rank + 2 * c.size : NULL;
-  for (int r = 0; r < c.size && c.rank == c.first_writer; ++r) {
-    lines_r[r] = reports[r].lines, busy_r[r] = reports[r].busy, hdf5_r[r] = reports[r].hdf5;
-    hosts[r] = reports[r].host;
-  }
   double flush_max = end.hdf5_max;
-  kps_run_record rec = {
-      .start_time = end.start,
-      .end_time = end.end,
-      .complete = end.lines_done == c.n_lines,
-      .interrupted = interrupted,
-      .n_ranks = c.size,
-      .rank_lines = lines_r,
-      .rank_busy_s = busy_r,
-      .rank_hdf5_s = hdf5_r,
-      .hosts = hosts,
-      .hdf5_seconds = flush_max,
-      .lines_done = end.lines_done,
-      .lines_computed = (double)(end.lines_done - end.at_start),
-  };
-  const double t_close = kps_now();
-  /* The writers agree on the close among themselves (it said what failed);
-   * the workers learn the outcome here. */
-  local = is_writer ? kps_writer_close(&c.writer, &rec) : KPS_OK;
-  if (local == KPS_ERR_MPI) {
-    in_step = 0;
-    KPS_FAIL(local, "closing the results file broke down on rank %d", c.rank);
+  if (end.status != KPS_OK) {
+    /* The failure is known to all; what was written stays resumable. */
+    rc = (kps_err)end.status;
+    /* A refused or failed open said why already, and saved nothing. */
+    if (c.rank == 0 && !c.open_failed)
+      fprintf(stderr, "kpsweep: error: the run stopped after a failure; %llu of %llu lines are "
+              "saved in %s (continue with --resume)\n",
+              (unsigned long long)(at_start + end.saved), (unsigned long long)c.n_lines,
+              opt->output);
+    goto cleanup;
   }
-  KPS_CHECK(kps_agree(c.comm, local, &agreed));
-  KPS_CHECK(agreed);
+  if (c.rank == 0) kps_progress_update(&pg, ps.lines_done * c.n_tau, ps.failed, 1);
+  if (c.first_writer == 0) {
+    KPS_CHECK((kps_err)end.closed);
+  } else {
+    if (c.rank == 0)
+      KPS_CHECK_MPI(MPI_Send(reports, (int)(sizeof *reports * (size_t)c.size), MPI_BYTE,
+                             c.first_writer, TAG_RECORD, c.comm));
+    if (c.rank == c.first_writer) {
+      KPS_CHECK_MPI(MPI_Irecv(reports, (int)(sizeof *reports * (size_t)c.size), MPI_BYTE, 0,
+                              TAG_RECORD, c.comm, &req));
+      KPS_CHECK(kps_wait_napping(&req));
+      for (int r = 0; r < c.size; ++r) {
+        lines_r[r] = reports[r].lines, busy_r[r] = reports[r].busy, hdf5_r[r] = reports[r].hdf5;
+        hosts[r] = reports[r].host;
+      }
+    }
+    /* The writers agree on the close among themselves (it said what
+     * failed); the others learn the outcome here. */
+    record_of(&end, c.n_lines, &rec);
+    local = is_writer ? kps_writer_close(&c.writer, &rec) : KPS_OK;
+    if (local == KPS_ERR_MPI) {
+      in_step = 0;
+      KPS_FAIL(local, "closing the results file broke down on rank %d", c.rank);
+    }
+    KPS_CHECK(kps_agree(c.comm, local, &agreed));
+    KPS_CHECK(agreed);
+  }
   const double t_end = kps_now();
   flush_max += t_end - t_close;
 
@@ -1355,8 +1338,7 @@ cleanup:
   free(c.rbuf);
   free(ms.slot);
   free(ps.done);
-  free(ps.lo);
-  free(ps.hi);
+  kps_plan_free(&ps.plan);
   free(per_rank);
   free(reports);
   free(hosts);

@@ -971,10 +971,9 @@ kps_err kps_writer_flush(kps_writer *w, const kps_batch *b, const uint64_t *rang
     if (w->rank == 0) report_failure(w, "recording progress in");
     goto cleanup;
   }
-  if (rows > 0) {
-    ++w->counts.writes;
-    w->counts.boxes += mine[1];
-  }
+  /* A write any writer had rows for (the same count on every writer). */
+  if (most[2] > 0) ++w->counts.writes;
+  w->counts.boxes += rows > 0 ? mine[1] : 0;
   w->counts.calls += (uint64_t)n_kept * (per_box ? most[1] : 1);
 cleanup:
   free(ones);

@@ -45,9 +45,9 @@ typedef struct kps_sweep_summary {
   /* Steady-state evaluations of the lines computed by this run (the sum of
    * their /points/n_solves), and their points that made any (not invalid). */
   uint64_t solves, points_solved;
-  /* The writers' flushes that held rows (the most of any writer: they are
-   * collective), the file blocks those rows filled and the H5Dwrite calls
-   * made for them, summed over the writers. */
+  /* The writers' flushes that held rows (collective: counted once), the
+   * file blocks those rows filled and the H5Dwrite calls made for them,
+   * summed over the writers. */
   uint64_t writes, write_boxes, write_calls;
 } kps_sweep_summary;
 

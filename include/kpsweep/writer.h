@@ -139,7 +139,7 @@ typedef struct kps_run_record {
 /* What one writer's flushes cost in calls: for the benchmarks and the
  * run's summary line. */
 typedef struct kps_write_counts {
-  uint64_t writes;  /* flushes that held rows of this writer */
+  uint64_t writes;  /* flushes that held rows of any writer (collective: the same on each) */
   uint64_t boxes;   /* blocks of the file (hyperslab boxes) those rows filled */
   uint64_t calls;   /* H5Dwrite calls for the data, empty parts of collective ones too */
 } kps_write_counts;
