@@ -77,6 +77,8 @@ struct kps_writer {
   pthread_t creator;
   atomic_int created;           /* the thread is done */
   kps_err create_rc;
+  int opened;                   /* it opened the file too (open_rc) */
+  kps_err open_rc;
   double create_s;              /* its time in HDF5 */
   kps_write_counts counts;      /* its writes with rows, their boxes and calls */
 };
@@ -361,16 +363,13 @@ cleanup:
   return rc;
 }
 
-/* Every rank of w->comm opens the prepared file: with MPI-IO, or with the
- * POSIX driver when it is the only writer (an MPI-IO open and its
- * collective calls cost milliseconds a lone writer has no use for).
- * Collective. */
-static kps_err open_parallel(kps_writer *w) {
+/* Opens the prepared file and its datasets, with MPI-IO when w->mpio
+ * (collective over w->comm), else with the POSIX driver: an MPI-IO open
+ * and its collective calls cost milliseconds a lone writer has no use for.
+ * Without MPI-IO it calls no MPI (the creator thread may call it). */
+static kps_err open_handles(kps_writer *w) {
   kps_err rc = KPS_OK;
   hid_t fapl = H5I_INVALID_HID;
-  int size = 1;
-  KPS_CHECK_MPI(MPI_Comm_size(w->comm, &size));
-  w->mpio = size > 1;
   w->whole = 1;
   KPS_CHECK_H5_ID(fapl, w->mpio ? kps_parallel_fapl(w->comm) : kps_serial_fapl());
   /* No raw-data chunk cache (parallel HDF5 has none): every write reaches
@@ -405,6 +404,18 @@ cleanup:
   return rc;
 }
 
+/* Every rank of w->comm opens the prepared file (MPI-IO when there are
+ * several). Collective. */
+static kps_err open_parallel(kps_writer *w) {
+  kps_err rc = KPS_OK;
+  int size = 1;
+  KPS_CHECK_MPI(MPI_Comm_size(w->comm, &size));
+  w->mpio = size > 1;
+  rc = open_handles(w);
+cleanup:
+  return rc;
+}
+
 /* Closes the parallel handle; 0 when HDF5 reported a failure. Collective. */
 static int close_parallel(kps_writer *w) {
   int ok = 1;
@@ -421,11 +432,18 @@ static void writer_free(kps_writer *w) {
   free(w);
 }
 
-/* The creator thread: the new file's layout under PATH.part, renamed. */
+/* The creator thread: the new file's layout under PATH.part, renamed, and
+ * opened (a lone writer's POSIX open calls no MPI): the main thread then
+ * only joins it. */
 static void *create_main(void *arg) {
   kps_writer *w = arg;
   const double t0 = kps_now();
   w->create_rc = finish_file(w->cfg, w->path, w->run_ranks);
+  if (w->create_rc == KPS_OK) {
+    w->mpio = 0;
+    w->open_rc = open_handles(w);
+    w->opened = 1;
+  }
   w->create_s = kps_now() - t0;
   atomic_store(&w->created, 1);
   return NULL;
@@ -452,7 +470,7 @@ static kps_err open_prepared(kps_writer *w, const char *path) {
   kps_err rc = KPS_OK, agreed = KPS_OK;
   /* Rank 0 followed any symbolic link at path. */
   KPS_CHECK_MPI(MPI_Bcast(w->path, (int)sizeof w->path, MPI_CHAR, 0, w->comm));
-  KPS_CHECK(kps_agree(w->comm, open_parallel(w), &agreed));
+  KPS_CHECK(kps_agree(w->comm, w->opened ? w->open_rc : open_parallel(w), &agreed));
   if (agreed != KPS_OK) {
     rc = agreed;
     if (w->rank == 0)
