@@ -9,7 +9,8 @@
  *                                  worker holds up to AHEAD (3) of them
  *                     TAG_STOP     no more work: send TAG_END and leave
  *   worker -> writer  TAG_DATA     the rows of a computed range (packed)
- *                     TAG_END      after its last rows
+ *                     TAG_END      after its last rows (not to rank 0: it has
+ *                                  them once it has the report after them)
  *   worker -> master  TAG_REQUEST  report of the oldest range held
  *   master -> writer  TAG_CKPT     write what you hold, collectively
  *                     TAG_FINAL    no more work: once your workers ended,
@@ -683,8 +684,7 @@ static void print_header(const sweep_ctx *c, int resumed) {
 static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_progress *pg,
                           int *interrupted, uint64_t *messages) {
   kps_err rc = KPS_OK;
-  const int mine = c->is_writer ? workers_of(c, 0) : 0;
-  int ends = 0, final_sent = 0, full = 0;
+  int final_sent = 0, full = 0;
   uint64_t at_ckpt = ps->lines_done;
   double next_ckpt = kps_now() + c->cfg->run.checkpoint_every;
   /* A file that could not be opened: nothing more is handed out, and what
@@ -703,7 +703,10 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
       final_sent = 1;
       c->t_last_stop = kps_now();
     }
-    if (final_sent && ends == mine && ms->opened) break;
+    /* A worker's rows reach rank 0 before its reports (messages from one
+     * rank arrive in order): once every worker has its stop, rank 0 as
+     * the writer holds every row, and needs no TAG_END to know it. */
+    if (final_sent && ms->opened) break;
     /* No checkpoint once FINAL is out: the other writers may be in the
      * final write already. After a failed write, none at all. A timed
      * checkpoint writes every row received; one for a filled batch, those
@@ -736,10 +739,6 @@ static kps_err run_master(sweep_ctx *c, plan_state *ps, master_state *ms, kps_pr
     switch (st.MPI_TAG) {
       case TAG_DATA:
         KPS_CHECK(receive_rows(c, &st));
-        break;
-      case TAG_END:
-        KPS_CHECK_MPI(MPI_Recv(NULL, 0, MPI_BYTE, st.MPI_SOURCE, TAG_END, c->comm, MPI_STATUS_IGNORE));
-        ++ends;
         break;
       case TAG_FULL:
         KPS_CHECK_MPI(MPI_Recv(NULL, 0, MPI_BYTE, st.MPI_SOURCE, TAG_FULL, c->comm, MPI_STATUS_IGNORE));
@@ -979,8 +978,9 @@ static kps_err run_worker(sweep_ctx *c) {
     rq[RQ_FIRST] = first;
     KPS_CHECK_MPI(MPI_Send(rq, RQ_LEN, MPI_UINT64_T, 0, TAG_REQUEST, c->comm));
   }
-  /* After its last rows (messages to one rank arrive in order). */
-  KPS_CHECK_MPI(MPI_Send(NULL, 0, MPI_BYTE, dest, TAG_END, c->comm));
+  /* After its last rows (messages to one rank arrive in order); rank 0
+   * knows from the reports. */
+  if (dest != 0) KPS_CHECK_MPI(MPI_Send(NULL, 0, MPI_BYTE, dest, TAG_END, c->comm));
   /* Apart from its other waits for a send: this one overlaps the end. */
   const double before = c->stall_s;
   while (sp.n > 0) KPS_CHECK(pool_reap(c, &sp, 1));
