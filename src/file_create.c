@@ -377,6 +377,7 @@ static kps_err create_layout(hid_t file, const kps_config *cfg, int n_ranks, int
   }
   KPS_CHECK(create_progress(cfg, g_prog));
   KPS_CHECK(write_provenance(file, cfg, n_ranks, whole));
+  KPS_CHECK(kps_file_history_create(file));
 cleanup:
   for (int k = 0; k < n_scales; ++k)
     if (scales[k] >= 0) H5Dclose(scales[k]);

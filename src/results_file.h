@@ -7,6 +7,7 @@
 #ifndef KPSWEEP_RESULTS_FILE_H
 #define KPSWEEP_RESULTS_FILE_H
 
+#include <hdf5.h>
 #include <stdint.h>
 
 #include "kpsweep/config.h"
@@ -57,5 +58,19 @@ kps_err kps_file_check(const kps_config *cfg, const char *path, uint8_t *bits,
  * writes nothing) and waiting up to 10 s for another program to release
  * HDF5's file lock. Not collective. */
 kps_err kps_file_write_record(const char *path, const kps_run_record *rec);
+
+/* Creates /history with its tables of runs and ranks, empty: in a new
+ * file, so that the run record only appends to them. Not collective. */
+kps_err kps_file_history_create(hid_t file);
+
+/* The same as kps_file_write_record for a lone writer's open POSIX
+ * handle *file (its datasets closed; a handle without HDF5's file lock):
+ * flushes the rows, writes the record through it under HDF5's lock, taken
+ * on a descriptor of its own, and closes it; without space claimed by
+ * fallocate() it closes the handle and calls kps_file_write_record. *file
+ * is closed in every case; *data_ok says whether the rows reached the file
+ * (the flush, or that close, succeeded). Not collective. */
+kps_err kps_file_record_close(hid_t *file, const char *path, const kps_run_record *rec,
+                              int *data_ok);
 
 #endif

@@ -416,12 +416,18 @@ cleanup:
   return rc;
 }
 
-/* Closes the parallel handle; 0 when HDF5 reported a failure. Collective. */
-static int close_parallel(kps_writer *w) {
+/* Closes the datasets' handles; 0 when HDF5 reported a failure. */
+static int close_datasets(kps_writer *w) {
   int ok = 1;
   for (int f = 0; f < KPS_N_FIELDS; ++f)
     if (w->dset[f] >= 0) ok &= H5Dclose(w->dset[f]) >= 0, w->dset[f] = H5I_INVALID_HID;
   if (w->done >= 0) ok &= H5Dclose(w->done) >= 0, w->done = H5I_INVALID_HID;
+  return ok;
+}
+
+/* Closes the parallel handle; 0 when HDF5 reported a failure. Collective. */
+static int close_parallel(kps_writer *w) {
+  int ok = close_datasets(w);
   if (w->file >= 0) ok &= H5Fclose(w->file) >= 0, w->file = H5I_INVALID_HID;
   return ok;
 }
@@ -1020,11 +1026,23 @@ kps_err kps_writer_close(kps_writer **wp, const kps_run_record *rec) {
   if (!w) return KPS_OK;
   /* (writer_free, below, joins the creator thread.) */
   if (w->creating) KPS_FAIL(KPS_ERR_INTERNAL, "a close before kps_writer_finish");
-  kps_err local = close_parallel(w) ? KPS_OK : KPS_ERR_HDF5;
-  KPS_CHECK(kps_agree(w->comm, local, &agreed));
-  if (agreed != KPS_OK) KPS_FAIL(agreed, "closing %s failed", w->path);
-  local = w->rank == 0 ? kps_file_write_record(w->path, rec) : KPS_OK;
-  KPS_CHECK(kps_agree(w->comm, local, &agreed));
+  kps_err local = KPS_OK;
+  if (!w->mpio && w->file >= 0) {
+    /* A lone writer: the record goes through its handle. */
+    int data_ok = close_datasets(w);
+    local = data_ok ? kps_file_record_close(&w->file, w->path, rec, &data_ok) : KPS_ERR_HDF5;
+    if (!data_ok) {
+      if (w->file >= 0) H5Fclose(w->file), w->file = H5I_INVALID_HID;
+      KPS_FAIL(KPS_ERR_HDF5, "closing %s failed", w->path);
+    }
+    agreed = local;
+  } else {
+    local = close_parallel(w) ? KPS_OK : KPS_ERR_HDF5;
+    KPS_CHECK(kps_agree(w->comm, local, &agreed));
+    if (agreed != KPS_OK) KPS_FAIL(agreed, "closing %s failed", w->path);
+    local = w->rank == 0 ? kps_file_write_record(w->path, rec) : KPS_OK;
+    KPS_CHECK(kps_agree(w->comm, local, &agreed));
+  }
   if (agreed != KPS_OK) {
     rc = agreed;
     if (w->rank == 0)
