@@ -262,8 +262,12 @@ kps_err kps_file_history_create(hid_t file) {
   hid_t d = H5I_INVALID_HID;
   KPS_CHECK(history_open(file, &h));
   KPS_CHECK(open_table(h.grp, &RUNS, h.runs, &d));
-  H5Dclose(d), d = H5I_INVALID_HID;
+  const herr_t closed = H5Dclose(d);
+  d = H5I_INVALID_HID;
+  KPS_CHECK_H5(closed);
   KPS_CHECK(open_table(h.grp, &RANKS, h.ranks, &d));
+  KPS_CHECK_H5(H5Dclose(d));
+  d = H5I_INVALID_HID;
 cleanup:
   if (d >= 0) H5Dclose(d);
   history_close(&h);
@@ -378,47 +382,62 @@ cleanup:
   return rc;
 }
 
-kps_err kps_file_record_close(hid_t *file, const char *path, const kps_run_record *rec,
-                              int *data_ok) {
-  kps_err rc = KPS_OK;
-  *data_ok = 0;
-  const int fd = open(path, O_RDWR | O_CLOEXEC);
-  /* Without claimed space (no fallocate, a full disk, no descriptor) the
-   * reopening path knows what to do and say. */
-  if (fd < 0 || kps_disk_claim(fd, (off_t)KPS_RECORD_NEED) != 0) {
-    if (fd >= 0) close(fd);
-    *data_ok = H5Fclose(*file) >= 0;
-    *file = H5I_INVALID_HID;
-    return *data_ok ? kps_file_write_record(path, rec) : KPS_ERR_HDF5;
-  }
-  /* HDF5's file lock, which our handle does not take, held for the record
-   * as the reopened file would hold it: a reader is waited for, and none
-   * opens the file while its metadata changes. */
+/* HDF5's file lock on fd, as its open for the record would take it: 1
+ * when taken, 0 when there is none to take (HDF5_USE_FILE_LOCKING=FALSE,
+ * or a file system without flock(), where this HDF5 goes on as well), -1
+ * when another program still holds it after RECORD_WAIT_S. */
+static int take_hdf5_lock(int fd) {
+  const char *env = getenv("HDF5_USE_FILE_LOCKING");
+  if (env && (!strcmp(env, "FALSE") || !strcmp(env, "0"))) return 0;
   const double give_up = kps_now() + RECORD_WAIT_S;
-  int locked = 0;
-  while (!(locked = flock(fd, LOCK_EX | LOCK_NB) == 0) && errno == EWOULDBLOCK &&
-         kps_now() <= give_up) {
+  for (;;) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 1;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) return 0;
+    if (kps_now() > give_up) return -1;
     const struct timespec nap = {0, RECORD_NAP_NS};
     nanosleep(&nap, NULL);
   }
-  /* The rows' metadata first, so that a failed record cannot take them. */
+}
+
+kps_err kps_file_record_close(hid_t *file, const char *path, const kps_run_record *rec,
+                              int *data_ok) {
+  kps_err rc = KPS_OK;
+  int fd = -1, claimed = 0;
+  /* The rows' metadata first (a compressed write's chunk index is still in
+   * memory only): neither a kill while a reader is waited for nor a failed
+   * record may take them. */
   *data_ok = H5Fflush(*file, H5F_SCOPE_LOCAL) >= 0;
   if (!*data_ok) {
     rc = KPS_ERR_HDF5;
     goto cleanup;
   }
-  if (!locked)
+  /* Without claimed space (no fallocate, a full disk) the reopening path,
+   * after the close, knows what to do and say. */
+  fd = open(path, O_RDWR | O_CLOEXEC);
+  claimed = fd >= 0 && kps_disk_claim(fd, (off_t)KPS_RECORD_NEED) == 0;
+  if (!claimed) goto cleanup;
+  /* Held for the record as the reopened file would hold it: a reader is
+   * waited for, and none opens the file while its metadata changes. */
+  if (take_hdf5_lock(fd) < 0)
     KPS_FAIL(KPS_ERR_IO, "another program has %s open (it holds HDF5's file lock: a viewer, "
              "a script, kpsweep inspect?); close it", path);
   KPS_CHECK(write_record(*file, rec));
 cleanup:
-  if (H5Fclose(*file) < 0 && rc == KPS_OK) {
-    rc = KPS_ERR_IO;
-    kps_error_report(__FILE__, __LINE__, __func__, rc, "cannot write the run record to %s", path);
+  if (H5Fclose(*file) < 0) {
+    if (*data_ok && !claimed) {
+      *data_ok = 0;
+      rc = KPS_ERR_HDF5;
+    } else if (rc == KPS_OK) {
+      rc = KPS_ERR_IO;
+      kps_error_report(__FILE__, __LINE__, __func__, rc, "cannot write the run record to %s",
+                       path);
+    }
   }
   *file = H5I_INVALID_HID;
   /* As in kps_file_write_record: the next record's space. */
-  if (rc == KPS_OK) (void)kps_disk_claim(fd, (off_t)KPS_RECORD_RESERVE);
-  close(fd);
+  if (rc == KPS_OK && claimed) (void)kps_disk_claim(fd, (off_t)KPS_RECORD_RESERVE);
+  if (fd >= 0) close(fd);
+  if (rc == KPS_OK && !claimed) rc = kps_file_write_record(path, rec);
   return rc;
 }

@@ -38,8 +38,10 @@ int kps_lock_path(const char *path, char *buf, size_t n) {
 
 /* Who holds the lock: the text the holder wrote, on one line. */
 static void read_holder(int fd, char *buf, size_t n) {
-  ssize_t got = fgetxattr(fd, HOLDER_XATTR, buf, n - 1);
-  if (got <= 0) got = pread(fd, buf, n - 1, 0);
+  /* The content first: a holder that writes it (an older kpsweep, or no
+   * extended attributes) may find a killed run's attribute there. */
+  ssize_t got = pread(fd, buf, n - 1, 0);
+  if (got <= 0) got = fgetxattr(fd, HOLDER_XATTR, buf, n - 1);
   buf[got > 0 ? got : 0] = '\0';
   for (char *c = buf; *c; ++c)
     if (*c == '\n') *c = (c[1] ? ' ' : '\0');
@@ -60,6 +62,7 @@ static void write_holder(int fd) {
   if (fsetxattr(fd, HOLDER_XATTR, text, (size_t)len, 0) == 0) {
     if (fstat(fd, &st) == 0 && st.st_size > 0 && ftruncate(fd, 0) != 0) return;
   } else if (ftruncate(fd, 0) == 0) {
+    (void)fremovexattr(fd, HOLDER_XATTR);
     ssize_t w = pwrite(fd, text, (size_t)len, 0);
     (void)w;
   }

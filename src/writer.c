@@ -1030,11 +1030,12 @@ kps_err kps_writer_close(kps_writer **wp, const kps_run_record *rec) {
   if (!w->mpio && w->file >= 0) {
     /* A lone writer: the record goes through its handle. */
     int data_ok = close_datasets(w);
-    local = data_ok ? kps_file_record_close(&w->file, w->path, rec, &data_ok) : KPS_ERR_HDF5;
     if (!data_ok) {
-      if (w->file >= 0) H5Fclose(w->file), w->file = H5I_INVALID_HID;
+      (void)close_parallel(w); /* (failed already: its outcome adds nothing) */
       KPS_FAIL(KPS_ERR_HDF5, "closing %s failed", w->path);
     }
+    local = kps_file_record_close(&w->file, w->path, rec, &data_ok);
+    if (!data_ok) KPS_FAIL(KPS_ERR_HDF5, "closing %s failed", w->path);
     agreed = local;
   } else {
     local = close_parallel(w) ? KPS_OK : KPS_ERR_HDF5;

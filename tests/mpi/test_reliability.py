@@ -216,9 +216,77 @@ def record(tap, build, cfg, ref, slow, slow_ref, mid, shim):
     same_as(tap, ref, out, "after a reader held the file")
 
 
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def record_lock(tap, build, tmp, n_tau, noflock):
+    """A lone writer writes the record through its open handle, under
+    HDF5's file lock taken on a descriptor of its own: the rows must be in
+    the file before it waits for a reader (a compressed write's chunk index
+    was still in memory only: a kill in the wait lost it, and the progress
+    map said every line was done); where flock() does not exist or HDF5's
+    locks are off the record is written without the lock, as HDF5 would."""
+    dcfg = write(os.path.join(tmp, "deflate.yaml"), JOB.format(n_tau=n_tau, every=60).replace(
+        "progress_every: 0.1}", "progress_every: 0.1, compression: deflate}"))
+    dref = os.path.join(tmp, "deflate-ref.h5")
+    r = kpsweep(build, ["run", dcfg, "-o", dref, "--quiet"], ranks=2)
+    tap.ok(r.returncode == 0, "reference run of the compressed job", r.stderr)
+    out = os.path.join(tmp, "held.h5")
+    p = start(build, dcfg, out, 1, [])
+    for line in p.stderr:
+        if "points (" in line:
+            break
+    killed = False
+    with h5py.File(out, "r"):
+        # Computing, the run uses its core; waiting for the reader, none.
+        last, still = cpu_ticks(p.pid), 0
+        t0 = time.time()
+        while p.poll() is None and still < 3 and time.time() - t0 < HANG:
+            time.sleep(0.3)
+            now = cpu_ticks(p.pid)
+            still = still + 1 if now - last <= 1 else 0
+            last = now
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            killed = True
+    p.communicate()
+    tap.ok(killed, "a compressed run waiting for a reader at its end is killed there")
+    same, diff = h5diff(dref, out, "/points")
+    tap.ok(same, "killed in that wait: every row is in the file, as its progress map says", diff)
+    r = kpsweep(build, ["run", dcfg, "-o", out, "--resume", "--quiet"])
+    i = kpsweep(build, ["inspect", out])
+    tap.ok(r.returncode == 0 and "last run" in i.stdout, "and --resume writes the record",
+           r.stderr + i.stdout)
+    same_as(tap, dref, out, "killed while waiting for a reader, resumed")
+
+    cfg = write(os.path.join(tmp, "lockless.yaml"), JOB.format(n_tau=n_tau, every=60))
+    for ranks in (1, 2):
+        out = os.path.join(tmp, f"noflock-{ranks}.h5")
+        rc, log = finish(start(build, cfg, out, ranks, ["--quiet"],
+                               env_add={"LD_PRELOAD": noflock}))
+        i = kpsweep(build, ["inspect", out])
+        tap.ok(rc == 0 and "last run" in i.stdout,
+               f"{ranks} rank(s), no flock() on the file system: the record is written (exit {rc})",
+               log + i.stdout + i.stderr)
+    out = os.path.join(tmp, "nolocking.h5")
+    p = start(build, cfg, out, 1, [], env_add={"HDF5_USE_FILE_LOCKING": "FALSE"})
+    for line in p.stderr:
+        if "points (" in line:
+            break
+    with h5py.File(out, "r"):
+        rc, log = finish(p)
+    i = kpsweep(build, ["inspect", out])
+    tap.ok(rc == 0 and "last run" in i.stdout,
+           "HDF5_USE_FILE_LOCKING=FALSE: a reader holding the file does not keep the record out "
+           f"(exit {rc})", log + i.stdout + i.stderr)
+
+
 def main():
     build = sys.argv[1]
-    shim = sys.argv[3]
+    shim, noflock = sys.argv[3], sys.argv[4]
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="kps-reliability-")
     # Under KPS_QUICK (the sanitize lane) smaller jobs, the same checks.
@@ -243,6 +311,7 @@ def main():
         creation(tap, build, cfg, ref, tmp)
         resume_checks(tap, build, cfg, ref, tmp, n_tau)
         record(tap, build, cfg, ref, slow, slow_ref, mid, shim)
+        record_lock(tap, build, tmp, n_tau, noflock)
     finally:
         small.umount()
         mid.umount()
