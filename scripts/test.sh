@@ -77,7 +77,11 @@ count() {
 for lane in "${lanes[@]}"; do
   start=$SECONDS
   if [ "$lane" = normal ]; then
-    meson test -C "$BUILD" --print-errorlogs "$@"
+    # One test more than cores: the slurm suite's tests mostly wait for
+    # SLURM (a requeued job's restart) beside the e2e tests. The mpi tests
+    # are is_parallel: false (their kills and timings) and still run alone.
+    MESON_TESTTHREADS="${MESON_TESTTHREADS:-$(($(nproc) + 1))}" \
+      meson test -C "$BUILD" --print-errorlogs "$@"
     count "$BUILD" $? "normal lane ($((SECONDS - start)) s)"
   else
     if ! build_sanitize; then
