@@ -424,11 +424,13 @@ kps_err kps_file_record_close(hid_t *file, const char *path, const kps_run_recor
              "a script, kpsweep inspect?); close it", path);
   KPS_CHECK(write_record(*file, rec));
 cleanup:
-  if (H5Fclose(*file) < 0) {
-    if (*data_ok && !claimed) {
+  /* A failed close before any record was written loses rows; after it,
+   * the record. */
+  if (H5Fclose(*file) < 0 && rc == KPS_OK) {
+    if (!claimed) {
       *data_ok = 0;
       rc = KPS_ERR_HDF5;
-    } else if (rc == KPS_OK) {
+    } else {
       rc = KPS_ERR_IO;
       kps_error_report(__FILE__, __LINE__, __func__, rc, "cannot write the run record to %s",
                        path);
