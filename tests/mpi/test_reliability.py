@@ -105,6 +105,14 @@ def start(build, cfg, out, ranks, extra=(), env_add=None):
                             text=True, env=e, start_new_session=True)
 
 
+def computing(p):
+    """Reads p's standard error up to its first progress line: the run has
+    created its file and computes."""
+    for line in p.stderr:
+        if "points (" in line:
+            break
+
+
 def finish(p):
     """Waits for p; a run still going after HANG seconds is killed and reported as hung."""
     try:
@@ -137,9 +145,7 @@ def record(tap, build, cfg, ref, slow, slow_ref, mid, shim):
     for ranks in (1, 2):
         mid.clear()
         p = start(build, slow, out, ranks, [], env_add={"LD_PRELOAD": shim})
-        for line in p.stderr:
-            if "points (" in line:
-                break
+        computing(p)
         mid.fill()
         rc, log = finish(p)
         tap.ok(rc == 1 and "no room for the run record" in log and "--resume" in log,
@@ -165,9 +171,7 @@ def record(tap, build, cfg, ref, slow, slow_ref, mid, shim):
     # disk, on other rank counts (new record shapes), still write theirs.
     mid.clear()
     p = start(build, slow, out, 1, [])
-    for line in p.stderr:
-        if "points (" in line:
-            break
+    computing(p)
     p.send_signal(signal.SIGUSR1)
     rc, log = finish(p)
     st = os.stat(out)
@@ -177,9 +181,7 @@ def record(tap, build, cfg, ref, slow, slow_ref, mid, shim):
     mid.fill()
     for ranks in (2, 3):
         p = start(build, slow, out, ranks, ["--resume"])
-        for line in p.stderr:
-            if "points (" in line:
-                break
+        computing(p)
         if ranks == 2:
             p.send_signal(signal.SIGUSR1)
         rc, log = finish(p)
@@ -196,9 +198,7 @@ def record(tap, build, cfg, ref, slow, slow_ref, mid, shim):
     for hold, code in ((4, 0), (HANG, 1)):
         mid.clear()
         p = start(build, cfg, out, 1, [])
-        for line in p.stderr:
-            if "points (" in line:
-                break
+        computing(p)
         with h5py.File(out, "r"):
             try:
                 p.wait(timeout=hold)
@@ -236,9 +236,7 @@ def record_lock(tap, build, tmp, n_tau, noflock):
     tap.ok(r.returncode == 0, "reference run of the compressed job", r.stderr)
     out = os.path.join(tmp, "held.h5")
     p = start(build, dcfg, out, 1, [])
-    for line in p.stderr:
-        if "points (" in line:
-            break
+    computing(p)
     killed = False
     with h5py.File(out, "r"):
         # Computing, the run uses its core; waiting for the reader, none.
@@ -273,9 +271,7 @@ def record_lock(tap, build, tmp, n_tau, noflock):
                log + i.stdout + i.stderr)
     out = os.path.join(tmp, "nolocking.h5")
     p = start(build, cfg, out, 1, [], env_add={"HDF5_USE_FILE_LOCKING": "FALSE"})
-    for line in p.stderr:
-        if "points (" in line:
-            break
+    computing(p)
     with h5py.File(out, "r"):
         rc, log = finish(p)
     i = kpsweep(build, ["inspect", out])
@@ -354,9 +350,7 @@ def full_disk(tap, build, cfg, ref, small, mid):
         # front, so the checkpoints never need more and the run completes.
         mid.clear()
         p = start(build, cfg, out, ranks, [])
-        for line in p.stderr:
-            if "points (" in line:
-                break
+        computing(p)
         mid.fill()
         rc, log = finish(p)
         tap.ok(rc == 0, f"{ranks} rank(s), disk filled after creation: the run completes", log)
@@ -411,9 +405,7 @@ def full_disk_writers(tap, build, cfg, ref, mid):
 def locks(tap, build, slow, slow_ref, tmp):
     out = os.path.join(tmp, "locked.h5")
     p = start(build, slow, out, 2, [], env_add={"SLURM_JOB_ID": "4242"})
-    for line in p.stderr:
-        if "points (" in line:
-            break
+    computing(p)
     before = sha(out)
     # Held still while the others try (a slow machine, or the sanitizers'
     # start-up, could otherwise let it finish first and free the lock):
